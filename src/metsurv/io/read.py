@@ -1,0 +1,1249 @@
+"""Read any registry export into a raw table: :func:`read_table`.
+
+This is the first step of the loader (io.read -> io.mapping -> io.derive -> io.validate).
+It does no interpretation at all: delimited text arrives as strings exactly as written
+("", "99", "unk", "." included), typed formats (Excel, Parquet, SAS, Stata, SPSS, DuckDB,
+SQLite) arrive with their native dtypes, and every record carries the row number a user
+would look up in the source.
+
+Every problem with the input as a whole raises :class:`metsurv.errors.CohortError` with one
+sentence that names the file and says what to do; no other exception type escapes.
+The module makes no network call and never unpickles or evaluates input.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import os
+import re
+import sqlite3
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from metsurv.errors import CohortError
+
+__all__ = ["RawTable", "SqlSource", "read_table", "FORMATS"]
+
+# --------------------------------------------------------------------------------------
+# public contract
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SqlSource:
+    """A query against a database file (DuckDB or SQLite, told apart by the file's bytes).
+
+    ``query`` is run as given. ``table`` is shorthand for ``SELECT * FROM "table"``. With
+    neither, the database must hold exactly one table (or view), which is read.
+    """
+
+    path: str | os.PathLike
+    query: str | None = None
+    table: str | None = None
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """A table as it stands in the source, plus where it came from.
+
+    ``rows`` gives, per record, the row number a user would look up: for CSV/TSV the line
+    number in the file (header = line 1, so the first record is usually 2), for Excel the
+    sheet row number, for every other format the 1-based record number.
+    """
+
+    frame: pd.DataFrame
+    source: str
+    format: str
+    rows: np.ndarray
+    sha256: str | None
+    encoding: str | None
+    delimiter: str | None
+    decimal: str
+
+
+FORMATS = (
+    "csv",
+    "excel",
+    "parquet",
+    "sas7bdat",
+    "xport",
+    "stata",
+    "spss",
+    "duckdb",
+    "sqlite",
+    "dataframe",
+)
+
+_EXTENSIONS: dict[str, str] = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".tab": "csv",
+    ".txt": "csv",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".sas7bdat": "sas7bdat",
+    ".xpt": "xport",
+    ".xport": "xport",
+    ".dta": "stata",
+    ".sav": "spss",
+    ".zsav": "spss",
+    ".duckdb": "database",
+    ".ddb": "database",
+    ".db": "database",
+    ".sqlite": "database",
+    ".sqlite3": "database",
+}
+
+_SUPPORTED = (
+    ".csv/.tsv/.txt, .xlsx, .parquet, .sas7bdat, .xpt, .dta, .sav/.zsav, "
+    ".duckdb or .db/.sqlite"
+)
+
+_DELIMITERS = (",", ";", "\t", "|")
+_DELIM_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+_HEAD_BYTES = 1 << 16
+_CHUNK = 1 << 24
+
+# what a file's first bytes say it is
+_SAS7BDAT_MAGIC = (
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"\xc2\xea\x81\x60\xb3\x14\x11\xcf\xbd\x92\x08\x00\x09\xc7\x31\x8c\x18\x1f\x10\x11"
+)
+_KIND_LABEL = {
+    "zip": "a ZIP archive (an Excel .xlsx workbook?)",
+    "ole2": "an old-style Office file (a legacy .xls workbook or a password-protected one)",
+    "parquet": "a Parquet file",
+    "sqlite": "a SQLite database",
+    "duckdb": "a DuckDB database",
+    "sas7bdat": "a SAS .sas7bdat dataset",
+    "xport": "a SAS transport (.xpt) file",
+    "stata": "a Stata .dta file",
+    "spss": "an SPSS .sav file",
+    "gzip": "a gzip-compressed file",
+    "pdf": "a PDF document",
+    "text": "a text file",
+    "binary": "binary data",
+}
+_KIND_EXT = {
+    "zip": ".xlsx",
+    "parquet": ".parquet",
+    "sqlite": ".sqlite",
+    "duckdb": ".duckdb",
+    "sas7bdat": ".sas7bdat",
+    "xport": ".xpt",
+    "stata": ".dta",
+    "spss": ".sav",
+    "text": ".csv",
+}
+_EXPECTED_KIND = {
+    "excel": "zip",
+    "parquet": "parquet",
+    "sas7bdat": "sas7bdat",
+    "xport": "xport",
+    "stata": "stata",
+    "spss": "spss",
+}
+_FORMAT_LABEL = {
+    "csv": "delimited text (CSV)",
+    "excel": "an Excel .xlsx workbook",
+    "parquet": "a Parquet file",
+    "sas7bdat": "a SAS .sas7bdat dataset",
+    "xport": "a SAS transport (.xpt) file",
+    "stata": "a Stata .dta file",
+    "spss": "an SPSS .sav/.zsav file",
+    "database": "a DuckDB or SQLite database",
+}
+
+
+# --------------------------------------------------------------------------------------
+# entry point
+# --------------------------------------------------------------------------------------
+
+
+def read_table(
+    source: Any,
+    *,
+    sheet: str | int | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    decimal: str | None = None,
+) -> RawTable:
+    """Read a registry export into a :class:`RawTable`.
+
+    Parameters
+    ----------
+    source
+        A path (``str`` / ``os.PathLike``) to CSV/TSV/.txt, Excel .xlsx, Parquet, SAS
+        (.sas7bdat, .xpt), Stata (.dta), SPSS (.sav, .zsav) or a DuckDB/SQLite database
+        file holding exactly one table; an :class:`SqlSource`; or a pandas DataFrame
+        (copied, never mutated).
+    sheet
+        Excel only: sheet name or 0-based position (default: the first sheet).
+    encoding, delimiter, decimal
+        Delimited text only: override detection. ``decimal`` is only recorded (cells stay
+        strings); the mapping layer uses it to parse numbers.
+
+    Raises
+    ------
+    CohortError
+        For every problem with the input as a whole (missing, empty, corrupt, wrong format,
+        duplicated or blank column names, ragged rows, SQL errors, no rows).
+    """
+    label = _label_of(source)
+    try:
+        return _read_any(source, sheet=sheet, encoding=encoding, delimiter=delimiter,
+                         decimal=decimal)
+    except CohortError:
+        raise
+    except MemoryError as exc:
+        raise CohortError(
+            f"{label}: there is not enough memory to read the table; "
+            "free memory or export fewer columns."
+        ) from exc
+    except Exception as exc:  # any library exception becomes one readable sentence
+        raise CohortError(
+            f"{label}: the table could not be read ({_brief(exc)}); "
+            "check that the file is complete and export it again if needed."
+        ) from exc
+
+
+def _read_any(source: Any, *, sheet, encoding, delimiter, decimal) -> RawTable:
+    if isinstance(source, pd.DataFrame):
+        return _read_dataframe(source)
+    if isinstance(source, SqlSource):
+        return _read_sql(source)
+    if isinstance(source, bytes | str | os.PathLike):
+        path = _as_path(source)
+    else:
+        raise CohortError(
+            f"read_table: cannot read a {type(source).__name__}; "
+            "pass a file path, an SqlSource or a pandas DataFrame."
+        )
+    name = path.name or str(path)
+    _check_file(path, name)
+    fmt = _format_of(path, name)
+    if fmt == "csv":
+        return _read_csv(path, name, encoding=encoding, delimiter=delimiter, decimal=decimal)
+    if fmt == "database":
+        return _read_sql(SqlSource(path))
+    head = _head(path, name)
+    expected = _EXPECTED_KIND[fmt]
+    kind = _kind_of(head)
+    if kind != expected:
+        raise CohortError(_mismatch_message(name, fmt, kind))
+    if fmt == "excel":
+        return _read_excel(path, name, sheet)
+    if fmt == "parquet":
+        return _read_parquet(path, name)
+    return _read_readstat(path, name, fmt)
+
+
+# --------------------------------------------------------------------------------------
+# helpers: names, files, magic bytes
+# --------------------------------------------------------------------------------------
+
+
+def _label_of(source: Any) -> str:
+    try:
+        if isinstance(source, pd.DataFrame):
+            return "DataFrame"
+        if isinstance(source, SqlSource):
+            return Path(os.fsdecode(source.path)).name or "database"
+        if isinstance(source, bytes | str | os.PathLike):
+            return Path(os.fsdecode(source)).name or str(source)
+    except Exception:  # noqa: BLE001 - a label must never fail
+        pass
+    return "read_table"
+
+
+def _brief(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
+def _as_path(source: Any) -> Path:
+    try:
+        return Path(os.fsdecode(source)).expanduser()
+    except Exception as exc:
+        raise CohortError(
+            f"read_table: {source!r} is not a usable file path; pass the path as a string."
+        ) from exc
+
+
+def _format_of(path: Path, name: str) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    ext = suffixes[-1] if suffixes else ""
+    if ext in _EXTENSIONS:
+        return _EXTENSIONS[ext]
+    if ext in (".gz", ".bz2", ".zip", ".xz", ".zst", ".7z"):
+        raise CohortError(
+            f"{name}: compressed files are not read directly; "
+            "extract it first and read the file inside."
+        )
+    if ext == ".xls":
+        raise CohortError(
+            f"{name}: the old Excel .xls format is not supported; "
+            "open it in Excel and save it as .xlsx or CSV."
+        )
+    shown = f'"{ext}"' if ext else "no extension"
+    raise CohortError(
+        f"{name}: the file type ({shown}) is not supported; "
+        f"export the table as one of {_SUPPORTED}."
+    )
+
+
+def _check_file(path: Path, name: str) -> None:
+    try:
+        if not path.exists():
+            raise CohortError(
+                f"{name}: the file does not exist ({path.absolute()}); check the path."
+            )
+        if path.is_dir():
+            raise CohortError(
+                f"{name}: this is a directory, not a file; pass the path of the export file."
+            )
+        size = path.stat().st_size
+    except CohortError:
+        raise
+    except OSError as exc:
+        raise CohortError(
+            f"{name}: the file cannot be opened ({_brief(exc)}); check the path and permissions."
+        ) from exc
+    if size == 0:
+        raise CohortError(
+            f"{name}: the file is empty (0 bytes); export the table again with a header row."
+        )
+
+
+def _head(path: Path, name: str, n: int = _HEAD_BYTES) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(n)
+    except OSError as exc:
+        raise CohortError(
+            f"{name}: the file cannot be read ({_brief(exc)}); check its permissions."
+        ) from exc
+
+
+def _sha256(path: Path, name: str) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(_CHUNK), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise CohortError(
+            f"{name}: the file cannot be read ({_brief(exc)}); check its permissions."
+        ) from exc
+    return digest.hexdigest()
+
+
+_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13))
+
+
+def _kind_of(head: bytes) -> str:
+    """What the first bytes of a file say it is."""
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return "zip"
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return "ole2"
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"SQLite format 3\x00"):
+        return "sqlite"
+    if len(head) >= 12 and head[8:12] == b"DUCK":
+        return "duckdb"
+    if head.startswith(_SAS7BDAT_MAGIC):
+        return "sas7bdat"
+    if head.startswith(b"HEADER RECORD*******LIB") or head.startswith(b"HEADER RECORD*******LIBV8"):
+        return "xport"
+    if head.startswith(b"<stata_dta>") or (
+        len(head) >= 4 and head[0] in (104, 105, 108, 110, 111, 113, 114, 115)
+        and head[1] in (1, 2) and head[2] == 1 and head[3] == 0
+    ):
+        return "stata"
+    if head.startswith(b"$FL2") or head.startswith(b"$FL3"):
+        return "spss"
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if head.startswith(b"%PDF"):
+        return "pdf"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "text"
+    if b"\x00" in head:
+        return "binary"
+    controls = sum(head.count(bytes([c])) for c in _CONTROL)
+    if head and controls > max(2, len(head) // 100):
+        return "binary"
+    return "text"
+
+
+def _mismatch_message(name: str, fmt: str, kind: str) -> str:
+    what = _KIND_LABEL.get(kind, "something else")
+    expected = _FORMAT_LABEL[fmt]
+    ext = _KIND_EXT.get(kind)
+    if ext is not None and not (fmt == "excel" and kind == "zip"):
+        todo = f"rename it to {ext} if that is what it is, or export the table again"
+    else:
+        todo = "export the table again in the format its name says"
+    return (
+        f"{name}: the file is not {expected} as its name says (its bytes look like {what}); "
+        f"{todo}."
+    )
+
+
+def _check_columns(names: list[Any], label: str) -> list[str]:
+    """Strip whitespace/BOM from column names and reject blank or duplicated ones."""
+    clean: list[str] = []
+    for raw in names:
+        text = raw if isinstance(raw, str) else ("" if raw is None else str(raw))
+        clean.append(text.strip().strip("\ufeff").strip())
+    if not clean:
+        raise CohortError(
+            f"{label}: the table has no columns; export it again with a header row."
+        )
+    blank = [i + 1 for i, c in enumerate(clean) if c == ""]
+    if blank:
+        where = ", ".join(str(i) for i in blank[:10]) + (" …" if len(blank) > 10 else "")
+        raise CohortError(
+            f"{label}: column{'s' if len(blank) > 1 else ''} {where} "
+            f"{'have' if len(blank) > 1 else 'has'} no name in the header row; "
+            "give every column a name and export the table again."
+        )
+    seen: dict[str, int] = {}
+    for c in clean:
+        seen[c] = seen.get(c, 0) + 1
+    dups = [c for c, k in seen.items() if k > 1]
+    if dups:
+        shown = ", ".join(f'"{c}"' for c in dups[:10]) + (" …" if len(dups) > 10 else "")
+        raise CohortError(
+            f"{label}: the column name{'s' if len(dups) > 1 else ''} {shown} "
+            f"appear{'' if len(dups) > 1 else 's'} more than once; "
+            "rename the duplicates so that every column name is unique."
+        )
+    return clean
+
+
+def _no_rows(label: str) -> CohortError:
+    return CohortError(
+        f"{label}: the table has columns but no rows; export it again including the records."
+    )
+
+
+def _finish(frame: pd.DataFrame, label: str) -> pd.DataFrame:
+    frame.columns = _check_columns(list(frame.columns), label)
+    if len(frame) == 0:
+        raise _no_rows(label)
+    if not (isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0
+            and frame.index.step == 1):
+        frame = frame.reset_index(drop=True)
+    return frame
+
+
+def _record_numbers(n: int) -> np.ndarray:
+    return np.arange(1, n + 1, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------------------
+# DataFrame
+# --------------------------------------------------------------------------------------
+
+
+def _read_dataframe(df: pd.DataFrame) -> RawTable:
+    label = "DataFrame"
+    if isinstance(df.columns, pd.MultiIndex):
+        raise CohortError(
+            f"{label}: the columns have several header levels; "
+            "flatten them to one name per column first."
+        )
+    frame = df.copy(deep=True)
+    frame = _finish(frame.reset_index(drop=True), label)
+    return RawTable(frame=frame, source=label, format="dataframe",
+                    rows=_record_numbers(len(frame)), sha256=None, encoding=None,
+                    delimiter=None, decimal=".")
+
+
+# --------------------------------------------------------------------------------------
+# delimited text
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _TextScan:
+    sha256: str
+    size: int
+    utf8: bool
+    has_c1: bool  # bytes 0x80-0x9F (cp1252 punctuation when the file is not UTF-8)
+    has_nul: bool
+    newlines: int  # number of b"\n"
+    trailing_newlines: int  # b"\n" in the run of CR/LF at the very end
+    has_cr: bool
+
+
+def _scan_text(path: Path, name: str, check_utf8: bool) -> _TextScan:
+    """One streaming pass: checksum, UTF-8 validity, NUL bytes, line count."""
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")() if check_utf8 else None
+    utf8 = check_utf8
+    has_c1 = has_nul = has_cr = False
+    newlines = size = 0
+    tail = b""
+    c1 = re.compile(rb"[\x80-\x9f]")
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(_CHUNK), b""):
+                size += len(chunk)
+                digest.update(chunk)
+                newlines += chunk.count(b"\n")
+                if not has_nul and b"\x00" in chunk:
+                    has_nul = True
+                if not has_cr and b"\r" in chunk:
+                    has_cr = True
+                if utf8:
+                    try:
+                        decoder.decode(chunk)
+                    except UnicodeDecodeError:
+                        utf8 = False
+                if not utf8 and not has_c1 and c1.search(chunk):
+                    has_c1 = True
+                tail = (tail + chunk)[-4096:]
+            if utf8:
+                try:
+                    decoder.decode(b"", final=True)
+                except UnicodeDecodeError:
+                    utf8 = False
+            if not utf8 and not has_c1 and check_utf8:
+                # the C1 check only started once UTF-8 failed: redo it from the start
+                fh.seek(0)
+                for chunk in iter(lambda: fh.read(_CHUNK), b""):
+                    if c1.search(chunk):
+                        has_c1 = True
+                        break
+    except OSError as exc:
+        raise CohortError(
+            f"{name}: the file cannot be read ({_brief(exc)}); check its permissions."
+        ) from exc
+    stripped = tail.rstrip(b"\r\n")
+    trailing = tail[len(stripped):].count(b"\n")
+    return _TextScan(digest.hexdigest(), size, utf8, has_c1, has_nul, newlines, trailing, has_cr)
+
+
+def _decode_head(head: bytes, enc: str) -> str:
+    cut = max(head.rfind(b"\n"), head.rfind(b"\r"))
+    if 0 < cut < len(head) - 1 and len(head) >= _HEAD_BYTES:
+        head = head[: cut + 1]
+    return head.decode(enc, errors="replace")
+
+
+def _sniff_delimiter(text: str, preferred: str | None) -> str:
+    lines = text.splitlines(keepends=True)
+    sample = "".join(lines[:200])
+    best: tuple[int, int, int] | None = None
+    best_delim = None
+    order = list(_DELIMITERS)
+    if preferred in order:
+        order.remove(preferred)
+        order.insert(0, preferred)
+    for rank, d in enumerate(order):
+        try:
+            rows = [r for r in csv.reader(io.StringIO(sample), delimiter=d, quotechar='"')
+                    if r]
+        except csv.Error:
+            continue
+        if len(lines) > 200 or not text.endswith(("\n", "\r")):
+            rows = rows[:-1] if len(rows) > 1 else rows
+        if not rows:
+            continue
+        width = len(rows[0])
+        if width < 2:
+            continue
+        consistent = sum(1 for r in rows if len(r) == width)
+        score = (int(consistent == len(rows)), width if consistent == len(rows) else 0, -rank)
+        if consistent / len(rows) < 0.9:
+            continue
+        if best is None or score > best:
+            best, best_delim = score, d
+    if best_delim is not None:
+        return best_delim
+    try:
+        return csv.Sniffer().sniff(sample[:20000], delimiters="".join(_DELIMITERS)).delimiter
+    except csv.Error:
+        return preferred or ","
+
+
+_DECIMAL_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")
+_DECIMAL_POINT = re.compile(r"^\s*-?\d+\.\d+\s*$")
+
+
+def _sniff_decimal(text: str, delim: str) -> str:
+    if delim == ",":
+        return "."
+    commas = points = 0
+    lines = text.splitlines()[1:500]
+    try:
+        for row in csv.reader(lines, delimiter=delim, quotechar='"'):
+            for cell in row:
+                if _DECIMAL_COMMA.match(cell):
+                    commas += 1
+                elif _DECIMAL_POINT.match(cell):
+                    points += 1
+    except csv.Error:
+        return "."
+    return "," if commas > points else "."
+
+
+def _resolve_encoding(scan: _TextScan, head: bytes, name: str) -> str:
+    if head.startswith(codecs.BOM_UTF8):
+        if scan.utf8:
+            return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if scan.utf8:
+        return "utf-8"
+    return "cp1252" if scan.has_c1 and _cp1252_ok(head) else "latin-1"
+
+
+def _cp1252_ok(head: bytes) -> bool:
+    try:
+        head.decode("cp1252")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _read_csv(path: Path, name: str, *, encoding: str | None, delimiter: str | None,
+              decimal: str | None) -> RawTable:
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except (LookupError, TypeError) as exc:
+            raise CohortError(
+                f"{name}: the encoding {encoding!r} is unknown; "
+                "pass e.g. 'utf-8', 'latin-1' or 'cp1252', or leave it unset to detect it."
+            ) from exc
+    if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1
+                                  or delimiter in '"\r\n'):
+        raise CohortError(
+            f"{name}: the delimiter must be a single character such as ',' ';' '\\t' or '|' "
+            f"(got {delimiter!r}); pass one of those or leave it unset to detect it."
+        )
+    if decimal is not None and decimal not in (".", ","):
+        raise CohortError(
+            f"{name}: the decimal mark must be '.' or ',' (got {decimal!r}); "
+            "pass one of those or leave it unset to detect it."
+        )
+
+    head = _head(path, name)
+    kind = _kind_of(head)
+    utf16 = head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or (
+        encoding is not None and codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
+    )
+    if not utf16 and kind not in ("text",):
+        raise CohortError(_binary_message(name, kind))
+    scan = _scan_text(path, name, check_utf8=encoding is None and not utf16)
+    if scan.has_nul and not utf16:
+        raise CohortError(_binary_message(name, "binary"))
+    enc = encoding or _resolve_encoding(scan, head, name)
+
+    text_head = _decode_head(head, enc)
+    if not text_head.strip().strip("\ufeff").strip():
+        raise CohortError(
+            f"{name}: the file contains only blank lines; "
+            "export the table again with a header row and records."
+        )
+    preferred = "\t" if path.suffix.lower() in (".tsv", ".tab") else None
+    delim = delimiter or _sniff_delimiter(text_head, preferred)
+    dec = decimal or _sniff_decimal(text_head, delim)
+
+    header = _header_of(text_head, delim)
+    _check_columns(header, name)  # fail fast on blank or duplicated names
+
+    frame, simple = _parse_csv(path, name, enc, delim, header)
+    frame = _drop_trailing_empty_column(frame)
+    frame = _finish(frame, name)
+
+    n = len(frame)
+    content_lines = scan.newlines - scan.trailing_newlines + 1
+    cr_only = scan.has_cr and scan.newlines == 0
+    if (simple and not cr_only and content_lines == n + 1 and not utf16
+            and not _has_newline_values(frame)):
+        rows = np.arange(2, n + 2, dtype=np.int64)
+    else:
+        rows = _record_lines(path, enc, delim, n)
+    return RawTable(frame=frame, source=name, format="csv", rows=rows, sha256=scan.sha256,
+                    encoding=enc, delimiter=delim, decimal=dec)
+
+
+def _binary_message(name: str, kind: str) -> str:
+    what = _KIND_LABEL.get(kind, "binary data")
+    ext = _KIND_EXT.get(kind)
+    todo = (f"rename it to {ext} if that is what it is" if ext and kind != "text"
+            else "export the table again as delimited text")
+    return (
+        f"{name}: the file is not delimited text as its name says (its bytes look like "
+        f"{what}); {todo}."
+    )
+
+
+def _header_of(text_head: str, delim: str) -> list[str]:
+    reader = csv.reader(io.StringIO(text_head), delimiter=delim, quotechar='"')
+    try:
+        for row in reader:
+            if row:
+                return row
+    except csv.Error:
+        pass
+    return []
+
+
+def _drop_trailing_empty_column(frame: pd.DataFrame) -> pd.DataFrame:
+    """A delimiter at the end of every line makes a nameless, empty last column: drop it."""
+    if frame.shape[1] < 2:
+        return frame
+    last = frame.columns[-1]
+    if str(last).strip().strip("\ufeff").strip() != "":
+        return frame
+    col = frame.iloc[:, -1]
+    if len(col) and not (col.fillna("").astype(str).str.strip() == "").all():
+        return frame
+    return frame.iloc[:, :-1]
+
+
+def _parse_csv(path: Path, name: str, enc: str, delim: str,
+               header: list[str]) -> tuple[pd.DataFrame, bool]:
+    """Parse with pyarrow (all strings); fall back to pandas' C engine. Returns (frame, simple)."""
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    arrow_enc = "utf8" if codecs.lookup(enc).name == "utf-8" else enc
+    first_error: Exception | None = None
+    for newlines_in_values in (False, True):
+        try:
+            table = pacsv.read_csv(
+                path,
+                read_options=pacsv.ReadOptions(encoding=arrow_enc, block_size=1 << 24),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=delim, quote_char='"', double_quote=True, escape_char=False,
+                    newlines_in_values=newlines_in_values, ignore_empty_lines=True,
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={h: pa.string() for h in header},
+                    null_values=[], true_values=[], false_values=[],
+                    strings_can_be_null=False, quoted_strings_can_be_null=False,
+                ),
+            )
+        except (pa.ArrowInvalid, pa.ArrowException, UnicodeError, ValueError, OSError) as exc:
+            first_error = first_error or exc
+            continue
+        if table.num_columns != len(header) or not all(
+                t == pa.string() or t == pa.large_string() for t in table.schema.types):
+            first_error = first_error or ValueError("column types")
+            break
+        names = list(table.column_names)
+        table = table.rename_columns([f"c{i}" for i in range(len(names))])
+        frame = table.to_pandas(types_mapper=_string_mapper(), self_destruct=True,
+                                split_blocks=True)
+        del table
+        frame.columns = names
+        return frame, True
+    # pyarrow could not: find a ragged line (names it), else try pandas' C engine
+    _raise_if_ragged(path, name, enc, delim, len(header))
+    try:
+        frame = pd.read_csv(
+            path, sep=delim, dtype=str, keep_default_na=False, na_filter=False,
+            encoding=enc, engine="c", quotechar='"', doublequote=True, skip_blank_lines=True,
+        )
+    except UnicodeError as exc:
+        raise CohortError(
+            f"{name}: the file is not valid {enc} text ({_brief(exc, 80)}); "
+            "pass the right encoding (e.g. encoding='latin-1') or leave it unset to detect it."
+        ) from exc
+    except Exception as exc:
+        cause = first_error if first_error is not None else exc
+        raise CohortError(
+            f"{name}: the file could not be parsed as {_DELIM_NAMES.get(delim, repr(delim))}"
+            f"-delimited text ({_brief(cause, 160)}); check the delimiter and quoting, "
+            "or export the table again."
+        ) from exc
+    frame = frame.astype(pd.StringDtype("pyarrow"))
+    return frame, False
+
+
+def _string_mapper():
+    import pyarrow as pa
+
+    dtype = pd.StringDtype("pyarrow")
+    mapping = {pa.string(): dtype, pa.large_string(): dtype}
+    return mapping.get
+
+
+def _has_newline_values(frame: pd.DataFrame) -> bool:
+    for _, col in frame.items():
+        if col.str.contains("\n", regex=False).any() or col.str.contains("\r", regex=False).any():
+            return True
+    return False
+
+
+def _iter_csv_records(path: Path, enc: str, delim: str):
+    """Yield (start_line, row) for every non-blank record, header included."""
+    with open(path, encoding=enc, newline="", errors="replace") as fh:
+        reader = csv.reader(fh, delimiter=delim, quotechar='"', doublequote=True, strict=False)
+        previous = 0
+        for row in reader:
+            start = previous + 1
+            previous = reader.line_num
+            if not row:
+                continue
+            yield start, row
+
+
+def _raise_if_ragged(path: Path, name: str, enc: str, delim: str, width: int) -> None:
+    try:
+        records = _iter_csv_records(path, enc, delim)
+        next(records, None)  # header
+        for line, row in records:
+            if len(row) != width:
+                raise CohortError(
+                    f"{name}: line {line} has {len(row)} field{'s' if len(row) != 1 else ''} "
+                    f"but the header has {width} ({_DELIM_NAMES.get(delim, repr(delim))}-"
+                    "delimited); fix that line (a stray delimiter or an unclosed quote?) "
+                    "and read the file again."
+                )
+    except (csv.Error, UnicodeError, OSError):
+        return
+
+
+def _record_lines(path: Path, enc: str, delim: str, n: int) -> np.ndarray:
+    """Line numbers of the records' first lines, for files with blank lines or multi-line
+    quoted values (header excluded)."""
+    lines = np.empty(n, dtype=np.int64)
+    i = 0
+    try:
+        records = _iter_csv_records(path, enc, delim)
+        next(records, None)
+        for line, _ in records:
+            if i >= n:
+                break
+            lines[i] = line
+            i += 1
+    except (csv.Error, UnicodeError, OSError):
+        i = -1
+    if i != n:  # the two parsers disagree: fall back to the simple numbering
+        return np.arange(2, n + 2, dtype=np.int64)
+    return lines
+
+
+# --------------------------------------------------------------------------------------
+# Excel
+# --------------------------------------------------------------------------------------
+
+
+def _read_excel(path: Path, name: str, sheet: str | int | None) -> RawTable:
+    import openpyxl
+
+    sha = _sha256(path, name)
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
+    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as exc:
+        raise CohortError(
+            f"{name}: the workbook is damaged or incomplete ({_brief(exc, 80)}); "
+            "save it again from Excel or export the table again."
+        ) from exc
+    except Exception as exc:
+        raise CohortError(
+            f"{name}: the file is not a readable Excel .xlsx workbook ({_brief(exc, 80)}); "
+            "save it again from Excel as .xlsx or export the table as CSV."
+        ) from exc
+    try:
+        sheets = wb.worksheets
+        titles = [ws.title for ws in sheets]
+        if not sheets:
+            raise CohortError(
+                f"{name}: the workbook has no worksheets; save the table on a worksheet."
+            )
+        if sheet is None:
+            ws = sheets[0]
+        elif isinstance(sheet, bool) or not isinstance(sheet, int | str):
+            raise CohortError(
+                f"{name}: sheet must be a sheet name or a 0-based position (got {sheet!r}); "
+                f"the workbook has {', '.join(map(repr, titles))}."
+            )
+        elif isinstance(sheet, int):
+            if not -len(sheets) <= sheet < len(sheets):
+                raise CohortError(
+                    f"{name}: there is no sheet at position {sheet} (the workbook has "
+                    f"{len(sheets)}: {', '.join(map(repr, titles))}); pass a valid sheet."
+                )
+            ws = sheets[sheet]
+        else:
+            if sheet not in titles:
+                raise CohortError(
+                    f"{name}: there is no sheet named {sheet!r} (the workbook has "
+                    f"{', '.join(map(repr, titles))}); pass one of those."
+                )
+            ws = wb[sheet]
+        label = f"{name} [{ws.title}]" if sheet is not None else name
+        try:
+            header, records, row_numbers = _excel_rows(ws, label)
+        except CohortError:
+            raise
+        except (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError) as exc:
+            raise CohortError(
+                f"{name}: the workbook is damaged or incomplete ({_brief(exc, 80)}); "
+                "save it again from Excel or export the table again."
+            ) from exc
+    finally:
+        try:
+            wb.close()
+        except Exception:  # noqa: BLE001
+            pass
+    names = _check_columns(header, label)
+    if not records:
+        raise _no_rows(label)
+    columns = {}
+    for j, col in enumerate(names):
+        columns[col] = _excel_column([r[j] for r in records])
+    frame = pd.DataFrame(columns)
+    frame = _finish(frame, label)
+    return RawTable(frame=frame, source=label, format="excel",
+                    rows=np.asarray(row_numbers, dtype=np.int64), sha256=sha, encoding=None,
+                    delimiter=None, decimal=".")
+
+
+def _excel_rows(ws, label: str) -> tuple[list[Any], list[tuple], list[int]]:
+    header: list[Any] | None = None
+    width = 0
+    records: list[tuple] = []
+    numbers: list[int] = []
+    for number, values in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1):
+        values = tuple(None if (isinstance(v, str) and v == "") else v for v in values)
+        if header is None:
+            if all(v is None for v in values):
+                continue
+            row = list(values)
+            while row and row[-1] is None:
+                row.pop()
+            header = row
+            width = len(header)
+            continue
+        if all(v is None for v in values):
+            continue
+        if len(values) > width and any(v is not None for v in values[width:]):
+            extra = next(k for k in range(width, len(values)) if values[k] is not None)
+            raise CohortError(
+                f"{label}: row {number} has a value in column {_excel_letter(extra)}, "
+                "which has no name in the header row; give that column a name or delete "
+                "the stray cells."
+            )
+        if len(values) < width:
+            values = values + (None,) * (width - len(values))
+        records.append(values[:width])
+        numbers.append(number)
+    if header is None:
+        raise CohortError(
+            f"{label}: the sheet is empty; put the table (header row and records) on it."
+        )
+    return header, records, numbers
+
+
+def _excel_letter(index: int) -> str:
+    index += 1
+    letters = ""
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def _excel_column(values: list[Any]) -> pd.Series:
+    series = pd.Series(values, dtype=object)
+    kinds = {type(v) for v in values if v is not None}
+    if not kinds:
+        return series
+    inferred = series.infer_objects()
+    if inferred.dtype == object and kinds <= {int, float}:
+        inferred = pd.to_numeric(series)
+    return inferred
+
+
+# --------------------------------------------------------------------------------------
+# Parquet
+# --------------------------------------------------------------------------------------
+
+
+def _read_parquet(path: Path, name: str) -> RawTable:
+    import pyarrow.parquet as pq
+
+    sha = _sha256(path, name)
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        if size >= 8:
+            fh.seek(size - 4)
+            tail = fh.read(4)
+        else:
+            tail = b""
+    if size < 12 or tail != b"PAR1":
+        raise CohortError(
+            f"{name}: the Parquet file is incomplete (it does not end with the Parquet footer); "
+            "copy or export the file again."
+        )
+    try:
+        table = pq.read_table(path)
+        frame = table.to_pandas(date_as_object=False)
+    except Exception as exc:
+        raise CohortError(
+            f"{name}: the Parquet file is damaged or cannot be read ({_brief(exc, 120)}); "
+            "copy or export the file again."
+        ) from exc
+    if not (isinstance(frame.index, pd.RangeIndex)):
+        if any(n is not None for n in frame.index.names):
+            frame = frame.reset_index()
+        else:
+            frame = frame.reset_index(drop=True)
+    frame = _finish(frame, name)
+    return RawTable(frame=frame, source=name, format="parquet",
+                    rows=_record_numbers(len(frame)), sha256=sha, encoding=None,
+                    delimiter=None, decimal=".")
+
+
+# --------------------------------------------------------------------------------------
+# SAS, Stata, SPSS (pyreadstat)
+# --------------------------------------------------------------------------------------
+
+
+def _read_readstat(path: Path, name: str, fmt: str) -> RawTable:
+    import pyreadstat
+
+    sha = _sha256(path, name)
+    common = {"dates_as_pandas_datetime": True}
+    try:
+        if fmt == "sas7bdat":
+            catalog = _sas_catalog(path)
+            if catalog is not None:
+                frame, _ = pyreadstat.read_sas7bdat(path, catalog_file=catalog,
+                                                    formats_as_category=False, **common)
+            else:
+                frame, _ = pyreadstat.read_sas7bdat(path, **common)
+        elif fmt == "xport":
+            frame, _ = pyreadstat.read_xport(path, **common)
+        elif fmt == "stata":
+            frame, _ = pyreadstat.read_dta(path, apply_value_formats=True,
+                                           formats_as_category=False, **common)
+        else:
+            frame, _ = pyreadstat.read_sav(path, apply_value_formats=True,
+                                           formats_as_category=False, **common)
+    except Exception as exc:
+        raise CohortError(
+            f"{name}: the file is damaged or not a readable {_FORMAT_LABEL[fmt]} "
+            f"({_brief(exc, 120)}); export the table again."
+        ) from exc
+    frame = _finish(frame, name)
+    return RawTable(frame=frame, source=name, format=fmt, rows=_record_numbers(len(frame)),
+                    sha256=sha, encoding=None, delimiter=None, decimal=".")
+
+
+def _sas_catalog(path: Path) -> Path | None:
+    """A SAS format catalog next to the data set: same stem, or formats.sas7bcat."""
+    for candidate in (path.with_suffix(".sas7bcat"), path.with_name("formats.sas7bcat")):
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError:
+            continue
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# SQL: DuckDB and SQLite
+# --------------------------------------------------------------------------------------
+
+
+def _read_sql(src: SqlSource) -> RawTable:
+    try:
+        path = _as_path(src.path)
+    except CohortError:
+        raise
+    name = path.name or str(path)
+    if src.query is not None and src.table is not None:
+        raise CohortError(
+            f"{name}: give either a query or a table, not both; drop one of them."
+        )
+    for field, value in (("query", src.query), ("table", src.table)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise CohortError(
+                f"{name}: the {field} must be a non-empty string (got {value!r}); "
+                f"pass the {field} as text."
+            )
+    _check_file(path, name)
+    kind = _kind_of(_head(path, name, 64))
+    if kind not in ("sqlite", "duckdb"):
+        raise CohortError(
+            f"{name}: the file is not a DuckDB or SQLite database "
+            f"(its bytes look like {_KIND_LABEL.get(kind, 'something else')}); "
+            "pass the database file itself."
+        )
+    sha = _sha256(path, name)
+    if kind == "sqlite":
+        columns, records, query = _sqlite_query(path, name, src)
+    else:
+        columns, records, query = _duckdb_query(path, name, src)
+    label = f"{name}: {_short_query(query)}"
+    names = _check_columns(columns, label)
+    if isinstance(records, pd.DataFrame):
+        frame = records
+        frame.columns = names
+    else:
+        if not records:
+            raise CohortError(
+                f"{label}: the query returned no rows; check the query "
+                "(a WHERE clause that matches nothing?) or the table's contents."
+            )
+        frame = pd.DataFrame.from_records(records, columns=names, coerce_float=True)
+    if len(frame) == 0:
+        raise CohortError(
+            f"{label}: the query returned no rows; check the query "
+            "(a WHERE clause that matches nothing?) or the table's contents."
+        )
+    frame = _finish(frame, label)
+    return RawTable(frame=frame, source=label, format=kind, rows=_record_numbers(len(frame)),
+                    sha256=sha, encoding=None, delimiter=None, decimal=".")
+
+
+def _short_query(query: str, limit: int = 100) -> str:
+    text = " ".join(query.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _pick_table(name: str, src: SqlSource, tables: list[tuple[str, str]],
+                default_schema: str) -> str:
+    """Resolve ``src.table`` (or the only table) to a quoted, qualified identifier."""
+    shown = ", ".join(t if s == default_schema else f"{s}.{t}" for s, t in tables[:20])
+    if src.table is None:
+        if len(tables) == 1:
+            schema, table = tables[0]
+        elif not tables:
+            raise CohortError(f"{name}: the database has no tables; pass the right file.")
+        else:
+            raise CohortError(
+                f"{name}: the database has {len(tables)} tables ({shown}); "
+                "choose one with SqlSource(path, table=...) or give a query."
+            )
+    else:
+        matches = [(s, t) for s, t in tables if t == src.table or f"{s}.{t}" == src.table]
+        if not matches:
+            matches = [(s, t) for s, t in tables if t.lower() == src.table.lower()
+                       or f"{s}.{t}".lower() == src.table.lower()]
+        if len(matches) != 1:
+            raise CohortError(
+                f"{name}: there is no table named {src.table!r} "
+                f"(the database has {shown or 'no tables'}); pass one of those."
+            )
+        schema, table = matches[0]
+    return f"{_quote_ident(schema)}.{_quote_ident(table)}"
+
+
+def _sqlite_query(path: Path, name: str, src: SqlSource):
+    uri = path.resolve().as_uri() + "?mode=ro"
+    try:
+        con = sqlite3.connect(uri, uri=True)
+    except sqlite3.Error as exc:
+        raise CohortError(
+            f"{name}: the SQLite database cannot be opened ({_brief(exc, 100)}); "
+            "check the file and its permissions."
+        ) from exc
+    try:
+        try:
+            if src.query is None:
+                found = con.execute(
+                    "SELECT 'main', name FROM sqlite_master WHERE type IN ('table', 'view') "
+                    "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
+                ).fetchall()
+                query = f"SELECT * FROM {_pick_table(name, src, found, 'main')}"
+            else:
+                query = src.query
+            cur = con.execute(query)
+            if cur.description is None:
+                raise CohortError(
+                    f"{name}: the query returned no table ({_short_query(query, 60)}); "
+                    "give a SELECT query."
+                )
+            columns = [d[0] for d in cur.description]
+            records = cur.fetchall()
+        except CohortError:
+            raise
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            what = ("the SQLite database is damaged or not readable"
+                    if isinstance(exc, sqlite3.DatabaseError)
+                    and not isinstance(exc, sqlite3.OperationalError)
+                    else "the SQL query failed")
+            raise CohortError(
+                f"{name}: {what} (SQLite says: {_brief(exc, 120)}); "
+                "check the query and the file."
+            ) from exc
+    finally:
+        con.close()
+    return columns, records, query
+
+
+def _duckdb_query(path: Path, name: str, src: SqlSource):
+    import duckdb
+
+    try:
+        con = duckdb.connect(
+            str(path), read_only=True,
+            config={"autoinstall_known_extensions": False,
+                    "autoload_known_extensions": False},
+        )
+    except Exception as exc:
+        raise CohortError(
+            f"{name}: the DuckDB database cannot be opened (DuckDB says: {_brief(exc, 120)}); "
+            "close other programs using it, or check that it was written by a compatible "
+            "DuckDB version."
+        ) from exc
+    try:
+        try:
+            if src.query is None:
+                found = con.execute(
+                    "SELECT table_schema, table_name FROM information_schema.tables "
+                    "WHERE table_catalog = current_database() "
+                    "AND table_schema NOT IN ('information_schema', 'pg_catalog') "
+                    "ORDER BY table_schema, table_name"
+                ).fetchall()
+                query = f"SELECT * FROM {_pick_table(name, src, found, 'main')}"
+            else:
+                query = src.query
+            rel = con.execute(query)
+            if rel.description is None:
+                raise CohortError(
+                    f"{name}: the query returned no table ({_short_query(query, 60)}); "
+                    "give a SELECT query."
+                )
+            columns = [d[0] for d in rel.description]
+            _check_columns(columns, f"{name}: {_short_query(query)}")
+            frame = rel.fetch_df()
+        except CohortError:
+            raise
+        except Exception as exc:
+            raise CohortError(
+                f"{name}: the SQL query failed (DuckDB says: {_brief(exc, 120)}); "
+                "check the query and the file."
+            ) from exc
+    finally:
+        con.close()
+    return columns, frame, query
