@@ -1,0 +1,196 @@
+#!/usr/bin/env Rscript
+# Reference values for metsurv.stats competing risks, RMST, counting-process Cox and
+# landmark analysis, computed with R survival and cmprsk.
+#
+# Usage: Rscript tests/reference/make_reference_extra.R [outdir]
+#   outdir defaults to the directory of this script. Writes <outdir>/data/extra_*.csv (the
+#   exact inputs Python reads) and <outdir>/extra_*.json (the R results, full precision).
+# Needs survival, cmprsk and jsonlite. Deterministic (set.seed).
+suppressPackageStartupMessages({
+  library(survival)
+  library(cmprsk)
+  library(jsonlite)
+})
+
+args <- commandArgs(trailingOnly = TRUE)
+if (length(args) >= 1) {
+  outdir <- args[1]
+} else {
+  f <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))
+  outdir <- if (length(f)) dirname(normalizePath(f)) else "tests/reference"
+}
+dir.create(file.path(outdir, "data"), recursive = TRUE, showWarnings = FALSE)
+
+full_precision <- function(df) {
+  for (v in names(df)) if (is.double(df[[v]]))
+    df[[v]] <- ifelse(is.na(df[[v]]), NA, sprintf("%.17g", df[[v]]))
+  df
+}
+write_input <- function(df, name) {
+  path <- file.path(outdir, "data", paste0(name, ".csv"))
+  write.csv(full_precision(df), path, row.names = FALSE, na = "", quote = FALSE)
+  # read back exactly what Python will read
+  read.csv(path, stringsAsFactors = FALSE)
+}
+write_fixture <- function(x, name) {
+  x$generated_by <- "tests/reference/make_reference_extra.R"
+  x$r_version <- R.version.string
+  x$survival_version <- as.character(packageVersion("survival"))
+  x$cmprsk_version <- as.character(packageVersion("cmprsk"))
+  write_json(x, file.path(outdir, paste0(name, ".json")), digits = NA, auto_unbox = TRUE,
+             pretty = TRUE, na = "null")
+}
+
+# ------------------------------------------------------------------ competing risks
+# 360 patients, whole months (heavy ties, including recurrence and death at the same month),
+# three groups with different recurrence incidence, two strata.
+set.seed(19970101)
+n <- 360
+grp <- sample(c("a", "b", "c"), n, replace = TRUE, prob = c(.45, .35, .20))
+stratum <- sample(c("s1", "s2"), n, replace = TRUE)
+rate_rec <- c(a = 0.025, b = 0.045, c = 0.07)[grp]
+t_rec <- ceiling(rexp(n, rate_rec))
+t_death <- ceiling(rexp(n, 0.015 * ifelse(stratum == "s2", 1.5, 1)))
+t_cens <- sample(6:72, n, replace = TRUE)
+time <- pmin(t_rec, t_death, t_cens)
+status <- ifelse(time == t_cens & t_cens < pmin(t_rec, t_death), 0L,
+                 ifelse(t_rec <= t_death, 1L, 2L))
+cr <- write_input(data.frame(time = as.double(time), status = status, grp = grp,
+                             stratum = stratum), "extra_cr")
+
+cuminc_json <- function(fit) {
+  curves <- list()
+  for (nm in setdiff(names(fit), "Tests"))
+    curves[[nm]] <- list(time = fit[[nm]]$time, est = fit[[nm]]$est, var = fit[[nm]]$var)
+  out <- list(curves = curves)
+  if (!is.null(fit$Tests)) {
+    tt <- fit$Tests
+    out$tests <- lapply(rownames(tt), function(cause)
+      list(cause = cause, stat = unname(tt[cause, "stat"]), pv = unname(tt[cause, "pv"]),
+           df = unname(tt[cause, "df"])))
+  }
+  out
+}
+sub2 <- cr[cr$grp != "c", ]
+crfits <- list(
+  three_groups = list(
+    call = "cuminc(time, status, grp, cencode = 0)",
+    fit = cuminc_json(with(cr, cuminc(time, status, grp, cencode = 0)))),
+  three_groups_rho1 = list(
+    call = "cuminc(time, status, grp, rho = 1)",
+    fit = cuminc_json(with(cr, cuminc(time, status, grp, rho = 1)))),
+  three_groups_strata = list(
+    call = "cuminc(time, status, grp, strata = stratum)",
+    fit = cuminc_json(with(cr, cuminc(time, status, grp, strata = stratum)))),
+  two_groups = list(
+    call = "cuminc(time, status, grp) on grp != 'c'",
+    fit = cuminc_json(with(sub2, cuminc(time, status, grp)))),
+  one_group = list(
+    call = "cuminc(time, status)",
+    fit = cuminc_json(with(cr, cuminc(time, status))))
+)
+# cause-specific Cox for cause 1 (death and censoring both censor)
+cs <- coxph(Surv(time, status == 1) ~ grp, data = cr, ties = "efron")
+crfits$cause_specific_cox <- list(
+  call = "coxph(Surv(time, status == 1) ~ grp, ties = 'efron')",
+  coef = unname(coef(cs)), names = names(coef(cs)), var = unname(as.matrix(vcov(cs))),
+  loglik = cs$loglik)
+write_fixture(crfits, "extra_cr")
+
+# ------------------------------------------------------------------ RMST
+lung2 <- with(survival::lung, data.frame(time = as.double(time),
+                                         event = as.integer(status == 2),
+                                         sex = ifelse(sex == 1, "male", "female")))
+lung2 <- write_input(lung2, "extra_rmst")
+rmst_one <- function(fit, tau) {
+  tab <- summary(fit, rmean = tau)$table
+  if (is.null(dim(tab))) tab <- t(as.matrix(tab))
+  list(tau = tau, strata = if (is.null(rownames(tab))) "all" else rownames(tab),
+       rmean = unname(tab[, "rmean"]), se = unname(tab[, "se(rmean)"]))
+}
+fit_all <- survfit(Surv(time, event) ~ 1, data = lung2)
+fit_sex <- survfit(Surv(time, event) ~ sex, data = lung2)
+# 1022 is the largest time (a censoring), 1100 lies beyond it, 310 is a tied death time.
+taus <- c(180, 310, 365, 730, 1022, 1100)
+rm <- list(
+  overall = lapply(taus, function(tau) rmst_one(fit_all, tau)),
+  by_sex = lapply(taus, function(tau) rmst_one(fit_sex, tau)))
+# survRM2-style difference (normal approximation), written out: female minus male
+rm$difference <- lapply(taus, function(tau) {
+  r <- rmst_one(fit_sex, tau)
+  d <- r$rmean[1] - r$rmean[2]
+  se <- sqrt(r$se[1]^2 + r$se[2]^2)
+  list(tau = tau, diff = d, se = se, lower = d - qnorm(0.975) * se,
+       upper = d + qnorm(0.975) * se, p = 2 * pnorm(-abs(d / se)))
+})
+rm$call <- "summary(survfit(Surv(time, event) ~ sex, data = lung), rmean = tau)$table"
+write_fixture(rm, "extra_rmst")
+
+# ------------------------------------------------------------------ counting-process Cox
+# Patients: death hazard 0.015/month * exp(0.5 x); recurrence at rate 0.05/month; a repeat
+# metastasectomy 1-6 months after recurrence for 60% of recurrences, a third for some;
+# after a repeat resection the death hazard is multiplied by 0.7. Whole months: tied stops.
+set.seed(20010601)
+n <- 300
+x <- round(rnorm(n), 2)
+lam <- 0.015 * exp(0.5 * x)
+t0 <- rexp(n, lam)
+t_rec <- rexp(n, 0.05)
+gets <- runif(n) < 0.6
+rr1 <- ifelse(gets, ceiling(t_rec + runif(n, 1, 6)), NA)
+rr2 <- ifelse(!is.na(rr1) & runif(n) < 0.3, rr1 + sample(4:20, n, replace = TRUE), NA)
+t_death <- ifelse(!is.na(rr1) & rr1 < t0, rr1 + (t0 - rr1) / 0.7, t0)
+t_death <- ceiling(t_death)
+t_cens <- sample(12:120, n, replace = TRUE)
+os <- pmin(t_death, t_cens)
+ev <- as.integer(t_death <= t_cens)
+rr1[!is.na(rr1) & rr1 >= os] <- NA
+rr2[is.na(rr1) | (!is.na(rr2) & rr2 >= os)] <- NA
+pat <- data.frame(patient_id = sprintf("P%03d", 1:n), os_months = as.double(os),
+                  os_event = ev, x = x, rr1_months = as.double(rr1),
+                  rr2_months = as.double(rr2))
+pat <- write_input(pat, "extra_tv_patients")
+cp <- do.call(rbind, lapply(seq_len(nrow(pat)), function(i) {
+  p <- pat[i, ]
+  cuts <- c(0, p$rr1_months, p$rr2_months, p$os_months)
+  cuts <- cuts[!is.na(cuts)]
+  k <- length(cuts) - 1
+  data.frame(patient_id = p$patient_id, start = cuts[1:k], stop = cuts[2:(k + 1)],
+             event = c(rep(0L, k - 1), p$os_event),
+             repeat_resection = (1:k) >= 2, resection_number = 1:k)
+}))
+cp <- write_input(cp, "extra_tv_cp")
+cp <- merge(cp, pat[, c("patient_id", "x")], by = "patient_id", sort = FALSE)
+cp$repeat_resection <- as.integer(as.logical(cp$repeat_resection))
+cox_json <- function(fit, call) {
+  list(call = call, coef = unname(coef(fit)), names = names(coef(fit)),
+       var = unname(as.matrix(vcov(fit))), loglik = fit$loglik,
+       naive_var = if (is.null(fit$naive.var)) NULL else unname(fit$naive.var),
+       score = unname(fit$score), wald = unname(fit$wald.test))
+}
+tv <- list(
+  efron = cox_json(coxph(Surv(start, stop, event) ~ repeat_resection + x, data = cp),
+                   "coxph(Surv(start, stop, event) ~ repeat_resection + x, ties = 'efron')"),
+  breslow = cox_json(coxph(Surv(start, stop, event) ~ repeat_resection + x, data = cp,
+                           ties = "breslow"),
+                     "coxph(Surv(start, stop, event) ~ repeat_resection + x, ties = 'breslow')"),
+  number = cox_json(coxph(Surv(start, stop, event) ~ resection_number + x, data = cp),
+                    "coxph(Surv(start, stop, event) ~ resection_number + x)"),
+  robust = cox_json(coxph(Surv(start, stop, event) ~ repeat_resection + x, data = cp,
+                          cluster = patient_id),
+                    "coxph(Surv(start, stop, event) ~ repeat_resection + x, cluster = patient_id)")
+)
+# landmark at 24 months: alive and under follow-up beyond 24, exposure = repeat by 24
+lm <- pat[pat$os_months > 24, ]
+lm$rr24 <- as.integer(!is.na(lm$rr1_months) & lm$rr1_months <= 24)
+lm$t <- lm$os_months - 24
+lmcox <- coxph(Surv(t, os_event) ~ rr24 + x, data = lm)
+lmkm <- survfit(Surv(t, os_event) ~ rr24, data = lm)
+s <- summary(lmkm, times = c(12, 36, 60))
+tv$landmark <- list(
+  at = 24, n = nrow(lm), n_exposed = sum(lm$rr24),
+  cox = cox_json(lmcox, "coxph(Surv(os_months - 24, os_event) ~ rr24 + x, subset os_months > 24)"),
+  km = list(strata = as.character(s$strata), time = s$time, surv = s$surv,
+            std_err = s$std.err))
+write_fixture(tv, "extra_tv")
+cat("wrote extra fixtures to", outdir, "\n")
