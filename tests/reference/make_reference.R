@@ -149,7 +149,6 @@ cox_ref <- function(name, d, rhs, ties = "efron", robust = FALSE, py = list()) {
   fit <- coxph(f, data = d, ties = ties, robust = robust)
   sm <- summary(fit)
   zph <- cox.zph(fit, transform = "km")
-  cc <- concordance(fit)
   out <- list(
     name = name,
     call = sprintf("coxph(%s, data, ties = '%s', robust = %s)", deparse(f), ties, robust),
@@ -168,8 +167,11 @@ cox_ref <- function(name, d, rhs, ties = "efron", robust = FALSE, py = list()) {
              pchisq(fit$wald.test, length(coef(fit)), lower.tail = FALSE)),
     robust_score = if (is.null(sm$robscore)) NULL else unname(sm$robscore),
     iter = fit$iter,
-    concordance = unname(cc$concordance), concordance_se = sqrt(unname(cc$var)),
-    concordance_count = as.list(cc$count),
+    # fit$concordance is what summary(fit) prints: concordancefit() on the linear
+    # predictor, within strata, reverse = TRUE, clustered when cluster() is given
+    concordance = unname(fit$concordance["concordance"]),
+    concordance_se = unname(fit$concordance["std"]),
+    concordance_count = as.list(fit$concordance[1:5]),
     zph = list(terms = rownames(zph$table), chisq = unname(zph$table[, "chisq"]),
                df = unname(zph$table[, "df"]), p = unname(zph$table[, "p"])))
   if (!is.null(fit$naive.var)) out$vcov_robust <- unname(fit$var)

@@ -1,0 +1,7 @@
+"""Survival statistics that agree with R survival: Kaplan-Meier, the log-rank family and
+the Cox model. Pure functions: a DataFrame (or a Cohort with ``.patients``) in, a frozen
+result out."""
+
+from .km import KMCurve, KMResult, km
+
+__all__ = ["KMCurve", "KMResult", "km"]
