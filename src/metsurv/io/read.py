@@ -668,7 +668,10 @@ def _read_csv(path: Path, name: str, *, encoding: str | None, delimiter: str | N
     dec = decimal or _sniff_decimal(text_head, delim)
 
     header = _header_of(text_head, delim)
-    _check_columns(header, name)  # fail fast on blank or duplicated names
+    if len(header) > 1 and header[-1].strip() == "":
+        _check_columns(header[:-1], name)  # a trailing delimiter: checked after reading
+    else:
+        _check_columns(header, name)  # fail fast on blank or duplicated names
 
     frame, simple = _parse_csv(path, name, enc, delim, header)
     frame = _drop_trailing_empty_column(frame)
@@ -1046,7 +1049,7 @@ def _read_readstat(path: Path, name: str, fmt: str) -> RawTable:
                                            formats_as_category=False, **common)
     except Exception as exc:
         raise CohortError(
-            f"{name}: the file is damaged or not a readable {_FORMAT_LABEL[fmt]} "
+            f"{name}: the file is damaged or is not {_FORMAT_LABEL[fmt]} "
             f"({_brief(exc, 120)}); export the table again."
         ) from exc
     frame = _finish(frame, name)
