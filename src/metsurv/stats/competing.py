@@ -60,7 +60,7 @@ def recurrence_status(data: Any) -> pd.Series:
     site = df["recurrence_site"].astype("object")
     pulmonary = site.isin(PULMONARY_SITES).to_numpy()
     out = np.where(
-        ~event.fillna(False).astype(bool).to_numpy(),
+        ~event.astype("boolean").fillna(False).to_numpy(dtype=bool),
         CENSORED,
         np.where(recurred, np.where(pulmonary, PULMONARY_RECURRENCE, OTHER_RECURRENCE), DEATH),
     )
