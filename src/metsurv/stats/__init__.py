@@ -3,5 +3,6 @@ the Cox model. Pure functions: a DataFrame (or a Cohort with ``.patients``) in, 
 result out."""
 
 from .km import KMCurve, KMResult, km
+from .tests import LogRankResult, logrank
 
-__all__ = ["KMCurve", "KMResult", "km"]
+__all__ = ["KMCurve", "KMResult", "LogRankResult", "km", "logrank"]
