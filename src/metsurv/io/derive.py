@@ -1,0 +1,220 @@
+"""Derived fields: dates -> times, DFI, groups, IRLM group, and the counting-process table.
+
+Pure functions of canonical frames (no files, no findings): validation decides which rows
+are kept. Months are ``schema.DAYS_PER_MONTH`` days. Every group follows the cut-points of
+``metsurv.schema`` (IRLM 1997: DFI 0-11 / 12-35 / >=36 months; 1 / 2-3 / >=4 metastases).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from metsurv import schema
+
+
+def months_between(start: pd.Series, end: pd.Series) -> pd.Series:
+    """Calendar time from ``start`` to ``end`` in months of 30.4375 days (NaN if either missing).
+
+    >>> s = pd.Series(pd.to_datetime(["2001-01-01"])); e = pd.Series(pd.to_datetime(["2002-01-01"]))
+    >>> round(float(months_between(s, e).iloc[0]), 4)
+    11.9918
+    """
+    return (end - start).dt.days.astype(float) / schema.DAYS_PER_MONTH
+
+
+def _col(p: pd.DataFrame, name: str) -> pd.Series:
+    if name in p:
+        return p[name]
+    fld = schema.PATIENTS[name]
+    if fld.kind == "date":
+        return pd.Series(pd.NaT, index=p.index, dtype="datetime64[ns]")
+    if fld.kind in ("float", "int"):
+        return pd.Series(np.nan, index=p.index)
+    if fld.kind == "code":
+        return pd.Series(pd.Categorical([None] * len(p), categories=list(fld.codes)), index=p.index)
+    if fld.kind == "bool":
+        return pd.Series(pd.array([pd.NA] * len(p), dtype="boolean"), index=p.index)
+    return pd.Series([None] * len(p), index=p.index, dtype=object)
+
+
+def os_from_dates(p: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Overall survival from the dates: (months from metastasectomy to last follow-up, died)."""
+    months = months_between(_col(p, "metastasectomy_date"), _col(p, "last_followup_date"))
+    status = _col(p, "vital_status")
+    died = pd.Series(pd.array(status.astype(object) == "dead", dtype="boolean"), index=p.index)
+    died[status.isna()] = pd.NA
+    return months, died
+
+
+def outcomes(p: pd.DataFrame) -> pd.DataFrame:
+    """``os_months``/``os_event`` (dates where complete, else as given) and ``dfs_*``.
+
+    DFS counts recurrence or death: with a recurrence date, the time to it and an event;
+    without one (and no recurrence recorded), the OS time and status. A recurrence recorded
+    without a date leaves DFS missing rather than guessing its time.
+    """
+    out = pd.DataFrame(index=p.index)
+    months, died = os_from_dates(p)
+    use_dates = months.notna() & died.notna()
+    out["os_months"] = months.where(use_dates, _col(p, "os_months")).astype(float)
+    given_event = _col(p, "os_event").astype("boolean")
+    out["os_event"] = died.where(use_dates, given_event).astype("boolean")
+
+    rec = months_between(_col(p, "metastasectomy_date"), _col(p, "recurrence_date"))
+    rec = rec.where(rec >= 0)  # a recurrence before the operation is not a recurrence after it
+    recurred_undated = rec.isna() & _col(p, "recurrence_site").notna()
+    dfs = rec.where(rec.notna(), out["os_months"])
+    dfs_event = pd.Series(pd.array(rec.notna(), dtype="boolean"), index=p.index) | out["os_event"]
+    dfs = dfs.where(~recurred_undated)
+    dfs_event = dfs_event.where(~recurred_undated)
+    if "dfs_months" in p:  # given analysis-ready DFS is kept where no recurrence date overrides
+        given = p["dfs_months"].notna() & rec.isna() & p.get("dfs_event", dfs_event).notna()
+        dfs = dfs.where(~given, p["dfs_months"])
+        if "dfs_event" in p:
+            dfs_event = dfs_event.where(~given, p["dfs_event"].astype("boolean"))
+    out["dfs_months"] = dfs.astype(float)
+    out["dfs_event"] = dfs_event.astype("boolean")
+    return out
+
+
+def cut_groups(values: pd.Series, cuts: tuple[float, ...], labels: tuple[str, ...]) -> pd.Series:
+    """Left-closed groups [-inf, c1), [c1, c2), [c2, inf) as a Categorical in label order."""
+    codes = np.searchsorted(np.asarray(cuts, dtype=float), values.to_numpy(dtype=float),
+                            side="right")
+    codes = np.where(values.isna().to_numpy(), -1, codes)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=list(labels)), index=values.index)
+
+
+def histology_group(histology: pd.Series) -> pd.Series:
+    """IRLM histology class from free-text histology (``schema.HISTOLOGY_PATTERNS``).
+
+    >>> histology_group(pd.Series(["Leiomyosarcoma", "embryonal carcinoma", "Adenocarcinoma"])).tolist()
+    ['sarcoma', 'germ_cell', 'epithelial']
+    """
+    text = histology.astype(object).where(histology.notna(), "").astype(str).str.lower()
+    out = np.full(len(text), None, dtype=object)
+    for group, pattern in reversed(schema.HISTOLOGY_PATTERNS):  # first pattern wins
+        out[text.str.contains(pattern, regex=True).to_numpy()] = group
+    has_text = (text.str.strip() != "").to_numpy()
+    out[has_text & (out == None)] = "other"  # noqa: E711
+    codes = schema.PATIENTS["histology_group"].codes
+    return pd.Series(pd.Categorical(out, categories=list(codes)), index=histology.index)
+
+
+def factors(p: pd.DataFrame) -> pd.DataFrame:
+    """DFI, synchronous, complete resection, groups, histology class, LMS and IRLM group."""
+    out = pd.DataFrame(index=p.index)
+    dfi_dates = months_between(_col(p, "primary_treatment_date"),
+                               _col(p, "metastasis_diagnosis_date"))
+    # Diagnosed at or before treatment of the primary: synchronous, DFI 0 (not an error).
+    dfi = _col(p, "dfi_months").astype(float).where(lambda s: s.notna(), dfi_dates.clip(lower=0))
+    sync_given = _col(p, "synchronous").astype("boolean")
+    dfi = dfi.mask(sync_given.fillna(False).astype(bool), 0.0)
+    out["dfi_months"] = dfi
+    sync_derived = (dfi == 0).astype("boolean").where(dfi.notna())
+    out["synchronous"] = sync_given.where(sync_given.notna(), sync_derived).astype("boolean")
+
+    status = _col(p, "resection_status").astype(object)
+    complete = pd.array(status == schema.PATIENTS["resection_status"].codes[0], dtype="boolean")
+    out["complete_resection"] = pd.Series(complete, index=p.index).where(status.notna())
+    out["complete_resection"] = out["complete_resection"].astype("boolean")
+
+    given_dfi_group = _col(p, "dfi_group")
+    out["dfi_group"] = cut_groups(dfi, schema.DFI_CUTS_MONTHS, schema.DFI_GROUPS)
+    out.loc[dfi.isna(), "dfi_group"] = given_dfi_group[dfi.isna()]
+    n_met = _col(p, "n_metastases").astype(float)
+    given_n_group = _col(p, "n_metastases_group")
+    out["n_metastases_group"] = cut_groups(n_met, schema.N_METASTASES_CUTS,
+                                           schema.N_METASTASES_GROUPS)
+    out.loc[n_met.isna(), "n_metastases_group"] = given_n_group[n_met.isna()]
+
+    hist_given = _col(p, "histology_group")
+    hist = histology_group(_col(p, "histology"))
+    out["histology_group"] = hist_given.where(hist_given.notna(), hist)
+    is_sarcoma = (out["histology_group"].astype(object) == "sarcoma").to_numpy()
+    lms_text = _col(p, "histology").astype(object).where(lambda s: s.notna(), "").astype(str)
+    lms_derived = pd.array(lms_text.str.lower().str.contains(schema.LEIOMYOSARCOMA_PATTERN)
+                           .to_numpy(), dtype="boolean")
+    lms = _col(p, "leiomyosarcoma").astype("boolean")
+    lms = lms.where(lms.notna(), pd.Series(lms_derived, index=p.index)
+                    .where(_col(p, "histology").notna()))
+    out["leiomyosarcoma"] = lms.where(is_sarcoma).astype("boolean")
+    out["irlm_group"] = irlm_group(out["complete_resection"], out["dfi_group"],
+                                   out["n_metastases_group"])
+    return out
+
+
+def irlm_group(complete: pd.Series, dfi_group: pd.Series, n_group: pd.Series) -> pd.Series:
+    """IRLM prognostic group (Pastorino 1997): I-III by risk factors, IV incomplete resection.
+
+    Risk factors among complete resections: DFI < 36 months and multiple metastases. Missing
+    when completeness is unknown, or when a needed factor is unknown.
+    """
+    long_dfi = schema.DFI_GROUPS[-1]
+    single = schema.N_METASTASES_GROUPS[0]
+    rf_dfi = (dfi_group.astype(object) != long_dfi).where(dfi_group.notna())
+    rf_n = (n_group.astype(object) != single).where(n_group.notna())
+    n_rf = rf_dfi.astype(float) + rf_n.astype(float)
+    comp = complete.astype("boolean")
+    codes = np.full(len(complete), -1)
+    is_complete = comp.fillna(False).to_numpy(dtype=bool)
+    is_incomplete = (~comp).fillna(False).to_numpy(dtype=bool)
+    known = n_rf.notna().to_numpy()
+    codes[is_complete & known] = n_rf.to_numpy()[is_complete & known].astype(int)
+    codes[is_incomplete] = 3
+    return pd.Series(pd.Categorical.from_codes(codes, categories=list(schema.IRLM_GROUPS)),
+                     index=complete.index)
+
+
+def resection_sequence(r: pd.DataFrame) -> pd.Series:
+    """1, 2, ... by operation date within each patient (ties keep their order in the file)."""
+    order = r.sort_values(["patient_id", "operation_date"], kind="stable")
+    seq = order.groupby("patient_id", sort=False).cumcount() + 1
+    return seq.reindex(r.index).astype("Int64")
+
+
+def counting_process(patients: pd.DataFrame, resections: pd.DataFrame) -> pd.DataFrame:
+    """Counting-process rows (start, stop] with repeat resection as a time-dependent covariate.
+
+    One row per patient per interval between repeat metastasectomies, times in months from
+    the first metastasectomy: ``patient_id, start, stop, event, resection_number,
+    repeat_resection``. A repeat resection at month t splits follow-up at t; it counts from t
+    on (never before: that would be immortal time). Resections on or after the last
+    follow-up cannot change the hazard and add no split. Patients with zero follow-up have
+    no interval (R's ``coxph`` needs stop > start) and are left out of this table only.
+    This is the layout of R's ``coxph(Surv(start, stop, event) ~ repeat_resection)``.
+    """
+    base = patients[["patient_id", "os_months", "os_event", "metastasectomy_date"]].copy()
+    base = base[base["os_months"] > 0]
+    rep = resections[resections["sequence"] >= 2][["patient_id", "operation_date"]]
+    rep = rep.merge(base, on="patient_id", how="inner")
+    rep["t"] = months_between(rep["metastasectomy_date"], rep["operation_date"])
+    rep = rep[(rep["t"] > 0) & (rep["t"] < rep["os_months"])]
+    # resections at t=0 (same day as the first) count from the start of follow-up
+    same_day = resections[(resections["sequence"] >= 2)].merge(
+        base[["patient_id", "metastasectomy_date"]], on="patient_id")
+    at_zero = same_day[same_day["operation_date"] <= same_day["metastasectomy_date"]]
+    n_at_zero = at_zero.groupby("patient_id").size()
+    breaks = pd.concat(
+        [pd.DataFrame({"patient_id": base["patient_id"], "t": 0.0, "k": 0}),
+         pd.DataFrame({"patient_id": rep["patient_id"], "t": rep["t"], "k": 1})],
+        ignore_index=True,
+    ).sort_values(["patient_id", "t", "k"], kind="stable")
+    breaks["resection_number"] = breaks.groupby("patient_id")["k"].cumsum() + 1
+    breaks["resection_number"] += breaks["patient_id"].map(n_at_zero).fillna(0).astype(int)
+    breaks = breaks.drop_duplicates(["patient_id", "t"], keep="last")
+    os_by_id = base.set_index("patient_id")
+    nxt = breaks.groupby("patient_id")["t"].shift(-1)
+    last = nxt.isna()
+    stop = nxt.where(~last, breaks["patient_id"].map(os_by_id["os_months"]))
+    event = last & breaks["patient_id"].map(os_by_id["os_event"]).astype(bool)
+    out = pd.DataFrame({
+        "patient_id": breaks["patient_id"].to_numpy(),
+        "start": breaks["t"].to_numpy(dtype=float),
+        "stop": stop.to_numpy(dtype=float),
+        "event": event.to_numpy(dtype=bool),
+        "resection_number": breaks["resection_number"].to_numpy(dtype=np.int64),
+    })
+    out["repeat_resection"] = out["resection_number"] >= 2
+    return out.reset_index(drop=True)

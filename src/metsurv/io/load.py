@@ -1,0 +1,206 @@
+"""``load_cohort``: read -> mapping -> derive -> validate -> Cohort, with every row accounted for."""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from metsurv import schema
+from metsurv.cohort import FLOW_COLUMNS, Cohort, canonical_order
+from metsurv.errors import CohortError
+from metsurv.io import derive
+from metsurv.io.convert import Converted, convert
+from metsurv.io.findings import EXCLUSION_REASONS, FindingLog
+from metsurv.io.mapping import Mapping, TableMapping, read_mapping
+from metsurv.io.read import RawTable, SqlSource, read_table
+from metsurv.io.validate import validate_patients, validate_resections
+
+Source = str | os.PathLike[str] | pd.DataFrame | SqlSource
+
+#: Patient fields that the first metastasectomy's row fills when the patients table lacks them.
+FROM_FIRST_RESECTION = ("resection_status", "nodal_status", "n_metastases", "approach", "extent")
+
+
+def _read(source: Source, tm: TableMapping, sheet: str | int | None) -> RawTable:
+    opts = dict(tm.source)
+    if sheet is not None:
+        opts["sheet"] = sheet
+    return read_table(source, **opts)
+
+
+def _require_columns(raw: RawTable, conv: Converted, table: str) -> None:
+    have = set(conv.frame.columns)
+    if table == "resections":
+        need = [c for c in ("patient_id", "operation_date") if c not in have]
+        if need:
+            raise CohortError(
+                f"{raw.source}: the resections table has no column for {', '.join(need)} "
+                f"(columns: {list(raw.frame.columns)[:30]}); rename them or map them in the "
+                "mapping file's 'resections.columns'.")
+        return
+    problems = []
+    if "patient_id" not in have:
+        problems.append("patient_id")
+    if not (set(schema.DATE_OUTCOME) <= have or set(schema.TIME_OUTCOME) <= have):
+        problems.append("an outcome (either metastasectomy_date + last_followup_date + "
+                        "vital_status, or os_months + os_event)")
+    if problems:
+        raise CohortError(
+            f"{raw.source}: the table has no column for {' and '.join(problems)} "
+            f"(columns: {list(raw.frame.columns)[:30]}); rename them to the canonical names or "
+            "give a mapping file (docs/mapping.md).")
+
+
+def _from_first_resection(p: pd.DataFrame, first: pd.DataFrame) -> pd.DataFrame:
+    """Fill the time origin and first-operation fields from sequence 1 where the patient lacks them."""
+    if first.empty:
+        return p
+    first = first.set_index("patient_id")
+    p = p.copy()
+    ids = p["patient_id"]
+    fills = {"metastasectomy_date": "operation_date"} | {f: f for f in FROM_FIRST_RESECTION}
+    for target, col in fills.items():
+        if col not in first:
+            continue
+        values = ids.map(first[col])
+        if target not in p:
+            p[target] = values.astype(first[col].dtype) if len(values) else values
+        else:
+            p[target] = p[target].where(p[target].notna(), values)
+    return p
+
+
+def _flow(table: str, n_read: int, reasons: pd.Series) -> pd.DataFrame:
+    counts = reasons.dropna().value_counts()
+    rows = [(table, "read", None, n_read)]
+    rows += [(table, "excluded", r, int(counts[r])) for r in EXCLUSION_REASONS if r in counts]
+    rows.append((table, "analysed", None, n_read - int(counts.sum())))
+    return pd.DataFrame(rows, columns=list(FLOW_COLUMNS))
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("metsurv", "pandas", "numpy", "scipy", "lifelines", "scikit-survival"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def _describe(raw: RawTable) -> dict[str, Any]:
+    return {"source": raw.source, "format": raw.format, "sha256": raw.sha256,
+            "encoding": raw.encoding, "delimiter": raw.delimiter, "decimal": raw.decimal,
+            "records": len(raw.frame)}
+
+
+def load_cohort(
+    source: Source,
+    mapping: str | os.PathLike[str] | dict[str, Any] | Mapping | None = None,
+    resections: Source | None = None,
+    *,
+    sheet: str | int | None = None,
+    resections_sheet: str | int | None = None,
+) -> Cohort:
+    """Load a registry export into a validated canonical :class:`~metsurv.cohort.Cohort`.
+
+    ``source`` is a file (CSV/TSV, .xlsx, Parquet, .sas7bdat, .xpt, .dta, .sav), a pandas
+    DataFrame, or a :class:`~metsurv.io.read.SqlSource` query on a DuckDB or SQLite file.
+    ``mapping`` is a YAML mapping file (docs/mapping.md) or None when the columns already
+    carry canonical names. ``resections`` optionally gives one row per metastasectomy.
+
+    Rows that cannot be analysed are excluded and counted in ``cohort.flow`` by reason;
+    every problem is a row of ``cohort.findings``. File-level problems raise
+    :class:`~metsurv.errors.CohortError`.
+
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"patient_id": ["a", "b", "b"], "os_months": [12.0, 30.5, 4.0],
+    ...                    "os_event": ["dead", "alive", "dead"], "resection_status": "R0"})
+    >>> cohort = load_cohort(df)
+    >>> cohort.n_read, cohort.n_analysed, cohort.excluded().to_dict("records")
+    (3, 2, [{'reason': 'duplicate patient_id', 'count': 1}])
+    """
+    m = read_mapping(mapping)
+    raw = _read(source, m.patients, sheet)
+    log = FindingLog("patients")
+    conv = convert(raw, m.patients, "patients", log)
+    _require_columns(raw, conv, "patients")
+    p = conv.frame
+
+    raw_r = conv_r = log_r = None
+    if resections is not None:
+        raw_r = _read(resections, m.resections, resections_sheet)
+        log_r = FindingLog("resections")
+        conv_r = convert(raw_r, m.resections, "resections", log_r)
+        _require_columns(raw_r, conv_r, "resections")
+        usable = conv_r.frame.dropna(subset=["patient_id", "operation_date"])
+        first = usable.sort_values(["patient_id", "operation_date"], kind="stable")
+        first = first.drop_duplicates("patient_id", keep="first")
+        p = _from_first_resection(p, first)
+        conv = Converted(p, conv.source_columns, conv.bad_required, conv.bad_values)
+
+    validate_patients(conv, raw.frame, log)
+    reasons = log.excluded(len(p))
+    keep = reasons.isna().to_numpy()
+    kept_pos = np.flatnonzero(keep)  # raw position of each analysed patient
+    p = p.assign(**{c: v for c, v in derive.outcomes(p).items()})
+    p = p.assign(**{c: v for c, v in derive.factors(p).items()})
+    p["source_row"] = np.asarray(raw.rows, dtype=np.int64)
+    patients = p.loc[keep, canonical_order(list(p.columns))].reset_index(drop=True)
+    patients["os_event"] = patients["os_event"].astype(bool)
+    flow = [_flow("patients", len(raw.frame), reasons)]
+    findings = [log.frame(raw.rows, conv.frame["patient_id"])]
+    provenance: dict[str, Any] = {**_describe(raw), "mapping": m.to_dict(),
+                                  "versions": _versions()}
+
+    res_table = cp = None
+    if conv_r is not None and raw_r is not None and log_r is not None:
+        validate_resections(conv_r, patients["patient_id"], log_r)
+        reasons_r = log_r.excluded(len(conv_r.frame))
+        r = conv_r.frame.assign(source_row=np.asarray(raw_r.rows, dtype=np.int64))
+        r = r.loc[reasons_r.isna().to_numpy()].reset_index(drop=True)
+        r["sequence"] = derive.resection_sequence(r)
+        res_table = r.sort_values(["patient_id", "sequence"], kind="stable").reset_index(drop=True)
+        counts = res_table.groupby("patient_id").size()
+        n_res = patients["patient_id"].map(counts)
+        without = np.flatnonzero(n_res.isna().to_numpy())
+        log.add(kept_pos[without], conv.source_columns.get("patient_id", "patient_id"),
+                patients["patient_id"].iloc[without].to_numpy(dtype=object),
+                "no row in the resections table (counted as one metastasectomy)", "warning")
+        patients["n_metastasectomies"] = n_res.fillna(1).astype("Int64")
+        _check_first_dates(patients, res_table, conv, log, kept_pos)
+        cp = derive.counting_process(patients, res_table)
+        flow.append(_flow("resections", len(raw_r.frame), reasons_r))
+        findings = [log.frame(raw.rows, conv.frame["patient_id"]),
+                    log_r.frame(raw_r.rows, conv_r.frame["patient_id"])]
+        provenance["resections"] = _describe(raw_r)
+    if "n_metastasectomies" in patients:
+        patients["repeat_resection"] = (patients["n_metastasectomies"] >= 2).astype("boolean")
+    patients = patients[canonical_order(list(patients.columns))]
+    return Cohort(
+        patients=patients,
+        resections=res_table,
+        counting_process=cp,
+        flow=pd.concat(flow, ignore_index=True),
+        findings=pd.concat(findings, ignore_index=True),
+        provenance=provenance,
+    )
+
+
+def _check_first_dates(patients: pd.DataFrame, res: pd.DataFrame, conv: Converted,
+                       log: FindingLog, kept_pos: np.ndarray) -> None:
+    """The first resection should be the time origin; say so where the two disagree."""
+    first = res[res["sequence"] == 1].set_index("patient_id")["operation_date"]
+    differs = patients["patient_id"].map(first).ne(patients["metastasectomy_date"])
+    differs &= patients["patient_id"].isin(first.index) & patients["metastasectomy_date"].notna()
+    idx = np.flatnonzero(differs.to_numpy())
+    if idx.size:
+        log.add(kept_pos[idx], conv.source_columns.get("metastasectomy_date", "metastasectomy_date"),
+                patients["metastasectomy_date"].iloc[idx].to_numpy(dtype=object),
+                "metastasectomy_date differs from the first operation in the resections table",
+                "warning")

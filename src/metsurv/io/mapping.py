@@ -1,0 +1,217 @@
+"""Mapping files: translate a registry's data dictionary into the canonical schema.
+
+A mapping is a small YAML file (format in ``docs/mapping.md``)::
+
+    version: 1
+    columns: {PatNr: patient_id, Geschlecht: sex, OP_Datum: metastasectomy_date}
+    codes: {sex: {w: female, m: male}}
+    missing: {all: ["99", "unk", "."]}
+    dates: {all: "%d.%m.%Y"}
+    units: {dfi_months: days}
+
+Unknown keys, unknown canonical fields and malformed entries are errors: a typo in a mapping
+must never silently drop a column. The YAML is read with ``yaml.safe_load`` (no object
+construction from input).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping as AbcMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from metsurv import schema
+from metsurv.errors import CohortError
+
+_TOP_KEYS = {"version", "description", "source", "columns", "codes", "missing", "dates", "units",
+             "resections"}
+_TABLE_KEYS = {"source", "columns", "codes", "missing", "dates"}
+_SOURCE_KEYS = {"delimiter", "decimal", "encoding", "sheet"}
+_DURATION_FIELDS = ("os_months", "dfs_months", "dfi_months")
+
+
+@dataclass(frozen=True)
+class TableMapping:
+    """How to read one table (patients or resections) of a registry export."""
+
+    source: dict[str, Any] = field(default_factory=dict)
+    columns: dict[str, str] = field(default_factory=dict)
+    codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    missing: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    dates: dict[str, str] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
+
+    def missing_codes(self, name: str) -> frozenset[str]:
+        """Raw values that mean 'not recorded' for canonical field ``name`` (normalised)."""
+        values = (*self.missing.get("all", ()), *self.missing.get(name, ()))
+        return frozenset(schema.normalise_token(v) for v in values)
+
+    def date_format(self, name: str) -> str | None:
+        return self.dates.get(name, self.dates.get("all"))
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A parsed, validated mapping file."""
+
+    patients: TableMapping = field(default_factory=TableMapping)
+    resections: TableMapping = field(default_factory=TableMapping)
+    description: str = ""
+    path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form, recorded in the cohort's provenance."""
+
+        def table(t: TableMapping) -> dict[str, Any]:
+            return {
+                "source": dict(t.source),
+                "columns": dict(t.columns),
+                "codes": {k: {str(a): b for a, b in v.items()} for k, v in t.codes.items()},
+                "missing": {k: list(v) for k, v in t.missing.items()},
+                "dates": dict(t.dates),
+                "units": dict(t.units),
+            }
+
+        return {"path": self.path, "description": self.description,
+                "patients": table(self.patients), "resections": table(self.resections)}
+
+
+def _fail(where: str, what: str) -> CohortError:
+    return CohortError(f"{where}: {what}; fix the mapping file (format: docs/mapping.md).")
+
+
+def _check_keys(where: str, section: str, value: Any, allowed: set[str]) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, AbcMapping):
+        raise _fail(where, f"'{section}' must be a mapping of keys to values, not {value!r}")
+    unknown = sorted(set(map(str, value)) - allowed)
+    if unknown:
+        raise _fail(where, f"unknown key(s) {unknown} in '{section}' (allowed: {sorted(allowed)})")
+    return dict(value)
+
+
+def _fields(table: str) -> dict[str, schema.Field]:
+    return schema.PATIENTS if table == "patients" else schema.RESECTIONS
+
+
+def _parse_table(where: str, raw: dict[str, Any], table: str, parent: TableMapping | None,
+                 units: dict[str, str]) -> TableMapping:
+    known = _fields(table)
+    source = _check_keys(where, f"{table}.source", raw.get("source"), _SOURCE_KEYS)
+    if "decimal" in source and source["decimal"] not in (".", ","):
+        raise _fail(where, f"source.decimal must be '.' or ',', not {source['decimal']!r}")
+
+    columns_raw = raw.get("columns") or {}
+    if not isinstance(columns_raw, AbcMapping):
+        raise _fail(where, f"'{table}.columns' must map registry columns to canonical fields")
+    columns: dict[str, str] = {}
+    for src, dst in columns_raw.items():
+        if str(dst) not in known:
+            raise _fail(where, f"column {src!r} maps to {dst!r}, which is not a canonical "
+                               f"{table} field")
+        if str(dst) in columns.values():
+            raise _fail(where, f"two registry columns map to the canonical field {dst!r}")
+        columns[str(src)] = str(dst)
+
+    codes_raw = raw.get("codes")
+    codes: dict[str, dict[str, Any]] = dict(parent.codes) if parent else {}
+    if codes_raw is not None:
+        if not isinstance(codes_raw, AbcMapping):
+            raise _fail(where, "'codes' must map canonical fields to code tables")
+        for name, tbl in codes_raw.items():
+            fld = known.get(str(name))
+            if fld is None or fld.kind not in ("code", "bool"):
+                raise _fail(where, f"'codes' names {name!r}, which is not a coded or yes/no field")
+            if not isinstance(tbl, AbcMapping):
+                raise _fail(where, f"codes.{name} must map registry values to canonical codes")
+            for code in tbl.values():
+                if fld.kind == "code" and code not in fld.codes:
+                    raise _fail(where, f"codes.{name} maps to {code!r}; allowed: {list(fld.codes)}")
+                if fld.kind == "bool" and not isinstance(code, bool):
+                    raise _fail(where, f"codes.{name} must map to true or false, not {code!r}")
+            codes[str(name)] = {schema.normalise_token(k): v for k, v in tbl.items()}
+
+    missing_raw = raw.get("missing")
+    missing: dict[str, tuple[str, ...]] = dict(parent.missing) if parent else {}
+    if missing_raw is not None:
+        if isinstance(missing_raw, list):  # a bare list is shorthand for {all: [...]}
+            missing_raw = {"all": missing_raw}
+        if not isinstance(missing_raw, AbcMapping):
+            raise _fail(where, "'missing' must be a list or a mapping of field -> list of codes")
+        for name, values in missing_raw.items():
+            if name != "all" and name not in known:
+                raise _fail(where, f"'missing' names {name!r}, which is not a canonical field")
+            if not isinstance(values, list):
+                values = [values]
+            missing[str(name)] = tuple(str(v) for v in values)
+
+    dates_raw = raw.get("dates")
+    dates: dict[str, str] = dict(parent.dates) if parent else {}
+    if dates_raw is not None:
+        if isinstance(dates_raw, str):
+            dates_raw = {"all": dates_raw}
+        if not isinstance(dates_raw, AbcMapping):
+            raise _fail(where, "'dates' must be a format string or a mapping field -> format")
+        for name, fmt in dates_raw.items():
+            if name != "all" and (name not in known or known[name].kind != "date"):
+                raise _fail(where, f"'dates' names {name!r}, which is not a canonical date field")
+            if not isinstance(fmt, str) or "%" not in fmt:
+                raise _fail(where, f"dates.{name} must be a strptime format like '%d.%m.%Y'")
+            dates[str(name)] = fmt
+    return TableMapping(source=source, columns=columns, codes=codes, missing=missing,
+                        dates=dates, units=units)
+
+
+def parse_mapping(data: Any, where: str = "mapping") -> Mapping:
+    """Validate a mapping given as a dict (already parsed YAML)."""
+    raw = _check_keys(where, "top level", data, _TOP_KEYS)
+    if raw.get("version", 1) != 1:
+        raise _fail(where, f"version {raw.get('version')!r} is not supported (use 1)")
+    units_raw = _check_keys(where, "units", raw.get("units"), set(_DURATION_FIELDS))
+    for name, unit in units_raw.items():
+        if unit not in schema.DAYS_PER_UNIT:
+            raise _fail(where, f"units.{name} is {unit!r}; use one of {list(schema.DAYS_PER_UNIT)}")
+    patients = _parse_table(where, raw, "patients", None, units_raw)
+    res_raw = _check_keys(where, "resections", raw.get("resections"), _TABLE_KEYS)
+    resections = _parse_table(where, res_raw, "resections", patients, {})
+    return Mapping(patients=patients, resections=resections,
+                   description=str(raw.get("description") or ""), path=None)
+
+
+def read_mapping(path: str | os.PathLike[str] | dict[str, Any] | Mapping | None) -> Mapping:
+    """Read and validate a mapping file; ``None`` gives the identity mapping.
+
+    >>> m = read_mapping({"version": 1, "columns": {"PatNr": "patient_id"}})
+    >>> m.patients.columns
+    {'PatNr': 'patient_id'}
+    """
+    if path is None:
+        return Mapping()
+    if isinstance(path, Mapping):
+        return path
+    if isinstance(path, dict):
+        return parse_mapping(path)
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CohortError(f"{p.name}: mapping file not found at {p}; check the path.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CohortError(f"{p.name}: the mapping file cannot be read ({exc}); save it as "
+                          "UTF-8 YAML.") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise CohortError(f"{p.name}: the mapping is not valid YAML{at}; fix its syntax.") from exc
+    if data is None:
+        raise CohortError(f"{p.name}: the mapping file is empty; see docs/mapping.md.")
+    mapping = parse_mapping(data, where=p.name)
+    return Mapping(patients=mapping.patients, resections=mapping.resections,
+                   description=mapping.description, path=str(p))

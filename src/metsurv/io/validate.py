@@ -1,0 +1,156 @@
+"""Validation rules: which rows can be analysed, and a finding for every problem.
+
+Rules for the patients table (an ``error`` excludes the row; reasons in
+``findings.EXCLUSION_REASONS``):
+
+- missing patient_id; duplicate patient_id (the first occurrence is kept, later ones are
+  excluded: the registry must say which record is right);
+- no usable time origin or outcome: neither complete dates (metastasectomy date, last
+  follow-up date, vital status) nor an analysis-ready ``os_months`` + ``os_event``; when the
+  cause is an unreadable date or an unknown vital-status code, that is the reason given;
+- follow-up before metastasectomy; a negative given time.
+
+Warnings (the row stays): a bad optional value (set to missing, see ``convert``), given
+``os_months`` disagreeing with the dates, DFS or DFI conflicts, recurrence after the last
+follow-up.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from metsurv import schema
+from metsurv.io.convert import Converted
+from metsurv.io.derive import months_between, os_from_dates
+from metsurv.io.findings import FindingLog
+
+#: Given times and times from dates may differ by rounding; more than a day is a conflict.
+OS_AGREEMENT_MONTHS = 1.0 / schema.DAYS_PER_MONTH
+
+
+def _src(conv: Converted, name: str) -> str:
+    return conv.source_columns.get(name, name)
+
+
+def _raw(conv: Converted, raw_frame: pd.DataFrame, name: str, positions: np.ndarray) -> np.ndarray:
+    col = conv.source_columns.get(name)
+    if col is None:
+        return np.full(len(positions), None, dtype=object)
+    return raw_frame[col].to_numpy(dtype=object)[positions]
+
+
+def validate_patients(conv: Converted, raw_frame: pd.DataFrame, log: FindingLog) -> None:
+    """Add the patients-table findings (errors exclude rows) to ``log``."""
+    p = conv.frame
+    where = np.flatnonzero
+
+    ids = p["patient_id"]
+    missing_id = ids.isna().to_numpy()
+    log.add(where(missing_id), _src(conv, "patient_id"), None, "patient_id is missing", "error",
+            "missing patient_id")
+    dup = (ids.duplicated(keep="first") & ids.notna()).to_numpy()
+    log.add(where(dup), _src(conv, "patient_id"), ids.to_numpy(dtype=object)[dup],
+            "patient_id occurs on an earlier row (first occurrence kept)", "error",
+            "duplicate patient_id")
+
+    months, died = os_from_dates(p)
+    dates_ok = (months.notna() & died.notna()).to_numpy()
+    given_time = p["os_months"] if "os_months" in p else pd.Series(np.nan, index=p.index)
+    given_event = p["os_event"] if "os_event" in p else pd.Series(pd.NA, index=p.index)
+    given_ok = (given_time.notna() & given_event.notna()).to_numpy()
+    unusable = ~dates_ok & ~given_ok
+
+    # The reason a row has no outcome: an unreadable value where one was given, else missing.
+    explained = np.zeros(len(p), dtype=bool)
+    for name, pos in conv.bad_required.items():
+        fld = schema.PATIENTS[name]
+        values = conv.bad_values[name]
+        on_unusable = unusable[pos] if pos.size else np.zeros(0, dtype=bool)
+        if fld.kind == "date":
+            reason, rule = "unreadable required date", f"unreadable date in {name}"
+        elif fld.kind in ("code", "bool"):
+            allowed = ", ".join(fld.codes) if fld.codes else "yes/no"
+            reason, rule = "unknown required code", f"unknown {name} code (allowed: {allowed})"
+        elif name == "patient_id":
+            continue
+        else:
+            reason, rule = "no usable time origin or outcome", f"unreadable number in {name}"
+        log.add(pos[on_unusable], _src(conv, name), values[on_unusable], rule, "error", reason)
+        log.add(pos[~on_unusable], _src(conv, name), values[~on_unusable],
+                rule + " (the other outcome columns were used)", "warning")
+        explained[pos[on_unusable]] = True
+    rest = where(unusable & ~explained)
+    have = [c for c in (*schema.DATE_OUTCOME, *schema.TIME_OUTCOME) if c in p]
+    log.add(rest, ",".join(_src(conv, c) for c in have), None,
+            "no complete date outcome (metastasectomy_date, last_followup_date, vital_status) "
+            "and no os_months + os_event", "error", "no usable time origin or outcome")
+
+    before = (months < 0).to_numpy() & dates_ok
+    log.add(where(before), _src(conv, "last_followup_date"),
+            _raw(conv, raw_frame, "last_followup_date", where(before)),
+            "last follow-up is before the metastasectomy", "error",
+            "follow-up before metastasectomy")
+    negative = (given_time < 0).to_numpy() & ~dates_ok
+    log.add(where(negative), _src(conv, "os_months"), given_time.to_numpy()[negative],
+            "os_months is negative", "error", "negative time")
+
+    both = dates_ok & given_ok & ~before
+    disagree = both & (np.abs(months.to_numpy() - given_time.to_numpy(dtype=float))
+                       > OS_AGREEMENT_MONTHS)
+    same_event = died.astype("boolean").eq(given_event.astype("boolean")).fillna(True)
+    disagree |= both & ~same_event.to_numpy(dtype=bool)
+    log.add(where(disagree), _src(conv, "os_months"), given_time.to_numpy()[disagree],
+            "os_months/os_event disagree with the dates (the dates were used)", "warning")
+    _warn_timeline(conv, raw_frame, log)
+
+
+def _warn_timeline(conv: Converted, raw_frame: pd.DataFrame, log: FindingLog) -> None:
+    p = conv.frame
+    where = np.flatnonzero
+    if "recurrence_date" in p and "metastasectomy_date" in p:
+        rec = months_between(p["metastasectomy_date"], p["recurrence_date"])
+        early = where((rec < 0).to_numpy())
+        log.add(early, _src(conv, "recurrence_date"),
+                _raw(conv, raw_frame, "recurrence_date", early),
+                "recurrence before the metastasectomy (ignored for DFS)", "warning")
+    if "recurrence_date" in p and "last_followup_date" in p:
+        late = where((p["recurrence_date"] > p["last_followup_date"]).to_numpy())
+        log.add(late, _src(conv, "recurrence_date"),
+                _raw(conv, raw_frame, "recurrence_date", late),
+                "recurrence after the last follow-up", "warning")
+    if "synchronous" in p and "dfi_months" in p:
+        clash = where((p["synchronous"].fillna(False).astype(bool)
+                       & (p["dfi_months"] > 0)).to_numpy())
+        log.add(clash, _src(conv, "dfi_months"), p["dfi_months"].to_numpy()[clash],
+                "synchronous but dfi_months > 0 (DFI set to 0)", "warning")
+    if "dfi_months" not in p and {"primary_treatment_date", "metastasis_diagnosis_date"} <= set(p):
+        dfi = months_between(p["primary_treatment_date"], p["metastasis_diagnosis_date"])
+        sync = where((dfi < 0).to_numpy())
+        log.add(sync, _src(conv, "metastasis_diagnosis_date"),
+                _raw(conv, raw_frame, "metastasis_diagnosis_date", sync),
+                "metastasis diagnosed before the primary was treated: synchronous, DFI 0",
+                "info")
+
+
+def validate_resections(conv: Converted, kept_ids: pd.Series, log: FindingLog) -> None:
+    """Resections rows need a patient in the analysed cohort and a readable operation date."""
+    r = conv.frame
+    where = np.flatnonzero
+    ids = r["patient_id"]
+    missing_id = ids.isna().to_numpy()
+    log.add(where(missing_id), _src(conv, "patient_id"), None, "patient_id is missing", "error",
+            "missing patient_id")
+    orphan = (~ids.isin(kept_ids) & ids.notna()).to_numpy()
+    log.add(where(orphan), _src(conv, "patient_id"), ids.to_numpy(dtype=object)[orphan],
+            "no analysed patient with this patient_id (absent or excluded)", "error",
+            "resection of a patient not in the cohort")
+    bad = np.zeros(len(r), dtype=bool)
+    if "operation_date" in conv.bad_required:
+        pos = conv.bad_required["operation_date"]
+        bad[pos] = True
+        log.add(pos, _src(conv, "operation_date"), conv.bad_values["operation_date"],
+                "unreadable operation date", "error", "resection without a usable operation date")
+    no_date = (r["operation_date"].isna().to_numpy() & ~bad)
+    log.add(where(no_date), _src(conv, "operation_date"), None, "operation date is missing",
+            "error", "resection without a usable operation date")

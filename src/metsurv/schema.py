@@ -1,0 +1,330 @@
+"""The canonical vocabulary of metsurv: field names, kinds, codes, synonyms and cut-points.
+
+Nothing else in the package hard-codes a code such as "R0" or a cut-point such as 36 months:
+it imports the name from here. The field list follows the canonical cohort schema of the
+architecture document (patients table and resections table).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Literal
+
+#: Months are 30.4375 days (365.25 / 12), as in the IRLM and most registries.
+DAYS_PER_MONTH = 30.4375
+#: Days per unit, for durations recorded in other units than months.
+DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0, "months": DAYS_PER_MONTH, "years": 365.25}
+
+#: IRLM disease-free-interval groups, left-closed month intervals: [0, 12), [12, 36), [36, inf).
+DFI_GROUPS = ("0-11", "12-35", ">=36")
+DFI_CUTS_MONTHS = (12.0, 36.0)
+#: IRLM risk factor: DFI below this many months.
+DFI_RISK_BELOW_MONTHS = 36.0
+
+#: Number of metastases resected at the first metastasectomy: 1, 2-3, >=4.
+N_METASTASES_GROUPS = ("1", "2-3", ">=4")
+N_METASTASES_CUTS = (2, 4)
+
+#: IRLM prognostic groups (Pastorino 1997): I-III complete resection with 0/1/2 risk factors
+#: (DFI < 36 months, multiple metastases), IV incomplete resection.
+IRLM_GROUPS = ("I", "II", "III", "IV")
+
+Kind = Literal["id", "text", "code", "date", "float", "int", "bool"]
+Table = Literal["patients", "resections"]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One canonical field: its name, kind, allowed codes (in display order) and role."""
+
+    name: str
+    kind: Kind
+    table: Table = "patients"
+    codes: tuple[str, ...] = ()
+    derived: bool = False
+    minimum: float | None = None
+    description: str = ""
+
+
+_P = "patients"
+_R = "resections"
+
+PATIENT_FIELDS: tuple[Field, ...] = (
+    Field("patient_id", "id", description="unique patient identifier (never printed in reports)"),
+    Field("center", "text", description="centre of a multi-centre registry"),
+    Field("sex", "code", codes=("female", "male", "unknown")),
+    Field("age_at_metastasectomy", "float", minimum=0, description="years"),
+    Field("primary_site", "text", description="colorectal, kidney, soft tissue, bone, ..."),
+    Field("histology", "text", description="subtype as recorded"),
+    Field(
+        "histology_group",
+        "code",
+        codes=("epithelial", "sarcoma", "germ_cell", "melanoma", "other"),
+        description="IRLM classes; derived from histology when absent",
+    ),
+    Field("leiomyosarcoma", "bool", description="LMS vs other sarcoma; missing for non-sarcoma"),
+    Field("primary_treatment_date", "date"),
+    Field("metastasis_diagnosis_date", "date"),
+    Field("dfi_months", "float", minimum=0, description="derived from the two dates when absent"),
+    Field("synchronous", "bool", description="metastases at initial staging; DFI 0"),
+    Field("n_metastases", "int", minimum=1, description="resected at the first metastasectomy"),
+    Field("laterality", "code", codes=("unilateral", "bilateral")),
+    Field("resection_status", "code", codes=("R0", "R1", "R2")),
+    Field("nodal_status", "code", codes=("N0", "N1", "N2", "NX"), description="NX = not assessed"),
+    Field(
+        "approach",
+        "code",
+        codes=("vats", "thoracotomy", "sternotomy", "clamshell", "robotic"),
+    ),
+    Field(
+        "extent",
+        "code",
+        codes=("wedge", "precision", "segmentectomy", "lobectomy", "pneumonectomy", "extended"),
+    ),
+    Field(
+        "chemo_response",
+        "code",
+        codes=("response", "stable", "progression", "none"),
+        description="response to preoperative chemotherapy",
+    ),
+    Field("metastasectomy_date", "date", description="first pulmonary metastasectomy: time origin"),
+    Field("last_followup_date", "date", description="last contact or death"),
+    Field("vital_status", "code", codes=("alive", "dead")),
+    Field("death_cause", "code", codes=("cancer", "other", "unknown")),
+    Field("recurrence_date", "date", description="first recurrence after metastasectomy"),
+    Field("recurrence_site", "code", codes=("pulmonary", "extrathoracic", "both")),
+    Field("n_metastasectomies", "int", minimum=1, description="from the resections table if given"),
+    # Analysis-ready outcomes: accepted as given, or derived from the dates.
+    Field("os_months", "float", minimum=0, description="overall survival from metastasectomy"),
+    Field("os_event", "bool", description="death from any cause"),
+    Field("dfs_months", "float", minimum=0, description="to recurrence or death"),
+    Field("dfs_event", "bool", description="recurrence or death"),
+    # Derived only.
+    Field("complete_resection", "bool", derived=True, description="R0"),
+    Field("dfi_group", "code", codes=DFI_GROUPS, derived=True),
+    Field("n_metastases_group", "code", codes=N_METASTASES_GROUPS, derived=True),
+    Field("irlm_group", "code", codes=IRLM_GROUPS, derived=True),
+    Field(
+        "repeat_resection",
+        "bool",
+        derived=True,
+        description="n_metastasectomies >= 2; description only (immortal time: see domain brief)",
+    ),
+)
+
+RESECTION_FIELDS: tuple[Field, ...] = (
+    Field("patient_id", "id", table=_R),
+    Field("operation_date", "date", table=_R),
+    Field("sequence", "int", table=_R, minimum=1, derived=True, description="1, 2, ... by date"),
+    Field("resection_status", "code", table=_R, codes=("R0", "R1", "R2")),
+    Field("nodal_status", "code", table=_R, codes=("N0", "N1", "N2", "NX")),
+    Field("n_metastases", "int", table=_R, minimum=1),
+    Field(
+        "approach",
+        "code",
+        table=_R,
+        codes=("vats", "thoracotomy", "sternotomy", "clamshell", "robotic"),
+    ),
+    Field(
+        "extent",
+        "code",
+        table=_R,
+        codes=("wedge", "precision", "segmentectomy", "lobectomy", "pneumonectomy", "extended"),
+    ),
+)
+
+PATIENTS: dict[str, Field] = {f.name: f for f in PATIENT_FIELDS}
+RESECTIONS: dict[str, Field] = {f.name: f for f in RESECTION_FIELDS}
+
+#: Outcome given as dates ...
+DATE_OUTCOME = ("metastasectomy_date", "last_followup_date", "vital_status")
+#: ... or analysis-ready.
+TIME_OUTCOME = ("os_months", "os_event")
+#: Fields whose unreadable or unknown value makes a row unanalysable (the row is excluded).
+#: Every other field's bad value becomes missing with a warning.
+REQUIRED_FOR_ANALYSIS = ("patient_id", *DATE_OUTCOME, *TIME_OUTCOME)
+
+#: Reference (first) level of each factor in IRLM order, used for Cox dummy coding:
+#: complete resection, DFI >= 36, single metastasis, N0, non-LMS, IRLM group I.
+REFERENCE_LEVELS: dict[str, str | bool] = {
+    "resection_status": "R0",
+    "complete_resection": True,
+    "dfi_group": ">=36",
+    "n_metastases_group": "1",
+    "nodal_status": "N0",
+    "leiomyosarcoma": False,
+    "irlm_group": "I",
+    "histology_group": "epithelial",
+    "chemo_response": "response",
+    "sex": "female",
+}
+
+#: Factors with a natural order, for the log-rank test for trend (order as listed).
+ORDERED_FACTORS: dict[str, tuple[str, ...]] = {
+    "dfi_group": DFI_GROUPS,
+    "n_metastases_group": N_METASTASES_GROUPS,
+    "irlm_group": IRLM_GROUPS,
+    "resection_status": ("R0", "R1", "R2"),
+    "nodal_status": ("N0", "N1", "N2"),
+}
+
+
+def normalise_token(value: object) -> str:
+    """Fold a raw code to a comparable token: lower case, no accents, no spaces or punctuation.
+
+    >>> normalise_token(" Vollständig ")
+    'vollstandig'
+    >>> normalise_token("p-N1")
+    'pn1'
+    """
+    text = unicodedata.normalize("NFKD", str(value)).encode("ascii", "ignore").decode()
+    return re.sub(r"[\s_\-./()]+", "", text.lower())
+
+
+def _table(pairs: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    return {normalise_token(syn): code for code, syns in pairs.items() for syn in (code, *syns)}
+
+
+#: Common synonyms of each coded field (English, German, Italian, French, Spanish registry
+#: labels; numeric codes where they are unambiguous). Keys are normalised with
+#: :func:`normalise_token`; a mapping file's code table takes precedence over these.
+SYNONYMS: dict[str, dict[str, str]] = {
+    "sex": _table(
+        {
+            "female": ("f", "w", "weiblich", "femmina", "femme", "mujer", "woman", "2"),
+            "male": ("m", "männlich", "maschio", "homme", "hombre", "man", "1"),
+            "unknown": ("u", "unk", "unbekannt", "ignoto", "sconosciuto", "9"),
+        }
+    ),
+    "resection_status": _table(
+        {
+            "R0": ("complete", "radical", "0", "radikal", "vollständig", "komplett", "completa",
+                   "completo", "radicale", "pR0"),
+            "R1": ("microscopic", "1", "mikroskopisch", "microscopica", "pR1"),
+            "R2": ("macroscopic", "2", "makroskopisch", "macroscopica", "gross", "pR2"),
+        }
+    ),
+    "nodal_status": _table(
+        {
+            "N0": ("pN0", "0", "negative", "node negative"),
+            "N1": ("pN1", "1", "hilar", "peribronchial"),
+            "N2": ("pN2", "2", "mediastinal"),
+            "NX": ("pNX", "x", "not assessed", "nicht beurteilt", "non valutato", "unassessed"),
+        }
+    ),
+    "laterality": _table(
+        {
+            "unilateral": ("uni", "einseitig", "unilaterale", "1"),
+            "bilateral": ("bi", "beidseitig", "bilaterale", "2"),
+        }
+    ),
+    "approach": _table(
+        {
+            "vats": ("thoracoscopy", "thoracoscopic", "video assisted", "thorakoskopie",
+                     "toracoscopia", "uvats"),
+            "thoracotomy": ("open", "thorakotomie", "toracotomia", "posterolateral thoracotomy"),
+            "sternotomy": ("median sternotomy", "sternotomie", "sternotomia"),
+            "clamshell": ("clam shell", "bilateral anterior thoracotomy"),
+            "robotic": ("ratS", "robot", "robotic assisted", "roboter", "robotica"),
+        }
+    ),
+    "extent": _table(
+        {
+            "wedge": ("keil", "keilresektion", "atypical", "atipica", "wedge resection"),
+            "precision": ("präzision", "präzisionsresektion", "laser", "enucleation", "precisione"),
+            "segmentectomy": ("segment", "segmentresektion", "segmentectomia", "anatomical segment"),
+            "lobectomy": ("lobe", "lobektomie", "lobectomia"),
+            "pneumonectomy": ("pneumonektomie", "pneumonectomia"),
+            "extended": ("erweitert", "estesa", "extended resection"),
+        }
+    ),
+    "chemo_response": _table(
+        {
+            "response": ("responder", "partial response", "complete response", "pr", "cr",
+                         "ansprechen", "risposta"),
+            "stable": ("stable disease", "sd", "stabil", "stabile"),
+            "progression": ("progressive disease", "pd", "progress", "progressione"),
+            "none": ("no chemotherapy", "no chemo", "keine", "nessuna", "not given"),
+        }
+    ),
+    "vital_status": _table(
+        {
+            "alive": ("a", "living", "lebend", "vivo", "viva", "vivant", "0", "censored"),
+            "dead": ("d", "deceased", "died", "verstorben", "tot", "morto", "deceduto", "décédé",
+                     "1"),
+        }
+    ),
+    "death_cause": _table(
+        {
+            "cancer": ("tumour", "tumor", "disease", "tumorbedingt", "malattia", "cancer death"),
+            "other": ("other cause", "andere", "altro", "non cancer"),
+            "unknown": ("unk", "unbekannt", "ignoto"),
+        }
+    ),
+    "recurrence_site": _table(
+        {
+            "pulmonary": ("lung", "intrathoracic", "pulmonal", "polmonare", "thoracic"),
+            "extrathoracic": ("distant", "extrathorakal", "extratoracica"),
+            "both": ("beide", "entrambi", "pulmonary and extrathoracic"),
+        }
+    ),
+    "histology_group": _table(
+        {
+            "epithelial": ("carcinoma", "epithelial tumour", "epitheliale", "karzinom"),
+            "sarcoma": ("sarkom", "sarcomi"),
+            "germ_cell": ("germ cell", "gct", "keimzell", "keimzelltumor", "germinale"),
+            "melanoma": ("melanom",),
+            "other": ("andere", "altro"),
+        }
+    ),
+    "irlm_group": _table({g: () for g in IRLM_GROUPS}),
+    "dfi_group": _table({"0-11": ("<12",), "12-35": (), ">=36": ("36+", ">35")}),
+    "n_metastases_group": _table({"1": ("single",), "2-3": (), ">=4": ("4+", ">3")}),
+}
+
+#: Boolean synonyms shared by every bool field.
+BOOLEAN_SYNONYMS: dict[str, bool] = {
+    **{normalise_token(t): True for t in ("1", "true", "yes", "y", "ja", "j", "si", "sì", "oui",
+                                          "t", "x")},
+    **{normalise_token(t): False for t in ("0", "false", "no", "n", "nein", "non", "f")},
+}
+#: Extra synonyms for particular bool fields.
+FIELD_BOOLEAN_SYNONYMS: dict[str, dict[str, bool]] = {
+    "leiomyosarcoma": {normalise_token(t): True for t in ("lms", "leiomyosarcoma", "leiomyosarkom")}
+    | {normalise_token(t): False for t in ("other sarcoma", "non lms", "other")},
+    "os_event": {normalise_token(t): True for t in ("dead", "died", "death", "event")}
+    | {normalise_token(t): False for t in ("alive", "censored")},
+    "synchronous": {normalise_token(t): True for t in ("synchronous", "synchron", "sincrono")}
+    | {normalise_token(t): False for t in ("metachronous", "metachron", "metacrono")},
+}
+
+#: Histology text -> IRLM histology group, first match wins (germ cell before epithelial so
+#: that "embryonal carcinoma" is germ cell; sarcoma before epithelial for "carcinosarcoma").
+HISTOLOGY_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("germ_cell", r"germ|seminom|teratom|yolk|choriocarc|embryonal carc|keimzell"),
+    ("melanoma", r"melanom"),
+    ("sarcoma", r"sarcom|sarkom|\blms\b|ewing|gist|chordom|desmoplastic small round"),
+    (
+        "epithelial",
+        r"carcinom|karzinom|adeno|squamous|plattenepithel|urothel|transitional|epithel"
+        r"|renal cell|clear cell|hepatocell|cholangio|thyroid|papillary|follicular|ductal"
+        r"|lobular|neuroendocrin|carcinoid",
+    ),
+)
+LEIOMYOSARCOMA_PATTERN = r"leiomyosar|\blms\b"
+
+
+def field(name: str, table: Table = "patients") -> Field:
+    """The canonical field called ``name``; raises KeyError for names outside the schema."""
+    return (PATIENTS if table == "patients" else RESECTIONS)[name]
+
+
+def codes(name: str) -> tuple[str, ...]:
+    """Allowed codes of a coded patients-table field, in display order.
+
+    >>> codes("resection_status")
+    ('R0', 'R1', 'R2')
+    """
+    return PATIENTS[name].codes
