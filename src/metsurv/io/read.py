@@ -548,31 +548,34 @@ def _decode_head(head: bytes, enc: str) -> str:
 
 
 def _sniff_delimiter(text: str, preferred: str | None) -> str:
+    """Pick the candidate that splits the head into the most consistent, widest rows."""
     lines = text.splitlines(keepends=True)
     sample = "".join(lines[:200])
-    best: tuple[int, int, int] | None = None
-    best_delim = None
+    complete = len(lines) <= 200 and text.endswith(("\n", "\r"))
     order = list(_DELIMITERS)
     if preferred in order:
         order.remove(preferred)
         order.insert(0, preferred)
+    best: tuple | None = None
+    best_delim = None
     for rank, d in enumerate(order):
         try:
             rows = [r for r in csv.reader(io.StringIO(sample), delimiter=d, quotechar='"')
                     if r]
         except csv.Error:
             continue
-        if len(lines) > 200 or not text.endswith(("\n", "\r")):
-            rows = rows[:-1] if len(rows) > 1 else rows
+        if not complete and len(rows) > 2:
+            rows = rows[:-1]  # the last line of a cut head may be partial
         if not rows:
             continue
-        width = len(rows[0])
+        counts: dict[int, int] = {}
+        for r in rows[1:] or rows:
+            counts[len(r)] = counts.get(len(r), 0) + 1
+        width, hits = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
         if width < 2:
             continue
-        consistent = sum(1 for r in rows if len(r) == width)
-        score = (int(consistent == len(rows)), width if consistent == len(rows) else 0, -rank)
-        if consistent / len(rows) < 0.9:
-            continue
+        fraction = hits / sum(counts.values())
+        score = (len(rows[0]) == width, round(fraction, 2), width, -rank)
         if best is None or score > best:
             best, best_delim = score, d
     if best_delim is not None:
@@ -684,7 +687,7 @@ def _read_csv(path: Path, name: str, *, encoding: str | None, delimiter: str | N
             and not _has_newline_values(frame)):
         rows = np.arange(2, n + 2, dtype=np.int64)
     else:
-        rows = _record_lines(path, enc, delim, n)
+        rows = _record_lines(path, name, enc, delim, n)
     return RawTable(frame=frame, source=name, format="csv", rows=rows, sha256=scan.sha256,
                     encoding=enc, delimiter=delim, decimal=dec)
 
@@ -799,14 +802,19 @@ def _has_newline_values(frame: pd.DataFrame) -> bool:
     return False
 
 
-def _iter_csv_records(path: Path, enc: str, delim: str):
-    """Yield (start_line, row) for every non-blank record, header included."""
+def _iter_csv_records(path: Path, enc: str, delim: str, strict: bool = False,
+                      position: list[int] | None = None):
+    """Yield (start_line, row) for every non-blank record, header included.
+
+    ``position[0]`` is kept at the last line consumed, so after a csv.Error the failing
+    record started on line ``position[0] + 1``.
+    """
+    position = position if position is not None else [0]
     with open(path, encoding=enc, newline="", errors="replace") as fh:
-        reader = csv.reader(fh, delimiter=delim, quotechar='"', doublequote=True, strict=False)
-        previous = 0
+        reader = csv.reader(fh, delimiter=delim, quotechar='"', doublequote=True, strict=strict)
         for row in reader:
-            start = previous + 1
-            previous = reader.line_num
+            start = position[0] + 1
+            position[0] = reader.line_num
             if not row:
                 continue
             yield start, row
@@ -828,24 +836,38 @@ def _raise_if_ragged(path: Path, name: str, enc: str, delim: str, width: int) ->
         return
 
 
-def _record_lines(path: Path, enc: str, delim: str, n: int) -> np.ndarray:
+def _record_lines(path: Path, name: str, enc: str, delim: str, n: int) -> np.ndarray:
     """Line numbers of the records' first lines, for files with blank lines or multi-line
-    quoted values (header excluded)."""
-    lines = np.empty(n, dtype=np.int64)
-    i = 0
-    try:
-        records = _iter_csv_records(path, enc, delim)
-        next(records, None)
-        for line, _ in records:
-            if i >= n:
-                break
-            lines[i] = line
-            i += 1
-    except (csv.Error, UnicodeError, OSError):
-        i = -1
-    if i != n:  # the two parsers disagree: fall back to the simple numbering
-        return np.arange(2, n + 2, dtype=np.int64)
-    return lines
+    quoted values (header excluded). Also catches a quote left open until the end."""
+    for strict in (True, False):
+        lines = np.empty(n, dtype=np.int64)
+        i = 0
+        position = [0]
+        try:
+            records = _iter_csv_records(path, enc, delim, strict=strict, position=position)
+            next(records, None)
+            for line, _ in records:
+                if i >= n:
+                    i += 1
+                    break
+                lines[i] = line
+                i += 1
+        except csv.Error as exc:
+            if strict and "unexpected end of data" in str(exc):
+                raise CohortError(
+                    f"{name}: the record starting on line {position[0] + 1} opens a quote "
+                    "that is never closed, so "
+                    "the rest of the file reads as one value; close the quote (or double "
+                    "the quote character inside values) and read the file again."
+                ) from exc
+            continue
+        except (UnicodeError, OSError):
+            break
+        if i == n:
+            return lines
+        break
+    # the two parsers disagree: fall back to the simple numbering
+    return np.arange(2, n + 2, dtype=np.int64)
 
 
 # --------------------------------------------------------------------------------------
