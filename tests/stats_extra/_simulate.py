@@ -41,3 +41,45 @@ def null_repeat_resection_cohort(n: int = 800, seed: int = 1) -> SimpleNamespace
     cp = pd.concat([cp1, cp2], ignore_index=True).sort_values(["patient_id", "start"],
                                                               ignore_index=True)
     return SimpleNamespace(patients=patients, resections=None, counting_process=cp)
+
+
+def _categorical(values, codes) -> pd.Categorical:
+    return pd.Categorical(values, categories=list(codes))
+
+
+def irlm_like_cohort(n: int = 600, seed: int = 7) -> pd.DataFrame:
+    """A patients table shaped like the loader's: IRLM factors as Categoricals in schema
+    order, exponential survival with hazard ratios in the published direction."""
+    from metsurv import schema
+
+    rng = np.random.default_rng(seed)
+    status = rng.choice(schema.codes("resection_status"), n, p=[0.85, 0.10, 0.05])
+    dfi = rng.choice(schema.DFI_GROUPS, n, p=[0.33, 0.36, 0.31])
+    nmet = rng.choice(schema.N_METASTASES_GROUPS, n, p=[0.46, 0.34, 0.20])
+    hist = rng.choice(schema.codes("histology_group"), n, p=[0.43, 0.42, 0.07, 0.06, 0.02])
+    lms = np.where(hist == "sarcoma", rng.random(n) < 0.3, None)
+    nodal = rng.choice(schema.codes("nodal_status"), n, p=[0.6, 0.12, 0.06, 0.22])
+    chemo = rng.choice(schema.codes("chemo_response"), n, p=[0.25, 0.15, 0.05, 0.55])
+    complete = status == "R0"
+    risk_factors = (dfi != ">=36").astype(int) + (nmet != "1").astype(int)
+    irlm = np.where(~complete, "IV", np.array(["I", "II", "III"])[risk_factors])
+    lp = (0.9 * ~complete + 0.35 * (dfi == "0-11") + 0.2 * (dfi == "12-35")
+          + 0.25 * (nmet == "2-3") + 0.5 * (nmet == ">=4") - 0.6 * (hist == "germ_cell")
+          + 0.6 * (hist == "melanoma") + 0.5 * (nodal == "N1") + 0.9 * (nodal == "N2")
+          + 0.6 * (chemo == "progression") - 0.4 * (lms == True))  # noqa: E712
+    death = rng.exponential(50.0 / np.exp(lp.astype(float)))
+    censor = rng.uniform(6.0, 200.0, n)
+    return pd.DataFrame({
+        "patient_id": [f"I{i:04d}" for i in range(n)],
+        "os_months": np.round(np.minimum(death, censor), 2),
+        "os_event": death <= censor,
+        "resection_status": _categorical(status, schema.codes("resection_status")),
+        "complete_resection": complete,
+        "dfi_group": _categorical(dfi, schema.DFI_GROUPS),
+        "n_metastases_group": _categorical(nmet, schema.N_METASTASES_GROUPS),
+        "histology_group": _categorical(hist, schema.codes("histology_group")),
+        "leiomyosarcoma": pd.array(lms, dtype="boolean"),
+        "nodal_status": _categorical(nodal, schema.codes("nodal_status")),
+        "irlm_group": _categorical(irlm, schema.IRLM_GROUPS),
+        "chemo_response": _categorical(chemo, schema.codes("chemo_response")),
+    })

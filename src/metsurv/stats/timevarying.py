@@ -183,3 +183,76 @@ def counting_process_cox(
         engine="lifelines.CoxTimeVaryingFitter",
         conf_level=conf_level,
     )
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class NaiveComparisonResult(Result):
+    """The biased baseline comparison "ever had a repeat resection" vs "never", kept only
+    to show the size of the immortal-time bias. ``warning`` says why it is biased."""
+
+    n_repeat: int
+    n_single: int
+    hr: float
+    hr_lower: float
+    hr_upper: float
+    cox_p: float
+    logrank_p: float
+    warning: str = IMMORTAL_TIME_WARNING
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}])
+
+
+def ever_repeat_resection(data: Any) -> pd.Series:
+    """Whether each patient ever had a repeat metastasectomy (baseline-style, biased for
+    survival comparisons): ``repeat_resection``, else ``n_metastasectomies >= 2``, else any
+    counting-process row with ``repeat_resection``."""
+    p = as_frame(data)
+    if "repeat_resection" in p.columns:
+        return p["repeat_resection"].astype("boolean")
+    if "n_metastasectomies" in p.columns:
+        return (pd.to_numeric(p["n_metastasectomies"]) >= 2).astype("boolean")
+    cp = counting_process_table(data)
+    ever = cp.groupby("patient_id")["repeat_resection"].any()
+    return p["patient_id"].map(ever).fillna(False).astype("boolean")
+
+
+def naive_repeat_resection_comparison(
+    data: Any,
+    *,
+    i_understand_immortal_time_bias: bool = False,
+    time: str = "os_months",
+    event: str = "os_event",
+) -> NaiveComparisonResult:
+    """Cox and log-rank of "ever had a repeat resection" as a baseline factor. BIASED.
+
+    Refuses to run unless ``i_understand_immortal_time_bias=True`` and always emits a
+    ``UserWarning`` saying why (see :data:`IMMORTAL_TIME_WARNING`). Use
+    :func:`counting_process_cox` or :func:`metsurv.stats.landmark.landmark` for inference.
+    """
+    if not i_understand_immortal_time_bias:
+        raise ValueError(
+            "the naive repeat-resection comparison is biased by immortal time and is only "
+            "available with i_understand_immortal_time_bias=True; use counting_process_cox "
+            "or landmark for inference"
+        )
+    warnings.warn(IMMORTAL_TIME_WARNING, UserWarning, stacklevel=2)
+    from metsurv.stats.cox import cox
+    from metsurv.stats.tests import logrank
+
+    p = as_frame(data)
+    frame = pd.DataFrame({time: p[time], event: p[event],
+                          "ever_repeat": ever_repeat_resection(data).astype(float)})
+    fit = cox(frame, ["ever_repeat"], time=time, event=event)
+    row = fit.to_frame().iloc[0]
+    test = logrank(frame, by="ever_repeat", time=time, event=event)
+    ever = frame["ever_repeat"]
+    return NaiveComparisonResult(
+        n_repeat=int((ever == 1).sum()),
+        n_single=int((ever == 0).sum()),
+        hr=float(row["hr"]),
+        hr_lower=float(row["lower"]),
+        hr_upper=float(row["upper"]),
+        cox_p=float(row["p"]),
+        logrank_p=float(test.p),
+    )
