@@ -489,7 +489,7 @@ class _TextScan:
     has_nul: bool
     newlines: int  # number of b"\n"
     trailing_newlines: int  # b"\n" in the run of CR/LF at the very end
-    has_cr: bool
+    lone_cr: bool  # a CR not followed by LF (old Mac line ends, or stray CRs)
 
 
 def _scan_text(path: Path, name: str, check_utf8: bool) -> _TextScan:
@@ -497,7 +497,8 @@ def _scan_text(path: Path, name: str, check_utf8: bool) -> _TextScan:
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")() if check_utf8 else None
     utf8 = check_utf8
-    has_c1 = has_nul = has_cr = False
+    has_c1 = has_nul = lone_cr = False
+    lone = re.compile(rb"\r(?!\n)")
     newlines = size = 0
     tail = b""
     c1 = re.compile(rb"[\x80-\x9f]")
@@ -509,8 +510,8 @@ def _scan_text(path: Path, name: str, check_utf8: bool) -> _TextScan:
                 newlines += chunk.count(b"\n")
                 if not has_nul and b"\x00" in chunk:
                     has_nul = True
-                if not has_cr and b"\r" in chunk:
-                    has_cr = True
+                if not lone_cr and b"\r" in chunk and lone.search(chunk.rstrip(b"\r")):
+                    lone_cr = True
                 if utf8:
                     try:
                         decoder.decode(chunk)
@@ -537,7 +538,8 @@ def _scan_text(path: Path, name: str, check_utf8: bool) -> _TextScan:
         ) from exc
     stripped = tail.rstrip(b"\r\n")
     trailing = tail[len(stripped):].count(b"\n")
-    return _TextScan(digest.hexdigest(), size, utf8, has_c1, has_nul, newlines, trailing, has_cr)
+    return _TextScan(digest.hexdigest(), size, utf8, has_c1, has_nul, newlines, trailing,
+                     lone_cr)
 
 
 def _decode_head(head: bytes, enc: str) -> str:
@@ -680,11 +682,11 @@ def _read_csv(path: Path, name: str, *, encoding: str | None, delimiter: str | N
     frame = _drop_trailing_empty_column(frame)
     frame = _finish(frame, name)
 
+    # Each record on one line, header on line 1, no blank lines: the line count says so
+    # (a blank line or a value with a line break adds lines without adding records).
     n = len(frame)
     content_lines = scan.newlines - scan.trailing_newlines + 1
-    cr_only = scan.has_cr and scan.newlines == 0
-    if (simple and not cr_only and content_lines == n + 1 and not utf16
-            and not _has_newline_values(frame)):
+    if simple and not scan.lone_cr and not utf16 and content_lines == n + 1:
         rows = np.arange(2, n + 2, dtype=np.int64)
     else:
         rows = _record_lines(path, name, enc, delim, n)
@@ -793,13 +795,6 @@ def _string_mapper():
     dtype = pd.StringDtype("pyarrow")
     mapping = {pa.string(): dtype, pa.large_string(): dtype}
     return mapping.get
-
-
-def _has_newline_values(frame: pd.DataFrame) -> bool:
-    for _, col in frame.items():
-        if col.str.contains("\n", regex=False).any() or col.str.contains("\r", regex=False).any():
-            return True
-    return False
 
 
 def _iter_csv_records(path: Path, enc: str, delim: str, strict: bool = False,
