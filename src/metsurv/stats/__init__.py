@@ -2,7 +2,17 @@
 the Cox model. Pure functions: a DataFrame (or a Cohort with ``.patients``) in, a frozen
 result out."""
 
+from .cox import CoxResult, PHTestResult, cox
 from .km import KMCurve, KMResult, km
 from .tests import LogRankResult, logrank
 
-__all__ = ["KMCurve", "KMResult", "LogRankResult", "km", "logrank"]
+__all__ = [
+    "CoxResult",
+    "KMCurve",
+    "KMResult",
+    "LogRankResult",
+    "PHTestResult",
+    "cox",
+    "km",
+    "logrank",
+]
