@@ -1047,31 +1047,57 @@ def _read_readstat(path: Path, name: str, fmt: str) -> RawTable:
     import pyreadstat
 
     sha = _sha256(path, name)
+    _check_readstat_complete(path, name, fmt)
     common = {"dates_as_pandas_datetime": True}
     try:
         if fmt == "sas7bdat":
             catalog = _sas_catalog(path)
             if catalog is not None:
-                frame, _ = pyreadstat.read_sas7bdat(path, catalog_file=catalog,
-                                                    formats_as_category=False, **common)
+                frame, meta = pyreadstat.read_sas7bdat(path, catalog_file=catalog,
+                                                       formats_as_category=False, **common)
             else:
-                frame, _ = pyreadstat.read_sas7bdat(path, **common)
+                frame, meta = pyreadstat.read_sas7bdat(path, **common)
         elif fmt == "xport":
-            frame, _ = pyreadstat.read_xport(path, **common)
+            frame, meta = pyreadstat.read_xport(path, **common)
         elif fmt == "stata":
-            frame, _ = pyreadstat.read_dta(path, apply_value_formats=True,
-                                           formats_as_category=False, **common)
+            frame, meta = pyreadstat.read_dta(path, apply_value_formats=True,
+                                              formats_as_category=False, **common)
         else:
-            frame, _ = pyreadstat.read_sav(path, apply_value_formats=True,
-                                           formats_as_category=False, **common)
+            frame, meta = pyreadstat.read_sav(path, apply_value_formats=True,
+                                              formats_as_category=False, **common)
     except Exception as exc:
         raise CohortError(
             f"{name}: the file is damaged or is not {_FORMAT_LABEL[fmt]} "
             f"({_brief(exc, 120)}); export the table again."
         ) from exc
+    expected = getattr(meta, "number_rows", None)
+    if isinstance(expected, int) and expected >= 0 and expected != len(frame):
+        raise CohortError(
+            f"{name}: the file announces {expected} rows but holds {len(frame)}, so it is "
+            "incomplete or damaged; copy or export the file again."
+        )
     frame = _finish(frame, name)
     return RawTable(frame=frame, source=name, format=fmt, rows=_record_numbers(len(frame)),
                     sha256=sha, encoding=None, delimiter=None, decimal=".")
+
+
+def _check_readstat_complete(path: Path, name: str, fmt: str) -> None:
+    """Truncation that readstat would not notice: XPORT files are whole 80-byte records,
+    and Stata 13+ files end with a closing tag."""
+    size = path.stat().st_size
+    if fmt == "xport":
+        complete = size % 80 == 0
+    elif fmt == "stata" and _head(path, name, 11) == b"<stata_dta>":
+        with open(path, "rb") as fh:
+            fh.seek(max(0, size - 12))
+            complete = fh.read() == b"</stata_dta>"
+    else:
+        return
+    if not complete:
+        raise CohortError(
+            f"{name}: the file is incomplete (it was cut off before its end); "
+            "copy or export the file again."
+        )
 
 
 def _sas_catalog(path: Path) -> Path | None:
