@@ -1,0 +1,214 @@
+"""The stats side of ``metsurv km`` and ``metsurv cox``: JSON objects and text tables from
+an already-loaded patients table. The main CLI (``metsurv.cli``) parses the arguments,
+loads the cohort and wires these in; nothing here reads files.
+
+JSON of ``metsurv km --json``::
+
+    {"groups": [{"group", "n", "events", "median", "median_ci": [lo, hi],
+                 "survival": [{"time", "estimate", "se", "lower", "upper", "at_risk"}]}],
+     "logrank": {"statistic", "df", "p"} | null, "peto": {"statistic", "df", "p"} | null,
+     "n_dropped"}
+
+JSON of ``metsurv cox --json``::
+
+    {"n", "events", "loglik", "concordance",
+     "terms": [{"term", "coef", "se", "robust_se", "hr", "lower", "upper", "p"}],
+     "ph_test": [{"term", "chisq", "df", "p"}] (GLOBAL last), "n_dropped"}
+
+Missing values are ``null``; "se" is the standard error of S(t) as R ``summary.survfit``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from ._result import json_safe
+from ._times import as_frame
+from .cox import cox
+from .km import km
+from .tests import logrank
+
+
+def km_json(
+    df: Any,
+    time: str = "os_months",
+    event: str = "os_event",
+    by: str | None = None,
+    times: Sequence[float] | None = None,
+    conf_type: str = "log-log",
+) -> dict[str, Any]:
+    """The ``metsurv km --json`` object (see module docstring).
+
+    >>> df = pd.DataFrame({"os_months": [1, 2, 3, 4], "os_event": [1, 0, 1, 1]})
+    >>> km_json(df, times=[2])["groups"][0]["survival"][0]["at_risk"]
+    3
+    """
+    fit = km(df, by=by, time=time, event=event, conf_type=conf_type, times=times)
+    groups = []
+    for c in fit.curves:
+        surv = c.at(fit.times) if fit.times else None
+        groups.append(
+            {
+                "group": c.group,
+                "n": c.n,
+                "events": c.events,
+                "median": c.median,
+                "median_ci": [c.median_lower, c.median_upper],
+                "survival": []
+                if surv is None
+                else [
+                    {"time": r.time, "estimate": r.estimate, "se": r.std_err,
+                     "lower": r.lower, "upper": r.upper, "at_risk": int(r.n_risk)}
+                    for r in surv.itertuples(index=False)
+                ],
+            }
+        )
+    tests: dict[str, Any] = {"logrank": None, "peto": None}
+    if by is not None and len(fit.curves) > 1:
+        for key, rho in (("logrank", 0), ("peto", 1)):
+            lr = logrank(df, by=by, rho=rho, time=time, event=event)
+            tests[key] = {"statistic": lr.statistic, "df": lr.df, "p": lr.p}
+    return json_safe({"groups": groups, **tests, "n_dropped": fit.n_dropped})
+
+
+def cox_json(
+    df: Any,
+    time: str = "os_months",
+    event: str = "os_event",
+    covariates: Sequence[str] = (),
+    ties: str = "efron",
+    strata: str | Sequence[str] | None = None,
+    robust: bool = False,
+) -> dict[str, Any]:
+    """The ``metsurv cox --json`` object (see module docstring)."""
+    fit = cox(df, list(covariates), strata=strata, ties=ties, robust=robust, time=time,
+              event=event)
+    tab = fit.to_frame()
+    zph = fit.ph_test().to_frame()
+    return json_safe(
+        {
+            "n": fit.n,
+            "events": fit.events,
+            "loglik": fit.loglik,
+            "concordance": fit.concordance,
+            "terms": [
+                {"term": r.term, "coef": r.coef, "se": r.se, "robust_se": r.robust_se,
+                 "hr": r.hr, "lower": r.lower, "upper": r.upper, "p": r.p}
+                for r in tab.itertuples(index=False)
+            ],
+            "ph_test": [
+                {"term": r.term, "chisq": r.chisq, "df": int(r.df), "p": r.p}
+                for r in zph.itertuples(index=False)
+            ],
+            "n_dropped": fit.n_dropped,
+        }
+    )
+
+
+def _num(x: Any, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "NA"
+    return f"{x:.{digits}g}" if isinstance(x, float) else str(x)
+
+
+def _p(p: Any) -> str:
+    if p is None:
+        return "NA"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def format_km(result: dict[str, Any]) -> str:
+    """Human-readable text of a :func:`km_json` object."""
+    lines = [f"{'group':<16}{'n':>7}{'events':>8}{'median':>10}   95% CI"]
+    for g in result["groups"]:
+        lo, hi = g["median_ci"]
+        lines.append(f"{str(g['group']):<16}{g['n']:>7}{g['events']:>8}"
+                     f"{_num(g['median'], 4):>10}   {_num(lo, 4)} - {_num(hi, 4)}")
+    for g in result["groups"]:
+        if g["survival"]:
+            lines.append("")
+            lines.append(f"{g['group']}: {'time':>8}{'survival':>10}{'se':>8}"
+                         f"{'95% CI':>18}{'at risk':>9}")
+            pad = " " * (len(str(g["group"])) + 2)
+            for s in g["survival"]:
+                ci = f"{_num(s['lower'])} - {_num(s['upper'])}"
+                lines.append(f"{pad}{_num(s['time'], 6):>8}{_num(s['estimate']):>10}"
+                             f"{_num(s['se'], 2):>8}{ci:>18}{s['at_risk']:>9}")
+    for key, label in (("logrank", "Log-rank"), ("peto", "Peto-Peto")):
+        t = result.get(key)
+        if t:
+            lines.append(f"{label}: chisq = {_num(t['statistic'], 4)} on {t['df']} df, "
+                         f"p = {_p(t['p'])}")
+    if result.get("n_dropped"):
+        lines.append(f"({result['n_dropped']} rows with missing values dropped)")
+    return "\n".join(lines)
+
+
+def format_cox(result: dict[str, Any]) -> str:
+    """Human-readable text of a :func:`cox_json` object."""
+    lines = [f"n = {result['n']}, events = {result['events']}, "
+             f"log-likelihood = {_num(result['loglik'], 6)}, "
+             f"concordance = {_num(result['concordance'], 3)}",
+             "",
+             f"{'term':<28}{'HR':>8}{'95% CI':>18}{'p':>9}"]
+    for t in result["terms"]:
+        ci = f"{_num(t['lower'])} - {_num(t['upper'])}"
+        lines.append(f"{t['term']:<28}{_num(t['hr']):>8}{ci:>18}{_p(t['p']):>9}")
+    lines += ["", "Proportional hazards (cox.zph, KM transform):",
+              f"{'term':<28}{'chisq':>8}{'df':>4}{'p':>9}"]
+    for z in result["ph_test"]:
+        lines.append(f"{z['term']:<28}{_num(z['chisq']):>8}{z['df']:>4}{_p(z['p']):>9}")
+    if result.get("n_dropped"):
+        lines.append(f"({result['n_dropped']} rows with missing values dropped)")
+    return "\n".join(lines)
+
+
+def _frame_of(args: Any, df: Any) -> pd.DataFrame:
+    for candidate in (df, getattr(args, "data", None), getattr(args, "cohort", None),
+                      getattr(args, "df", None)):
+        if candidate is not None:
+            return as_frame(candidate)
+    raise ValueError("no data: pass the loaded DataFrame (or Cohort) as df or args.data")
+
+
+def _list(value: Any, cast=str) -> list | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [v for v in value.replace(";", ",").split(",") if v.strip()]
+    return [cast(v.strip() if isinstance(v, str) else v) for v in value]
+
+
+def km_command(args: Any, df: Any = None) -> dict[str, Any]:
+    """``metsurv km``: options from ``args`` (``time``, ``event``, ``by``, ``times`` as a
+    list or "12,24,60", ``conf_type``), data from ``df`` or ``args.data``."""
+    return km_json(
+        _frame_of(args, df),
+        time=getattr(args, "time", None) or "os_months",
+        event=getattr(args, "event", None) or "os_event",
+        by=getattr(args, "by", None),
+        times=_list(getattr(args, "times", None), float),
+        conf_type=getattr(args, "conf_type", None) or "log-log",
+    )
+
+
+def cox_command(args: Any, df: Any = None) -> dict[str, Any]:
+    """``metsurv cox``: options from ``args`` (``covariates`` as a list or "a,b",
+    ``time``, ``event``, ``ties``, ``strata``, ``robust``), data from ``df`` or
+    ``args.data``."""
+    covs = _list(getattr(args, "covariates", None)) or []
+    if not covs:
+        raise ValueError("metsurv cox needs at least one covariate")
+    return cox_json(
+        _frame_of(args, df),
+        time=getattr(args, "time", None) or "os_months",
+        event=getattr(args, "event", None) or "os_event",
+        covariates=covs,
+        ties=getattr(args, "ties", None) or "efron",
+        strata=_list(getattr(args, "strata", None)),
+        robust=bool(getattr(args, "robust", False)),
+    )
