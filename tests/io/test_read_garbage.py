@@ -253,12 +253,11 @@ def test_truncated_sqlite(tmp_path):
     con.commit()
     con.close()
     data = full.read_bytes()
+    assert len(read_table(full).frame) == 3000
     p = tmp_path / "cut.sqlite"
-    p.write_bytes(data[: len(data) // 2])
-    try:
-        read_table(p)
-    except CohortError as exc:
-        assert "cut.sqlite" in str(exc)
+    for cut in (len(data) // 2, len(data) - 4096):
+        p.write_bytes(data[:cut])
+        _raises(p, "cut.sqlite", "incomplete")
 
 
 def test_truncated_duckdb(tmp_path):
@@ -268,11 +267,9 @@ def test_truncated_duckdb(tmp_path):
     con.close()
     data = full.read_bytes()
     p = tmp_path / "cut.duckdb"
-    p.write_bytes(data[: len(data) // 2])
-    try:
-        read_table(p)
-    except CohortError as exc:
-        assert "cut.duckdb" in str(exc)
+    for cut in (len(data) // 5, len(data) // 2, len(data) - 4096):
+        p.write_bytes(data[:cut])
+        _raises(p, "cut.duckdb")
 
 
 def test_empty_database(tmp_path):

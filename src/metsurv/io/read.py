@@ -1204,7 +1204,28 @@ def _pick_table(name: str, src: SqlSource, tables: list[tuple[str, str]],
     return f"{_quote_ident(schema)}.{_quote_ident(table)}"
 
 
+def _check_sqlite_complete(path: Path, name: str) -> None:
+    """The header records the database size in pages (when its version counter is valid);
+    a shorter file was cut off, and SQLite may not notice when it reads only early pages."""
+    head = _head(path, name, 100)
+    if len(head) < 100:
+        raise CohortError(
+            f"{name}: the SQLite database is incomplete (shorter than its header); "
+            "copy or export the database again."
+        )
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(head[28:32], "big")
+    valid = head[24:28] == head[92:96] and pages > 0
+    if valid and path.stat().st_size < pages * page_size:
+        raise CohortError(
+            f"{name}: the SQLite database is incomplete (the file is shorter than the "
+            f"{pages} pages its header announces); copy or export the database again."
+        )
+
+
 def _sqlite_query(path: Path, name: str, src: SqlSource):
+    _check_sqlite_complete(path, name)
     uri = path.resolve().as_uri() + "?mode=ro"
     try:
         con = sqlite3.connect(uri, uri=True)
@@ -1234,13 +1255,15 @@ def _sqlite_query(path: Path, name: str, src: SqlSource):
         except CohortError:
             raise
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            what = ("the SQLite database is damaged or not readable"
-                    if isinstance(exc, sqlite3.DatabaseError)
-                    and not isinstance(exc, sqlite3.OperationalError)
-                    else "the SQL query failed")
+            if (isinstance(exc, sqlite3.DatabaseError)
+                    and not isinstance(exc, sqlite3.OperationalError)):
+                raise CohortError(
+                    f"{name}: the SQLite database is damaged (SQLite says: {_brief(exc, 120)}); "
+                    "copy or export the database again."
+                ) from exc
             raise CohortError(
-                f"{name}: {what} (SQLite says: {_brief(exc, 120)}); "
-                "check the query and the file."
+                f"{name}: the SQL query failed (SQLite says: {_brief(exc, 120)}); "
+                "check the query against the database's tables and columns."
             ) from exc
     finally:
         con.close()
@@ -1257,10 +1280,16 @@ def _duckdb_query(path: Path, name: str, src: SqlSource):
                     "autoload_known_extensions": False},
         )
     except Exception as exc:
+        text = str(exc).lower()
+        if "lock" in text:
+            todo = "close the other program that has it open and try again"
+        elif "version" in text or "storage" in text:
+            todo = "export it again with a DuckDB version compatible with the installed one"
+        else:
+            todo = "the file is probably damaged or incomplete: copy or export it again"
         raise CohortError(
             f"{name}: the DuckDB database cannot be opened (DuckDB says: {_brief(exc, 120)}); "
-            "close other programs using it, or check that it was written by a compatible "
-            "DuckDB version."
+            f"{todo}."
         ) from exc
     try:
         try:
@@ -1286,9 +1315,15 @@ def _duckdb_query(path: Path, name: str, src: SqlSource):
         except CohortError:
             raise
         except Exception as exc:
+            if isinstance(exc, duckdb.IOException | duckdb.SerializationException) or (
+                    "corrupt" in str(exc).lower()):
+                raise CohortError(
+                    f"{name}: the DuckDB database is damaged or incomplete "
+                    f"(DuckDB says: {_brief(exc, 120)}); copy or export the database again."
+                ) from exc
             raise CohortError(
                 f"{name}: the SQL query failed (DuckDB says: {_brief(exc, 120)}); "
-                "check the query and the file."
+                "check the query against the database's tables and columns."
             ) from exc
     finally:
         con.close()
