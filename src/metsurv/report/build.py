@@ -1,0 +1,912 @@
+"""Build a study report: config -> cohort -> stats results -> figures, tables, HTML, PDF.
+
+The imperative shell of the report: it reads the config and the data, calls
+:mod:`metsurv.stats` for every number, hands the results to :mod:`metsurv.report.figures`
+and :mod:`metsurv.report.tables`, and writes the output directory::
+
+    index.html        self-contained (figures inline as base64 SVG; opens from disk offline)
+    report.pdf        the same report: figure pages and table pages
+    figures/          every figure as PNG (300 dpi), SVG and PDF
+    tables/           every table as CSV
+    provenance.json   input SHA-256, flow counts, config, versions, seed, output checksums
+
+Reproducible: the same inputs give byte-identical tables, figures and HTML except the one
+line that carries the build time (``SOURCE_DATE_EPOCH`` fixes that too). Atomic: the report
+is built in a temporary folder beside the target and moved into place at the end; a failure
+leaves the previous report untouched and raises one :class:`~metsurv.errors.CohortError`.
+Direct identifiers (patient ids, dates) are never written: tables hold aggregates only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from metsurv import schema
+from metsurv.errors import CohortError
+from metsurv.report import figures as F
+from metsurv.report import style
+from metsurv.report import tables as T
+from metsurv.report.config import (
+    SUBSETS,
+    FactorSpec,
+    ReportConfig,
+    default_config,
+    load_config,
+)
+
+__all__ = ["build", "report_command", "BUILT_PREFIX"]
+
+#: The one line of index.html (and provenance.json) that differs between two builds.
+BUILT_PREFIX = "Built "
+_DATA_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx", ".xls", ".parquet", ".sas7bdat", ".xpt",
+                  ".dta", ".sav", ".duckdb", ".sqlite", ".db"}
+_SURV_YEARS = (5, 10, 15)
+
+
+# ---------------------------------------------------------------------------------------
+# what a build produces, before anything is written
+
+
+@dataclass
+class _Figure:
+    name: str
+    title: str
+    caption: str
+    fig: Any
+    table: str | None = None  # name of the table shown under it in the HTML
+
+
+@dataclass
+class _Table:
+    name: str
+    title: str
+    caption: str
+    frame: pd.DataFrame
+
+
+@dataclass
+class _Section:
+    title: str
+    intro: str = ""
+    items: list[_Figure | _Table] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------
+# entry points
+
+
+def report_command(config_or_data: str | Path | None = None, out: str | Path | None = None
+                   ) -> Path:
+    """What ``metsurv report [CONFIG.yaml | DATA] [--out DIR]`` runs.
+
+    No argument: the bundled ``reports/irlm1997.yaml`` (the synthetic IRLM-like cohort) into
+    ``reports/irlm1997/``. A ``.yaml`` file: that study config. A data file or a folder
+    holding ``patients.csv`` (and optionally ``resections.csv``): the default IRLM battery
+    into ``reports/<name>/`` unless ``--out`` is given.
+    """
+    if config_or_data is None:
+        cfg_path = _bundled_config()
+        return build(cfg_path, out=out)
+    p = Path(config_or_data)
+    if p.suffix.lower() in (".yaml", ".yml"):
+        return build(p, out=out)
+    if p.is_dir():
+        patients = p / "patients.csv"
+        if not patients.is_file():
+            raise CohortError(f"{p}: folder has no patients.csv; give a data file or a config")
+        resections = p / "resections.csv"
+        raw = default_config(patients.resolve(),
+                             resections.resolve() if resections.is_file() else None)
+        name = p.resolve().name
+    elif p.is_file() and p.suffix.lower() in _DATA_SUFFIXES:
+        raw = default_config(p.resolve())
+        name = p.stem
+    elif not p.exists():
+        raise CohortError(f"{p}: no such config or data file")
+    else:
+        raise CohortError(f"{p}: expected a study config (.yaml) or a data file "
+                          f"({', '.join(sorted(_DATA_SUFFIXES))})")
+    target = Path(out) if out is not None else Path("reports") / name
+    return build(load_config(raw), out=target)
+
+
+def _bundled_config() -> Path:
+    candidates = [Path.cwd() / "reports" / "irlm1997.yaml",
+                  Path(__file__).resolve().parents[3] / "reports" / "irlm1997.yaml"]
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise CohortError("no config given and reports/irlm1997.yaml not found: run from the "
+                      "metsurv repository or pass a config or data file")
+
+
+def build(config: ReportConfig | str | Path | dict[str, Any], out: str | Path | None = None
+          ) -> Path:
+    """Build the report described by ``config``; return the output directory.
+
+    ``out`` overrides the config's ``out`` (default: next to the config, named after it).
+    """
+    cfg = config if isinstance(config, ReportConfig) else load_config(config)
+    target = Path(out) if out is not None else cfg.out
+    if target is None:
+        raise CohortError("no output folder: give out= or an 'out' key in the config")
+    target = target.resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
+    # mkdtemp makes the folder private (0700); a report folder is an ordinary folder.
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)
+            _build_into(cfg, tmp)
+        _swap_into_place(tmp, target)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, CohortError):
+            raise
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        raise CohortError(f"report {target.name}: build failed ({type(exc).__name__}: {exc}); "
+                          f"the previous report, if any, is unchanged") from exc
+    return target
+
+
+def _swap_into_place(tmp: Path, target: Path) -> None:
+    """Replace ``target`` by ``tmp`` with two renames on the same file system."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        old.rmdir()
+        target.rename(old)
+    try:
+        tmp.rename(target)
+    except BaseException:
+        if old is not None:
+            old.rename(target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------
+# the build
+
+
+def _build_into(cfg: ReportConfig, outdir: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from metsurv.io import load_cohort
+
+    cohort = load_cohort(str(cfg.source), mapping=str(cfg.mapping) if cfg.mapping else None,
+                         resections=str(cfg.resections) if cfg.resections else None)
+    if cohort.n_analysed == 0:
+        raise CohortError(f"{cfg.source}: no patient could be analysed (see metsurv validate)")
+    sections = _analyse(cfg, cohort)
+    (outdir / "figures").mkdir()
+    (outdir / "tables").mkdir()
+    outputs: dict[str, str] = {}
+    try:
+        for sec in sections:
+            for item in sec.items:
+                if isinstance(item, _Figure):
+                    for p in F.save_figure(item.fig, outdir / "figures" / item.name, cfg.formats):
+                        outputs[p.relative_to(outdir).as_posix()] = _sha256(p)
+                else:
+                    p = outdir / "tables" / f"{item.name}.csv"
+                    p.write_bytes(T.to_csv_bytes(item.frame))
+                    outputs[p.relative_to(outdir).as_posix()] = _sha256(p)
+        built = _built_at()
+        (outdir / "index.html").write_text(_html(cfg, cohort, sections, outdir, built),
+                                           encoding="utf-8", newline="\n")
+        _pdf(cfg, sections, outdir / "report.pdf", built)
+        prov = _provenance(cfg, cohort, outputs, built)
+        (outdir / "provenance.json").write_text(prov, encoding="utf-8", newline="\n")
+    finally:
+        for sec in sections:
+            for item in sec.items:
+                if isinstance(item, _Figure):
+                    plt.close(item.fig)
+
+
+def _built_at() -> str:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    now = (datetime.fromtimestamp(int(epoch), tz=timezone.utc) if epoch
+           else datetime.now(timezone.utc))
+    # Spelled out (no ISO date) so that the identifier check, which looks for every input
+    # date string, cannot confuse the build time with a patient's date.
+    return now.strftime("%d %B %Y, %H:%M:%S UTC").lstrip("0")
+
+
+def _sha256(p: Path) -> str:
+    h = hashlib.sha256()
+    with open(p, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _subset(patients: pd.DataFrame, subset: str | None) -> pd.DataFrame:
+    if subset is None:
+        return patients
+    col, val = SUBSETS[subset]
+    if col not in patients.columns:
+        raise CohortError(f"subset {subset!r} needs the column {col!r}, absent from the cohort")
+    s = patients[col]
+    return patients[(s == val).fillna(False).to_numpy(dtype=bool)]
+
+
+_SUBSET_TEXT = {"complete_resection": "complete resections", "sarcoma": "sarcomas"}
+
+
+def _endpoint_text(cfg: ReportConfig) -> str:
+    if cfg.endpoint == "os":
+        return ("Overall survival from the date of the first pulmonary metastasectomy to death "
+                "from any cause; patients alive are censored at last follow-up.")
+    return ("Disease-free survival from the date of the first pulmonary metastasectomy to "
+            "recurrence or death, whichever came first; others censored at last follow-up.")
+
+
+def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
+    patients = cohort.patients
+    for col in (cfg.time_column, cfg.event_column):
+        if col not in patients.columns or patients[col].notna().sum() == 0:
+            raise CohortError(f"{cfg.source}: endpoint {cfg.endpoint!r} needs {col!r}, which "
+                              f"the cohort does not have")
+    sections: list[_Section] = []
+    k = cfg.suppress_below
+
+    # -- the cohort
+    sec = _Section("Cohort", _endpoint_text(cfg))
+    flow = cohort.flow[["table", "step", "reason", "n"]].copy()
+    flow["reason"] = flow["reason"].fillna("")
+    flow["n"] = [T.suppress_count(v, k) if s == "excluded" else f"{int(v):,}"
+                 for s, v in zip(flow["step"], flow["n"])]
+    sec.items.append(_Table("flow", "Flow of records",
+                            "Every record read is kept or excluded with its reason "
+                            "(read = analysed + excluded).", flow))
+    missing_by = cfg.table1_by if cfg.table1_by in patients.columns else None
+    t1 = T.table1(patients, by=missing_by, variables=cfg.table1_variables, suppress_below=k)
+    by_text = (f" by {T.FACTOR_TITLES.get(missing_by, missing_by).lower()}"
+               if missing_by else "")
+    sec.items.append(_Table(
+        "table1", f"Table 1. Patient characteristics{by_text}",
+        "Counts with % of patients with a known value; numbers as median (IQR); missing "
+        "values counted per characteristic."
+        + (f" Counts below {k} are shown as <{k}." if k else ""), t1))
+    sections.append(sec)
+
+    # -- survival by factor
+    sec = _Section("Survival by prognostic factor", _endpoint_text(cfg))
+    published = _published(cfg)
+    overall = F.panel_from_km(
+        _km(patients, None, cfg), at_risk_times=_tick_months(cfg), labels={"all": "All patients"},
+        title=None)
+    sec.items.append(_Figure("km_overall", "All patients", _km_caption(cfg, "all patients"),
+                             F.km_figure(overall, **_plot_kwargs(cfg))))
+    surv_rows = [_survival_rows(_km(patients, None, cfg), "All patients", None, None, k,
+                                labels={"all": "All patients"})]
+    for spec in cfg.factors:
+        if spec.factor not in patients.columns or patients[spec.factor].notna().sum() == 0:
+            sec.items.append(_Table(f"km_{spec.slug}", _factor_title(spec),
+                                    f"Not shown: the cohort has no values of {spec.factor}.",
+                                    pd.DataFrame()))
+            continue
+        data = _subset(patients, spec.subset)
+        data = data[data[spec.factor].notna()]
+        fit = _km(data, spec.factor, cfg)
+        if len(fit.curves) < 1:
+            continue
+        lr_p, trend_p = _logrank(data, spec.factor, cfg)
+        bench, sources = _benchmarks(published, spec, fit.groups)
+        panel = F.panel_from_km(
+            fit, at_risk_times=_tick_months(cfg), labels=_labels(spec.factor, fit.groups),
+            order=_order(spec.factor, fit.groups), p_logrank=lr_p, p_trend=trend_p,
+            benchmarks=bench, benchmark_label=cfg.benchmark, benchmark_sources=sources)
+        fig = F.km_figure(panel, **_plot_kwargs(cfg))
+        sub_text = f"; {_SUBSET_TEXT[spec.subset]} only" if spec.subset else ""
+        sec.items.append(_Figure(f"km_{spec.slug}", _factor_title(spec),
+                                 _km_caption(cfg, T.FACTOR_TITLES.get(spec.factor, spec.factor)
+                                             .lower() + sub_text, lr_p, trend_p, sources),
+                                 fig))
+        surv_rows.append(_survival_rows(fit, _factor_title(spec), lr_p, trend_p, k,
+                                        labels=_labels(spec.factor, fit.groups),
+                                        order=_order(spec.factor, fit.groups)))
+    surv = pd.concat(surv_rows, ignore_index=True)
+    sec.items.append(_Table(
+        "survival", "Survival estimates by factor",
+        f"Kaplan-Meier median and {', '.join(f'{y}' for y in _SURV_YEARS)}-year survival with "
+        "95% CIs (log-log); p from the log-rank test (trend test for ordered factors). "
+        "Blank: not estimable (median not reached, or nobody followed that long).", surv))
+    sections.append(sec)
+
+    # -- Cox models
+    cox_sec = _cox_section(cfg, patients)
+    if cox_sec is not None:
+        sections.append(cox_sec)
+
+    # -- IRLM battery
+    irlm_sec = _irlm_section(cfg, cohort)
+    if irlm_sec is not None:
+        sections.append(irlm_sec)
+
+    # -- competing risks
+    if cfg.competing_risks:
+        cr = _competing_section(cfg, patients)
+        if cr is not None:
+            sections.append(cr)
+
+    # -- landmark analysis of repeat resection
+    if cfg.landmark_times:
+        lm = _landmark_section(cfg, cohort)
+        if lm is not None:
+            sections.append(lm)
+
+    # -- the published series
+    comp = _published_section(cfg, patients)
+    if comp is not None:
+        sections.append(comp)
+    return sections
+
+
+# ---------------------------------------------------------------------------------------
+# Kaplan-Meier helpers
+
+
+def _km(data: pd.DataFrame, by: str | None, cfg: ReportConfig) -> Any:
+    from metsurv.stats import km
+
+    return km(data, by=by, time=cfg.time_column, event=cfg.event_column,
+              times=[12.0 * y for y in _SURV_YEARS])
+
+
+def _logrank(data: pd.DataFrame, by: str, cfg: ReportConfig) -> tuple[float | None, float | None]:
+    from metsurv.stats import logrank
+
+    if data[by].nunique() < 2:
+        return None, None
+    ordered = by in schema.ORDERED_FACTORS
+    res = logrank(data, by=by, time=cfg.time_column, event=cfg.event_column,
+                  trend=ordered and data[by].nunique() > 2)
+    p = float(res.p)
+    tp = float(res.trend_p) if ordered and data[by].nunique() > 2 else None
+    return (p if np.isfinite(p) else None), (tp if tp is not None and np.isfinite(tp) else None)
+
+
+def _tick_months(cfg: ReportConfig) -> list[float]:
+    return [float(t) / F.UNIT_SCALE[cfg.time_unit] for t in F.time_ticks(cfg.max_time,
+                                                                         cfg.tick_step)]
+
+
+def _plot_kwargs(cfg: ReportConfig) -> dict[str, Any]:
+    return {"endpoint": cfg.endpoint, "time_unit": cfg.time_unit, "max_time": cfg.max_time,
+            "tick_step": cfg.tick_step, "ci": cfg.ci_bands, "suppress_below": cfg.suppress_below}
+
+
+def _labels(factor: str, groups: list) -> dict[Any, str]:
+    return {g: T.level_label(factor, g) for g in groups}
+
+
+def _order(factor: str, groups: list) -> list:
+    """IRLM order: schema order for coded factors; the reference level first for yes/no."""
+    if all(isinstance(g, (bool, np.bool_)) for g in groups):
+        ref = schema.REFERENCE_LEVELS.get(factor, True)
+        return [g for g in (ref, not ref) if g in groups]
+    return list(groups)
+
+
+def _factor_title(spec: FactorSpec) -> str:
+    if spec.title:
+        return spec.title
+    t = T.FACTOR_TITLES.get(spec.factor, spec.factor)
+    return t + (f" ({_SUBSET_TEXT[spec.subset]})" if spec.subset else "")
+
+
+def _km_caption(cfg: ReportConfig, what: str, p: float | None = None,
+                trend: float | None = None, sources: tuple[str, ...] | list[str] = ()) -> str:
+    unit = cfg.time_unit
+    text = (f"Kaplan-Meier estimate of {'overall' if cfg.endpoint == 'os' else 'disease-free'} "
+            f"survival by {what}, {unit} from the first pulmonary metastasectomy; ticks mark "
+            f"censored patients (merged when closer than the print resolution)")
+    text += "; shaded: 95% pointwise CI (log-log)." if cfg.ci_bands else "."
+    text += " Legend: n and 5-year survival per group. " + F.AT_RISK_CAPTION
+    if p is not None:
+        text += f" Log-rank {F.format_p(p)}"
+        text += f"; test for trend {F.format_p(trend)}." if trend is not None else "."
+    if sources:
+        text += (f" Open diamonds: published {cfg.benchmark} figures (survival at 5/10/15 "
+                 f"years; a median drawn at 50%): {'; '.join(sources)}.")
+    if cfg.suppress_below:
+        k = cfg.suppress_below
+        text += f" Counts below {k} shown as <{k}."
+    return text
+
+
+def _survival_rows(fit: Any, factor_title: str, p: float | None, trend: float | None, k: int,
+                   labels: dict[Any, str], order: list | None = None) -> pd.DataFrame:
+    med = fit.medians().set_index(fit.medians()["group"].astype(str))
+    at = fit.survival_at([12.0 * y for y in _SURV_YEARS])
+    groups = order if order is not None else fit.groups
+    rows = []
+    for j, g in enumerate(groups):
+        m = med.loc[str(g)]
+        row: dict[str, Any] = {
+            "Factor": factor_title if j == 0 else "",
+            "Group": labels.get(g, str(g)),
+            "n": T.suppress_count(m["n"], k),
+            "Events": T.suppress_count(m["events"], k),
+            "Median (95% CI), months": _est_ci(m["median"], m["lower"], m["upper"], 1, "{:.1f}"),
+        }
+        a = at[at["group"].astype(str) == str(g)]
+        for y in _SURV_YEARS:
+            r = a[np.isclose(a["time"], 12.0 * y)]
+            if len(r) and r["n_risk"].iloc[0] > 0:
+                row[f"{y}-year % (95% CI)"] = _est_ci(r["estimate"].iloc[0], r["lower"].iloc[0],
+                                                     r["upper"].iloc[0], 100, "{:.0f}")
+            else:
+                row[f"{y}-year % (95% CI)"] = ""
+        row["Log-rank p"] = (F.format_p(p).replace("p = ", "").replace("p ", "")
+                             if j == 0 and p is not None else "")
+        row["Trend p"] = (F.format_p(trend).replace("p = ", "").replace("p ", "")
+                          if j == 0 and trend is not None else "")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _est_ci(est: float, lo: float, hi: float, scale: float, fmt: str) -> str:
+    if est is None or not np.isfinite(est):
+        return "not reached" if scale == 1 else ""
+    s = fmt.format(scale * est)
+    lo_s = fmt.format(scale * lo) if lo is not None and np.isfinite(lo) else "NA"
+    hi_s = fmt.format(scale * hi) if hi is not None and np.isfinite(hi) else "NA"
+    return f"{s} ({lo_s}\u2013{hi_s})"
+
+
+# ---------------------------------------------------------------------------------------
+# published benchmarks
+
+
+def _published(cfg: ReportConfig) -> pd.DataFrame | None:
+    if cfg.benchmark is None:
+        return None
+    from metsurv.published import published_figures
+
+    df = published_figures(cfg.benchmark)
+    # Only figures measured like ours: same endpoint from the same time origin.
+    want = "OS" if cfg.endpoint == "os" else "DFS"
+    return df[(df["endpoint"] == want) & (df["origin"] == "metastasectomy")]
+
+
+def _benchmarks(published: pd.DataFrame | None, spec: FactorSpec, groups: list
+                ) -> tuple[pd.DataFrame | None, tuple[str, ...]]:
+    """Published points for one panel: same factor, same subset, a level the cohort has."""
+    if published is None or not len(published):
+        return None, ()
+    rows, sources = [], []
+    for _, p in published.iterrows():
+        col, val = T.PUBLISHED_LEVELS.get((p["factor"], p["level"]), (None, None))
+        if col != spec.factor or T.PUBLISHED_SUBSETS.get(p["subset"], "?") != spec.subset:
+            continue
+        match = [g for g in groups if str(g) == str(val)]
+        if not match:
+            continue
+        pts = [(12.0 * y, p[c]) for c, y in _surv_columns() if pd.notna(p[c])]
+        if pd.notna(p["median_months"]):
+            pts.append((float(p["median_months"]), 0.5))
+        for months, s in pts:
+            rows.append({"group": match[0], "months": months, "survival": float(s)})
+        if pts and p["source"] not in sources:
+            sources.append(p["source"])
+    if not rows:
+        return None, ()
+    return pd.DataFrame(rows), tuple(sources)
+
+
+def _surv_columns() -> list[tuple[str, float]]:
+    from metsurv.published import SURVIVAL_COLUMNS
+
+    return list(SURVIVAL_COLUMNS.items())
+
+
+def _published_section(cfg: ReportConfig, patients: pd.DataFrame) -> _Section | None:
+    """Every published figure measured like ours, beside the same number in this cohort."""
+    from metsurv.published import published_figures
+
+    pub = published_figures()
+    want = "OS" if cfg.endpoint == "os" else "DFS"
+    pub = pub[(pub["endpoint"] == want) & (pub["origin"] == "metastasectomy")]
+    cohort_rows = {}
+    keep = []
+    for i, p in pub.iterrows():
+        col, val = T.PUBLISHED_LEVELS.get((p["factor"], p["level"]), (None, None))
+        if col is None:
+            continue
+        subset = T.PUBLISHED_SUBSETS.get(p["subset"], "?")
+        if subset == "?":
+            continue
+        keep.append(i)
+        data = _subset(patients, subset) if subset else patients
+        if col != "all":
+            if col not in data.columns or data[col].notna().sum() == 0:
+                continue
+            sel = (data[col].astype(object) == val).fillna(False).to_numpy(dtype=bool)
+            data = data[sel]
+        if not len(data):
+            continue
+        fit = _km(data, None, cfg)
+        c = fit.curves[0]
+        at = fit.survival_at([12.0 * y for _, y in _surv_columns()])
+        row = {"n": c.n, "median_months": c.median}
+        for (name, _), (_, r) in zip(_surv_columns(), at.iterrows()):
+            row[name] = r["estimate"] if r["n_risk"] > 0 else np.nan
+        cohort_rows[i] = row
+    if not keep:
+        return None
+    pub = pub.loc[keep]
+    comp = T.published_comparison(pub, pd.DataFrame.from_dict(cohort_rows, orient="index"),
+                                  suppress_below=cfg.suppress_below)
+    sec = _Section("This cohort beside the published series",
+                   "Published figures of overall survival from metastasectomy "
+                   "(reference file metsurv.published), each beside the same quantity in this "
+                   "cohort, computed on the same subset and group. Populations, eras and "
+                   "selection differ: a difference is a question, not a finding.")
+    sec.items.append(_Table("published_comparison", "This cohort vs published series",
+                            "Survival in percent, medians in months; blank where the study did "
+                            "not report the figure or the cohort cannot estimate it. The "
+                            "'confidence' of each published figure is in metsurv.published.",
+                            comp))
+    return sec
+
+
+# ---------------------------------------------------------------------------------------
+# sections wired to stats modules that may be absent in this version
+
+
+def _cox_section(cfg: ReportConfig, patients: pd.DataFrame) -> _Section | None:
+    if not cfg.cox_covariates:
+        return None
+    from metsurv.stats import cox
+
+    covs = [c for c in cfg.cox_covariates if c in patients.columns
+            and patients[c].notna().any()]
+    if not covs:
+        return None
+
+    # Yes/no factors enter as two-level categories with the schema reference first, so the
+    # hazard ratio reads "incomplete vs complete" as in IRLM (the values are unchanged).
+    data = patients.copy()
+    for c in covs:
+        if pd.api.types.is_bool_dtype(data[c]):
+            ref = bool(schema.REFERENCE_LEVELS.get(c, False))
+            data[c] = pd.Categorical(data[c].astype(object).where(data[c].notna(), None),
+                                     categories=[ref, not ref])
+
+    def fit(columns: list[str]) -> Any:
+        ref = {c: schema.REFERENCE_LEVELS[c] for c in columns if c in schema.REFERENCE_LEVELS
+               and not isinstance(schema.REFERENCE_LEVELS[c], bool)
+               and (data[c].astype(object) == schema.REFERENCE_LEVELS[c]).any()}
+        return cox(data, covariates=columns, time=cfg.time_column, event=cfg.event_column,
+                   reference=ref)
+
+    models: dict[str, pd.DataFrame] = {}
+    if cfg.cox_univariable:
+        models["Univariable"] = pd.concat([T.cox_frame(fit([c])) for c in covs],
+                                          ignore_index=True)
+    multi = fit(covs)
+    models["Multivariable"] = T.cox_frame(multi)
+    sec = _Section("Cox proportional-hazards models",
+                   "Hazard ratios against the reference level of each factor (complete "
+                   "resection, DFI \u226536 months, single metastasis, N0, IRLM group I, ...); "
+                   "Efron ties; 95% Wald CIs, as R coxph. Multivariable model: "
+                   f"n = {T.suppress_count(multi.n, cfg.suppress_below)}, "
+                   f"events = {T.suppress_count(multi.events, cfg.suppress_below)}, "
+                   f"{multi.n_dropped:,} patients with a missing covariate left out.")
+    sec.items.append(_Figure("forest", "Hazard ratios",
+                             "Univariable (filled circles) and multivariable (open squares) "
+                             "Cox hazard ratios with 95% CIs, log scale.",
+                             F.forest_figure(models)))
+    sec.items.append(_Table("cox", "Cox models", "HR (95% CI) and Wald p per model.",
+                            T.format_cox(models)))
+    try:
+        ph = multi.ph_test().to_frame()
+    except Exception:  # noqa: BLE001 - the PH check is informative, never fatal
+        ph = None
+    if ph is not None:
+        ph_tab = pd.DataFrame({
+            "Term": [T.FACTOR_TITLES.get(t, t) for t in ph["term"]],
+            "Chi-square": [f"{v:.2f}" for v in ph["chisq"]],
+            "df": [str(int(v)) for v in ph["df"]],
+            "p": [F.format_p(v).replace("p = ", "").replace("p ", "") for v in ph["p"]],
+        })
+        sec.items.append(_Table("cox_ph_test", "Proportional-hazards check (multivariable)",
+                                "Score test of a time-varying coefficient, x * (1 - KM(t)), "
+                                "per term and globally, as R cox.zph(fit, transform = 'km'). "
+                                "A small p questions the proportional-hazards assumption.",
+                                ph_tab))
+    return sec
+
+
+def _irlm_section(cfg: ReportConfig, cohort: Any) -> _Section | None:
+    try:
+        from metsurv.stats.irlm import irlm_comparisons
+    except ImportError:
+        return None
+    res = irlm_comparisons(cohort)
+    frame = res.to_frame() if hasattr(res, "to_frame") else pd.DataFrame(res)
+    frame = frame.drop(columns=[c for c in frame.columns if c in ("patient_id",)],
+                       errors="ignore")
+    sec = _Section("IRLM comparison battery",
+                   "The comparisons of the International Registry of Lung Metastases "
+                   "(Pastorino 1997) repeated on this cohort.")
+    sec.items.append(_Table("irlm_battery", "IRLM battery", "", frame))
+    return sec
+
+
+def _competing_section(cfg: ReportConfig, patients: pd.DataFrame) -> _Section | None:
+    needed = ("dfs_months", "dfs_event", "recurrence_date", "recurrence_site")
+    if not all(c in patients.columns for c in needed) or patients["dfs_event"].notna().sum() == 0:
+        return None
+    from metsurv.stats.competing import STATUS_LABELS, cuminc
+
+    res = cuminc(patients)
+    tab = res.table
+    curves = []
+    for cause in res.causes:
+        cur = tab[tab["cause"] == cause]
+        t0 = np.concatenate(([0.0], cur["time"].to_numpy(float)))
+        curves.append(F.Curve(
+            label=STATUS_LABELS.get(cause, str(cause)).capitalize(),
+            time=t0,
+            estimate=np.concatenate(([0.0], cur["estimate"].to_numpy(float))),
+            lower=np.concatenate(([0.0], cur["lower"].to_numpy(float))),
+            upper=np.concatenate(([0.0], cur["upper"].to_numpy(float))),
+        ))
+    fig = F.cif_figure(curves, time_unit=cfg.time_unit, max_time=cfg.max_time,
+                       tick_step=cfg.tick_step,
+                       note="Aalen-Johansen estimates; first event after metastasectomy.")
+    at = res.at([12.0 * y for y in (1, 2, 3, 5, 10)])
+    at["cause"] = [STATUS_LABELS.get(c, str(c)) for c in at["cause"]]
+    at["years"] = (at["time"] / 12).round(2)
+    table = pd.DataFrame({
+        "First event": at["cause"], "Years": at["years"],
+        "Cumulative incidence % (95% CI)": [
+            _est_ci(e, lo, hi, 100, "{:.1f}") if e > 0 else "0.0"
+            for e, lo, hi in zip(at["estimate"], at["lower"], at["upper"])],
+    })
+    sec = _Section("Pulmonary recurrence and death (competing risks)",
+                   "Death without recurrence competes with recurrence: the cumulative "
+                   "incidence (Aalen-Johansen, as R cmprsk::cuminc) is shown, not 1 - KM.")
+    sec.items.append(_Figure("cif_recurrence", "Cumulative incidence of first events",
+                             "Cumulative incidence of pulmonary recurrence, extrathoracic "
+                             "recurrence and death without recurrence after the first "
+                             "metastasectomy; shaded: 95% CI.", fig))
+    sec.items.append(_Table("cif_recurrence", "Cumulative incidence at 1, 2, 3, 5, 10 years",
+                            "", table))
+    return sec
+
+
+def _landmark_section(cfg: ReportConfig, cohort: Any) -> _Section | None:
+    from metsurv.stats.landmark import landmark
+
+    sec = _Section("Repeat resection: landmark analysis",
+                   "Comparing patients with and without a repeat resection from the first "
+                   "operation is biased by immortal time (a patient must survive and recur to "
+                   "be re-operated). At each landmark, patients alive and followed beyond it "
+                   "are grouped by whether they had a repeat resection by then, and survival "
+                   "is counted from the landmark (Anderson, Cain & Gelber 1983).")
+    if getattr(cohort, "counting_process", None) is None:
+        sec.items.append(_Table("landmark", "Landmark analysis",
+                                "Not shown: the data have no resections table, so repeat "
+                                "resections are unknown.", pd.DataFrame()))
+        return sec
+    scale = F.UNIT_SCALE[cfg.time_unit]
+    rows = []
+    for lm in cfg.landmark_times:
+        res = landmark(cohort, at=lm, time=cfg.time_column, event=cfg.event_column,
+                       times=[12.0 * y for y in _SURV_YEARS])
+        fit = res.km
+        span = max(cfg.max_time - lm * scale, 1.0)
+        ticks = F.time_ticks(span)
+        p = res.logrank.p if res.logrank is not None else None
+        panel = F.panel_from_km(fit, at_risk_times=[float(t) / scale for t in ticks],
+                                labels=_labels("repeat_resection", fit.groups),
+                                order=_order("repeat_resection", fit.groups),
+                                p_logrank=p)
+        kw = {**_plot_kwargs(cfg), "max_time": span, "tick_step": None}
+        fig = F.km_figure(panel, **kw)
+        fig.axes[0].set_xlabel(f"{F.UNIT_LABEL[cfg.time_unit]} after the {lm:g}-month landmark")
+        sec.items.append(_Figure(
+            f"landmark_{lm:g}m", f"Landmark at {lm:g} months",
+            f"Survival from the {lm:g}-month landmark of the {res.n_eligible:,} patients alive "
+            f"and followed beyond it ({res.n_excluded:,} died or were censored earlier), by "
+            f"repeat resection at or before the landmark ({res.n_exposed:,} patients). "
+            "Patients re-operated after the landmark stay in the single-resection group. "
+            + F.AT_RISK_CAPTION + (f" Log-rank {F.format_p(p)}." if p is not None else ""),
+            fig))
+        rows.append(_survival_rows(fit, f"Landmark {lm:g} months", p, None,
+                                   cfg.suppress_below,
+                                   labels=_labels("repeat_resection", fit.groups),
+                                   order=_order("repeat_resection", fit.groups)))
+    tab = pd.concat(rows, ignore_index=True)
+    tab.columns = [c.replace("Median", "Median from landmark").replace("-year", "-year after")
+                   for c in tab.columns]
+    sec.items.append(_Table("landmark", "Survival from each landmark by repeat resection",
+                            "Kaplan-Meier from the landmark (times counted from it).", tab))
+    return sec
+
+
+# ---------------------------------------------------------------------------------------
+# writers
+
+
+def _css() -> str:
+    return resources.files("metsurv.report").joinpath("report.css").read_text(encoding="utf-8")
+
+
+def _html(cfg: ReportConfig, cohort: Any, sections: list[_Section], outdir: Path,
+          built: str) -> str:
+    esc = html.escape
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{esc(cfg.title)}</title>",
+        f"<style>\n{_css()}</style>",
+        "</head>",
+        "<body>",
+        "<main>",
+        f"<h1>{esc(cfg.title)}</h1>",
+        f'<p class="lead">{esc(_endpoint_text(cfg))} {cohort.n_analysed:,} patients analysed '
+        f"of {cohort.n_read:,} records read.</p>",
+        f'<p class="built">{BUILT_PREFIX}{esc(built)} with metsurv {esc(_version("metsurv"))}'
+        "</p>",
+        '<nav><ol>' + "".join(f'<li><a href="#s{i}">{esc(s.title)}</a></li>'
+                              for i, s in enumerate(sections, 1)) + "</ol></nav>",
+    ]
+    for i, sec in enumerate(sections, 1):
+        parts.append(f'<section id="s{i}">')
+        parts.append(f"<h2>{i}. {esc(sec.title)}</h2>")
+        if sec.intro:
+            parts.append(f"<p>{esc(sec.intro)}</p>")
+        for item in sec.items:
+            if isinstance(item, _Figure):
+                svg = (outdir / "figures" / f"{item.name}.svg").read_bytes()
+                b64 = base64.b64encode(svg).decode("ascii")
+                links = " · ".join(f'<a href="figures/{item.name}.{fmt}">{fmt.upper()}</a>'
+                                   for fmt in cfg.formats)
+                parts.append(
+                    f'<figure id="fig-{esc(item.name)}"><img alt="{esc(item.title)}" '
+                    f'src="data:image/svg+xml;base64,{b64}">'
+                    f"<figcaption><b>{esc(item.title)}.</b> {esc(item.caption)} "
+                    f'<span class="dl">{links}</span></figcaption></figure>')
+            else:
+                if item.frame.empty:
+                    parts.append(f"<p><b>{esc(item.title)}.</b> {esc(item.caption)}</p>")
+                    continue
+                parts.append('<div class="table">')
+                parts.append(T.to_html(item.frame, caption=item.title, table_id=f"tab-{item.name}"))
+                note = esc(item.caption)
+                parts.append(f'<p class="note">{note} <a href="tables/{item.name}.csv">CSV</a>'
+                             "</p></div>")
+        parts.append("</section>")
+    prov = cohort.provenance
+    parts.append('<section id="provenance"><h2>Provenance</h2>')
+    parts.append(f"<p>Input SHA-256: <code>{esc(str(prov.get('sha256', '')))}</code>"
+                 + (f"; resections <code>{esc(str(prov['resections'].get('sha256', '')))}"
+                    "</code>" if isinstance(prov.get("resections"), dict) else "")
+                 + '. Full record: <a href="provenance.json">provenance.json</a>.</p>')
+    parts.append("</section></main></body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _version(pkg: str) -> str:
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _provenance(cfg: ReportConfig, cohort: Any, outputs: dict[str, str], built: str) -> str:
+    prov = cohort.provenance
+    inputs = {"patients": {k: prov.get(k) for k in ("format", "sha256", "records")}}
+    inputs["patients"]["file"] = Path(str(prov.get("source", cfg.source))).name
+    if isinstance(prov.get("resections"), dict):
+        r = prov["resections"]
+        inputs["resections"] = {"file": Path(str(r.get("source", ""))).name,
+                                **{k: r.get(k) for k in ("format", "sha256", "records")}}
+    versions = dict(prov.get("versions", {}))
+    for pkg in ("metsurv", "matplotlib", "pandas", "numpy", "scipy", "pyyaml"):
+        versions.setdefault(pkg, _version(pkg))
+    flow = cohort.flow[["table", "step", "reason", "n"]].astype(object)
+    doc = {
+        "built": f"{BUILT_PREFIX}{built}",
+        "title": cfg.title,
+        "inputs": inputs,
+        "mapping": prov.get("mapping"),
+        "n_read": cohort.n_read,
+        "n_analysed": cohort.n_analysed,
+        "flow": [{k: (None if pd.isna(v) else (int(v) if k == "n" else v))
+                  for k, v in row.items()} for row in flow.to_dict(orient="records")],
+        "config": cfg.to_dict(),
+        "seed": cfg.seed,
+        "versions": versions,
+        "outputs_sha256": dict(sorted(outputs.items())),
+    }
+    from metsurv.stats._result import json_safe
+
+    return json.dumps(json_safe(doc), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+
+def _pdf(cfg: ReportConfig, sections: list[_Section], path: Path, built: str) -> None:
+    """The report as a PDF: a title page, then each figure and table on its own page(s)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    with style.figure_style(), PdfPages(path, metadata=style.PDF_METADATA) as pdf:
+        page = plt.figure(figsize=(8.27, 11.69))
+        page.text(0.08, 0.92, cfg.title, fontsize=14, fontweight="bold", va="top", wrap=True)
+        page.text(0.08, 0.87, _endpoint_text(cfg), fontsize=8, va="top", wrap=True)
+        page.text(0.08, 0.84, f"{BUILT_PREFIX}{built}", fontsize=7, va="top", color="0.3")
+        y = 0.79
+        for i, sec in enumerate(sections, 1):
+            page.text(0.1, y, f"{i}. {sec.title}", fontsize=9, va="top")
+            y -= 0.025
+        pdf.savefig(page)
+        plt.close(page)
+        for sec in sections:
+            for item in sec.items:
+                if isinstance(item, _Figure):
+                    pdf.savefig(item.fig)
+                elif not item.frame.empty:
+                    for fig in _table_pages(item):
+                        pdf.savefig(fig)
+                        plt.close(fig)
+
+
+def _table_pages(item: _Table, rows_per_page: int = 60) -> list[Any]:
+    """A table as landscape A4 pages of fixed-width text (one text block per page: fast
+    and exact; matplotlib's cell tables take seconds per page)."""
+    import matplotlib.pyplot as plt
+
+    df = item.frame.astype(object).where(item.frame.notna(), "").astype(str)
+    df = df.apply(lambda s: s.str.slice(0, 70))
+    widths = [max(len(str(c)), *(len(v) for v in df[c])) if len(df) else len(str(c))
+              for c in df.columns]
+    fmt_row = lambda cells: "  ".join(str(v).ljust(w) for v, w in zip(cells, widths))  # noqa: E731
+    header = fmt_row(df.columns)
+    total = sum(widths) + 2 * (len(widths) - 1)
+    size = min(7.0, 10.2 * 72 / max(total, 1) / 0.6)
+    pages = []
+    for start in range(0, max(len(df), 1), rows_per_page):
+        chunk = df.iloc[start:start + rows_per_page]
+        lines = [header, "-" * len(header)] + [fmt_row(r) for r in chunk.itertuples(index=False)]
+        fig = plt.figure(figsize=(11.69, 8.27))
+        fig.text(0.04, 0.96, item.title + (" (continued)" if start else ""), fontsize=10,
+                 fontweight="bold", va="top")
+        fig.text(0.04, 0.92, "\n".join(lines), family="DejaVu Sans Mono", fontsize=size,
+                 va="top", linespacing=1.25)
+        if item.caption:
+            import textwrap
+
+            fig.text(0.04, 0.03, "\n".join(textwrap.wrap(item.caption, 190)), fontsize=6,
+                     color="0.3", va="bottom")
+        pages.append(fig)
+    return pages

@@ -1,0 +1,330 @@
+"""Study configuration of a report: a small YAML file, validated up front.
+
+Every key is documented in docs/report.md. Unknown keys are errors (a misspelt key silently
+ignored would give a report that looks right and is not), and every problem is one
+:class:`~metsurv.errors.CohortError` sentence naming the file, the key and what is allowed.
+Relative paths are read relative to the config file.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from metsurv import schema
+from metsurv.errors import CohortError
+
+__all__ = ["FactorSpec", "ReportConfig", "load_config", "default_config", "SUBSETS"]
+
+#: Restrictions a factor panel can be drawn on (IRLM drew DFI and number of metastases among
+#: complete resections). Value: (column, value kept).
+SUBSETS: dict[str, tuple[str, Any]] = {
+    "complete_resection": ("complete_resection", True),
+    "sarcoma": ("histology_group", "sarcoma"),
+}
+ENDPOINTS = {"os": ("os_months", "os_event"), "dfs": ("dfs_months", "dfs_event")}
+TIME_UNITS = ("years", "months")
+FORMATS = ("png", "svg", "pdf")
+
+_TOP_KEYS = {
+    "title", "data", "endpoint", "time_unit", "max_time", "tick_step", "factors", "table1",
+    "cox", "landmark_times", "competing_risks", "benchmark", "suppress_below", "ci_bands",
+    "seed", "out", "formats",
+}
+_DATA_KEYS = {"source", "mapping", "resections"}
+_TABLE1_KEYS = {"by", "variables"}
+_COX_KEYS = {"covariates", "univariable"}
+_FACTOR_KEYS = {"factor", "subset", "title"}
+
+
+@dataclass(frozen=True)
+class FactorSpec:
+    """One Kaplan-Meier panel: the factor, an optional subset (see ``SUBSETS``), a title."""
+
+    factor: str
+    subset: str | None = None
+    title: str | None = None
+
+    @property
+    def slug(self) -> str:
+        return self.factor + (f"__{self.subset}" if self.subset else "")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """A validated study configuration (see docs/report.md for each field)."""
+
+    title: str
+    source: Path
+    mapping: Path | None = None
+    resections: Path | None = None
+    endpoint: str = "os"
+    time_unit: str = "years"
+    max_time: float = 15.0
+    tick_step: float | None = None
+    factors: tuple[FactorSpec, ...] = ()
+    table1_by: str | None = None
+    table1_variables: tuple[str, ...] | None = None
+    cox_covariates: tuple[str, ...] = ()
+    cox_univariable: bool = True
+    landmark_times: tuple[float, ...] = ()
+    competing_risks: bool = True
+    benchmark: str | None = "IRLM 1997"
+    suppress_below: int = 0
+    ci_bands: bool = True
+    seed: int = 0
+    out: Path | None = None
+    formats: tuple[str, ...] = FORMATS
+    origin: Path | None = field(default=None, compare=False)
+
+    @property
+    def time_column(self) -> str:
+        return ENDPOINTS[self.endpoint][0]
+
+    @property
+    def event_column(self) -> str:
+        return ENDPOINTS[self.endpoint][1]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe view for provenance; paths relative to the config file's folder."""
+        out = asdict(self)
+        base = self.origin.parent if self.origin else None
+        for key in ("source", "mapping", "resections", "out", "origin"):
+            v = getattr(self, key)
+            if isinstance(v, Path):
+                out[key] = _rel(v, base)
+        out["factors"] = [asdict(f) for f in self.factors]
+        for key in ("table1_variables", "cox_covariates", "landmark_times", "formats"):
+            if out[key] is not None:
+                out[key] = list(out[key])
+        return out
+
+
+def _rel(p: Path, base: Path | None) -> str:
+    if base is not None:
+        try:
+            return p.resolve().relative_to(base.resolve()).as_posix()
+        except ValueError:
+            pass
+        try:
+            import os
+
+            return Path(os.path.relpath(p.resolve(), base.resolve())).as_posix()
+        except ValueError:
+            pass
+    return p.as_posix()
+
+
+class _Checker:
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def fail(self, msg: str) -> CohortError:
+        return CohortError(f"{self.where}: {msg}")
+
+    def unknown(self, keys: set[str], allowed: set[str], section: str) -> None:
+        bad = sorted(keys - allowed)
+        if bad:
+            k = bad[0]
+            near = difflib.get_close_matches(k, sorted(allowed), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise self.fail(
+                f"unknown key {k!r} in {section}{hint}; allowed keys: {', '.join(sorted(allowed))}"
+            )
+
+    def typed(self, value: Any, types: type | tuple[type, ...], key: str, what: str) -> Any:
+        if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else
+                                                    (types,)):
+            raise self.fail(f"{key} must be {what}, got {value!r}")
+        if not isinstance(value, types):
+            raise self.fail(f"{key} must be {what}, got {value!r}")
+        return value
+
+    def field_name(self, name: Any, key: str, kinds: tuple[str, ...] = ("code", "bool")) -> str:
+        self.typed(name, str, key, "a canonical field name")
+        f = schema.PATIENTS.get(name)
+        if f is None:
+            near = difflib.get_close_matches(name, list(schema.PATIENTS), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise self.fail(f"{key}: {name!r} is not a field of the canonical schema{hint}")
+        if f.kind not in kinds:
+            raise self.fail(f"{key}: {name!r} is a {f.kind} field; a factor must be one of "
+                            f"the kinds {', '.join(kinds)}")
+        return name
+
+
+def _path(c: _Checker, v: Any, key: str, base: Path, must_exist: bool = True) -> Path | None:
+    if v is None:
+        return None
+    c.typed(v, str, key, "a file path (text)")
+    p = Path(v)
+    p = p if p.is_absolute() else base / p
+    if must_exist and not p.exists():
+        raise c.fail(f"{key}: file {v!r} not found (looked for {p})")
+    return p
+
+
+def load_config(
+    config: str | Path | dict[str, Any], base: Path | None = None
+) -> ReportConfig:
+    """Read and validate a study config (a YAML file or an already-parsed dict).
+
+    >>> cfg = load_config({"title": "Demo", "data": {"source": "README.md"}}, base=Path("."))
+    Traceback (most recent call last):
+    ...
+    metsurv.errors.CohortError: config: data.source: file 'README.md' not found (looked for README.md)
+    """
+    if isinstance(config, dict):
+        raw = config
+        where = "config"
+        origin = None
+        base = Path(base) if base is not None else Path.cwd()
+    else:
+        origin = Path(config)
+        where = str(origin)
+        if not origin.is_file():
+            raise CohortError(f"{where}: config file not found")
+        try:
+            raw = yaml.safe_load(origin.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise CohortError(f"{where}: not valid YAML ({exc})") from exc
+        base = origin.parent
+    c = _Checker(where)
+    if not isinstance(raw, dict):
+        raise c.fail("the config must be a mapping of keys to values (YAML 'key: value')")
+    c.unknown(set(raw), _TOP_KEYS, "the config")
+
+    title = c.typed(raw.get("title", "Pulmonary metastasectomy report"), str, "title", "text")
+    data = raw.get("data")
+    if not isinstance(data, dict) or "source" not in data:
+        raise c.fail("data.source is required: the patients file of the cohort")
+    c.unknown(set(data), _DATA_KEYS, "data")
+    source = _path(c, data["source"], "data.source", base)
+    mapping = _path(c, data.get("mapping"), "data.mapping", base)
+    resections = _path(c, data.get("resections"), "data.resections", base)
+
+    endpoint = raw.get("endpoint", "os")
+    if endpoint not in ENDPOINTS:
+        raise c.fail(f"endpoint must be one of {', '.join(ENDPOINTS)}, got {endpoint!r}")
+    unit = raw.get("time_unit", "years")
+    if unit not in TIME_UNITS:
+        raise c.fail(f"time_unit must be one of {', '.join(TIME_UNITS)}, got {unit!r}")
+    max_time = c.typed(raw.get("max_time", 15 if unit == "years" else 180), (int, float),
+                       "max_time", f"a positive number of {unit}")
+    if not max_time > 0:
+        raise c.fail(f"max_time must be a positive number of {unit}, got {max_time!r}")
+    tick_step = raw.get("tick_step")
+    if tick_step is not None:
+        c.typed(tick_step, (int, float), "tick_step", f"a positive number of {unit}")
+        if not 0 < tick_step <= max_time:
+            raise c.fail(f"tick_step must lie in (0, max_time], got {tick_step!r}")
+
+    factors = []
+    fl = raw.get("factors", [])
+    c.typed(fl, list, "factors", "a list of factor names or {factor, subset, title} entries")
+    for i, item in enumerate(fl):
+        key = f"factors[{i}]"
+        if isinstance(item, str):
+            factors.append(FactorSpec(c.field_name(item, key)))
+            continue
+        if not isinstance(item, dict) or "factor" not in item:
+            raise c.fail(f"{key} must be a field name or a mapping with a 'factor' key")
+        c.unknown(set(item), _FACTOR_KEYS, key)
+        subset = item.get("subset")
+        if subset is not None and subset not in SUBSETS:
+            raise c.fail(f"{key}.subset must be one of {', '.join(SUBSETS)}, got {subset!r}")
+        t = item.get("title")
+        if t is not None:
+            c.typed(t, str, f"{key}.title", "text")
+        factors.append(FactorSpec(c.field_name(item["factor"], f"{key}.factor"), subset, t))
+    slugs = [f.slug for f in factors]
+    dup = sorted({s for s in slugs if slugs.count(s) > 1})
+    if dup:
+        raise c.fail(f"factors: {dup[0]!r} is listed twice")
+
+    t1 = raw.get("table1", {}) or {}
+    c.typed(t1, dict, "table1", "a mapping with keys by, variables")
+    c.unknown(set(t1), _TABLE1_KEYS, "table1")
+    t1_by = t1.get("by")
+    if t1_by is not None:
+        c.field_name(t1_by, "table1.by")
+    t1_vars = t1.get("variables")
+    if t1_vars is not None:
+        c.typed(t1_vars, list, "table1.variables", "a list of canonical field names")
+        for j, v in enumerate(t1_vars):
+            c.field_name(v, f"table1.variables[{j}]", ("code", "bool", "float", "int"))
+        t1_vars = tuple(t1_vars)
+
+    cox = raw.get("cox", {}) or {}
+    c.typed(cox, dict, "cox", "a mapping with keys covariates, univariable")
+    c.unknown(set(cox), _COX_KEYS, "cox")
+    covs = cox.get("covariates", [])
+    c.typed(covs, list, "cox.covariates", "a list of canonical field names")
+    for j, v in enumerate(covs):
+        c.field_name(v, f"cox.covariates[{j}]", ("code", "bool", "float", "int"))
+    uni = c.typed(cox.get("univariable", True), bool, "cox.univariable", "true or false")
+
+    lm = raw.get("landmark_times", [])
+    c.typed(lm, list, "landmark_times", "a list of times in months")
+    for j, v in enumerate(lm):
+        c.typed(v, (int, float), f"landmark_times[{j}]", "a positive number of months")
+        if not v > 0:
+            raise c.fail(f"landmark_times[{j}] must be a positive number of months, got {v!r}")
+
+    bench = raw.get("benchmark", "IRLM 1997")
+    if bench is not None:
+        from metsurv.published import studies
+
+        c.typed(bench, str, "benchmark", "the name of a published study")
+        known = studies()
+        if bench not in known:
+            raise c.fail(f"benchmark {bench!r} is not a published study; choose one of: "
+                         f"{', '.join(known)} (or null)")
+    k = c.typed(raw.get("suppress_below", 0), int, "suppress_below",
+                "a whole number (0 = no suppression)")
+    if k < 0:
+        raise c.fail(f"suppress_below must be 0 or more, got {k}")
+    seed = c.typed(raw.get("seed", 0), int, "seed", "a whole number")
+    ci = c.typed(raw.get("ci_bands", True), bool, "ci_bands", "true or false")
+    cr = c.typed(raw.get("competing_risks", True), bool, "competing_risks", "true or false")
+    formats = raw.get("formats", list(FORMATS))
+    c.typed(formats, list, "formats", f"a list drawn from {', '.join(FORMATS)}")
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise c.fail(f"formats: {fmt!r} is not one of {', '.join(FORMATS)}")
+    if "svg" not in formats:
+        raise c.fail("formats must include 'svg' (the HTML report embeds the SVG figures)")
+    out = _path(c, raw.get("out"), "out", base, must_exist=False)
+    if out is None and origin is not None:
+        out = origin.parent / origin.stem
+
+    return ReportConfig(
+        title=title, source=source, mapping=mapping, resections=resections,
+        endpoint=endpoint, time_unit=unit, max_time=float(max_time),
+        tick_step=None if tick_step is None else float(tick_step), factors=tuple(factors),
+        table1_by=t1_by, table1_variables=t1_vars, cox_covariates=tuple(covs),
+        cox_univariable=uni, landmark_times=tuple(float(x) for x in lm),
+        competing_risks=cr, benchmark=bench, suppress_below=k, ci_bands=ci, seed=seed,
+        out=out, formats=tuple(dict.fromkeys(formats)), origin=origin,
+    )
+
+
+def default_config(source: Path, resections: Path | None = None,
+                   mapping: Path | None = None) -> dict[str, Any]:
+    """The config used for ``metsurv report DATA`` (no YAML): the IRLM battery of factors."""
+    return {
+        "title": f"Pulmonary metastasectomy report: {Path(source).stem}",
+        "data": {"source": str(source),
+                 **({"resections": str(resections)} if resections else {}),
+                 **({"mapping": str(mapping)} if mapping else {})},
+        "factors": ["complete_resection", "dfi_group", "n_metastases_group",
+                    "histology_group", "irlm_group"],
+        "table1": {"by": "complete_resection"},
+        "cox": {"covariates": ["complete_resection", "dfi_group", "n_metastases_group",
+                               "histology_group"]},
+        "benchmark": "IRLM 1997",
+    }

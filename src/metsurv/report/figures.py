@@ -1,0 +1,653 @@
+"""Figures of a metastasectomy report: Kaplan-Meier with numbers at risk, forest plot,
+cumulative incidence, landmark analysis.
+
+Every function here *draws* a result that :mod:`metsurv.stats` computed; none estimates
+anything (architecture: one-way data flow). Times arrive in months (the cohort's unit) and
+are only rescaled for display.
+
+The number-at-risk table is its own axes under the plot, sharing the x-axis, so the counts
+sit exactly under the ticks in any subplot grid and survive ``savefig`` to every format
+(lifelines draws it as twin-axis tick labels, which breaks in subplots and on export:
+lifelines #562, #358, #1624).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # report building is headless; the figure functions never show()
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.gridspec import SubplotSpec  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from metsurv.report import style  # noqa: E402
+
+__all__ = [
+    "Curve",
+    "KMPanel",
+    "km_axes",
+    "plot_km",
+    "km_figure",
+    "forest_figure",
+    "cif_figure",
+    "save_figure",
+    "format_p",
+    "ENDPOINT_LABELS",
+    "AT_RISK_CAPTION",
+]
+
+ENDPOINT_LABELS = {
+    "os": "Overall survival (%)",
+    "dfs": "Disease-free survival (%)",
+}
+AT_RISK_CAPTION = (
+    "Number at risk: patients still under observation (time \u2265 t) at each tick."
+)
+#: At most this many censor marks per curve are drawn; see :func:`_thin_censor_marks`.
+MAX_CENSOR_MARKS = 120
+#: Step functions with more points than this are resampled for display only.
+MAX_STEP_POINTS = 4000
+
+UNIT_SCALE = {"months": 1.0, "years": 1.0 / 12.0}
+UNIT_LABEL = {"months": "Months", "years": "Years"}
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One group's survival step function, as :func:`metsurv.stats.km` returned it.
+
+    ``time`` starts at 0 (estimate 1); ``lower``/``upper`` are pointwise confidence limits;
+    ``censor_times`` are the times of censored observations; ``n`` the group size;
+    ``surv_5y`` the 5-year estimate (proportion) the legend quotes; ``at_risk`` maps a time
+    in months to the number with time >= t, as the estimator counted it.
+    """
+
+    label: str
+    time: np.ndarray
+    estimate: np.ndarray
+    lower: np.ndarray | None = None
+    upper: np.ndarray | None = None
+    censor_times: np.ndarray = field(default_factory=lambda: np.empty(0))
+    n: int = 0
+    surv_5y: float | None = None
+    level: Any = None
+
+
+@dataclass(frozen=True)
+class KMPanel:
+    """Everything one Kaplan-Meier panel shows: curves, at-risk counts and test results.
+
+    ``at_risk`` is a DataFrame indexed by curve label with one column per time in months
+    (the stats layer's ``at_risk(times)``), ``p_logrank``/``p_trend`` the test results,
+    ``benchmarks`` published points (see :func:`benchmark_points`).
+    """
+
+    curves: tuple[Curve, ...]
+    at_risk: pd.DataFrame | None = None
+    p_logrank: float | None = None
+    p_trend: float | None = None
+    title: str | None = None
+    benchmarks: pd.DataFrame | None = None
+    benchmark_label: str | None = None
+    benchmark_sources: tuple[str, ...] = ()
+
+
+def panel_from_km(
+    result: Any,
+    *,
+    at_risk_times: Sequence[float],
+    labels: Mapping[Any, str] | None = None,
+    order: Sequence[Any] | None = None,
+    five_year_months: float = 60.0,
+    p_logrank: float | None = None,
+    p_trend: float | None = None,
+    title: str | None = None,
+    benchmarks: pd.DataFrame | None = None,
+    benchmark_label: str | None = None,
+    benchmark_sources: Sequence[str] = (),
+) -> KMPanel:
+    """A :class:`KMPanel` from a :func:`metsurv.stats.km` result.
+
+    The at-risk table is the result's own ``at_risk(at_risk_times)`` (months), the legend's
+    5-year survival its ``survival_at([five_year_months])``: nothing is re-estimated.
+    ``labels`` maps group values to display names; ``order`` fixes the curve order.
+    ``benchmarks`` rows carry ``group`` (a group value), ``months`` and ``survival``.
+    """
+    curves_in = list(result.curves)
+    if order is not None:
+        rank = {str(g): i for i, g in enumerate(order)}
+        curves_in.sort(key=lambda c: rank.get(str(c.group), len(rank)))
+    label_of = {c.group: (labels or {}).get(c.group, str(c.group)) for c in curves_in}
+    s5 = result.survival_at([five_year_months])
+    at_risk = result.at_risk(list(at_risk_times))
+    at_risk.index = [label_of.get(g, str(g)) for g in at_risk.index]
+    curves = []
+    for c in curves_in:
+        steps = c.steps()
+        row = s5[s5["group"].astype(str) == str(c.group)]
+        # A 5-year figure is only quoted when someone is still followed at 5 years.
+        surv5 = (float(row["estimate"].iloc[0]) if len(row) and row["n_risk"].iloc[0] > 0
+                 else None)
+        curves.append(Curve(
+            label=label_of[c.group],
+            time=steps["time"].to_numpy(float),
+            estimate=steps["estimate"].to_numpy(float),
+            lower=steps["lower"].to_numpy(float),
+            upper=steps["upper"].to_numpy(float),
+            censor_times=np.asarray(c.censor_times, float),
+            n=int(c.n),
+            surv_5y=surv5,
+            level=c.group,
+        ))
+    bench = None
+    if benchmarks is not None and len(benchmarks):
+        bench = benchmarks.assign(curve=[label_of.get(g, str(g)) for g in benchmarks["group"]])
+    return KMPanel(curves=tuple(curves), at_risk=at_risk, p_logrank=p_logrank, p_trend=p_trend,
+                   title=title, benchmarks=bench, benchmark_label=benchmark_label,
+                   benchmark_sources=tuple(benchmark_sources))
+
+
+# ---------------------------------------------------------------------------------------
+# small helpers
+
+
+def format_p(p: float | None) -> str:
+    """A p-value as journals print it.
+
+    >>> format_p(0.0004), format_p(0.0312), format_p(0.5)
+    ('p < 0.001', 'p = 0.031', 'p = 0.50')
+    """
+    if p is None or not np.isfinite(p):
+        return "p = n/a"
+    if p < 0.001:
+        return "p < 0.001"
+    if p < 0.01:
+        return f"p = {p:.3f}"
+    if p < 0.1:
+        return f"p = {p:.3f}"
+    return f"p = {p:.2f}"
+
+
+def time_ticks(max_time: float, step: float | None = None) -> np.ndarray:
+    """Tick positions (display unit) of a survival axis; the at-risk counts sit under them.
+
+    >>> time_ticks(15).tolist(), time_ticks(180).tolist()
+    ([0.0, 3.0, 6.0, 9.0, 12.0, 15.0], [0.0, 36.0, 72.0, 108.0, 144.0, 180.0])
+    """
+    if step is None:
+        step = _nice_step(max_time)
+    n = int(np.floor(max_time / step + 1e-9))
+    return np.round(np.arange(n + 1) * step, 10)
+
+
+def _nice_step(max_time: float) -> float:
+    # At most 6 intervals, so 4-digit counts fit under every tick at 85 mm:
+    # 0-15 years -> 3, 0-10 years -> 2, 0-180 months -> 36.
+    for step in (0.5, 1, 2, 3, 5, 6, 10, 12, 24, 36, 60, 120):
+        if max_time / step <= 6 + 1e-9:
+            return float(step)
+    return float(max_time / 6)
+
+
+def _display_steps(time: np.ndarray, y: np.ndarray, t_end: float) -> tuple[np.ndarray, ...]:
+    """Step vertices for drawing, extended flat to the end of follow-up.
+
+    Display only: with more than MAX_STEP_POINTS steps (a million-patient cohort has
+    hundreds of thousands of distinct event times) the function is sampled on a grid finer
+    than a printed pixel, so SVG/PDF stay small; the estimate itself is untouched.
+    """
+    time = np.asarray(time, float)
+    y = np.asarray(y, float)
+    if time.size > MAX_STEP_POINTS:
+        grid = np.linspace(0.0, max(t_end, time[-1]), MAX_STEP_POINTS)
+        idx = np.searchsorted(time, grid, side="right") - 1
+        time, y = grid, y[np.clip(idx, 0, None)]
+    if t_end > time[-1]:
+        time = np.append(time, t_end)
+        y = np.append(y, y[-1])
+    return time, y
+
+
+def _step_value(time: np.ndarray, y: np.ndarray, at: np.ndarray) -> np.ndarray:
+    idx = np.searchsorted(np.asarray(time, float), np.asarray(at, float), side="right") - 1
+    return np.asarray(y, float)[np.clip(idx, 0, None)]
+
+
+def _thin_censor_marks(times: np.ndarray, t_max: float) -> np.ndarray:
+    """Censor times to mark, at most about MAX_CENSOR_MARKS per curve.
+
+    Display only: a million-patient cohort has ~10^5-10^6 censored times and drawing one
+    tick each makes an unreadable black band and a huge SVG/PDF. Marks closer than
+    t_max / MAX_CENSOR_MARKS (well under a printed millimetre) are merged into one.
+    """
+    times = np.asarray(times, float)
+    times = times[np.isfinite(times) & (times <= t_max)]
+    if times.size <= MAX_CENSOR_MARKS:
+        return np.unique(times)
+    width = t_max / MAX_CENSOR_MARKS
+    return np.unique(np.floor(times / width)) * width + width / 2
+
+
+# ---------------------------------------------------------------------------------------
+# Kaplan-Meier
+
+
+def km_axes(
+    fig: Figure, spec: SubplotSpec | None = None, n_groups: int = 2, risk_row_in: float = 0.13
+) -> tuple[Axes, Axes]:
+    """Create a (plot, at-risk table) axes pair in ``spec`` (or the whole figure).
+
+    The table axes shares the plot's x-axis, so its columns line up with the ticks whatever
+    the grid. Its height is proportional to the number of groups.
+
+    >>> fig = plt.figure(figsize=(6, 3))
+    >>> gs = fig.add_gridspec(1, 2)
+    >>> ax, risk_ax = km_axes(fig, gs[0, 1], n_groups=3)
+    >>> risk_ax.get_shared_x_axes().joined(ax, risk_ax)
+    True
+    >>> plt.close(fig)
+    """
+    height = fig.get_figheight()
+    risk_h = risk_row_in * (n_groups + 1.6)
+    main_h = max(height * (1.0 if spec is None else spec.rowspan.stop - spec.rowspan.start)
+                 / (1 if spec is None else spec.get_gridspec().nrows) - risk_h, risk_h)
+    ratios = [main_h, risk_h]
+    if spec is None:
+        gs = fig.add_gridspec(2, 1, height_ratios=ratios, hspace=0.0)
+    else:
+        gs = spec.subgridspec(2, 1, height_ratios=ratios, hspace=0.0)
+    ax = fig.add_subplot(gs[0])
+    risk_ax = fig.add_subplot(gs[1], sharex=ax)
+    return ax, risk_ax
+
+
+def plot_km(
+    panel: KMPanel,
+    ax: Axes,
+    risk_ax: Axes | None = None,
+    *,
+    endpoint: str = "os",
+    time_unit: str = "years",
+    max_time: float = 15.0,
+    tick_step: float | None = None,
+    ci: bool = True,
+    legend: bool = True,
+    suppress_below: int = 0,
+) -> None:
+    """Draw a Kaplan-Meier panel into ``ax`` and its number-at-risk table into ``risk_ax``.
+
+    ``max_time`` and ``tick_step`` are in ``time_unit`` (years or months); the curves are in
+    months. At-risk counts are read from ``panel.at_risk`` at the tick times and never
+    recomputed here; with ``suppress_below`` = k, counts 1..k-1 print as "<k".
+    """
+    from metsurv.report.tables import suppress_count
+
+    scale = UNIT_SCALE[time_unit]
+    t_end_months = max_time / scale
+    ticks = time_ticks(max_time, tick_step)
+    for i, c in enumerate(panel.curves):
+        col, ls = style.colour(i), style.linestyle(i)
+        last = max(float(np.max(c.time)) if c.time.size else 0.0,
+                   float(np.max(c.censor_times)) if c.censor_times.size else 0.0)
+        t_stop = min(last, t_end_months)
+        x, y = _display_steps(c.time, c.estimate, t_stop)
+        parts = [f"n = {suppress_count(c.n, suppress_below)}"] if c.n else []
+        if c.surv_5y is not None and np.isfinite(c.surv_5y):
+            parts.append(f"5-y {100 * c.surv_5y:.0f}%")
+        label = c.label + (f" ({'; '.join(parts)})" if parts else "")
+        ax.step(x * scale, 100 * y, where="post", color=col, linestyle=ls, label=label,
+                zorder=3)
+        if ci and c.lower is not None and c.upper is not None:
+            _, lo = _display_steps(c.time, np.nan_to_num(c.lower, nan=0.0), t_stop)
+            _, hi = _display_steps(c.time, np.nan_to_num(c.upper, nan=1.0), t_stop)
+            ax.fill_between(x * scale, 100 * lo, 100 * hi, step="post", color=col,
+                            alpha=0.13, linewidth=0, zorder=1)
+        marks = _thin_censor_marks(c.censor_times, t_stop)
+        if marks.size:
+            ax.plot(marks * scale, 100 * _step_value(c.time, c.estimate, marks), linestyle="none",
+                    marker="|", markersize=3.2, markeredgewidth=0.6, color=col, zorder=4)
+    _draw_benchmarks(panel, ax, scale, max_time)
+
+    ax.set_xlim(0, max_time)
+    ax.set_ylim(0, 102)
+    ax.set_yticks([0, 20, 40, 60, 80, 100])
+    ax.set_xticks(ticks)
+    ax.tick_params(labelbottom=True)
+    ax.set_xlabel(f"{UNIT_LABEL[time_unit]} after pulmonary metastasectomy")
+    ax.set_ylabel(ENDPOINT_LABELS.get(endpoint, "Survival (%)"))
+    if panel.title:
+        ax.set_title(panel.title, loc="left", fontweight="bold")
+    if legend:
+        handles, labels = ax.get_legend_handles_labels()
+        if panel.benchmarks is not None and len(panel.benchmarks):
+            handles.append(Line2D([], [], marker=style.BENCHMARK_MARKER, color="0.35",
+                                  markerfacecolor="white", linestyle="none", markersize=3.5))
+            labels.append(f"{panel.benchmark_label or 'published'} (published)")
+        ax.legend(handles, labels, loc="upper right", frameon=False, handlelength=2.6,
+                  borderaxespad=0.2, labelspacing=0.3)
+    lines = []
+    if panel.p_logrank is not None:
+        lines.append(f"Log-rank {format_p(panel.p_logrank)}")
+    if panel.p_trend is not None:
+        lines.append(f"Log-rank trend {format_p(panel.p_trend)}")
+    if lines:
+        # Survival curves leave the upper right empty: the p-values go under the legend.
+        leg = ax.get_legend()
+        y = 0.98
+        if leg is not None:
+            fig = ax.figure
+            bb = leg.get_window_extent(fig.canvas.get_renderer())
+            y = ax.transAxes.inverted().transform((bb.x0, bb.y0))[1] - 0.015
+        ax.text(0.98, y, "\n".join(lines), transform=ax.transAxes, ha="right", va="top",
+                fontsize=6)
+    if risk_ax is not None:
+        _draw_at_risk(panel, risk_ax, ticks, scale, suppress_below)
+
+
+def _draw_at_risk(panel: KMPanel, risk_ax: Axes, ticks: np.ndarray, scale: float,
+                  suppress_below: int = 0) -> None:
+    n = len(panel.curves)
+    risk_ax.set_ylim(n - 0.5, -1.5)
+    for side in ("top", "right", "bottom", "left"):
+        risk_ax.spines[side].set_visible(False)
+    risk_ax.tick_params(axis="x", which="both", bottom=False, labelbottom=False)
+    cells = _at_risk_cells(panel, ticks / scale, suppress_below)
+    # The count under tick 0 is centred on x = 0 and reaches left of the axes: push the
+    # group labels out by half the widest count so the two never touch.
+    widest = max((len(v) for row in cells for v in row), default=1)
+    risk_ax.tick_params(axis="y", which="both", left=False, pad=2.0 + 0.62 * 6 * widest / 2)
+    risk_ax.set_yticks(range(n))
+    risk_ax.set_yticklabels([c.label for c in panel.curves], fontsize=6)
+    for i, lbl in enumerate(risk_ax.get_yticklabels()):
+        lbl.set_color(style.colour(i))
+    risk_ax.text(0.0, -1.1, "Number at risk", transform=risk_ax.get_yaxis_transform(),
+                 ha="left", va="center", fontsize=6)
+    # Data coordinates on the shared x-axis: each count sits exactly under its tick.
+    for i, row in enumerate(cells):
+        for t_disp, text in zip(ticks, row):
+            risk_ax.text(t_disp, i, text, ha="center", va="center", fontsize=6,
+                         color=style.colour(i), clip_on=False)
+
+
+def _at_risk_cells(panel: KMPanel, months: np.ndarray, suppress_below: int) -> list[list[str]]:
+    """The printed at-risk counts, one row per curve, read from ``panel.at_risk``."""
+    from metsurv.report.tables import suppress_count
+
+    out = []
+    for c in panel.curves:
+        if panel.at_risk is None or c.label not in panel.at_risk.index:
+            out.append([""] * len(months))
+            continue
+        row = panel.at_risk.loc[c.label]
+        vals = [_lookup(row, t) for t in months]
+        out.append(["" if v is None else suppress_count(v, suppress_below) for v in vals])
+    return out
+
+
+def _lookup(row: pd.Series, t: float) -> float | None:
+    cols = np.asarray(row.index, float)
+    hit = np.flatnonzero(np.isclose(cols, t, rtol=0, atol=1e-6))
+    if not hit.size:
+        return None
+    v = row.iloc[hit[0]]
+    return None if pd.isna(v) else float(v)
+
+
+def _draw_benchmarks(panel: KMPanel, ax: Axes, scale: float, max_time: float) -> None:
+    """Published points: survival at 2/3/5/10/15 years, and the median as (median, 50%)."""
+    if panel.benchmarks is None or not len(panel.benchmarks):
+        return
+    labels = [c.label for c in panel.curves]
+    for _, row in panel.benchmarks.iterrows():
+        if row["curve"] not in labels:
+            continue
+        i = labels.index(row["curve"])
+        x = row["months"] * scale
+        if x > max_time:
+            continue
+        ax.plot([x], [100 * row["survival"]], marker=style.BENCHMARK_MARKER, markersize=3.8,
+                markerfacecolor="white", markeredgecolor=style.colour(i), markeredgewidth=0.9,
+                linestyle="none", zorder=5, clip_on=False)
+
+
+def km_figure(
+    panel: KMPanel,
+    *,
+    width_in: float = style.COLUMN_WIDTH_IN,
+    plot_height_in: float | None = None,
+    footnote: bool = True,
+    **kwargs: Any,
+) -> Figure:
+    """A stand-alone Kaplan-Meier figure at journal column width with its at-risk table.
+
+    ``kwargs`` go to :func:`plot_km`. The footnote says how the numbers at risk are counted
+    and cites the published benchmark, so the PNG stands on its own. The layout is fixed in
+    inches (not a tight/constrained layout), so the same panel always gives the same file.
+    """
+    with style.figure_style():
+        n = len(panel.curves)
+        plot_h = plot_height_in if plot_height_in is not None else width_in * 0.62
+        row_h = 0.12
+        risk_h = row_h * (n + 1)
+        notes = _footnotes(panel) if footnote else []
+        note_h = 0.095 * len(notes)
+        top, gap, bottom = 0.08 + (0.16 if panel.title else 0), 0.36, 0.06 + note_h
+        height = top + plot_h + gap + risk_h + bottom
+        fig = plt.figure(figsize=(width_in, height))
+        left, right = 0.2, 0.14
+        w = (width_in - left - right) / width_in
+        ax = fig.add_axes((left / width_in, (bottom + risk_h + gap) / height, w, plot_h / height))
+        risk_ax = fig.add_axes((left / width_in, bottom / height, w, risk_h / height), sharex=ax)
+        plot_km(panel, ax, risk_ax, **kwargs)
+        _fit_left_margin(fig, [ax, risk_ax], right_in=right)
+        for k, text in enumerate(notes):
+            fig.text(0.04 / width_in, (0.03 + 0.095 * (len(notes) - 1 - k)) / height, text,
+                     fontsize=5, ha="left", va="bottom", color="0.25")
+    return fig
+
+
+def _footnotes(panel: KMPanel) -> list[str]:
+    notes = [AT_RISK_CAPTION]
+    if panel.benchmarks is not None and len(panel.benchmarks) and panel.benchmark_sources:
+        text = "\u25c7 published: " + "; ".join(panel.benchmark_sources)
+        notes.extend(textwrap.wrap(text, 95))
+    return notes
+
+
+def _fit_left_margin(fig: Figure, axes: Sequence[Axes], right_in: float) -> None:
+    """Move the axes' left edge so the widest y label (group names vary) just fits."""
+    renderer = fig.canvas.get_renderer()
+    need = 0.0
+    for a in axes:
+        x0 = a.get_window_extent(renderer).x0
+        for item in [*a.get_yticklabels(), a.yaxis.label, *a.texts]:
+            if item.get_text():
+                need = max(need, x0 - item.get_window_extent(renderer).x0)
+    width_in = fig.get_figwidth()
+    left_in = min(max(need / fig.dpi + 0.04, 0.3), 0.45 * width_in)
+    for a in axes:
+        pos = a.get_position()
+        a.set_position((left_in / width_in, pos.y0, 1 - (left_in + right_in) / width_in,
+                        pos.height))
+
+
+# ---------------------------------------------------------------------------------------
+# Forest plot of Cox hazard ratios
+
+
+def forest_figure(
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    width_in: float = style.PAGE_WIDTH_IN,
+    title: str | None = None,
+) -> Figure:
+    """Hazard ratios with 95% CIs on a log axis, one marker style per model.
+
+    ``tables`` maps a model name ("Univariable", "Multivariable") to a frame with columns
+    ``term`` ("Factor: level vs reference", see :func:`metsurv.report.tables.cox_frame`),
+    ``hr``, ``lower``, ``upper``. Terms of one factor are grouped under a factor heading;
+    a term missing from a model is left blank for it. Layout fixed in inches.
+    """
+    models = list(tables)
+    terms: list[str] = []
+    for df in tables.values():
+        terms.extend(t for t in df["term"] if t not in terms)
+    # rows: factor headings and indented levels
+    rows: list[tuple[str, str | None]] = []  # (text, term or None for a heading)
+    last = None
+    for t in terms:
+        head, _, rest = t.partition(": ")
+        if rest:
+            if head != last:
+                rows.append((head, None))
+                last = head
+            rows.append(("   " + rest, t))
+        else:
+            rows.append((t, t))
+            last = None
+    row_h, top_h, bottom_h = 0.17, 0.42 + (0.18 if title else 0), 0.42
+    height = top_h + bottom_h + row_h * len(rows)
+    with style.figure_style():
+        fig = plt.figure(figsize=(width_in, height))
+        renderer = fig.canvas.get_renderer()
+        probe = [fig.text(0, 0, r[0], fontsize=6.5) for r in rows]
+        label_w = max((p.get_window_extent(renderer).width for p in probe), default=0) / fig.dpi
+        for p in probe:
+            p.remove()
+        col_w = 1.15
+        left = 0.08 + label_w + 0.1
+        plot_w = max(width_in - left - col_w * len(models) - 0.15, 1.2)
+        ax = fig.add_axes((left / width_in, bottom_h / height, plot_w / width_in,
+                           row_h * len(rows) / height))
+        ax.set_ylim(len(rows) - 0.5, -0.5)
+        offsets = (np.linspace(-0.18, 0.18, len(models)) if len(models) > 1 else np.zeros(1))
+        markers = ("o", "s", "^", "v")
+        lo_all, hi_all = [], []
+        y_of = {t: j for j, (_, t) in enumerate(rows) if t is not None}
+        for m, (name, df) in enumerate(tables.items()):
+            col = style.colour(m)
+            d = df[np.isfinite(df["hr"]) & np.isfinite(df["lower"]) & np.isfinite(df["upper"])
+                   & (df["lower"] > 0)]
+            ys = np.array([y_of[t] for t in d["term"]], float) + offsets[m]
+            hr, lo, hi = (d[c].to_numpy(float) for c in ("hr", "lower", "upper"))
+            ax.errorbar(hr, ys, xerr=[hr - lo, hi - hr], fmt=markers[m % 4], color=col,
+                        markersize=3.4, elinewidth=0.9, capsize=0, label=name,
+                        markerfacecolor=col if m == 0 else "white", markeredgewidth=0.9)
+            lo_all.extend(lo)
+            hi_all.extend(hi)
+            x_text = (left + plot_w + 0.12 + col_w * m) / width_in
+            fig.text(x_text, (bottom_h + row_h * len(rows) + 0.05) / height,
+                     f"{name}\nHR (95% CI)", fontsize=6.5, color=col, va="bottom")
+            for _, r in df.iterrows():
+                j = y_of[r["term"]]
+                txt = (f"{r['hr']:.2f} ({r['lower']:.2f}\u2013{r['upper']:.2f})"
+                       if np.isfinite(r["hr"]) else "not estimable")
+                y = (bottom_h + row_h * (len(rows) - j - 0.5)) / height
+                fig.text(x_text, y, txt, fontsize=6.5, color=col, va="center")
+        for j, (text, term) in enumerate(rows):
+            y = (bottom_h + row_h * (len(rows) - j - 0.5)) / height
+            fig.text(0.08 / width_in, y, text, fontsize=6.5, va="center",
+                     color="0.1" if term is not None else "0.0",
+                     fontstyle="normal" if term is not None else "italic")
+        ax.axvline(1.0, color="0.45", linewidth=0.6, linestyle=(0, (2, 2)), zorder=0)
+        ax.set_xscale("log")
+        lo_lim = min([*lo_all, 0.8]) / 1.15
+        hi_lim = max([*hi_all, 1.25]) * 1.15
+        ax.set_xlim(lo_lim, hi_lim)
+        cand = np.array([0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 5, 10, 20, 50])
+        ticks = cand[(cand >= lo_lim) & (cand <= hi_lim)]
+        if ticks.size > 6:
+            ticks = ticks[np.isin(ticks, [0.1, 0.25, 0.5, 1, 2, 4, 10])]
+        ax.set_xticks(ticks)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.set_yticks([])
+        ax.spines["left"].set_visible(False)
+        ax.set_xlabel("Hazard ratio (95% CI), log scale")
+        if len(models) > 1:
+            ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=len(models),
+                      frameon=False, borderaxespad=0.15, handletextpad=0.3, fontsize=6.5)
+        if title:
+            fig.text(0.08 / width_in, 1 - 0.06 / height, title, fontsize=7.5, va="top",
+                     fontweight="bold")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------
+# Cumulative incidence (competing risks)
+
+
+def cif_figure(
+    curves: Sequence[Curve],
+    *,
+    time_unit: str = "years",
+    max_time: float = 15.0,
+    tick_step: float | None = None,
+    ylabel: str = "Cumulative incidence (%)",
+    title: str | None = None,
+    note: str | None = None,
+    width_in: float = style.COLUMN_WIDTH_IN,
+) -> Figure:
+    """Cumulative incidence curves (Aalen-Johansen), one per event type, rising from 0.
+
+    ``curves`` hold the stats layer's step functions (``estimate`` is the incidence, as a
+    proportion). Not 1 - KM: the competing event is a curve of its own.
+    """
+    scale = UNIT_SCALE[time_unit]
+    with style.figure_style():
+        fig = plt.figure(figsize=(width_in, width_in * 0.75 + (0.15 if note else 0)))
+        ax = fig.add_axes((0.15, 0.17 + (0.05 if note else 0), 0.8, 0.72))
+        for i, c in enumerate(curves):
+            last = float(np.max(c.time)) if c.time.size else 0.0
+            x, y = _display_steps(c.time, c.estimate, min(last, max_time / scale))
+            ax.step(x * scale, 100 * y, where="post", color=style.colour(i),
+                    linestyle=style.linestyle(i), label=c.label)
+            if c.lower is not None and c.upper is not None:
+                _, lo = _display_steps(c.time, np.nan_to_num(c.lower), min(last, max_time / scale))
+                _, hi = _display_steps(c.time, np.nan_to_num(c.upper), min(last, max_time / scale))
+                ax.fill_between(x * scale, 100 * lo, 100 * hi, step="post",
+                                color=style.colour(i), alpha=0.13, linewidth=0)
+        ax.set_xlim(0, max_time)
+        ax.set_ylim(0, 100)
+        ax.set_xticks(time_ticks(max_time, tick_step))
+        ax.set_xlabel(f"{UNIT_LABEL[time_unit]} after pulmonary metastasectomy")
+        ax.set_ylabel(ylabel)
+        ax.legend(loc="upper left", frameon=False)
+        if title:
+            ax.set_title(title, loc="left", fontweight="bold")
+        if note:
+            fig.text(0.02, 0.02, note, fontsize=5, color="0.25")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------
+# saving
+
+
+def save_figure(fig: Figure, stem: Path, formats: Iterable[str] = ("png", "svg", "pdf"),
+                dpi: int = 300) -> list[Path]:
+    """Write ``fig`` as ``stem.<fmt>`` for each format; byte-identical for identical figures.
+
+    SVG and PDF get no creation date and a fixed creator; the SVG hash salt is fixed by the
+    style (``svg.hashsalt``), so element ids do not change between runs.
+    """
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    meta = {"svg": style.SVG_METADATA, "pdf": style.PDF_METADATA, "png": style.PNG_METADATA}
+    with style.figure_style():
+        for fmt in formats:
+            path = stem.with_suffix("." + fmt)
+            fig.savefig(path, format=fmt, dpi=dpi, metadata=meta.get(fmt))
+            written.append(path)
+    return written

@@ -1,0 +1,389 @@
+"""Tables of a metastasectomy report: Table 1, Cox models, the IRLM battery, and the cohort
+beside the published series; CSV and self-contained HTML.
+
+Table 1 is descriptive (counts, percentages, median and IQR); everything inferential is read
+from :mod:`metsurv.stats` results. Optional small-cell suppression replaces counts
+``1 <= n < k`` by ``"<k"`` (and drops their percentage) so that a table can leave the
+institution; zero stays zero. Complementary suppression (a hidden cell recoverable from a
+total) is not attempted: say so when you share suppressed tables.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from metsurv import schema
+
+__all__ = [
+    "FACTOR_TITLES",
+    "level_label",
+    "suppress_count",
+    "table1",
+    "cox_frame",
+    "published_comparison",
+    "to_csv_bytes",
+    "to_html",
+    "TABLE1_DEFAULT",
+]
+
+#: Display titles of factors, in the words of the literature.
+FACTOR_TITLES: dict[str, str] = {
+    "complete_resection": "Completeness of resection",
+    "resection_status": "Resection status",
+    "dfi_group": "Disease-free interval (months)",
+    "dfi_months": "Disease-free interval (months)",
+    "n_metastases_group": "Number of metastases",
+    "n_metastases": "Number of metastases resected",
+    "histology_group": "Histology",
+    "leiomyosarcoma": "Sarcoma subtype",
+    "nodal_status": "Nodal status",
+    "irlm_group": "IRLM prognostic group",
+    "chemo_response": "Response to preoperative chemotherapy",
+    "sex": "Sex",
+    "age_at_metastasectomy": "Age at metastasectomy (years)",
+    "laterality": "Laterality",
+    "approach": "Surgical approach",
+    "extent": "Extent of resection",
+    "synchronous": "Synchronous metastases",
+    "repeat_resection": "Repeat metastasectomy",
+    "n_metastasectomies": "Number of metastasectomies",
+    "death_cause": "Cause of death",
+    "recurrence_site": "Site of first recurrence",
+    "os_months": "Follow-up (months)",
+    "os_event": "Died",
+}
+
+_BOOL_LABELS: dict[str, tuple[str, str]] = {
+    # field: (label of True, label of False)
+    "complete_resection": ("Complete (R0)", "Incomplete (R1/R2)"),
+    "leiomyosarcoma": ("Leiomyosarcoma", "Other sarcoma"),
+    "repeat_resection": ("Repeat resection", "Single resection"),
+    "synchronous": ("Synchronous", "Metachronous"),
+}
+_CODE_LABELS: dict[str, dict[str, str]] = {
+    "dfi_group": {"0-11": "DFI 0-11 mo", "12-35": "DFI 12-35 mo", ">=36": "DFI \u226536 mo"},
+    "n_metastases_group": {"1": "Single", "2-3": "2-3", ">=4": "\u22654"},
+    "irlm_group": {g: f"Group {g}" for g in schema.IRLM_GROUPS},
+    "histology_group": {"epithelial": "Epithelial", "sarcoma": "Sarcoma",
+                        "germ_cell": "Germ cell", "melanoma": "Melanoma", "other": "Other"},
+}
+
+#: Table 1 rows when the config does not list them (those absent from the cohort are skipped).
+TABLE1_DEFAULT: tuple[str, ...] = (
+    "age_at_metastasectomy",
+    "sex",
+    "histology_group",
+    "leiomyosarcoma",
+    "dfi_months",
+    "dfi_group",
+    "synchronous",
+    "n_metastases",
+    "n_metastases_group",
+    "laterality",
+    "resection_status",
+    "nodal_status",
+    "approach",
+    "extent",
+    "chemo_response",
+    "irlm_group",
+    "n_metastasectomies",
+)
+
+#: Kinds that can identify a patient; never tabulated.
+_IDENTIFYING_KINDS = ("id", "date")
+
+
+def level_label(factor: str, level: Any) -> str:
+    """How a level of ``factor`` is printed.
+
+    >>> level_label("complete_resection", True), level_label("dfi_group", ">=36")
+    ('Complete (R0)', 'DFI ≥36 mo')
+    """
+    if factor in _BOOL_LABELS and isinstance(level, (bool, np.bool_)):
+        return _BOOL_LABELS[factor][0 if level else 1]
+    if isinstance(level, (bool, np.bool_)):
+        return "Yes" if level else "No"
+    text = str(level)
+    return _CODE_LABELS.get(factor, {}).get(text, text)
+
+
+def suppress_count(n: int | float, k: int) -> str:
+    """A count as printed under small-cell suppression with threshold ``k`` (0: off).
+
+    >>> suppress_count(3, 5), suppress_count(0, 5), suppress_count(12, 5), suppress_count(3, 0)
+    ('<5', '0', '12', '3')
+    """
+    if n is None or (isinstance(n, float) and not np.isfinite(n)):
+        return ""
+    n = int(n)
+    if k and 0 < n < k:
+        return f"<{k}"
+    return f"{n:,}"
+
+
+def _pct(n: int, d: int, k: int) -> str:
+    if k and 0 < n < k:
+        return suppress_count(n, k)
+    return f"{n:,} ({100 * n / d:.1f}%)" if d else f"{n:,}"
+
+
+def _levels(s: pd.Series) -> list:
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return list(s.cat.categories)
+    vals = s.dropna().unique().tolist()
+    if s.dtype == bool or all(isinstance(v, (bool, np.bool_)) for v in vals):
+        return [True, False]
+    return sorted(vals, key=str)
+
+
+def _is_continuous(name: str, s: pd.Series) -> bool:
+    kind = schema.PATIENTS[name].kind if name in schema.PATIENTS else None
+    if kind in ("float", "int"):
+        return True
+    if kind in ("code", "bool", "text"):
+        return False
+    return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+
+
+def _describe_column(name: str, s: pd.Series, k: int) -> list[tuple[str, str]]:
+    """(level, cell) rows for one variable in one column of Table 1."""
+    n_missing = int(s.isna().sum())
+    rows: list[tuple[str, str]] = []
+    present = s.dropna()
+    if _is_continuous(name, s):
+        x = pd.to_numeric(present, errors="coerce").dropna().to_numpy(float)
+        if x.size:
+            q1, med, q3 = np.percentile(x, [25, 50, 75])
+            rows.append(("median (IQR)", f"{med:.1f} ({q1:.1f}\u2013{q3:.1f})"))
+        else:
+            rows.append(("median (IQR)", ""))
+    else:
+        d = int(present.size)
+        counts = present.astype(object).value_counts()
+        for lev in _levels(s):
+            n = int(counts.get(lev, 0))
+            rows.append((level_label(name, lev), _pct(n, d, k)))
+    rows.append(("Missing", suppress_count(n_missing, k)))
+    return rows
+
+
+def table1(
+    patients: pd.DataFrame,
+    by: str | None = None,
+    variables: Sequence[str] | None = None,
+    suppress_below: int = 0,
+) -> pd.DataFrame:
+    """Table 1: patient characteristics overall and by ``by``.
+
+    Coded and yes/no fields: n (% of those with a value); numbers: median (IQR); every
+    variable ends with its count of missing values. Identifier and date fields are never
+    tabulated. Columns: ``Characteristic``, ``Level``, ``Overall`` and one per level of
+    ``by`` (headed "label (n = N)"). Patients with ``by`` missing count only in Overall.
+
+    >>> df = pd.DataFrame({"sex": pd.Categorical(["male", "female", None],
+    ...                                          categories=["female", "male", "unknown"]),
+    ...                    "age_at_metastasectomy": [50.0, 60.0, 70.0]})
+    >>> t = table1(df)
+    >>> t.iloc[:3].to_numpy().tolist()[1]
+    ['Age at metastasectomy (years)', 'median (IQR)', '60.0 (55.0–65.0)']
+    """
+    k = int(suppress_below or 0)
+    variables = [v for v in (variables or TABLE1_DEFAULT)
+                 if v in patients.columns and v != by
+                 and (v not in schema.PATIENTS
+                      or schema.PATIENTS[v].kind not in _IDENTIFYING_KINDS)
+                 and patients[v].notna().any()]
+    columns: list[tuple[str, pd.DataFrame]] = [("Overall", patients)]
+    if by is not None:
+        if by not in patients.columns:
+            raise KeyError(f"Table 1: column {by!r} not in the cohort")
+        for lev in _levels(patients[by]):
+            sub = patients[patients[by] == lev]
+            if len(sub):
+                columns.append((level_label(by, lev), sub))
+    header = {"Characteristic": "Patients", "Level": "n"}
+    for name, sub in columns:
+        header[name] = suppress_count(len(sub), k)
+    rows = [header]
+    for v in variables:
+        per_col = [_describe_column(v, sub[v], k) for _, sub in columns]
+        for j, (level, _) in enumerate(per_col[0]):
+            row = {"Characteristic": FACTOR_TITLES.get(v, v.replace("_", " ").capitalize())
+                   if j == 0 else "", "Level": level}
+            for (name, _), cells in zip(columns, per_col):
+                row[name] = cells[j][1]
+            rows.append(row)
+    out = pd.DataFrame(rows)
+    out.columns = ["Characteristic", "Level"] + [
+        f"{name} (n = {suppress_count(len(sub), k)})" for name, sub in columns
+    ]
+    return out
+
+
+def cox_frame(result: Any, model: str = "") -> pd.DataFrame:
+    """A :func:`metsurv.stats.cox` result as rows ``term``, ``hr``, ``lower``, ``upper``,
+    ``p``, with ``column[level]`` terms printed "Factor: level vs reference"."""
+    df = result.to_frame()
+    refs = getattr(result, "references", {}) or {}
+    out = pd.DataFrame({
+        "term": [_term_label(t, refs) for t in df["term"]],
+        "hr": df["hr"].to_numpy(float),
+        "lower": df["lower"].to_numpy(float),
+        "upper": df["upper"].to_numpy(float),
+        "p": df["p"].to_numpy(float),
+    })
+    if model:
+        out.insert(0, "model", model)
+    return out
+
+
+def _term_label(term: str, refs: Mapping[str, Any]) -> str:
+    """``dfi_group[0-11]`` -> "Disease-free interval (months): DFI 0-11 mo vs DFI >=36 mo".
+
+    >>> _term_label("complete_resection[False]", {"complete_resection": True})
+    'Completeness of resection: Incomplete (R1/R2) vs Complete (R0)'
+    """
+    m = re.fullmatch(r"(\w+)\[(.*)\]", term)
+    if not m:
+        return FACTOR_TITLES.get(term, term)
+    col, level = m.group(1), m.group(2)
+    lev: Any = {"True": True, "False": False}.get(level, level) if col in _BOOL_LABELS else level
+    text = f"{FACTOR_TITLES.get(col, col)}: {level_label(col, lev)}"
+    if col in refs:
+        text += f" vs {level_label(col, refs[col])}"
+    return text
+
+
+def format_cox(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Univariable and multivariable Cox rows side by side: HR (95% CI) and p per model."""
+    from metsurv.report.figures import format_p
+
+    terms: list[str] = []
+    for df in tables.values():
+        terms.extend(t for t in df["term"] if t not in terms)
+    out = pd.DataFrame({"Term": terms})
+    for name, df in tables.items():
+        by = df.set_index("term")
+        hr, p = [], []
+        for t in terms:
+            if t in by.index:
+                r = by.loc[t]
+                hr.append(f"{r['hr']:.2f} ({r['lower']:.2f}\u2013{r['upper']:.2f})")
+                p.append(format_p(float(r["p"])).replace("p = ", "").replace("p ", ""))
+            else:
+                hr.append("")
+                p.append("")
+        out[f"{name} HR (95% CI)"] = hr
+        out[f"{name} p"] = p
+    return out
+
+
+#: Published factor/level -> cohort column and value, for set-beside comparisons.
+PUBLISHED_LEVELS: dict[tuple[str, str], tuple[str, Any]] = {
+    ("resection", "complete"): ("complete_resection", True),
+    ("resection", "incomplete"): ("complete_resection", False),
+    ("histology", "leiomyosarcoma"): ("leiomyosarcoma", True),
+    ("histology", "other sarcoma"): ("leiomyosarcoma", False),
+    ("chemo_response", "progression"): ("chemo_response", "progression"),
+    ("all", "all"): ("all", "all"),
+    **{("dfi_group", g): ("dfi_group", g) for g in schema.DFI_GROUPS},
+    **{("n_metastases_group", g): ("n_metastases_group", g) for g in schema.N_METASTASES_GROUPS},
+    **{("irlm_group", g): ("irlm_group", g) for g in schema.IRLM_GROUPS},
+    **{("nodal_status", g): ("nodal_status", g) for g in ("N0", "N1", "N2", "NX")},
+}
+#: Published subset -> the cohort restriction that reproduces it (None: whole cohort).
+PUBLISHED_SUBSETS: dict[str, str | None] = {
+    "all": None,
+    "complete resection": "complete_resection",
+}
+
+
+def published_comparison(
+    published: pd.DataFrame,
+    cohort_rows: pd.DataFrame,
+    suppress_below: int = 0,
+) -> pd.DataFrame:
+    """This cohort beside a published series, one row per published figure.
+
+    ``published`` rows come from :func:`metsurv.published.published_figures`;
+    ``cohort_rows`` has, for the same index, the cohort's ``n``, ``median_months``,
+    ``surv_5y``, ``surv_10y``, ``surv_15y`` (from :func:`metsurv.stats.km`), NaN where the
+    cohort has no matching group. Survival is printed in percent; published blanks stay blank.
+    """
+    k = int(suppress_below or 0)
+
+    def pct(v: float) -> str:
+        return "" if pd.isna(v) else f"{100 * v:.0f}"
+
+    def num(v: float, fmt: str = "{:.1f}") -> str:
+        return "" if pd.isna(v) else fmt.format(v)
+
+    rows = []
+    for i, p in published.iterrows():
+        c = cohort_rows.loc[i] if i in cohort_rows.index else pd.Series(dtype=float)
+        rows.append({
+            "Study": p["study"],
+            "Subset": p["subset"],
+            "Factor": FACTOR_TITLES.get(p["factor"], p["factor"]),
+            "Level": p["level"],
+            "Published n": num(p["n"], "{:,.0f}"),
+            "Cohort n": suppress_count(c.get("n", np.nan), k),
+            "Published median (mo)": num(p["median_months"]),
+            "Cohort median (mo)": num(c.get("median_months", np.nan)),
+            "Published 5-y (%)": pct(p["surv_5y"]),
+            "Cohort 5-y (%)": pct(c.get("surv_5y", np.nan)),
+            "Published 10-y (%)": pct(p["surv_10y"]),
+            "Cohort 10-y (%)": pct(c.get("surv_10y", np.nan)),
+            "Published 15-y (%)": pct(p["surv_15y"]),
+            "Cohort 15-y (%)": pct(c.get("surv_15y", np.nan)),
+            "Source": p["source"],
+        })
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------
+# output
+
+
+def to_csv_bytes(df: pd.DataFrame) -> bytes:
+    """CSV with a fixed line ending and float format, so identical tables give identical bytes."""
+    return df.to_csv(index=False, lineterminator="\n", float_format="%.6g").encode("utf-8")
+
+
+def to_html(df: pd.DataFrame, caption: str | None = None, table_id: str | None = None,
+            numeric_right: bool = True) -> str:
+    """A plain, escaped HTML table (no pandas styling, no scripts)."""
+    ident = f' id="{html.escape(table_id)}"' if table_id else ""
+    out = [f"<table{ident}>"]
+    if caption:
+        out.append(f"<caption>{html.escape(caption)}</caption>")
+    out.append("<thead><tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+               + "</tr></thead>")
+    out.append("<tbody>")
+    for row in df.itertuples(index=False):
+        cells = []
+        for v in row:
+            text = "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+            if isinstance(v, float):
+                text = f"{v:.4g}"
+            cls = ' class="num"' if numeric_right and _looks_numeric(text) else ""
+            cells.append(f"<td{cls}>{html.escape(text)}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def _looks_numeric(text: str) -> bool:
+    t = text.replace(",", "").replace("<", "").replace("%", "").strip()
+    head = t.split(" ")[0] if t else ""
+    try:
+        float(head)
+    except ValueError:
+        return False
+    return True
