@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metsurv.stats.competing import cuminc, recurrence_status
+from metsurv.stats.competing import cause_specific_cox, cuminc, recurrence_status
 
 from ._reference import ATOL_EST, RTOL_STAT, data, fixture
 
@@ -95,3 +95,14 @@ def test_recurrence_status_from_canonical_columns():
     res = cuminc(df)
     assert res.n_dropped == 1
     assert set(res.causes) == {1, 2, 3}
+
+
+def test_cause_specific_cox_against_R():
+    """R: ``coxph(Surv(time, status == 1) ~ grp, ties = "efron")``: coef and loglik 1e-6
+    relative, se 1e-8 absolute."""
+    ref = fixture("extra_cr")["cause_specific_cox"]
+    fit = cause_specific_cox(data("extra_cr"), ["grp"], cause=1, time="time", status="status")
+    assert list(fit.terms) == ["grp[b]", "grp[c]"] and ref["names"] == ["grpb", "grpc"]
+    np.testing.assert_allclose(fit.coef, ref["coef"], rtol=RTOL_STAT)
+    np.testing.assert_allclose(fit.se, np.sqrt(np.diag(ref["var"])), atol=ATOL_EST, rtol=0)
+    np.testing.assert_allclose(fit.loglik, ref["loglik"][1], rtol=RTOL_STAT)

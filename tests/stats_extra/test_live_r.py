@@ -1,0 +1,81 @@
+"""Re-run tests/reference/make_reference_extra.R with the installed R and check that the
+stored fixtures are what R produces today and that Python still matches them. Skipped when
+Rscript (or cmprsk) is not available."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from metsurv.stats.competing import cuminc
+from metsurv.stats.rmst import rmst
+from metsurv.stats.timevarying import counting_process_cox
+
+from ._reference import ATOL_EST, REFERENCE, RTOL_STAT, data, fixture
+from .test_competing import assert_cuminc_matches
+
+RSCRIPT = shutil.which("Rscript")
+pytestmark = pytest.mark.skipif(RSCRIPT is None, reason="Rscript not installed")
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    out = tmp_path_factory.mktemp("extra_reference")
+    proc = subprocess.run([RSCRIPT, str(REFERENCE / "make_reference_extra.R"), str(out)],
+                          capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        pytest.skip(f"make_reference_extra.R failed (R packages missing?): {proc.stderr[-300:]}")
+    return out
+
+
+def _numbers(obj):
+    if isinstance(obj, dict):
+        return {k: _numbers(v) for k, v in obj.items() if not k.endswith("version")}
+    if isinstance(obj, list):
+        return [_numbers(v) for v in obj]
+    return obj
+
+
+@pytest.mark.parametrize("name", ["extra_cr", "extra_rmst", "extra_tv"])
+def test_stored_fixtures_are_reproduced_by_R(fresh, name):
+    """Inputs identical; every stored number within 1e-8 absolute or 1e-6 relative."""
+    for csv in (REFERENCE / "data").glob(f"{name}*.csv"):
+        assert (fresh / "data" / csv.name).read_text() == csv.read_text()
+    old, new = _numbers(fixture(name)), _numbers(fixture(name, fresh))
+
+    def walk(a, b):
+        if isinstance(a, dict):
+            assert a.keys() == b.keys()
+            for k in a:
+                walk(a[k], b[k])
+        elif isinstance(a, list):
+            assert len(a) == len(b)
+            for x, y in zip(a, b, strict=True):
+                walk(x, y)
+        elif isinstance(a, float) or isinstance(b, float):
+            assert b == pytest.approx(a, abs=ATOL_EST, rel=RTOL_STAT)
+        else:
+            assert a == b
+
+    walk(old, new)
+
+
+def test_python_matches_fresh_R(fresh):
+    """cuminc (cmprsk), rmean (survival) and counting-process coxph against today's R."""
+    cr = fixture("extra_cr", fresh)["three_groups_strata"]["fit"]
+    res = cuminc(data("extra_cr", fresh), "time", "status", by="grp", strata="stratum")
+    assert_cuminc_matches(res, cr)
+    rm = fixture("extra_rmst", fresh)["by_sex"][3]
+    tab = rmst(data("extra_rmst", fresh), rm["tau"], by="sex", time="time", event="event").table
+    np.testing.assert_allclose(tab["rmst"], rm["rmean"], atol=ATOL_EST, rtol=0)
+    np.testing.assert_allclose(tab["se"], rm["se"], atol=ATOL_EST, rtol=0)
+    tv = fixture("extra_tv", fresh)["efron"]
+    from types import SimpleNamespace
+
+    cohort = SimpleNamespace(patients=data("extra_tv_patients", fresh),
+                             counting_process=data("extra_tv_cp", fresh))
+    fit = counting_process_cox(cohort, baseline=("x",))
+    np.testing.assert_allclose(fit.table["coef"], tv["coef"], rtol=RTOL_STAT)
