@@ -1,0 +1,275 @@
+"""Calibration of the synthetic presets: every published target beside what a draw gives.
+
+:func:`calibration` draws a large cohort, derives the analysis fields exactly as the loader
+does (``metsurv.io.derive``) and sets each :class:`~metsurv.synthetic.presets.Target` beside
+its Kaplan-Meier (or share / mean) value. :func:`fit_cure_model` is how the cure-model
+coefficients stored in ``presets.py`` were found: least squares on the *analytic* marginal
+survival of each target subgroup (no censoring, no Monte Carlo noise).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import least_squares
+
+from metsurv import schema
+from metsurv.io import derive
+from metsurv.synthetic.model import (
+    LEVELS,
+    SyntheticCohort,
+    background_death_months,
+    design,
+    draw_covariates,
+    generate,
+)
+from metsurv.synthetic.presets import CureModel, Preset, Target, get_preset
+
+DPM = schema.DAYS_PER_MONTH
+_DATES = [name for name, f in schema.PATIENTS.items() if f.kind == "date"]
+_YEARS = {"surv_5y": 5, "surv_10y": 10, "surv_15y": 15}
+
+
+def analysis_frame(cohort: SyntheticCohort) -> pd.DataFrame:
+    """Patients with the loader's derived fields (``metsurv.io.derive``) plus the columns the
+    targets use: ``followup_months``, ``recurrence``, ``pulmonary_recurrence``,
+    ``nodal_assessed``, ``repeat_resection`` and OS from the second metastasectomy
+    (``os2_months``; NaN without one)."""
+    p = cohort.patients.copy()
+    for name in _DATES:
+        if name in p:
+            p[name] = pd.to_datetime(p[name], format="%Y-%m-%d")
+    p = p.assign(**derive.outcomes(p), **derive.factors(p))
+    r = cohort.resections
+    n_ops = p["patient_id"].map(r.groupby("patient_id").size()).fillna(1)
+    second = r.loc[r["sequence"] == 2].set_index("patient_id")["operation_date"]
+    second_date = pd.to_datetime(p["patient_id"].map(second), format="%Y-%m-%d")
+    sites = schema.codes("recurrence_site")
+    nx = schema.codes("nodal_status")[-1]
+    return p.assign(
+        followup_months=p["os_months"],
+        recurrence=p["recurrence_date"].notna(),
+        pulmonary_recurrence=p["recurrence_site"].isin([sites[0], sites[2]]),
+        nodal_assessed=p["nodal_status"].ne(nx),
+        repeat_resection=n_ops >= 2,
+        os2_months=derive.months_between(second_date, p["last_followup_date"]),
+    )
+
+
+def kaplan_meier(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct event times and the Kaplan-Meier survival just after each (vectorised).
+
+    >>> t, s = kaplan_meier(np.array([1.0, 2, 2, 3]), np.array([1, 1, 0, 1]))
+    >>> t.tolist(), s.round(3).tolist()
+    ([1.0, 2.0, 3.0], [0.75, 0.5, 0.0])
+    """
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=bool)
+    uniq, inv = np.unique(time, return_inverse=True)
+    deaths = np.bincount(inv, weights=event, minlength=uniq.size)
+    leaving = np.bincount(inv, minlength=uniq.size)
+    at_risk = time.size - np.concatenate([[0], np.cumsum(leaving)[:-1]])
+    surv = np.cumprod(1.0 - deaths / at_risk)
+    keep = deaths > 0
+    return uniq[keep], surv[keep]
+
+
+def km_summary(time: np.ndarray, event: np.ndarray, statistic: str) -> float:
+    """S(5/10/15 years) or the median (first time S <= 0.5, as R print.survfit) in months."""
+    t, s = kaplan_meier(time, event)
+    if statistic == "median":
+        below = np.flatnonzero(s <= 0.5)
+        return float(t[below[0]]) if below.size else float("nan")
+    horizon = 12.0 * _YEARS[statistic]
+    if time.max(initial=0.0) < horizon:
+        return float("nan")
+    idx = np.searchsorted(t, horizon, side="right") - 1
+    return float(s[idx]) if idx >= 0 else 1.0
+
+
+def _subset(frame: pd.DataFrame, target: Target) -> np.ndarray:
+    keep = np.ones(len(frame), dtype=bool)
+    for name, values in target.subset:
+        col = frame[name].astype(object)
+        keep &= col.isin(list(values)).to_numpy(dtype=bool)
+    return keep
+
+
+def achieved(frame: pd.DataFrame, target: Target) -> tuple[float, int]:
+    """The value of ``target`` in an analysis frame, and the number of patients behind it."""
+    rows = frame.loc[_subset(frame, target)]
+    if target.origin == "second_metastasectomy":
+        rows = rows.loc[rows["os2_months"].notna()]
+        time = rows["os2_months"].to_numpy(float)
+    else:
+        time = rows["os_months"].to_numpy(float)
+    if target.statistic in ("share", "mean"):
+        return float(rows[target.column].astype(float).mean()), len(rows)
+    return km_summary(time, rows["os_event"].to_numpy(bool), target.statistic), len(rows)
+
+
+def within(target: Target, value: float) -> bool | None:
+    """Whether ``value`` is within the target's tolerance (None when not tested)."""
+    if target.tolerance is None:
+        return None
+    if target.statistic in ("median", "mean"):
+        return bool(abs(value / target.value - 1) <= target.tolerance)
+    return bool(abs(value - target.value) <= target.tolerance)
+
+
+def calibration(preset: str | Preset = "irlm1997", n: int = 50_000, seed: int = 20_260_101
+                ) -> pd.DataFrame:
+    """Every published target of a preset beside the value a draw of ``n`` patients gives.
+
+    Columns: target, statistic, subset, target_value, achieved, n, tolerance, within, source.
+
+    >>> table = calibration("sarcoma", n=2000, seed=1)
+    >>> {"target", "target_value", "achieved", "within"} <= set(table.columns)
+    True
+    """
+    p = get_preset(preset)
+    frame = analysis_frame(generate(p, n=n, seed=seed))
+    rows = []
+    for t in p.targets:
+        value, k = achieved(frame, t)
+        subset = "; ".join(f"{name} in {list(v)}" for name, v in t.subset) or "all"
+        rows.append({
+            "target": t.label, "statistic": t.statistic, "subset": subset,
+            "target_value": t.value, "achieved": value, "n": k, "tolerance": t.tolerance,
+            "within": within(t, value), "source": t.source,
+        })
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------- fitting
+_SUBSET_FIELDS = ("histology_group", "resection_status", "dfi_group", "n_metastases_group",
+                  "nodal_status", "chemo_response", "leiomyosarcoma")
+
+
+def _irlm_codes(cov: dict[str, np.ndarray]) -> np.ndarray:
+    """IRLM group code 0-3 from coded covariates (derive.irlm_group on codes)."""
+    risk = (cov["dfi_group"] < len(schema.DFI_GROUPS) - 1).astype(int) + (
+        cov["n_metastases_group"] > 0).astype(int)
+    return np.where(cov["resection_status"] == 0, risk, len(schema.IRLM_GROUPS) - 1)
+
+
+class _AnalyticCells:
+    """Covariate cells of a large covariate draw with their mean background survival."""
+
+    def __init__(self, p: Preset, n: int, seed: int, grid: np.ndarray) -> None:
+        cov = draw_covariates(p, n, np.random.default_rng(seed))
+        keys = np.stack([cov[f].astype(np.int64) for f in _SUBSET_FIELDS], axis=1)
+        uniq, inv, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+        self.cov = {f: uniq[:, i] for i, f in enumerate(_SUBSET_FIELDS)}
+        self.cov["complete_resection"] = self.cov["resection_status"] == 0
+        self.cov["irlm_group"] = _irlm_codes(self.cov)
+        self.counts = counts
+        self.grid = grid
+        c = p.cure
+        e_bg = np.zeros((uniq.shape[0], grid.size))
+        order = np.argsort(inv, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(counts)])
+        age = cov["age"][order]
+        for i in range(uniq.shape[0]):  # cells, not patients: mean background survival
+            a = age[bounds[i]:bounds[i + 1]][:, None]
+            h0 = c.bg_hazard_at_60 * np.exp(c.bg_log_slope * (a - 60.0))
+            cum = h0 * np.expm1(c.bg_log_slope * grid[None, :] / 12.0) / c.bg_log_slope
+            e_bg[i] = np.exp(-cum).mean(axis=0)
+        self.background = e_bg
+
+    def survival(self, cure: CureModel) -> np.ndarray:
+        score = design(self.cov, cure.coef)
+        pi = 1.0 / (1.0 + np.exp(-(cure.intercept - score)))
+        median = np.exp(cure.log_median_uncured - cure.rho * score
+                        + design(self.cov, cure.uncured_coef))
+        s_u = np.exp(-np.log(2) * (self.grid[None, :] / median[:, None]) ** cure.shape)
+        return self.background * (pi[:, None] + (1 - pi[:, None]) * s_u)
+
+    def subset(self, target: Target) -> np.ndarray:
+        keep = np.ones(self.counts.size, dtype=bool)
+        for name, values in target.subset:
+            col = self.cov[name]
+            if name in LEVELS or name == "irlm_group":
+                levels = LEVELS.get(name, schema.IRLM_GROUPS)
+                keep &= np.isin(col, [levels.index(v) for v in values])
+            else:
+                keep &= np.isin(col.astype(bool), list(values))
+        return keep
+
+
+def analytic_value(cells: _AnalyticCells, surv: np.ndarray, target: Target) -> float:
+    """Marginal survival statistic of a target subgroup under the cure model."""
+    keep = cells.subset(target)
+    curve = np.average(surv[keep], axis=0, weights=cells.counts[keep])
+    if target.statistic == "median":
+        i = int(np.argmax(curve <= 0.5))
+        if curve[i] > 0.5:
+            return float("nan")
+        t0, t1, s0, s1 = cells.grid[i - 1], cells.grid[i], curve[i - 1], curve[i]
+        return float(t0 + (s0 - 0.5) / (s0 - s1) * (t1 - t0))
+    return float(np.interp(12.0 * _YEARS[target.statistic], cells.grid, curve))
+
+
+def fit_cure_model(preset: str | Preset, free: tuple[str, ...], n: int = 200_000,
+                   seed: int = 1, ridge: float = 0.05) -> tuple[CureModel, pd.DataFrame]:
+    """Least-squares fit of the cure model's ``free`` parameters (``intercept``,
+    ``log_median_uncured``, ``shape``, ``rho`` or coefficient names) to the preset's survival
+    targets, on the analytic marginal survival; a small ridge toward the starting values
+    keeps unidentified parameters where they are. Returns the fitted model and a table of
+    target vs analytic value. Used offline to produce the numbers stored in presets.py."""
+    p = get_preset(preset)
+    targets = [t for t in p.targets if t.origin == "metastasectomy"
+               and t.statistic in ("median", *_YEARS)]
+    cells = _AnalyticCells(p, n, seed, np.arange(0.0, 240.25, 0.25))
+    start = np.array([_get(p.cure, name) for name in free])
+
+    def model(x: np.ndarray) -> CureModel:
+        cure = p.cure
+        for name, value in zip(free, x, strict=True):
+            cure = _set(cure, name, float(value))
+        return cure
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        surv = cells.survival(model(x))
+        res = []
+        for t in targets:
+            value = analytic_value(cells, surv, t)
+            weight = 1.0 if t.tolerance is not None else 0.3
+            if t.statistic == "median":
+                res.append(weight * (np.nan_to_num(value, nan=300.0) / t.value - 1) / 0.05)
+            else:
+                res.append(weight * (value - t.value) / 0.01)
+        return np.concatenate([res, ridge * (x - start)])
+
+    fit = least_squares(residuals, start, method="trf")
+    cure = model(fit.x)
+    surv = cells.survival(cure)
+    table = pd.DataFrame([{"target": t.label, "target_value": t.value,
+                           "analytic": analytic_value(cells, surv, t)} for t in targets])
+    return cure, table
+
+
+def _get(cure: CureModel, name: str) -> float:
+    """A scalar parameter, a coefficient, or (prefix ``u:``) an uncured-pace coefficient."""
+    if hasattr(cure, name):
+        return float(getattr(cure, name))
+    if name.startswith("u:"):
+        return float(cure.uncured_coef.get(name[2:], 0.0))
+    return float(cure.coef.get(name, 0.0))
+
+
+def _set(cure: CureModel, name: str, value: float) -> CureModel:
+    if hasattr(cure, name):
+        return dataclasses.replace(cure, **{name: value})
+    if name.startswith("u:"):
+        return dataclasses.replace(cure, uncured_coef={**cure.uncured_coef, name[2:]: value})
+    return dataclasses.replace(cure, coef={**cure.coef, name: value})
+
+
+def as_dict(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON-safe records of a calibration table."""
+    return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+            for r in table.to_dict("records")]

@@ -1,0 +1,442 @@
+"""The data-generating process: registry-style patients and resections tables with known truth.
+
+Vectorised numpy throughout (no loop over patients; the only loop is over the at most
+``max_resections`` operations of the course), all randomness from one
+``np.random.Generator`` seeded by the caller. docs/synthetic.md states the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from metsurv import schema
+from metsurv.synthetic.presets import PULMONARY, SARCOMA, Preset, get_preset
+
+Outcome = Literal["calibrated", "ph"]
+OUTCOMES: tuple[str, ...] = ("calibrated", "ph")
+DPM = schema.DAYS_PER_MONTH
+
+#: Integer-coded levels of the coded covariates (the model works on codes, the tables on text).
+LEVELS: dict[str, tuple[str, ...]] = {
+    name: schema.codes(name)
+    for name in ("histology_group", "resection_status", "nodal_status", "chemo_response", "sex",
+                 "laterality", "approach", "extent", "vital_status", "death_cause",
+                 "recurrence_site")
+} | {"dfi_group": schema.DFI_GROUPS, "n_metastases_group": schema.N_METASTASES_GROUPS}
+
+PATIENT_COLUMNS = (
+    "patient_id", "center", "sex", "age_at_metastasectomy", "primary_site", "histology",
+    "histology_group", "primary_treatment_date", "metastasis_diagnosis_date", "synchronous",
+    "n_metastases", "laterality", "resection_status", "nodal_status", "approach", "extent",
+    "chemo_response", "metastasectomy_date", "last_followup_date", "vital_status", "death_cause",
+    "recurrence_date", "recurrence_site",
+)
+RESECTION_COLUMNS = (
+    "patient_id", "operation_date", "sequence", "resection_status", "nodal_status",
+    "n_metastases", "approach", "extent",
+)
+assert set(PATIENT_COLUMNS) <= set(schema.PATIENTS) and set(RESECTION_COLUMNS) <= set(
+    schema.RESECTIONS
+)
+
+# Repeat operations: mostly complete, nodes rarely sampled, few nodules.
+_REOP_RESECTION = (0.85, 0.10, 0.05)
+_REOP_NODAL = (0.25, 0.03, 0.02, 0.70)
+
+
+@dataclass(frozen=True, eq=False)
+class SyntheticCohort:
+    """A synthetic registry: canonical ``patients`` and ``resections`` tables (dates as ISO
+    strings, as a registry export carries them), the ``manifest`` (preset, seed, outcome
+    model, true parameters, calibration targets) and ``truth`` (latent per-patient values:
+    cure status, prognostic score, uncensored death time)."""
+
+    patients: pd.DataFrame
+    resections: pd.DataFrame
+    manifest: dict[str, Any]
+    truth: pd.DataFrame
+
+
+def indicator(covariates: dict[str, np.ndarray], key: str) -> np.ndarray:
+    """0/1 column of the dummy ``field=level`` (see :func:`presets.term`) for coded arrays."""
+    name, level = key.split("=", 1)
+    values = covariates[name]
+    if name in LEVELS:
+        return (values == LEVELS[name].index(level)).astype(float)
+    return (values == (level == "True")).astype(float)
+
+
+def design(covariates: dict[str, np.ndarray], coef: dict[str, float]) -> np.ndarray:
+    """Linear predictor x . coef over the dummies named in ``coef``."""
+    n = len(next(iter(covariates.values())))
+    eta = np.zeros(n)
+    for key, beta in coef.items():
+        eta += beta * indicator(covariates, key)
+    return eta
+
+
+def _allocate(rng: np.random.Generator, n: int, probs: Any, key: np.ndarray | None = None
+              ) -> np.ndarray:
+    """Category codes with exactly the largest-remainder rounding of n * probs in each
+    category (so a preset's published composition is reproduced exactly at its own n);
+    randomly ordered, or ordered by ``key`` (low key -> first category) to correlate factors."""
+    p = np.asarray(probs, dtype=float)
+    p = p / p.sum()
+    raw = n * p
+    counts = np.floor(raw).astype(int)
+    counts[np.argsort(-(raw - counts), kind="stable")[: n - counts.sum()]] += 1
+    labels = np.repeat(np.arange(p.size, dtype=np.int16), counts)
+    if key is None:
+        return rng.permutation(labels)
+    out = np.empty(n, dtype=np.int16)
+    out[np.argsort(key, kind="stable")] = labels
+    return out
+
+
+def _choice(rng: np.random.Generator, n: int, table: dict[str, float], levels: tuple[str, ...]
+            ) -> np.ndarray:
+    codes = np.array([levels.index(k) for k in table], dtype=np.int16)
+    p = np.array(list(table.values()), dtype=float)
+    return codes[rng.choice(p.size, size=n, p=p / p.sum())]
+
+
+def _noisy(rng: np.random.Generator, z: np.ndarray, rho: float) -> np.ndarray:
+    return rho * z + np.sqrt(1 - rho**2) * rng.standard_normal(z.size)
+
+
+def draw_covariates(p: Preset, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Baseline covariates as integer codes (true values: recorded values get their missing
+    data later). A latent tumour burden z links the number of metastases, incomplete
+    resection and nodal involvement; nodes are sampled more often in low-burden patients."""
+    groups = LEVELS["histology_group"]
+    cov: dict[str, np.ndarray] = {}
+    hist = _allocate(rng, n, [p.histology[g] for g in groups])
+    cov["histology_group"] = hist
+    flat = [(gi, st) for gi, g in enumerate(groups) for st in p.subtypes[g]]
+    subtype = np.zeros(n, dtype=np.int16)
+    offset = 0
+    for gi, g in enumerate(groups):
+        shares = np.array([st.share for st in p.subtypes[g]])
+        m = hist == gi
+        subtype[m] = offset + rng.choice(shares.size, size=int(m.sum()), p=shares / shares.sum())
+        offset += shares.size
+    cov["subtype"] = subtype
+    cov["leiomyosarcoma"] = np.array(
+        [bool(pd.Series([st.histology]).str.contains(schema.LEIOMYOSARCOMA_PATTERN,
+                                                     case=False).iloc[0]) for _, st in flat]
+    )[subtype]
+    p_male = np.array([st.p_male for _, st in flat])[subtype]
+    cov["sex"] = np.where(rng.random(n) < p_male, LEVELS["sex"].index("male"),
+                          LEVELS["sex"].index("female")).astype(np.int16)
+    mean = np.array([p.age[g][0] for g in groups])[hist]
+    sd = np.array([p.age[g][1] for g in groups])[hist]
+    cov["age"] = np.round(np.clip(rng.normal(mean, sd), 16.0, 88.0), 1)
+    centre_w = np.array([w for _, w in p.centres], dtype=float)
+    cov["center"] = rng.choice(centre_w.size, size=n, p=centre_w / centre_w.sum()).astype(np.int16)
+
+    z = rng.standard_normal(n)
+    nmet = _allocate(rng, n, p.n_metastases, _noisy(rng, z, p.burden_rho))
+    cov["n_metastases_group"] = nmet
+    extra = np.minimum(rng.geometric(0.25, size=n) - 1, 26)
+    cov["n_metastases"] = np.select([nmet == 0, nmet == 1], [1, 2 + (rng.random(n) < 0.4)],
+                                    4 + extra).astype(np.int16)
+    cov["resection_status"] = _allocate(rng, n, p.resection, _noisy(rng, z, p.burden_rho))
+    assessed = _allocate(rng, n, (p.nodal_assessed, 1 - p.nodal_assessed),
+                         _noisy(rng, z, p.burden_rho)) == 0
+    nodal = _allocate(rng, n, p.nodal, _noisy(rng, z, p.burden_rho))
+    cov["nodal_status"] = np.where(assessed, nodal, LEVELS["nodal_status"].index(
+        schema.codes("nodal_status")[-1])).astype(np.int16)
+    p_bilateral = np.array([0.0, 0.2, 0.45])[nmet]
+    cov["laterality"] = (rng.random(n) < p_bilateral).astype(np.int16)
+    cov["approach"] = _choice(rng, n, p.approach, LEVELS["approach"])
+    cov["extent"] = _choice(rng, n, p.extent, LEVELS["extent"])
+    cov["chemo_response"] = _choice(rng, n, p.chemo, LEVELS["chemo_response"])
+    cov["complete_resection"] = cov["resection_status"] == 0
+
+    dfi = _allocate(rng, n, p.dfi, -_noisy(rng, z, p.dfi_burden_rho))
+    lo = np.array([0.5, schema.DFI_CUTS_MONTHS[0], schema.DFI_CUTS_MONTHS[1]])[dfi]
+    hi = np.array([schema.DFI_CUTS_MONTHS[0], schema.DFI_CUTS_MONTHS[1], np.inf])[dfi]
+    late = lo + rng.exponential(p.dfi_late_mean_excess_months, size=n)
+    within = lo + rng.random(n) * (np.where(np.isinf(hi), lo + 0.1, hi) - 0.1 - lo)
+    months = np.where(np.isinf(hi), late, within)
+    synchronous = (dfi == 0) & (rng.random(n) < p.synchronous_share_early)
+    cov["dfi_days"] = np.where(synchronous, 0, np.ceil(months * DPM)).astype(np.int64)
+    cov["synchronous"] = synchronous
+    # The group the loader will derive from the dates (identical by construction).
+    cov["dfi_group"] = np.searchsorted(schema.DFI_CUTS_MONTHS, cov["dfi_days"] / DPM,
+                                       side="right").astype(np.int16)
+    return cov
+
+
+def _weibull(rng: np.random.Generator, median: np.ndarray | float, shape: float, n: int
+             ) -> np.ndarray:
+    return median * (rng.exponential(size=n) / np.log(2)) ** (1 / shape)
+
+
+def background_death_months(age: np.ndarray, hazard_at_60: float, log_slope: float,
+                            e: np.ndarray) -> np.ndarray:
+    """Gompertz background death time (months) from ``age`` for unit-exponential draws e."""
+    h0 = hazard_at_60 * np.exp(log_slope * (age - 60.0))
+    return 12.0 * np.log1p(log_slope * e / h0) / log_slope
+
+
+def _outcome_calibrated(p: Preset, cov: dict[str, np.ndarray], rng: np.random.Generator
+                        ) -> dict[str, np.ndarray]:
+    c = p.cure
+    n = cov["age"].size
+    score = design(cov, c.coef)
+    cure_fraction = 1.0 / (1.0 + np.exp(-(c.intercept - score)))
+    cured = rng.random(n) < cure_fraction
+    median = np.exp(c.log_median_uncured - c.rho * score + design(cov, c.uncured_coef))
+    cancer = np.where(cured, np.inf, _weibull(rng, median, c.shape, n))
+    background = background_death_months(cov["age"], c.bg_hazard_at_60, c.bg_log_slope,
+                                         rng.exponential(size=n))
+    return {"score": score, "cured": cured, "cancer_death": cancer,
+            "death": np.minimum(cancer, background), "cancer_cause": cancer < background}
+
+
+def _outcome_ph(p: Preset, cov: dict[str, np.ndarray], rng: np.random.Generator
+                ) -> dict[str, np.ndarray]:
+    m = p.ph
+    n = cov["age"].size
+    lp = design(cov, m.log_hr)
+    scale = m.reference_median_months / np.log(2) ** (1 / m.shape)
+    death = scale * (rng.exponential(size=n) * np.exp(-lp)) ** (1 / m.shape)
+    return {"score": lp, "cured": np.zeros(n, dtype=bool), "cancer_death": death,
+            "death": death, "cancer_cause": rng.random(n) < m.p_cancer_death}
+
+
+def _course(p: Preset, cov: dict[str, np.ndarray], out: dict[str, np.ndarray],
+            rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Recurrences and repeat operations (months from the first operation)."""
+    k = p.course
+    n = cov["age"].size
+    sarcoma = cov["histology_group"] == LEVELS["histology_group"].index(SARCOMA)
+    groups = LEVELS["histology_group"]
+    p_cured = np.array([k.p_recur_cured.get(g, 0.0) for g in groups])[cov["histology_group"]]
+    site_p = np.where(sarcoma[:, None], k.site_uncured.get(SARCOMA, k.site_uncured["default"]),
+                      k.site_uncured["default"])
+    p_reop_unc = np.where(sarcoma, k.p_reoperate_uncured.get(SARCOMA, 0.0),
+                          k.p_reoperate_uncured["default"])
+    cured, cancer, death = out["cured"], out["cancer_death"], out["death"]
+    last = np.zeros(n)
+    active = np.ones(n, dtype=bool)
+    first_rec = np.full(n, np.nan)
+    first_site = np.full(n, -1, dtype=np.int16)
+    ops = np.full((n, k.max_resections - 1), np.nan)
+    for j in range(k.max_resections - 1):
+        u = rng.random(n)
+        frac = rng.beta(*k.recur_beta, size=n)
+        after_cured = last + _weibull(rng, k.median_recur_cured_months, 1.3, n)
+        p_c = p_cured if j == 0 else k.p_recur_cured_again
+        rec = np.where(cured, np.where(u < p_c, after_cured, np.inf),
+                       np.where(u < k.p_recur_uncured, last + (cancer - last) * frac, np.inf))
+        recurred = active & (rec < death)
+        cum = np.cumsum(site_p, axis=1)
+        v = rng.random(n)[:, None]
+        site = np.where(cured, 0, (v > cum).sum(axis=1)).astype(np.int16)
+        if j == 0:
+            first_rec = np.where(recurred, rec, np.nan)
+            first_site = np.where(recurred, site, -1).astype(np.int16)
+        op = rec + rng.gamma(4.0, k.reoperation_delay_months / 4.0, size=n)
+        p_reop = np.where(cured, k.p_reoperate_cured, p_reop_unc)
+        fit_for_surgery = op < np.minimum(death, cancer - 1.0)
+        reop = (recurred & (site == LEVELS["recurrence_site"].index(PULMONARY))
+                & (rng.random(n) < p_reop) & fit_for_surgery)
+        ops[:, j] = np.where(reop, op, np.nan)
+        last = np.where(reop, op, last)
+        active = reop
+    return {"first_recurrence": first_rec, "first_site": first_site, "repeat_ops": ops}
+
+
+def _days(iso: str) -> int:
+    return int(np.datetime64(iso, "D").astype(np.int64))
+
+
+def _iso(days: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    text = np.datetime_as_string(np.asarray(days, dtype=np.int64).astype("datetime64[D]"))
+    out = text.astype(object)
+    if valid is not None:
+        out[~valid] = None
+    return out
+
+
+def _text(codes: np.ndarray, levels: tuple[str, ...], missing: np.ndarray | None = None
+          ) -> np.ndarray:
+    """Code -> label; code -1 or ``missing`` -> None."""
+    out = np.array((*levels, None), dtype=object)[codes]
+    if missing is not None:
+        out[missing] = None
+    return out
+
+
+def _record(codes: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    return np.where(missing, -1, codes).astype(np.int16)
+
+
+def _masked(rng: np.random.Generator, rates: dict[str, float], name: str, n: int) -> np.ndarray:
+    return rng.random(n) < rates.get(name, 0.0)
+
+
+def generate(preset: str | Preset = "irlm1997", n: int | None = None, seed: int = 0,
+             outcome: Outcome = "calibrated") -> SyntheticCohort:
+    """Draw a synthetic registry cohort from a preset.
+
+    ``outcome="calibrated"`` uses the mixture cure model calibrated to the published series;
+    ``outcome="ph"`` a Weibull proportional-hazards model with the preset's stated true log
+    hazard ratios (``manifest["true_parameters"]["ph"]["log_hr"]``), in which repeat
+    resection has no effect on survival.
+
+    >>> cohort = generate("irlm1997", n=200, seed=1)
+    >>> len(cohort.patients), cohort.patients["patient_id"].is_unique
+    (200, True)
+    >>> sorted(cohort.resections["sequence"].unique())[:2]
+    [1, 2]
+    """
+    p = get_preset(preset)
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
+    n = p.n if n is None else int(n)
+    if n < 1:
+        raise ValueError(f"n must be a positive number of patients, got {n}")
+    rng = np.random.default_rng(seed)
+    cov = draw_covariates(p, n, rng)
+    out = (_outcome_calibrated if outcome == "calibrated" else _outcome_ph)(p, cov, rng)
+    course = _course(p, cov, out, rng)
+
+    # Dates. Accrual density grows as t^(growth - 1) over the accrual window.
+    start, end, close = _days(p.accrual[0]), _days(p.accrual[1]), _days(p.closing_date)
+    op_day = start + np.floor((end - start) * rng.random(n) ** (1 / p.accrual_growth)).astype(
+        np.int64)
+    censor_months = np.minimum((close - op_day) / DPM,
+                               12.0 * rng.exponential(1 / p.loss_per_year, size=n))
+    death_days = np.maximum(1, np.ceil(out["death"] * DPM)).astype(np.int64)
+    censor_days = np.maximum(1, np.floor(censor_months * DPM)).astype(np.int64)
+    dead = death_days <= censor_days
+    fu_days = np.where(dead, death_days, censor_days).astype(np.int64)
+    wait = 14 + np.floor(rng.gamma(2.0, 20.0, size=n)).astype(np.int64)
+    dx_day = op_day - wait
+    sync = cov["synchronous"]
+    primary_day = np.where(sync, dx_day + np.floor(rng.random(n) * wait).astype(np.int64),
+                           dx_day - cov["dfi_days"])
+    rec_days = np.floor(np.nan_to_num(course["first_recurrence"], nan=0.0) * DPM).astype(np.int64)
+    rec_days = np.maximum(rec_days, 1)
+    has_rec = np.isfinite(course["first_recurrence"]) & (rec_days < fu_days)
+
+    miss = p.missing
+    nmet_missing = _allocate(rng, n, (1 - p.n_metastases_missing, p.n_metastases_missing)) == 1
+    cause_code = np.where(out["cancer_cause"], 0, 1)
+    cause_unknown = _masked(rng, miss, "death_cause", n)
+    cause_code = np.where(cause_unknown, 2, cause_code)
+    ids = np.char.add(p.name[:4].upper() + "-", np.char.zfill(np.arange(1, n + 1).astype(str), 7))
+    centres = tuple(name for name, _ in p.centres)
+    groups = LEVELS["histology_group"]
+    flat = [st for g in groups for st in p.subtypes[g]]
+    age = cov["age"].copy()
+    age[_masked(rng, miss, "age_at_metastasectomy", n)] = np.nan
+    rec = {name: _record(cov[name], _masked(rng, miss, name, n))
+           for name in ("laterality", "approach", "extent", "chemo_response")}
+    rec["resection_status"] = cov["resection_status"]
+    rec["nodal_status"] = cov["nodal_status"]
+    rec["n_metastases"] = np.where(nmet_missing, -1, cov["n_metastases"])
+    patients = pd.DataFrame({
+        "patient_id": ids.astype(object),
+        "center": _text(cov["center"], centres),
+        "sex": _text(cov["sex"], LEVELS["sex"]),
+        "age_at_metastasectomy": age,
+        "primary_site": np.array([st.primary_site for st in flat], dtype=object)[cov["subtype"]],
+        "histology": np.array([st.histology for st in flat], dtype=object)[cov["subtype"]],
+        "histology_group": _text(cov["histology_group"], groups),
+        "primary_treatment_date": _iso(primary_day),
+        "metastasis_diagnosis_date": _iso(dx_day),
+        "synchronous": pd.array(sync, dtype="boolean"),
+        "n_metastases": _count(rec["n_metastases"]),
+        "laterality": _text(rec["laterality"], LEVELS["laterality"]),
+        "resection_status": _text(rec["resection_status"], LEVELS["resection_status"]),
+        "nodal_status": _text(rec["nodal_status"], LEVELS["nodal_status"]),
+        "approach": _text(rec["approach"], LEVELS["approach"]),
+        "extent": _text(rec["extent"], LEVELS["extent"]),
+        "chemo_response": _text(rec["chemo_response"], LEVELS["chemo_response"]),
+        "metastasectomy_date": _iso(op_day),
+        "last_followup_date": _iso(op_day + fu_days),
+        "vital_status": _text(dead.astype(np.int16), LEVELS["vital_status"]),
+        "death_cause": _text(cause_code, LEVELS["death_cause"], ~dead),
+        "recurrence_date": _iso(op_day + rec_days, has_rec),
+        "recurrence_site": _text(np.maximum(course["first_site"], 0), LEVELS["recurrence_site"],
+                                 ~has_rec | _masked(rng, miss, "recurrence_site", n)),
+    }, columns=list(PATIENT_COLUMNS))
+
+    resections = _resections(p, rec, course["repeat_ops"], op_day, fu_days, ids, rng)
+    truth = pd.DataFrame({
+        "patient_id": ids.astype(object),
+        "cured": out["cured"],
+        "score": out["score"],
+        "death_months": out["death"],
+        "cancer_death_months": out["cancer_death"],
+        "censor_months": censor_months,
+        "n_metastases_group": _text(cov["n_metastases_group"], LEVELS["n_metastases_group"]),
+        "chemo_response": _text(cov["chemo_response"], LEVELS["chemo_response"]),
+    })
+    manifest = {
+        "preset": p.name,
+        "description": p.description,
+        "n": n,
+        "seed": seed,
+        "outcome": outcome,
+        "true_parameters": true_parameters(p, outcome),
+        "calibration_targets": [asdict(t) for t in p.targets] if outcome == "calibrated" else [],
+    }
+    return SyntheticCohort(patients, resections, manifest, truth)
+
+
+def _count(values: np.ndarray) -> pd.arrays.IntegerArray:
+    """Integer column with -1 meaning missing."""
+    values = np.asarray(values, dtype=np.int64)
+    return pd.arrays.IntegerArray(np.maximum(values, 0), values < 0)
+
+
+def _resections(p: Preset, rec: dict[str, np.ndarray], repeat_ops: np.ndarray,
+                op_day: np.ndarray, fu_days: np.ndarray, ids: np.ndarray,
+                rng: np.random.Generator) -> pd.DataFrame:
+    """One row per operation: the first from the baseline covariates, repeats as observed
+    (an operation after the last follow-up never happened as far as the registry knows)."""
+    n = op_day.size
+    rel = np.floor(np.nan_to_num(repeat_ops, nan=np.inf, posinf=np.inf) * DPM)
+    observed = np.isfinite(rel) & (rel < fu_days[:, None])
+    observed = np.cumprod(observed, axis=1).astype(bool)  # a gap ends the series
+    rows, cols = np.nonzero(observed)
+    m = rows.size
+    seq = np.concatenate([np.ones(n, dtype=np.int64), cols.astype(np.int64) + 2])
+    patient = np.concatenate([np.arange(n), rows])
+    day = np.concatenate([op_day, op_day[rows] + rel[rows, cols].astype(np.int64)])
+    status = np.concatenate([rec["resection_status"], _allocate(rng, m, _REOP_RESECTION)])
+    nodal = np.concatenate([rec["nodal_status"], _allocate(rng, m, _REOP_NODAL)])
+    nmet = np.concatenate([rec["n_metastases"], np.minimum(rng.geometric(0.55, size=m), 12)])
+    approach = np.concatenate([rec["approach"], _choice(rng, m, p.approach, LEVELS["approach"])])
+    extent = np.concatenate([rec["extent"], _choice(rng, m, p.extent, LEVELS["extent"])])
+    order = np.lexsort((seq, patient))
+    return pd.DataFrame({
+        "patient_id": ids[patient[order]].astype(object),
+        "operation_date": _iso(day[order]),
+        "sequence": seq[order],
+        "resection_status": _text(status[order], LEVELS["resection_status"]),
+        "nodal_status": _text(nodal[order], LEVELS["nodal_status"]),
+        "n_metastases": _count(nmet[order]),
+        "approach": _text(approach[order], LEVELS["approach"]),
+        "extent": _text(extent[order], LEVELS["extent"]),
+    }, columns=list(RESECTION_COLUMNS))
+
+
+def true_parameters(preset: str | Preset, outcome: Outcome = "calibrated") -> dict[str, Any]:
+    """The preset's parameters as plain JSON-safe data (what the manifest records)."""
+    p = get_preset(preset)
+    d = asdict(p)
+    d.pop("targets")
+    d.pop("subtypes")
+    d["subtypes"] = {g: [asdict(s) for s in sts] for g, sts in p.subtypes.items()}
+    d["outcome_model"] = "ph" if outcome == "ph" else "cure"
+    return d
