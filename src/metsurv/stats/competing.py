@@ -243,7 +243,7 @@ def _ci(est, var, conf_level, conf_type):
     if conf_type == "plain":
         return np.clip(est - z * se, 0, 1), np.clip(est + z * se, 0, 1)
     # log(-log) transform of F (Choudhury 2002): F^exp(-+ z se / (F log F))
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         k = z * se / (est * np.log(est))
         lo = est ** np.exp(-k)
         hi = est ** np.exp(k)
@@ -332,6 +332,10 @@ def cuminc(
     )
 
 
+def _is_yes_no(s: pd.Series) -> bool:
+    return pd.api.types.is_bool_dtype(s.dtype) or str(s.dtype) == "boolean"
+
+
 def cause_specific_cox(
     data: Any,
     covariates: Sequence[str],
@@ -351,10 +355,14 @@ def cause_specific_cox(
     subdistribution hazard), because a factor that kills early also lowers incidence.
     """
     from metsurv.stats.cox import cox
+    from metsurv.stats.irlm import schema_categorical
 
     df = as_frame(data)
     st = recurrence_status(df) if status is None else df[status]
-    frame = df[list(covariates)].copy()
+    # yes/no factors as two-level categories, schema reference first (HR of incomplete
+    # vs complete resection, as IRLM reports it)
+    frame = pd.DataFrame({c: schema_categorical(df[c], c) if _is_yes_no(df[c]) else df[c]
+                          for c in covariates})
     frame["_time"] = pd.to_numeric(df[time])
     frame["_event"] = (st == cause).astype("Int64").where(st.notna())
     return cox(frame, list(covariates), time="_time", event="_event", **cox_options)

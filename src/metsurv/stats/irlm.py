@@ -142,6 +142,12 @@ def _as_categorical(s: pd.Series, levels: list) -> pd.Series:
     return pd.Series(pd.Categorical(values, categories=levels), index=s.index)
 
 
+def schema_categorical(s: pd.Series, col: str) -> pd.Series:
+    """``s`` as a Categorical in display order (schema order; for yes/no factors the
+    schema reference level first), so that ``cox`` codes it against the reference."""
+    return _as_categorical(s, _factor_levels(col, s))
+
+
 def _term(col: str, level: Any) -> str:
     return f"{col}[{level_label(level)}]"
 
@@ -167,7 +173,7 @@ def _level_row(curve, level, col, tp, tau) -> dict:
 def _analyse_factor(df, col, label, population, time, event, min_n, min_events):
     s = df[col]
     levels = _factor_levels(col, s)
-    sub = df.assign(**{col: _as_categorical(s, levels)})
+    sub = df.assign(**{col: schema_categorical(s, col)})
     if population is not None:
         sub = sub[sub["histology_group"].astype(object) == population]
     sub = sub[sub[col].notna() & sub[time].notna() & sub[event].notna()]
@@ -283,7 +289,7 @@ def irlm_comparisons(
     if mv_factors:
         mv = df.copy()
         for col, adequate in mv_factors:
-            mv[col] = _as_categorical(mv[col], _factor_levels(col, df[col]))
+            mv[col] = schema_categorical(mv[col], col)
             mv = mv[mv[col].isin(adequate)]
             mv[col] = mv[col].cat.remove_unused_categories()
         fit = cox(mv, [c for c, _ in mv_factors], time=time, event=event, reference=mv_refs)

@@ -37,7 +37,9 @@ class LandmarkResult(Result):
 
     ``data``: the landmark data set (``patient_id``, ``time`` from the landmark, ``event``,
     the exposure as known at the landmark, covariates). ``n_excluded``: patients who died
-    or were censored at or before the landmark.
+    or were censored at or before the landmark; ``n_unknown_exposure``: patients alive at
+    the landmark whose exposure is not known there (no counting-process row covers it),
+    left out.
     """
 
     at: float
@@ -45,6 +47,7 @@ class LandmarkResult(Result):
     n_eligible: int
     n_excluded: int
     n_exposed: int
+    n_unknown_exposure: int
     km: KMResult
     logrank: LogRankResult | None
     cox: CoxResult | None
@@ -123,9 +126,10 @@ def landmark(
     lm = p.loc[alive, ["patient_id", time, event, *covariates]].copy()
     known = exposure_at(data, at, exposure, counting_process, exposure_time)
     lm[exposure] = lm["patient_id"].map(known)
-    lm = lm.assign(**{time: pd.to_numeric(lm[time]) - at})
-    if lm[exposure].dtype == object:
-        lm[exposure] = lm[exposure].astype("boolean")
+    unknown = lm[exposure].isna()
+    lm = lm.loc[~unknown].assign(**{time: pd.to_numeric(lm.loc[~unknown, time]) - at})
+    if not pd.api.types.is_numeric_dtype(lm[exposure]) or str(lm[exposure].dtype) == "boolean":
+        lm[exposure] = lm[exposure].astype(bool)
     fit_km = km(lm, by=exposure, time=time, event=event, conf_type=conf_type, times=times)
     groups = lm[exposure].dropna().nunique()
     test = logrank(lm, by=exposure, time=time, event=event) if groups > 1 else None
@@ -138,6 +142,7 @@ def landmark(
         exposure=exposure,
         n_eligible=len(lm),
         n_excluded=int((~alive).sum()),
+        n_unknown_exposure=int(unknown.sum()),
         n_exposed=int((exposed > 0).sum()),
         km=fit_km,
         logrank=test,

@@ -57,13 +57,19 @@ def counting_process_table(data: Any, counting_process: pd.DataFrame | None = No
 
 
 def design_matrix(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """Numeric design: bools as 0/1, coded factors as indicators against the schema
-    reference level (else the first level), numbers as they are."""
+    """Numeric design: yes/no columns as 0/1 (named ``col``; as ``col[False]`` when the
+    schema reference level is True, e.g. ``complete_resection[False]`` = incomplete),
+    coded factors as indicators ``col[level]`` against the schema reference level (else
+    the first level), numbers as they are."""
     parts = []
     for col in columns:
         s = df[col]
         if s.dtype == bool or str(s.dtype) == "boolean":
-            parts.append(s.astype(float).rename(col))
+            x = s.astype(float)
+            if REFERENCE_LEVELS.get(col) is True:
+                parts.append((1.0 - x).rename(f"{col}[False]"))
+            else:
+                parts.append(x.rename(col))
         elif isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object:
             cat = s.astype("category")
             present = [c for c in cat.cat.categories if (cat == c).any()]
