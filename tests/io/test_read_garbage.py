@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import signal
 import sqlite3
+import sys
 import zipfile
+import zlib
 
 import duckdb
 import numpy as np
@@ -14,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import metsurv.io.read as read_mod
 from metsurv.errors import CohortError
 from metsurv.io.read import SqlSource, read_table
 
@@ -235,6 +241,42 @@ def test_truncated_readstat_files(tmp_path, suffix, writer):
         p = tmp_path / f"cut{suffix}"
         p.write_bytes(data[:cut])
         _raises(p, f"cut{suffix}")
+
+
+# A .sav with random flipped bytes on which readstat (pyreadstat 1.3.7) segfaults: read_table
+# parses readstat formats in a forked child first, so the crash becomes a CohortError.
+_CRASHING_SAV = (
+    "eNql019v0lAYBvCWbgJRkyUuxgtNTnQx07hBD38KaKWdhUkyCJEtxss6CCOOsUw0xhv7CfwWfgJvvfPDGBMT8V7F"
+    "nnLoeYD3zpOccNrfed/TPLRb9QPubN+5xzrtTod57qHL6o2DGtthJ+Px+etKJtMfjE/evNw9Hg0zzwfv/Ytu0z/O"
+    "POv53c7YH7OEpmlrmho8Xr1wOGet0VvGi2a2YloVbrH/HGFXcZ4B52mGHs12w4u2CE+iJ/VottxGbe7YIpFaj6a7"
+    "X2Pgamxej6YnH0EU6jFOqsborCfur8n7hjzfkLmkRAtoNw2HLveKs77/me2f7zXknun051T+fvgrr5Oyl6hdD+fR"
+    "YX2nJG5elg2uyENScODyWl9ai/qrcn0rnGGQ9vmgm265zZp95g976TAa2+/30p7dFZs3ZHECms3/9W8y13Z2llbz"
+    "65fT094Fg2d4d+lzeq9tUj6pxs7Jeif2HOUp5XnKN5QXKN90tEB6kfIbqt6i/KbyEuVMeZny28rNLOFbofelm4Tf"
+    "hXpO+DZ4GOC1Zb8PnifqH4AXCN8FLy77J03LznwoPArw92K9CfUloj8HL6M7M88p54v5fYw8D67yM+L+BXDOJivn"
+    "F8FzxPNZ4FR+JXAqvzJ4kfAKuEX4Q/DF/LzIH4GXiXobvi/q/XsMTr1/VXDOfqy4A07kF6BT+bngRH4BOpXfHjiR"
+    "X4BOvX9PwIn8AvB8nF9V1XvgRH4BOvX91sBfEfXoq/n90urgVH7oVH774FR+6FR+T8Gp/JT/AysItGI="
+)
+
+
+def test_readstat_crash_is_contained(tmp_path):
+    p = tmp_path / "flipped.sav"
+    p.write_bytes(zlib.decompress(base64.b64decode(_CRASHING_SAV)))
+    try:
+        read_table(p)
+    except CohortError as exc:  # a fixed readstat may instead report a damaged file
+        assert "flipped.sav" in str(exc)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or not sys.platform.startswith("linux"),
+                    reason="the crash guard forks (Linux only)")
+def test_crash_guard_reports_signal():
+    def crash():
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+    with pytest.raises(CohortError, match=r"x\.sav: .*crashed on it \(signal 11\)"):
+        read_mod._crash_guard(crash, "x.sav", "an SPSS .sav/.zsav file", 10)
+    read_mod._crash_guard(lambda: None, "x.sav", "an SPSS file", 10)  # a clean parse passes
+    read_mod._crash_guard(lambda: 1 / 0, "x.sav", "an SPSS file", 10)  # exceptions: parent's job
 
 
 @pytest.mark.parametrize("suffix", [".duckdb", ".sqlite", ".db"])

@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import codecs
 import csv
+import faulthandler
 import hashlib
 import io
 import os
 import re
+import signal
 import sqlite3
+import sys
+import time
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -1048,10 +1053,18 @@ def _read_readstat(path: Path, name: str, fmt: str) -> RawTable:
 
     sha = _sha256(path, name)
     _check_readstat_complete(path, name, fmt)
+    catalog = _sas_catalog(path) if fmt == "sas7bdat" else None
+    readers = {"sas7bdat": pyreadstat.read_sas7bdat, "xport": pyreadstat.read_xport,
+               "stata": pyreadstat.read_dta, "spss": pyreadstat.read_sav}
+    extra = {"catalog_file": catalog} if catalog is not None else {}
+    _crash_guard(
+        lambda: readers[fmt](path, output_format="dict", disable_datetime_conversion=True,
+                             **extra),
+        name, _FORMAT_LABEL[fmt], path.stat().st_size,
+    )
     common = {"dates_as_pandas_datetime": True}
     try:
         if fmt == "sas7bdat":
-            catalog = _sas_catalog(path)
             if catalog is not None:
                 frame, meta = pyreadstat.read_sas7bdat(path, catalog_file=catalog,
                                                        formats_as_category=False, **common)
@@ -1079,6 +1092,56 @@ def _read_readstat(path: Path, name: str, fmt: str) -> RawTable:
     frame = _finish(frame, name)
     return RawTable(frame=frame, source=name, format=fmt, rows=_record_numbers(len(frame)),
                     sha256=sha, encoding=None, delimiter=None, decimal=".")
+
+
+def _crash_guard(parse, name: str, what: str, size: int) -> None:
+    """Run ``parse`` in a forked child before running it here.
+
+    The SAS/Stata/SPSS parser is C code (readstat) that can crash the whole Python process
+    (a segmentation fault, e.g. on a .sav with flipped bytes) instead of raising. The child
+    takes that risk: if it dies from a signal or does not finish, the file is rejected with
+    a CohortError; otherwise the parse is deterministic and safe to repeat in-process.
+    Linux only (fork is cheap there: no re-import); elsewhere the parse runs unguarded.
+    """
+    if not _CRASH_GUARD or not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # "multi-threaded fork" (3.12+)
+        pid = os.fork()
+    if pid == 0:  # child: parse, report only through the exit status
+        code = 1
+        try:
+            faulthandler.disable()  # a crash here is expected, not worth a traceback
+            parse()
+            code = 0
+        except BaseException:  # noqa: BLE001 - the parent re-raises it properly
+            code = 1
+        finally:
+            os._exit(code)
+    limit = 120.0 + 10.0 * size / 2**20
+    start = time.monotonic()
+    delay = 0.0005
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() - start > limit:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise CohortError(
+                f"{name}: reading the file did not finish within {limit:.0f} s, so it is "
+                f"probably damaged; export {what} again."
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    if os.WIFSIGNALED(status):
+        raise CohortError(
+            f"{name}: the file is damaged: the reader for {what} crashed on it "
+            f"(signal {os.WTERMSIG(status)}); export the table again."
+        )
+
+
+_CRASH_GUARD = True
 
 
 def _check_readstat_complete(path: Path, name: str, fmt: str) -> None:
