@@ -29,21 +29,29 @@ def aeq_times(times: np.ndarray, tolerance: float = AEQ_TOLERANCE) -> np.ndarray
     >>> aeq_times(np.array([1.0, 1.0 + 1e-12, 2.0])).tolist()
     [1.0, 1.0, 2.0]
     """
+    return aeq_codes(times, tolerance)[0]
+
+
+def aeq_codes(
+    times: np.ndarray, tolerance: float = AEQ_TOLERANCE
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`aeq_times` plus what every estimator needs next, from the same single sort:
+    (merged times, code of each time in the distinct merged times, distinct merged times).
+    Times must be finite."""
     x = np.asarray(times, dtype=float)
-    if tolerance <= 0:
-        return x
-    y = np.unique(x[np.isfinite(x)])
-    if y.size < 2:
-        return x
-    dy = np.diff(y)
-    tied = (dy <= tolerance) | (dy / np.mean(np.abs(y)) <= tolerance)
-    if not tied.any():
-        return x
-    cuts = y[np.concatenate(([True], ~tied))]
-    out = x.copy()
-    finite = np.isfinite(x)
-    out[finite] = cuts[np.searchsorted(cuts, x[finite], side="right") - 1]
-    return out
+    y, inv = np.unique(x, return_inverse=True)
+    inv = inv.ravel()
+    if tolerance > 0 and y.size > 1:
+        dy = np.diff(y)
+        tied = (dy <= tolerance) | (dy / np.mean(np.abs(y)) <= tolerance)
+        if tied.any():
+            # every unique value maps to the first value of its run of ties (R's cuts)
+            first = np.concatenate(([True], ~tied))
+            run = np.cumsum(first) - 1
+            y = y[first]
+            inv = run[inv]
+            x = y[inv]
+    return x, inv.astype(np.int64), y
 
 
 def as_frame(data: Any) -> pd.DataFrame:
@@ -63,10 +71,12 @@ def as_frame(data: Any) -> pd.DataFrame:
 class SurvivalData:
     """Complete cases of the requested columns, with times merged (``aeqSurv``)."""
 
-    frame: pd.DataFrame  # the kept rows, the requested columns only
+    frame: pd.DataFrame  # the kept rows of the extra columns (not time and event)
     time: np.ndarray  # float, near ties merged
     event: np.ndarray  # int 0/1
     n_dropped: int  # rows removed for a missing value in any requested column
+    time_code: np.ndarray  # index of each time in unique_times
+    unique_times: np.ndarray  # sorted distinct (merged) times
 
 
 def survival_data(
@@ -75,22 +85,33 @@ def survival_data(
     """Select ``time``, ``event`` and ``columns``, drop rows with a missing value in any of
     them (counted in ``n_dropped``), validate, and merge near-tied times."""
     df = as_frame(data)
-    wanted = list(dict.fromkeys([time, event, *[c for c in columns if c is not None]]))
+    extra = [c for c in dict.fromkeys(columns) if c is not None and c not in (time, event)]
+    wanted = [time, event, *extra]
     absent = [c for c in wanted if c not in df.columns]
     if absent:
         raise KeyError(f"column(s) not found: {', '.join(absent)}")
-    sub = df[wanted]
-    keep = sub.notna().all(axis=1).to_numpy()
-    sub = sub.loc[keep]
-    t = pd.to_numeric(sub[time], errors="raise").to_numpy(dtype=float)
+    keep = np.ones(len(df), dtype=bool)
+    for c in wanted:
+        keep &= df[c].notna().to_numpy()
+    everything = bool(keep.all())
+    ts, ev = df[time], df[event]
+    if not everything:
+        ts, ev = ts[keep], ev[keep]
+    t = pd.to_numeric(ts, errors="raise").to_numpy(dtype=float)
     if not np.isfinite(t).all():
         raise ValueError(f"{time!r} has infinite values")
-    ev = sub[event]
-    e = ev.astype(int).to_numpy() if ev.dtype == bool else pd.to_numeric(ev).to_numpy()
-    if not np.isin(e, (0, 1)).all():
+    e = ev.to_numpy().astype(np.int64) if ev.dtype == bool else pd.to_numeric(ev).to_numpy()
+    if not ((e == 0) | (e == 1)).all():
         raise ValueError(f"{event!r} must be coded 0 (censored) / 1 (event) or bool")
+    frame = df[extra] if everything else df.loc[keep, extra]
+    merged, code, unique = aeq_codes(t)
     return SurvivalData(
-        frame=sub, time=aeq_times(t), event=e.astype(np.int64), n_dropped=int((~keep).sum())
+        frame=frame,
+        time=merged,
+        event=e.astype(np.int64),
+        n_dropped=int((~keep).sum()),
+        time_code=code,
+        unique_times=unique,
     )
 
 

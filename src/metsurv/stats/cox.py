@@ -89,6 +89,8 @@ class _Stratum:
     d: np.ndarray  # deaths per event block
     sub_block: np.ndarray  # event block (position in ev_blocks) of each Efron sub-step
     frac: np.ndarray  # k / d of each sub-step (0 for Breslow)
+    dead_rows: np.ndarray  # rows (relative) with an event
+    dead_block: np.ndarray  # their event block (position in ev_blocks)
 
 
 class _Risk:
@@ -97,7 +99,8 @@ class _Risk:
     def __init__(self, X: np.ndarray, t: np.ndarray, e: np.ndarray, s: np.ndarray, efron: bool):
         order = np.lexsort((t, s))
         self.order = order
-        self.X = X[order] - X.mean(axis=0)  # centring changes nothing but roundoff
+        # centring changes nothing but roundoff; columns contiguous for the sums
+        self.X = np.asfortranarray(X[order] - X.mean(axis=0))
         self.t, self.e, self.s = t[order], e[order].astype(float), s[order]
         self.p = X.shape[1]
         self.pairs = [(j, k) for j in range(self.p) for k in range(j + 1)]
@@ -113,35 +116,39 @@ class _Risk:
             sub_block = np.repeat(np.arange(d.size), d)
             k = np.arange(sub_block.size) - np.repeat(np.cumsum(d) - d, d)
             frac = k / np.repeat(d, d) if efron else np.zeros(k.size)
+            dead_rows = np.flatnonzero(ee > 0)
+            pos = np.full(starts.size, -1)
+            pos[ev_blocks] = np.arange(ev_blocks.size)
             self.strata.append(
-                _Stratum(np.arange(lo, hi), starts, block, ev_blocks, d, sub_block, frac)
+                _Stratum(np.arange(lo, hi), starts, block, ev_blocks, d, sub_block, frac,
+                         dead_rows, pos[block[dead_rows]])
             )
 
-    def _sums(self, st: _Stratum, w: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _sums(self, st: _Stratum, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Risk-set sum (time >= t) and deaths-only sum at each event block of ``w``."""
-        per_block = np.add.reduceat(w, st.starts)
+        per_block = w if st.starts.size == w.size else np.add.reduceat(w, st.starts)
         at_risk = np.cumsum(per_block[::-1])[::-1]
-        dead = np.add.reduceat(w * e, st.starts)
-        return at_risk[st.ev_blocks], dead[st.ev_blocks]
+        dead = np.bincount(st.dead_block, w[st.dead_rows], st.d.size)
+        return at_risk[st.ev_blocks], dead
 
     def steps(self, beta: np.ndarray, st: _Stratum, second: bool = True) -> dict[str, np.ndarray]:
         """Per Efron sub-step: denominator, weighted mean of x, and (optionally) the
         weighted covariance (the information contribution)."""
         X, e = self.X[st.rows], self.e[st.rows]
-        eta = X @ beta
+        eta = _lp(X, beta)
         r = np.exp(eta)
-        S0, D0 = self._sums(st, r, e)
+        S0, D0 = self._sums(st, r)
         sb, frac = st.sub_block, st.frac
         denom = S0[sb] - frac * D0[sb]
         mean = np.empty((sb.size, self.p))
         for j in range(self.p):
-            S1, D1 = self._sums(st, r * X[:, j], e)
+            S1, D1 = self._sums(st, r * X[:, j])
             mean[:, j] = (S1[sb] - frac * D1[sb]) / denom
         out = {"eta": eta, "r": r, "denom": denom, "mean": mean}
         if second:
             cov = np.empty((self.p, self.p))
             for j, k in self.pairs:
-                S2, D2 = self._sums(st, r * X[:, j] * X[:, k], e)
+                S2, D2 = self._sums(st, r * X[:, j] * X[:, k])
                 # per sub-step covariance summed over sub-steps (weights may be needed by zph)
                 v = (S2[sb] - frac * D2[sb]) / denom - mean[:, j] * mean[:, k]
                 out[f"v{j}_{k}"] = v
@@ -202,6 +209,16 @@ class _Risk:
 
 
 _TOLER_CHOL = float(np.finfo(float).eps ** 0.75)  # coxph.control(toler.chol)
+
+
+def _lp(X: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """X @ beta column by column: elementwise arithmetic, so identical covariate rows get
+    bit-identical scores (BLAS may round rows differently, which would break ties in the
+    concordance)."""
+    out = np.zeros(X.shape[0])
+    for j, b in enumerate(beta):
+        out += X[:, j] * b
+    return out
 
 
 def _solve_quad(A: np.ndarray, u: np.ndarray, toler: float = _TOLER_CHOL) -> float:
@@ -272,29 +289,39 @@ def _newton(risk: _Risk) -> _Fit:
 
 
 # ----------------------------------------------------------------------------- concordance
-def _count_dominated(pa, pv, qa, qv) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each query q: number of points with pa < qa_q, and among them those with
-    pv < qv_q and pv <= qv_q. Offline 2-D dominance counting, vectorised per bit level
-    (O(n log^2 n))."""
-    order = np.argsort(pa, kind="stable")
-    pa_s = pa[order]
-    L = np.searchsorted(pa_s, qa, side="left")
-    _, inv = np.unique(np.concatenate((pv, qv)), return_inverse=True)
-    rp, rq = inv[: pv.size][order].astype(np.int64), inv[pv.size :].astype(np.int64)
-    M = int(inv.max(initial=0)) + 2
-    pos = np.arange(pa.size, dtype=np.int64)
-    less = np.zeros(qa.size, dtype=np.int64)
-    leq = np.zeros(qa.size, dtype=np.int64)
+def _prefix_counts(v: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each position i: sum of w_j over j < i with v_j < v_i, and with v_j <= v_i.
+
+    Bottom-up merge counting, vectorised per level: at each level the order from the
+    previous one consists of sorted runs, which numpy's stable sort (timsort) merges in
+    linear time, so the whole is O(n log n) without a Python loop over subjects."""
+    n = v.size
+    v = v.astype(np.int64)
+    M = int(v.max(initial=0)) + 1
+    perm = np.arange(n, dtype=np.int64)
+    lt = np.zeros(n)
+    le = np.zeros(n)
+    idx = np.arange(n)
     k = 0
-    while (1 << k) <= pa.size:
-        keys = np.sort((pos >> k) * M + rp)
-        hit = ((L >> k) & 1).astype(bool)
-        jb = ((L[hit] >> k) - 1) * M
-        start = np.searchsorted(keys, jb, side="left")
-        less[hit] += np.searchsorted(keys, jb + rq[hit], side="left") - start
-        leq[hit] += np.searchsorted(keys, jb + rq[hit], side="right") - start
+    while (1 << k) < n:
+        sup = perm >> (k + 1)
+        side = (perm >> k) & 1
+        key = (sup * M + v[perm]) * 2 + side  # left half before right at equal v
+        order = np.argsort(key, kind="stable")
+        perm, key, side = perm[order], key[order], side[order]
+        wl = np.where(side == 0, w[perm], 0.0)
+        cl = np.cumsum(wl)
+        cl_ex = cl - wl
+        grp = key >> 1
+        gstart = np.maximum.accumulate(np.where(np.r_[True, grp[1:] != grp[:-1]], idx, 0))
+        sup_s = perm >> (k + 1)
+        sstart = np.maximum.accumulate(np.where(np.r_[True, sup_s[1:] != sup_s[:-1]], idx, 0))
+        right = side == 1
+        base = cl_ex[sstart[right]]
+        lt[perm[right]] += cl_ex[gstart[right]] - base
+        le[perm[right]] += cl[right] - base
         k += 1
-    return L, less, leq
+    return lt, le
 
 
 def _concordance(
@@ -315,25 +342,53 @@ def _concordance(
         ts, es, xs = t[idx], e[idx], x[idx]
         if es.sum() == 0:
             continue
-        tr = np.unique(ts, return_inverse=True)[1].astype(np.int64)
-        a = -2 * tr + es  # j precedes event i iff a_j < a_i: later time, or censored at t_i
-        dead = np.flatnonzero(es == 1)
-        qa = a[dead]
-        total, less, leq = _count_dominated(a, xs, qa, xs[dead])
-        C[idx[dead]] += less
-        T[idx[dead]] += leq - less
-        D[idx[dead]] += total - leq
-        # the same pairs seen from the later member: events i with a_i > a_j
-        total2, less2, leq2 = _count_dominated(-qa, -xs[dead], -a, -xs)
-        C[idx] += less2
-        T[idx] += leq2 - less2
-        D[idx] += total2 - leq2
-        # tied event times
+        tr = np.unique(ts, return_inverse=True)[1].ravel().astype(np.int64)
+        vr = np.unique(xs, return_inverse=True)[1].ravel().astype(np.int64)
+        # sequence: later times first, censored before events at the same time, and
+        # tied events by decreasing risk score; an event's comparable partners are the
+        # subjects before it, less the earlier members of its own tied-event group
+        a = -2 * tr + es
+        order = np.lexsort((-vr, a))
+        a_o, e_o, v_o = a[order], es[order].astype(float), vr[order]
+        pos = np.arange(a_o.size)
+        gstart = np.maximum.accumulate(np.where(np.r_[True, a_o[1:] != a_o[:-1]], pos, 0))
+        key = a_o * (int(vr.max()) + 1) + v_o
+        kstart = np.maximum.accumulate(np.where(np.r_[True, key[1:] != key[:-1]], pos, 0))
+        last = np.r_[np.flatnonzero(a_o[1:] != a_o[:-1]), a_o.size - 1]
+        gend = np.repeat(last, np.diff(np.r_[-1, last]))
+        kl = np.r_[np.flatnonzero(key[1:] != key[:-1]), key.size - 1]
+        kend = np.repeat(kl, np.diff(np.r_[-1, kl]))
+        ev = e_o == 1
+        in_before, eq_before = pos - gstart, pos - kstart
+        in_after, eq_after = gend - pos, kend - pos
+        # the event as the earlier member: partners before it in the sequence
+        lt, le = _prefix_counts(v_o, np.ones(a_o.size))
+        less = lt
+        leq = le - eq_before
+        total = pos - in_before
+        ci = np.where(ev, less, 0.0)
+        ti = np.where(ev, leq - less, 0.0)
+        di = np.where(ev, total - leq, 0.0)
+        # every subject as the later member: events after it in the sequence
+        lt_r, le_r = _prefix_counts((v_o.max() - v_o)[::-1], e_o[::-1])
+        lt_r, le_r = lt_r[::-1], le_r[::-1]
+        ev_after = np.cumsum(e_o[::-1])[::-1] - e_o
+        own_eq = np.where(ev, eq_after, 0)
+        own_all = np.where(ev, in_after, 0)
+        cj = lt_r
+        tj = le_r - lt_r - own_eq
+        dj = ev_after - le_r - (own_all - own_eq)
+        back = idx[order]
+        C[back] += ci + cj
+        T[back] += ti + tj
+        D[back] += di + dj
+        # pairs of events at the same time: tied on y (and on x)
+        dead = es == 1
         _, cnt = np.unique(ts[dead], return_counts=True)
         _, cnt_xy = np.unique(np.column_stack((ts[dead], xs[dead])), axis=0, return_counts=True)
-        all_tied = float((cnt * (cnt - 1) / 2).sum())
-        tied_xy += float((cnt_xy * (cnt_xy - 1) / 2).sum())
-        tied_y += all_tied - float((cnt_xy * (cnt_xy - 1) / 2).sum())
+        pairs_xy = float((cnt_xy * (cnt_xy - 1) / 2).sum())
+        tied_xy += pairs_xy
+        tied_y += float((cnt * (cnt - 1) / 2).sum()) - pairs_xy
     conc, disc, tx = C.sum() / 2, D.sum() / 2, T.sum() / 2
     npair = conc + disc + tx
     counts = {"concordant": conc, "discordant": disc, "tied_x": tx, "tied_y": tied_y,
@@ -581,7 +636,7 @@ def cox(
         robust_score = _test(_solve_quad(res0.T @ res0, u0), p)
 
     wald_var = vcov_robust if vcov_robust is not None else var
-    conc, conc_se, counts = _concordance(risk.t, risk.e.astype(np.int64), risk.X @ beta,
+    conc, conc_se, counts = _concordance(risk.t, risk.e.astype(np.int64), _lp(risk.X, beta),
                                          risk.s, cl)
     return CoxResult(
         terms=design.names,

@@ -198,19 +198,22 @@ class KMResult(Result):
 
 
 def _km_curve(
-    group: Any, t: np.ndarray, e: np.ndarray, conf_type: str, conf_level: float
+    group: Any,
+    code: np.ndarray,
+    e: np.ndarray,
+    unique_times: np.ndarray,
+    conf_type: str,
+    conf_level: float,
 ) -> KMCurve:
-    order = np.argsort(t, kind="stable")
-    ts, es = t[order], e[order]
-    n = ts.size
-    if n:
-        starts = np.concatenate(([0], np.flatnonzero(np.diff(ts)) + 1))
-        counts = np.diff(np.concatenate((starts, [n])))
-        n_event = np.add.reduceat(es, starts)
-        utime = ts[starts]
-    else:
-        counts = n_event = np.zeros(0, dtype=np.int64)
-        utime = np.zeros(0)
+    """One curve from the rows' codes into the (pooled, merged) distinct times: counting
+    with bincount needs no sort per group."""
+    cnt = np.bincount(code, minlength=unique_times.size)
+    present = cnt > 0
+    counts = cnt[present]
+    n_event = np.bincount(code, weights=e, minlength=unique_times.size)[present]
+    n_event = n_event.astype(np.int64)
+    utime = unique_times[present]
+    n = int(code.size)
     n_risk = n - np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
     with np.errstate(divide="ignore", invalid="ignore"):
         surv = np.cumprod(1.0 - n_event / n_risk)
@@ -234,7 +237,7 @@ def _km_curve(
     return KMCurve(
         group=group,
         n=int(n),
-        events=int(es.sum()),
+        events=int(e.sum()),
         table=table,
         median=_first_below_half(surv, utime),
         # R print.survfit: the CI of the median is where the lower and upper
@@ -286,7 +289,8 @@ def km(
         codes = group_codes(sd.frame[by], levels)
         parts = [(level_label(lev), codes == i) for i, lev in enumerate(levels)]
     curves = tuple(
-        _km_curve(g, sd.time[m], sd.event[m], conf_type, conf_level) for g, m in parts
+        _km_curve(g, sd.time_code[m], sd.event[m], sd.unique_times, conf_type, conf_level)
+        for g, m in parts
     )
     return KMResult(
         curves=curves,

@@ -84,22 +84,19 @@ class LogRankResult(Result):
 
 
 def _stratum_oev(
-    t: np.ndarray, e: np.ndarray, g: np.ndarray, k: int, rho: float
+    code: np.ndarray, e: np.ndarray, g: np.ndarray, k: int, rho: float, n_times: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Observed, expected (k) and variance (k x k) within one stratum: survdiff's
-    algorithm, vectorised over the distinct times."""
-    order = np.argsort(t, kind="stable")
-    ts, es, gs = t[order], e[order], g[order]
-    n = ts.size
-    starts = np.concatenate(([0], np.flatnonzero(np.diff(ts)) + 1))
-    block = np.repeat(np.arange(starts.size), np.diff(np.concatenate((starts, [n]))))
-    nb = starts.size
-    # per distinct time and group: subjects leaving the risk set, and deaths
-    leave = np.bincount(block * k + gs, minlength=nb * k).reshape(nb, k)
-    dead = np.bincount(block * k + gs, weights=es, minlength=nb * k).reshape(nb, k)
+    algorithm, vectorised over the distinct times (``code`` indexes them)."""
+    cell = code * k + g
+    leave = np.bincount(cell, minlength=n_times * k).reshape(n_times, k)
+    dead = np.bincount(cell, weights=e, minlength=n_times * k).reshape(n_times, k)
+    present = leave.any(axis=1)
+    leave, dead = leave[present], dead[present]
     risk = leave[::-1].cumsum(axis=0)[::-1].astype(float)  # n at risk by group
     nrisk = risk.sum(axis=1)
     deaths = dead.sum(axis=1)
+    nb = nrisk.size
     if rho != 0:
         # left-continuous KM of the pooled stratum: S(t-)
         surv = np.cumprod(1.0 - deaths / nrisk)
@@ -163,7 +160,8 @@ def logrank(
     for j in range(n_strata):
         m = s == j
         if m.any():
-            o, ex, v = _stratum_oev(sd.time[m], sd.event[m], g[m], k, float(rho))
+            o, ex, v = _stratum_oev(sd.time_code[m], sd.event[m], g[m], k, float(rho),
+                                    sd.unique_times.size)
             observed += o
             expected += ex
             var += v
