@@ -83,4 +83,4 @@ def format_battery(result: dict[str, Any]) -> str:
                   "shown, not tested"]
     if result["skipped"]:
         lines.append(f"not in the data: {', '.join(result['skipped'])}")
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)

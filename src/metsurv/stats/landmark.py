@@ -120,6 +120,20 @@ def landmark(
     exposure is taken as known at the landmark (see :func:`exposure_at`). Returns KM by
     exposure (``times`` are months from the landmark), log-rank, and a Cox model of the
     exposure plus ``covariates`` (reference: unexposed).
+
+    >>> from types import SimpleNamespace
+    >>> patients = pd.DataFrame({"patient_id": [1, 2, 3, 4, 5, 6],
+    ...                          "os_months": [10, 40, 50, 30, 60, 26],
+    ...                          "os_event": [1, 1, 0, 1, 0, 1]})
+    >>> cp = pd.DataFrame({"patient_id": [1, 2, 2, 3, 4, 5, 5, 6],
+    ...                    "start": [0, 0, 20, 0, 0, 0, 30, 0],
+    ...                    "stop": [10, 20, 40, 50, 30, 30, 60, 26],
+    ...                    "event": [1, 0, 1, 0, 1, 0, 0, 1],
+    ...                    "repeat_resection": [False, False, True, False, False, False,
+    ...                                         True, False]})
+    >>> res = landmark(SimpleNamespace(patients=patients, counting_process=cp), at=24)
+    >>> res.n_eligible, res.n_excluded, res.n_exposed
+    (5, 1, 1)
     """
     p = as_frame(data)
     alive = pd.to_numeric(p[time]) > at
