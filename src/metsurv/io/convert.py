@@ -73,15 +73,33 @@ def _tokens(uniques: pd.Index) -> np.ndarray:
     return out
 
 
+def _plain_text(uniques: pd.Index, tm: TableMapping, name: str) -> tuple[object, np.ndarray]:
+    """Ids and free text: stripped strings (whole-number floats as integers: 12.0 -> "12").
+
+    Missing codes are compared case-insensitively on the stripped text only, not folded like
+    codes, so that a million distinct patient ids stay a handful of vectorised operations.
+    """
+    s = pd.Series(uniques, dtype=object)
+    is_num = s.map(type).isin([float, np.float64]).to_numpy()
+    if is_num.any():
+        num = s[is_num].astype(float)
+        whole = np.isfinite(num.to_numpy()) & (num == np.round(num)).to_numpy()
+        idx = s[is_num].index[whole]
+        s.loc[idx] = num[whole].astype(np.int64).astype(str).to_numpy()
+    text = s.astype(str).str.strip()
+    raw_missing = {str(v).strip().lower() for v in (*tm.missing.get("all", ()),
+                                                    *tm.missing.get(name, ()))} | {""}
+    status = np.where(text.str.lower().isin(raw_missing).to_numpy(), 1, 0)
+    return text.to_numpy(dtype=object), status
+
+
 def _convert_uniques(kind: str, name: str, uniques: pd.Index, tm: TableMapping,
                      decimal: str) -> tuple[object, np.ndarray]:
     """(values for each distinct raw value, status: 0 ok, 1 coded missing, 2 unreadable)."""
+    if kind in ("id", "text"):
+        return _plain_text(uniques, tm, name)
     tokens = _tokens(uniques)
     status = np.where(np.isin(tokens, list(tm.missing_codes(name)) + [""]), 1, 0)
-    if kind in ("id", "text"):
-        vals = np.array([str(int(u)) if isinstance(u, float) and u.is_integer() else str(u).strip()
-                         for u in uniques.tolist()], dtype=object)
-        return vals, status
     if kind == "code":
         table = {**schema.SYNONYMS.get(name, {}), **tm.codes.get(name, {})}
         vals = np.array([table.get(t) for t in tokens], dtype=object)

@@ -92,14 +92,25 @@ def histology_group(histology: pd.Series) -> pd.Series:
     >>> histology_group(pd.Series(["Leiomyosarcoma", "embryonal carcinoma", "Adenocarcinoma"])).tolist()
     ['sarcoma', 'germ_cell', 'epithelial']
     """
-    text = histology.astype(object).where(histology.notna(), "").astype(str).str.lower()
+    idx, uniques = pd.factorize(histology.astype(object))  # patterns run on distinct texts only
+    text = pd.Series(uniques, dtype=object).astype(str).str.lower()
     out = np.full(len(text), None, dtype=object)
     for group, pattern in reversed(schema.HISTOLOGY_PATTERNS):  # first pattern wins
-        out[text.str.contains(pattern, regex=True).to_numpy()] = group
-    has_text = (text.str.strip() != "").to_numpy()
+        out[text.str.contains(pattern, regex=True).to_numpy(dtype=bool)] = group
+    has_text = (text.str.strip() != "").to_numpy(dtype=bool)
     out[has_text & (out == None)] = "other"  # noqa: E711
+    row = np.where(idx >= 0, out[np.where(idx >= 0, idx, 0)] if len(out) else None, None)
     codes = schema.PATIENTS["histology_group"].codes
-    return pd.Series(pd.Categorical(out, categories=list(codes)), index=histology.index)
+    return pd.Series(pd.Categorical(row, categories=list(codes)), index=histology.index)
+
+
+def is_leiomyosarcoma_text(histology: pd.Series) -> pd.Series:
+    """True where the histology text names leiomyosarcoma (LMS); missing where text is missing."""
+    idx, uniques = pd.factorize(histology.astype(object))
+    hit = pd.Series(uniques, dtype=object).astype(str).str.lower().str.contains(
+        schema.LEIOMYOSARCOMA_PATTERN, regex=True).to_numpy(dtype=bool)
+    row = np.where(idx >= 0, hit[np.where(idx >= 0, idx, 0)] if len(hit) else False, False)
+    return pd.Series(pd.array(row, dtype="boolean"), index=histology.index).where(idx >= 0)
 
 
 def factors(p: pd.DataFrame) -> pd.DataFrame:
@@ -133,12 +144,8 @@ def factors(p: pd.DataFrame) -> pd.DataFrame:
     hist = histology_group(_col(p, "histology"))
     out["histology_group"] = hist_given.where(hist_given.notna(), hist)
     is_sarcoma = (out["histology_group"].astype(object) == "sarcoma").to_numpy()
-    lms_text = _col(p, "histology").astype(object).where(lambda s: s.notna(), "").astype(str)
-    lms_derived = pd.array(lms_text.str.lower().str.contains(schema.LEIOMYOSARCOMA_PATTERN)
-                           .to_numpy(), dtype="boolean")
     lms = _col(p, "leiomyosarcoma").astype("boolean")
-    lms = lms.where(lms.notna(), pd.Series(lms_derived, index=p.index)
-                    .where(_col(p, "histology").notna()))
+    lms = lms.where(lms.notna(), is_leiomyosarcoma_text(_col(p, "histology")))
     out["leiomyosarcoma"] = lms.where(is_sarcoma).astype("boolean")
     out["irlm_group"] = irlm_group(out["complete_resection"], out["dfi_group"],
                                    out["n_metastases_group"])
@@ -185,7 +192,9 @@ def counting_process(patients: pd.DataFrame, resections: pd.DataFrame) -> pd.Dat
     no interval (R's ``coxph`` needs stop > start) and are left out of this table only.
     This is the layout of R's ``coxph(Surv(start, stop, event) ~ repeat_resection)``.
     """
-    base = patients[["patient_id", "os_months", "os_event", "metastasectomy_date"]].copy()
+    base = patients[["patient_id", "os_months", "os_event"]].copy()
+    # without a date of origin a patient has no resection rows to place (see load_cohort)
+    base["metastasectomy_date"] = _col(patients, "metastasectomy_date")
     base = base[base["os_months"] > 0]
     rep = resections[resections["sequence"] >= 2][["patient_id", "operation_date"]]
     rep = rep.merge(base, on="patient_id", how="inner")

@@ -129,7 +129,6 @@ def load_cohort(
     raw = _read(source, m.patients, sheet)
     log = FindingLog("patients")
     conv = convert(raw, m.patients, "patients", log)
-    _require_columns(raw, conv, "patients")
     p = conv.frame
 
     raw_r = conv_r = log_r = None
@@ -143,6 +142,7 @@ def load_cohort(
         first = first.drop_duplicates("patient_id", keep="first")
         p = _from_first_resection(p, first)
         conv = Converted(p, conv.source_columns, conv.bad_required, conv.bad_values)
+    _require_columns(raw, conv, "patients")  # the time origin may come from the resections
 
     validate_patients(conv, raw.frame, log)
     reasons = log.excluded(len(p))
@@ -195,6 +195,8 @@ def load_cohort(
 def _check_first_dates(patients: pd.DataFrame, res: pd.DataFrame, conv: Converted,
                        log: FindingLog, kept_pos: np.ndarray) -> None:
     """The first resection should be the time origin; say so where the two disagree."""
+    if "metastasectomy_date" not in patients:
+        return
     first = res[res["sequence"] == 1].set_index("patient_id")["operation_date"]
     differs = patients["patient_id"].map(first).ne(patients["metastasectomy_date"])
     differs &= patients["patient_id"].isin(first.index) & patients["metastasectomy_date"].notna()
