@@ -89,6 +89,16 @@ crfits <- list(
     call = "cuminc(time, status)",
     fit = cuminc_json(with(cr, cuminc(time, status))))
 )
+# edge cases: a group without any cause-1 event, a single-patient group, and a group whose
+# all-cause KM reaches 0 with tied events of both causes at its last time
+edge <- write_input(data.frame(
+  time = c(2, 3, 3, 5, 6, 8, 8, 9, 1, 4, 4, 7, 10, 12, 4, 2, 5, 5, 6, 6, 6),
+  status = c(2L, 0L, 2L, 2L, 0L, 2L, 0L, 2L, 1L, 1L, 2L, 0L, 1L, 1L, 1L,
+             1L, 2L, 1L, 0L, 1L, 2L),
+  grp = c(rep("none", 8), rep("some", 6), "single", rep("zero", 6))), "extra_cr_edge")
+crfits$edge <- list(
+  call = "cuminc(time, status, grp) on extra_cr_edge",
+  fit = cuminc_json(with(edge, cuminc(time, status, grp))))
 # cause-specific Cox for cause 1 (death and censoring both censor)
 cs <- coxph(Surv(time, status == 1) ~ grp, data = cr, ties = "efron")
 crfits$cause_specific_cox <- list(

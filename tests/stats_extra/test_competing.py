@@ -19,6 +19,7 @@ CASES = {
     "three_groups_strata": {"by": "grp", "strata": "stratum"},
     "two_groups": {"by": "grp", "subset": "grp != 'c'"},
     "one_group": {},
+    "edge": {"by": "grp", "dataset": "extra_cr_edge"},
 }
 
 
@@ -47,7 +48,7 @@ def test_cuminc_against_R_cmprsk(case):
     ``$est``/``$var`` 1e-8 absolute, ``$Tests`` stat and pv 1e-6 relative."""
     ref = fixture("extra_cr")[case]
     opts = dict(CASES[case])
-    df = data("extra_cr")
+    df = data(opts.pop("dataset", "extra_cr"))
     if "subset" in opts:
         df = df.query(opts.pop("subset"))
     res = cuminc(df, time="time", status="status", **opts)

@@ -165,8 +165,10 @@ def counting_process_cox(
     frame = pd.concat([rows[list(CP_COLUMNS)], x], axis=1)
     keep = frame.notna().all(axis=1)
     frame = frame.loc[keep].reset_index(drop=True)
-    stop = aeq_times(frame["stop"].to_numpy(dtype=float))
-    start = aeq_times(frame["start"].to_numpy(dtype=float))
+    # R aeqSurv merges near ties over start and stop times together
+    both = aeq_times(np.concatenate([frame["start"].to_numpy(dtype=float),
+                                     frame["stop"].to_numpy(dtype=float)]))
+    start, stop = both[: len(frame)], both[len(frame):]
     frame = frame.assign(start=start, stop=stop, event=frame["event"].astype(int))
     frame["patient_id"] = pd.factorize(frame["patient_id"])[0]
     names = list(x.columns)
