@@ -134,7 +134,7 @@ class _Risk:
     def steps(self, beta: np.ndarray, st: _Stratum, second: bool = True) -> dict[str, np.ndarray]:
         """Per Efron sub-step: denominator, weighted mean of x, and (optionally) the
         weighted covariance (the information contribution)."""
-        X, e = self.X[st.rows], self.e[st.rows]
+        X = self.X[st.rows]
         eta = _lp(X, beta)
         r = np.exp(eta)
         S0, D0 = self._sums(st, r)
@@ -296,30 +296,33 @@ def _prefix_counts(v: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray
     previous one consists of sorted runs, which numpy's stable sort (timsort) merges in
     linear time, so the whole is O(n log n) without a Python loop over subjects."""
     n = v.size
-    v = v.astype(np.int64)
     M = int(v.max(initial=0)) + 1
     perm = np.arange(n, dtype=np.int64)
+    vp = v.astype(np.int64)
+    wp = np.asarray(w, dtype=float)
     lt = np.zeros(n)
     le = np.zeros(n)
-    idx = np.arange(n)
+    idx = np.arange(n, dtype=np.int64)
+    change = np.empty(n, dtype=bool)
     k = 0
     while (1 << k) < n:
-        sup = perm >> (k + 1)
-        side = (perm >> k) & 1
-        key = (sup * M + v[perm]) * 2 + side  # left half before right at equal v
+        sh = k + 1
+        # sort by (pair of blocks, value, half): the two halves are already sorted runs
+        key = (((perm >> sh) * M + vp) << 1) | ((perm >> k) & 1)
         order = np.argsort(key, kind="stable")
-        perm, key, side = perm[order], key[order], side[order]
-        wl = np.where(side == 0, w[perm], 0.0)
+        perm, vp, wp = perm[order], vp[order], wp[order]
+        right = ((perm >> k) & 1).astype(bool)
+        wl = np.where(right, 0.0, wp)
         cl = np.cumsum(wl)
         cl_ex = cl - wl
-        grp = key >> 1
-        gstart = np.maximum.accumulate(np.where(np.r_[True, grp[1:] != grp[:-1]], idx, 0))
-        sup_s = perm >> (k + 1)
-        sstart = np.maximum.accumulate(np.where(np.r_[True, sup_s[1:] != sup_s[:-1]], idx, 0))
-        right = side == 1
-        base = cl_ex[sstart[right]]
-        lt[perm[right]] += cl_ex[gstart[right]] - base
-        le[perm[right]] += cl[right] - base
+        grp = (perm >> sh) * M + vp
+        change[0] = True
+        np.not_equal(grp[1:], grp[:-1], out=change[1:])
+        gstart = np.maximum.accumulate(np.where(change, idx, 0))
+        pr = perm[right]
+        base = cl_ex[(pr >> sh) << sh]  # sorted position of the pair's first element
+        lt[pr] += cl_ex[gstart[right]] - base
+        le[pr] += cl[right] - base
         k += 1
     return lt, le
 
