@@ -190,8 +190,6 @@ def _swap_into_place(tmp: Path, target: Path) -> None:
 
 
 def _build_into(cfg: ReportConfig, outdir: Path) -> None:
-    import matplotlib.pyplot as plt
-
     from metsurv.io import load_cohort
 
     cohort = load_cohort(str(cfg.source), mapping=str(cfg.mapping) if cfg.mapping else None,
@@ -202,27 +200,21 @@ def _build_into(cfg: ReportConfig, outdir: Path) -> None:
     (outdir / "figures").mkdir()
     (outdir / "tables").mkdir()
     outputs: dict[str, str] = {}
-    try:
-        for sec in sections:
-            for item in sec.items:
-                if isinstance(item, _Figure):
-                    for p in F.save_figure(item.fig, outdir / "figures" / item.name, cfg.formats):
-                        outputs[p.relative_to(outdir).as_posix()] = _sha256(p)
-                else:
-                    p = outdir / "tables" / f"{item.name}.csv"
-                    p.write_bytes(T.to_csv_bytes(item.frame))
+    for sec in sections:
+        for item in sec.items:
+            if isinstance(item, _Figure):
+                for p in F.save_figure(item.fig, outdir / "figures" / item.name, cfg.formats):
                     outputs[p.relative_to(outdir).as_posix()] = _sha256(p)
-        built = _built_at()
-        (outdir / "index.html").write_text(_html(cfg, cohort, sections, outdir, built),
-                                           encoding="utf-8", newline="\n")
-        _pdf(cfg, sections, outdir / "report.pdf", built)
-        prov = _provenance(cfg, cohort, outputs, built)
-        (outdir / "provenance.json").write_text(prov, encoding="utf-8", newline="\n")
-    finally:
-        for sec in sections:
-            for item in sec.items:
-                if isinstance(item, _Figure):
-                    plt.close(item.fig)
+            else:
+                p = outdir / "tables" / f"{item.name}.csv"
+                p.write_bytes(T.to_csv_bytes(item.frame))
+                outputs[p.relative_to(outdir).as_posix()] = _sha256(p)
+    built = _built_at()
+    (outdir / "index.html").write_text(_html(cfg, cohort, sections, outdir, built),
+                                       encoding="utf-8", newline="\n")
+    _pdf(cfg, sections, outdir / "report.pdf", built)
+    prov = _provenance(cfg, cohort, outputs, built)
+    (outdir / "provenance.json").write_text(prov, encoding="utf-8", newline="\n")
 
 
 def _built_at() -> str:
@@ -403,10 +395,14 @@ def _labels(factor: str, groups: list) -> dict[Any, str]:
     return {g: T.level_label(factor, g) for g in groups}
 
 
+#: Reference level of yes/no factors the schema gives none for (the unexposed group).
+_BOOL_REFERENCE = {"repeat_resection": False, "synchronous": False}
+
+
 def _order(factor: str, groups: list) -> list:
     """IRLM order: schema order for coded factors; the reference level first for yes/no."""
     if all(isinstance(g, (bool, np.bool_)) for g in groups):
-        ref = schema.REFERENCE_LEVELS.get(factor, True)
+        ref = schema.REFERENCE_LEVELS.get(factor, _BOOL_REFERENCE.get(factor, True))
         return [g for g in (ref, not ref) if g in groups]
     return list(groups)
 
@@ -470,12 +466,8 @@ def _survival_rows(fit: Any, factor_title: str, p: float | None, trend: float | 
 
 
 def _est_ci(est: float, lo: float, hi: float, scale: float, fmt: str) -> str:
-    if est is None or not np.isfinite(est):
-        return "not reached" if scale == 1 else ""
-    s = fmt.format(scale * est)
-    lo_s = fmt.format(scale * lo) if lo is not None and np.isfinite(lo) else "NA"
-    hi_s = fmt.format(scale * hi) if hi is not None and np.isfinite(hi) else "NA"
-    return f"{s} ({lo_s}\u2013{hi_s})"
+    digits = 1 if fmt == "{:.1f}" else 0
+    return T.ci_text(est, lo, hi, scale, digits, missing="not reached" if scale == 1 else "")
 
 
 # ---------------------------------------------------------------------------------------
@@ -643,18 +635,20 @@ def _cox_section(cfg: ReportConfig, patients: pd.DataFrame) -> _Section | None:
 
 
 def _irlm_section(cfg: ReportConfig, cohort: Any) -> _Section | None:
-    try:
-        from metsurv.stats.irlm import irlm_comparisons
-    except ImportError:
-        return None
-    res = irlm_comparisons(cohort)
-    frame = res.to_frame() if hasattr(res, "to_frame") else pd.DataFrame(res)
-    frame = frame.drop(columns=[c for c in frame.columns if c in ("patient_id",)],
-                       errors="ignore")
+    from metsurv.stats.irlm import irlm_comparisons
+
+    res = irlm_comparisons(cohort, endpoint=cfg.endpoint)
     sec = _Section("IRLM comparison battery",
-                   "The comparisons of the International Registry of Lung Metastases "
-                   "(Pastorino 1997) repeated on this cohort.")
-    sec.items.append(_Table("irlm_battery", "IRLM battery", "", frame))
+                   "Every prognostic factor of the International Registry of Lung Metastases "
+                   "(Pastorino 1997) on this cohort: Kaplan-Meier per level, log-rank (and "
+                   "trend) tests, univariable hazard ratios against the reference level and a "
+                   f"multivariable Cox model (n = {T.suppress_count(res.multivariable_n, cfg.suppress_below)}, "
+                   f"events = {T.suppress_count(res.multivariable_events, cfg.suppress_below)}). "
+                   f"Levels with fewer than {res.min_n} patients or {res.min_events} events are "
+                   "described but not tested (see Note).")
+    sec.items.append(_Table("irlm_battery", "IRLM battery", "Medians in months; survival in "
+                            "percent; HR from Cox models (Efron ties).",
+                            T.format_irlm(res, cfg.suppress_below)))
     return sec
 
 
@@ -857,11 +851,14 @@ def _provenance(cfg: ReportConfig, cohort: Any, outputs: dict[str, str], built: 
 
 def _pdf(cfg: ReportConfig, sections: list[_Section], path: Path, built: str) -> None:
     """The report as a PDF: a title page, then each figure and table on its own page(s)."""
-    import matplotlib.pyplot as plt
+    import matplotlib as mpl
     from matplotlib.backends.backend_pdf import PdfPages
 
-    with style.figure_style(), PdfPages(path, metadata=style.PDF_METADATA) as pdf:
-        page = plt.figure(figsize=(8.27, 11.69))
+    # Type 3 fonts here: embedding TrueType (Type 42) subsets costs ~0.5 s per font per file
+    # with fontTools; the journal-ready per-figure PDFs in figures/ keep Type 42.
+    with style.figure_style(), mpl.rc_context({"pdf.fonttype": 3}), \
+            PdfPages(path, metadata=style.PDF_METADATA) as pdf:
+        page = style.new_figure((8.27, 11.69))
         page.text(0.08, 0.92, cfg.title, fontsize=14, fontweight="bold", va="top", wrap=True)
         page.text(0.08, 0.87, _endpoint_text(cfg), fontsize=8, va="top", wrap=True)
         page.text(0.08, 0.84, f"{BUILT_PREFIX}{built}", fontsize=7, va="top", color="0.3")
@@ -870,7 +867,6 @@ def _pdf(cfg: ReportConfig, sections: list[_Section], path: Path, built: str) ->
             page.text(0.1, y, f"{i}. {sec.title}", fontsize=9, va="top")
             y -= 0.025
         pdf.savefig(page)
-        plt.close(page)
         for sec in sections:
             for item in sec.items:
                 if isinstance(item, _Figure):
@@ -878,14 +874,11 @@ def _pdf(cfg: ReportConfig, sections: list[_Section], path: Path, built: str) ->
                 elif not item.frame.empty:
                     for fig in _table_pages(item):
                         pdf.savefig(fig)
-                        plt.close(fig)
 
 
 def _table_pages(item: _Table, rows_per_page: int = 60) -> list[Any]:
     """A table as landscape A4 pages of fixed-width text (one text block per page: fast
     and exact; matplotlib's cell tables take seconds per page)."""
-    import matplotlib.pyplot as plt
-
     df = item.frame.astype(object).where(item.frame.notna(), "").astype(str)
     df = df.apply(lambda s: s.str.slice(0, 70))
     widths = [max(len(str(c)), *(len(v) for v in df[c])) if len(df) else len(str(c))
@@ -898,7 +891,7 @@ def _table_pages(item: _Table, rows_per_page: int = 60) -> list[Any]:
     for start in range(0, max(len(df), 1), rows_per_page):
         chunk = df.iloc[start:start + rows_per_page]
         lines = [header, "-" * len(header)] + [fmt_row(r) for r in chunk.itertuples(index=False)]
-        fig = plt.figure(figsize=(11.69, 8.27))
+        fig = style.new_figure((11.69, 8.27))
         fig.text(0.04, 0.96, item.title + (" (continued)" if start else ""), fontsize=10,
                  fontweight="bold", va="top")
         fig.text(0.04, 0.92, "\n".join(lines), family="DejaVu Sans Mono", fontsize=size,

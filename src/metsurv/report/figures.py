@@ -18,19 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-import matplotlib
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.gridspec import SubplotSpec
+from matplotlib.lines import Line2D
 
-matplotlib.use("Agg")  # report building is headless; the figure functions never show()
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.gridspec import SubplotSpec  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-
-from metsurv.report import style  # noqa: E402
+from metsurv.report import style
 
 __all__ = [
     "Curve",
@@ -250,12 +246,11 @@ def km_axes(
     The table axes shares the plot's x-axis, so its columns line up with the ticks whatever
     the grid. Its height is proportional to the number of groups.
 
-    >>> fig = plt.figure(figsize=(6, 3))
+    >>> fig = style.new_figure((6, 3))
     >>> gs = fig.add_gridspec(1, 2)
     >>> ax, risk_ax = km_axes(fig, gs[0, 1], n_groups=3)
     >>> risk_ax.get_shared_x_axes().joined(ax, risk_ax)
     True
-    >>> plt.close(fig)
     """
     height = fig.get_figheight()
     risk_h = risk_row_in * (n_groups + 1.6)
@@ -443,7 +438,7 @@ def km_figure(
         note_h = 0.095 * len(notes)
         top, gap, bottom = 0.08 + (0.16 if panel.title else 0), 0.36, 0.06 + note_h
         height = top + plot_h + gap + risk_h + bottom
-        fig = plt.figure(figsize=(width_in, height))
+        fig = style.new_figure((width_in, height))
         left, right = 0.2, 0.14
         w = (width_in - left - right) / width_in
         ax = fig.add_axes((left / width_in, (bottom + risk_h + gap) / height, w, plot_h / height))
@@ -518,7 +513,7 @@ def forest_figure(
     row_h, top_h, bottom_h = 0.17, 0.42 + (0.18 if title else 0), 0.42
     height = top_h + bottom_h + row_h * len(rows)
     with style.figure_style():
-        fig = plt.figure(figsize=(width_in, height))
+        fig = style.new_figure((width_in, height))
         renderer = fig.canvas.get_renderer()
         probe = [fig.text(0, 0, r[0], fontsize=6.5) for r in rows]
         label_w = max((p.get_window_extent(renderer).width for p in probe), default=0) / fig.dpi
@@ -605,7 +600,7 @@ def cif_figure(
     """
     scale = UNIT_SCALE[time_unit]
     with style.figure_style():
-        fig = plt.figure(figsize=(width_in, width_in * 0.75 + (0.15 if note else 0)))
+        fig = style.new_figure((width_in, width_in * 0.75 + (0.15 if note else 0)))
         ax = fig.add_axes((0.15, 0.17 + (0.05 if note else 0), 0.8, 0.72))
         for i, c in enumerate(curves):
             last = float(np.max(c.time)) if c.time.size else 0.0

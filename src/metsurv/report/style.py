@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import matplotlib as mpl
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 #: Okabe-Ito colours, in the order groups receive them.
 PALETTE: tuple[str, ...] = (
@@ -88,3 +90,11 @@ def figure_style() -> Iterator[None]:
     """Apply metsurv's matplotlib settings inside a block without touching global state."""
     with mpl.rc_context(RC):
         yield
+
+
+def new_figure(figsize: tuple[float, float]) -> Figure:
+    """A figure outside pyplot: no global figure registry, no backend switch, nothing shown
+    (safe in notebooks and threads); an Agg canvas so text can be measured for layout."""
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig

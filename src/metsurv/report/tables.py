@@ -36,7 +36,7 @@ __all__ = [
 FACTOR_TITLES: dict[str, str] = {
     "complete_resection": "Completeness of resection",
     "resection_status": "Resection status",
-    "dfi_group": "Disease-free interval (months)",
+    "dfi_group": "Disease-free interval (DFI) group",
     "dfi_months": "Disease-free interval (months)",
     "n_metastases_group": "Number of metastases",
     "n_metastases": "Number of metastases resected",
@@ -301,6 +301,9 @@ PUBLISHED_LEVELS: dict[tuple[str, str], tuple[str, Any]] = {
 PUBLISHED_SUBSETS: dict[str, str | None] = {
     "all": None,
     "complete resection": "complete_resection",
+    # Veronesi 2007: N0/N1/N2 exist only where nodes were dissected or sampled, which is
+    # what the cohort's N0/N1/N2 groups are too (NX = not assessed).
+    "lymph-node dissection or sampling": None,
 }
 
 
@@ -387,3 +390,63 @@ def _looks_numeric(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def ci_text(est: float, lo: float, hi: float, scale: float = 1.0, digits: int = 1,
+            missing: str = "") -> str:
+    """An estimate with its CI, e.g. "35.1 (32.2–37.7)"; ``missing`` when not estimable.
+
+    >>> ci_text(0.361, 0.34, 0.38, 100, 0), ci_text(0.0, float("nan"), float("nan"), 100, 0)
+    ('36 (34–38)', '0')
+    """
+    if est is None or pd.isna(est):
+        return missing
+    f = f"{{:.{digits}f}}"
+    if pd.isna(lo) and pd.isna(hi):
+        return f.format(scale * est)
+    lo_s = f.format(scale * lo) if pd.notna(lo) else "NA"
+    hi_s = f.format(scale * hi) if pd.notna(hi) else "NA"
+    return f"{f.format(scale * est)} ({lo_s}\u2013{hi_s})"
+
+
+def _p_text(p: float) -> str:
+    if p is None or pd.isna(p):
+        return ""
+    from metsurv.report.figures import format_p
+
+    return format_p(float(p)).replace("p = ", "").replace("p ", "")
+
+
+def format_irlm(battery: Any, suppress_below: int = 0) -> pd.DataFrame:
+    """The IRLM battery (:func:`metsurv.stats.irlm.irlm_comparisons`) as a printed table:
+    one row per factor level with n, events, median, 5- and 10-year survival, univariable
+    and multivariable HR, the factor's log-rank and trend p, and the battery's note."""
+    k = int(suppress_below or 0)
+    df = battery.to_frame()
+    rows = []
+    last = None
+    for _, r in df.iterrows():
+        first = r["factor"] != last
+        last = r["factor"]
+        is_ref = bool(r.get("reference", False))
+        rows.append({
+            "Factor": FACTOR_TITLES.get(r["factor"], r["factor"]) if first else "",
+            "Level": level_label(r["factor"], r["level"]),
+            "n": suppress_count(r["n"], k),
+            "Events": suppress_count(r["events"], k),
+            "Median, months (95% CI)": ci_text(r["median"], r["median_lower"],
+                                                r["median_upper"]),
+            "5-y % (95% CI)": ci_text(r["surv_5y"], r["surv_5y_lower"], r["surv_5y_upper"],
+                                       100, 0),
+            "10-y % (95% CI)": ci_text(r["surv_10y"], r["surv_10y_lower"],
+                                        r["surv_10y_upper"], 100, 0),
+            "HR (95% CI)": "reference" if is_ref else ci_text(r["hr"], r["hr_lower"],
+                                                               r["hr_upper"], 1, 2),
+            "Multivariable HR (95% CI)": ("" if pd.isna(r.get("mv_hr")) else
+                                          ci_text(r["mv_hr"], r["mv_lower"], r["mv_upper"],
+                                                   1, 2)),
+            "Log-rank p": _p_text(r["logrank_p"]) if first else "",
+            "Trend p": _p_text(r["trend_p"]) if first else "",
+            "Note": "" if pd.isna(r.get("note")) else str(r.get("note") or ""),
+        })
+    return pd.DataFrame(rows)

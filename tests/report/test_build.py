@@ -1,0 +1,146 @@
+"""The report build: output folder, reproducibility, atomicity, no identifiers, provenance."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from metsurv.errors import CohortError
+from metsurv.report import build, report_command
+
+# the module (metsurv.report.build the attribute is the function of the same name)
+B = importlib.import_module("metsurv.report.build")
+
+
+@pytest.fixture(scope="module")
+def report(small_study: Path, tmp_path_factory) -> Path:
+    return build(small_study, out=tmp_path_factory.mktemp("out") / "report")
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _without_built_line(data: bytes) -> tuple[bytes, int]:
+    lines = data.split(b"\n")
+    kept = [ln for ln in lines if B.BUILT_PREFIX.encode() not in ln]
+    return b"\n".join(kept), len(lines) - len(kept)
+
+
+def test_output_folder_layout(report: Path):
+    files = _files(report)
+    for name in ("index.html", "report.pdf", "provenance.json", "tables/table1.csv",
+                 "tables/survival.csv", "tables/cox.csv", "tables/irlm_battery.csv",
+                 "tables/published_comparison.csv", "tables/flow.csv",
+                 "figures/km_complete_resection.png", "figures/km_complete_resection.svg",
+                 "figures/km_complete_resection.pdf", "figures/forest.svg",
+                 "figures/km_irlm_group.svg", "figures/cif_recurrence.svg",
+                 "figures/landmark_24m.svg", "figures/km_dfi_group__complete_resection.svg"):
+        assert name in files, name
+    assert files["report.pdf"].startswith(b"%PDF")
+    assert not list(report.parent.glob(f".{report.name}.*")), "temporary folders left behind"
+
+
+def test_html_is_self_contained(report: Path):
+    html = (report / "index.html").read_text()
+    assert html.count('src="data:image/svg+xml;base64,') == len(list(
+        (report / "figures").glob("*.svg")))
+    assert "http://" not in html and "https://" not in html
+    assert "<script" not in html
+    assert html.count(B.BUILT_PREFIX) == 1
+
+
+def test_provenance_records_inputs_flow_config_versions(report: Path, small_study: Path):
+    prov = json.loads((report / "provenance.json").read_text())
+    import hashlib
+    data = small_study.parent / "data" / "patients.csv"
+    assert prov["inputs"]["patients"]["sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
+    assert prov["inputs"]["patients"]["file"] == "patients.csv"
+    assert prov["n_read"] == prov["n_analysed"] == 300
+    assert {"table", "step", "reason", "n"} <= set(prov["flow"][0])
+    assert prov["config"]["benchmark"] == "IRLM 1997" and prov["seed"] == 0
+    for pkg in ("metsurv", "matplotlib", "pandas", "numpy"):
+        assert prov["versions"][pkg]
+    table1 = (report / "tables" / "table1.csv").read_bytes()
+    assert prov["outputs_sha256"]["tables/table1.csv"] == hashlib.sha256(table1).hexdigest()
+
+
+def test_no_identifier_or_date_of_the_input_appears_in_any_output(report: Path,
+                                                                  small_study: Path):
+    data = small_study.parent / "data"
+    needles: set[str] = set()
+    for name in ("patients.csv", "resections.csv"):
+        df = pd.read_csv(data / name, dtype=str)
+        needles |= set(df["patient_id"].dropna())
+        for col in df.columns:
+            if col.endswith("_date"):
+                needles |= set(df[col].dropna())
+    assert len(needles) > 300
+    needles_b = [n.encode() for n in needles]
+    for rel, content in _files(report).items():
+        hits = [n for n in needles_b if n in content]
+        assert not hits, f"{rel} contains {hits[:3]}"
+
+
+def test_same_inputs_give_identical_outputs_apart_from_the_built_line(report: Path,
+                                                                       small_study: Path,
+                                                                       tmp_path):
+    again = build(small_study, out=tmp_path / "again")
+    a, b = _files(report), _files(again)
+    assert sorted(a) == sorted(b)
+    for rel in a:
+        if rel == "report.pdf":  # its title page carries the build time
+            continue
+        if rel in ("index.html", "provenance.json"):
+            (xa, na), (xb, nb) = _without_built_line(a[rel]), _without_built_line(b[rel])
+            assert na == nb == 1 and xa == xb, rel
+        else:
+            assert a[rel] == b[rel], rel
+
+
+def test_source_date_epoch_fixes_the_built_line(small_study: Path, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    assert B._built_at() == "14 November 2023, 22:13:20 UTC"
+
+
+def test_a_failed_build_leaves_the_previous_report_intact(report: Path, small_study: Path,
+                                                          tmp_path, monkeypatch):
+    target = tmp_path / "kept"
+    shutil.copytree(report, target)
+    before = _files(target)
+
+    calls = []
+    real_save = B.F.save_figure
+
+    def boom(*args, **kwargs):  # fail half-way: some figures already written
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("disk full")
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(B.F, "save_figure", boom)
+    with pytest.raises(CohortError, match=r"build failed \(RuntimeError: disk full\); the "
+                                          r"previous report, if any, is unchanged"):
+        build(small_study, out=target)
+    assert _files(target) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]
+
+
+def test_bad_input_is_one_clear_error(tmp_path):
+    (tmp_path / "p.csv").write_text("no,useful,columns\n1,2,3\n")
+    with pytest.raises(CohortError):
+        build({"data": {"source": str(tmp_path / "p.csv")}}, out=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+def test_report_command_accepts_a_data_folder(small_study: Path, tmp_path, monkeypatch):
+    with pytest.raises(CohortError, match="no such config or data file"):
+        report_command(tmp_path / "nothing.csv", out=tmp_path / "x")
+    with pytest.raises(CohortError, match="no patients.csv"):
+        report_command(tmp_path, out=tmp_path / "x")

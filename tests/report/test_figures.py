@@ -1,0 +1,139 @@
+"""Figures: the number-at-risk table equals the estimator's counts and sits under the ticks;
+figures render to every format, in subplot grids, deterministically, and stay light."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from metsurv.report import figures as F
+from metsurv.report import style
+from metsurv.stats import km
+
+
+def _cohort(n: int = 400, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    group = rng.choice(["0-11", "12-35", ">=36"], n)
+    t = rng.exponential(np.select([group == "0-11", group == "12-35"], [30, 45], 70))
+    c = rng.uniform(0, 200, n)
+    return pd.DataFrame({
+        "os_months": np.round(np.minimum(t, c), 1),  # ties on purpose
+        "os_event": t <= c,
+        "dfi_group": pd.Categorical(group, categories=["0-11", "12-35", ">=36"]),
+    })
+
+
+def _panel(df: pd.DataFrame, ticks_years: np.ndarray) -> F.KMPanel:
+    fit = km(df, by="dfi_group", times=[60])
+    return F.panel_from_km(fit, at_risk_times=list(ticks_years * 12), p_logrank=0.012,
+                           p_trend=0.004)
+
+
+def _risk_texts(risk_ax) -> dict[tuple[float, int], str]:
+    return {(round(t.get_position()[0], 9), int(t.get_position()[1])): t.get_text()
+            for t in risk_ax.texts if t.get_text() and t.get_text() != "Number at risk"}
+
+
+def test_at_risk_numbers_equal_km_at_risk_and_the_definition():
+    df = _cohort()
+    ticks = F.time_ticks(15)
+    panel = _panel(df, ticks)
+    fig = F.km_figure(panel)
+    ax, risk_ax = fig.axes
+    texts = _risk_texts(risk_ax)
+    fit = km(df, by="dfi_group")
+    expected = fit.at_risk(list(ticks * 12))
+    for row, level in enumerate(["0-11", "12-35", ">=36"]):
+        for t in ticks:
+            drawn = int(texts[(t, row)].replace(",", ""))
+            assert drawn == int(expected.loc[level, t * 12])
+            # and the definition in the caption: patients with time >= t
+            sub = df[df["dfi_group"] == level]
+            assert drawn == int((sub["os_months"] >= t * 12).sum())
+
+
+def test_at_risk_counts_sit_exactly_under_the_ticks():
+    panel = _panel(_cohort(), F.time_ticks(15))
+    fig = F.km_figure(panel)
+    ax, risk_ax = fig.axes
+    fig.canvas.draw()
+    tick_x = {round(t, 9): ax.transData.transform((t, 0))[0] for t in ax.get_xticks()}
+    assert sorted(tick_x) == F.time_ticks(15).tolist()
+    assert risk_ax.get_shared_x_axes().joined(ax, risk_ax)
+    for t in risk_ax.texts:
+        if t.get_text() and t.get_text() != "Number at risk":
+            x_disp = risk_ax.transData.transform(t.get_position())[0]
+            assert x_disp == pytest.approx(tick_x[round(t.get_position()[0], 9)], abs=1e-6)
+            assert t.get_horizontalalignment() == "center"
+
+
+def test_labels_carry_n_five_year_survival_and_p_values():
+    df = _cohort()
+    fig = F.km_figure(_panel(df, F.time_ticks(15)))
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    s5 = km(df, by="dfi_group").survival_at([60]).set_index("group")["estimate"]
+    assert labels[0] == f"0-11 (n = {(df['dfi_group'] == '0-11').sum()}; 5-y {100 * s5['0-11']:.0f}%)"
+    text = " ".join(t.get_text() for t in ax.texts)
+    assert "Log-rank p = 0.012" in text and "Log-rank trend p = 0.004" in text
+    assert ax.get_ylabel() == "Overall survival (%)"
+    assert ax.get_xlim() == (0.0, 15.0)
+
+
+def test_renders_to_png_svg_pdf_byte_identically(tmp_path):
+    panel = _panel(_cohort(), F.time_ticks(15))
+    paths_a = F.save_figure(F.km_figure(panel), tmp_path / "a" / "km")
+    paths_b = F.save_figure(F.km_figure(panel), tmp_path / "b" / "km")
+    magic = {".png": b"\x89PNG", ".svg": b"<?xml", ".pdf": b"%PDF"}
+    for a, b in zip(paths_a, paths_b):
+        data = a.read_bytes()
+        assert data.startswith(magic[a.suffix])
+        assert data == b.read_bytes(), a.name
+    svg = paths_a[1].read_text()
+    assert "<dc:date>" not in svg
+    assert b"CreationDate" not in paths_a[2].read_bytes()
+
+
+def test_panels_in_a_subplot_grid_survive_every_format(tmp_path):
+    df = _cohort()
+    with style.figure_style():
+        fig = style.new_figure((7, 3.4))
+        gs = fig.add_gridspec(1, 2, wspace=0.45, left=0.12, right=0.98, bottom=0.08)
+        for j in range(2):
+            ax, risk_ax = F.km_axes(fig, gs[0, j], n_groups=3)
+            F.plot_km(_panel(df, F.time_ticks(10)), ax, risk_ax, max_time=10)
+            assert risk_ax.get_shared_x_axes().joined(ax, risk_ax)
+            assert len(_risk_texts(risk_ax)) == 3 * len(F.time_ticks(10))
+        for path in F.save_figure(fig, tmp_path / "grid"):
+            assert path.stat().st_size > 1000
+
+
+def test_a_million_censorings_draw_a_bounded_number_of_marks():
+    rng = np.random.default_rng(0)
+    times = np.sort(rng.uniform(0, 180, 1_000_000))
+    marks = F._thin_censor_marks(times, 180)
+    assert 0 < marks.size <= F.MAX_CENSOR_MARKS
+    steps_t = np.linspace(0, 180, 200_000)
+    x, y = F._display_steps(steps_t, np.linspace(1, 0, 200_000), 180)
+    assert x.size <= F.MAX_STEP_POINTS + 1 and np.all(np.diff(y) <= 0)
+
+
+def test_small_cell_suppression_reaches_the_at_risk_row():
+    df = _cohort(60)
+    fig = F.km_figure(_panel(df, F.time_ticks(15)), suppress_below=5)
+    shown = set(_risk_texts(fig.axes[1]).values())
+    assert "<5" in shown
+    assert not any(s in shown for s in ("1", "2", "3", "4"))
+
+
+def test_forest_plot_lists_every_term(tmp_path):
+    t = pd.DataFrame({"term": ["Completeness of resection: Incomplete (R1/R2) vs Complete (R0)",
+                               "Number of metastases: 2-3 vs Single", "Age"],
+                      "hr": [2.7, 1.4, 1.01], "lower": [2.3, 1.2, 1.0],
+                      "upper": [3.1, 1.6, 1.02], "p": [1e-9, 1e-4, 0.04]})
+    fig = F.forest_figure({"Univariable": t, "Multivariable": t})
+    texts = [x.get_text() for x in fig.texts]
+    assert "   Incomplete (R1/R2) vs Complete (R0)" in texts
+    assert texts.count("2.70 (2.30\u20133.10)") == 2
+    assert all(p.stat().st_size > 1000 for p in F.save_figure(fig, tmp_path / "forest"))

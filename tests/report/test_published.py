@@ -1,0 +1,44 @@
+"""metsurv.published: the reference table ships unedited and loads with its citations."""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from metsurv.errors import CohortError
+from metsurv.published import published_figures, studies
+
+SHARED = Path("/work/shared/reference/published_figures.csv")
+
+
+def test_package_file_is_the_reference_file_unedited():
+    shipped = resources.files("metsurv.published").joinpath("published_figures.csv").read_bytes()
+    if SHARED.is_file():
+        assert hashlib.sha256(shipped).digest() == hashlib.sha256(SHARED.read_bytes()).digest()
+    assert shipped.startswith(b"study,cohort,endpoint,origin,subset,factor,level,n,")
+
+
+def test_irlm_complete_vs_incomplete_as_published():
+    df = published_figures("IRLM 1997")
+    complete = df[(df["factor"] == "resection") & (df["level"] == "complete")].iloc[0]
+    incomplete = df[(df["factor"] == "resection") & (df["level"] == "incomplete")].iloc[0]
+    assert (complete["n"], complete["surv_5y"], complete["surv_10y"], complete["surv_15y"]) == (
+        4572, 0.36, 0.26, 0.22)
+    assert (incomplete["n"], incomplete["median_months"], incomplete["surv_5y"]) == (634, 15, 0.13)
+    assert complete["source"].startswith("Pastorino U et al. J Thorac Cardiovasc Surg 1997")
+
+
+def test_every_row_has_a_citation_and_levels_stay_text():
+    df = published_figures()
+    assert len(df) == 26
+    assert df["source"].str.len().gt(10).all()
+    assert set(df.loc[df["factor"] == "n_metastases_group", "level"]) == {"1", ">=4"}
+    assert studies()[:2] == ["IRLM 1997", "Burt 2011"]
+
+
+def test_unknown_study_names_the_known_ones():
+    with pytest.raises(CohortError, match="known studies: IRLM 1997, Burt 2011"):
+        published_figures("IRLM 1998")

@@ -1,0 +1,59 @@
+"""Tables: Table 1 counts, percentages, medians and missing values; suppression; CSV bytes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from metsurv.report import tables as T
+
+
+def _patients() -> pd.DataFrame:
+    return pd.DataFrame({
+        "patient_id": ["a", "b", "c", "d", "e", "f"],
+        "metastasectomy_date": pd.to_datetime(["2001-01-02"] * 6),
+        "sex": pd.Categorical(["female", "male", "male", None, "male", "female"],
+                              categories=["female", "male", "unknown"]),
+        "age_at_metastasectomy": [40.0, 50.0, 60.0, np.nan, 70.0, 80.0],
+        "complete_resection": pd.array([True, True, False, True, True, False], dtype="boolean"),
+    })
+
+
+def test_table1_counts_percent_median_iqr_missing():
+    t = T.table1(_patients(), by="complete_resection")
+    assert list(t.columns) == ["Characteristic", "Level", "Overall (n = 6)",
+                               "Complete (R0) (n = 4)", "Incomplete (R1/R2) (n = 2)"]
+    rows = {(c or prev, lev): r for prev, (c, lev, *r) in
+            zip([""] + t["Characteristic"].tolist(), t.itertuples(index=False))}
+    age = t[t["Level"] == "median (IQR)"].iloc[0]
+    assert age["Overall (n = 6)"] == "60.0 (50.0\u201370.0)"
+    sex = t.iloc[t.index[t["Characteristic"] == "Sex"][0]:][:4]
+    assert sex["Overall (n = 6)"].tolist() == ["2 (40.0%)", "3 (60.0%)", "0 (0.0%)", "1"]
+    assert sex["Level"].tolist() == ["female", "male", "unknown", "Missing"]
+    assert rows  # built without error
+
+
+def test_identifiers_and_dates_are_never_tabulated():
+    t = T.table1(_patients(), variables=["patient_id", "metastasectomy_date", "sex"])
+    text = T.to_csv_bytes(t).decode()
+    assert "2001" not in text and ",a," not in text
+    assert set(t["Characteristic"]) - {""} == {"Patients", "Sex"}
+
+
+def test_small_cells_are_suppressed_but_zero_stays():
+    t = T.table1(_patients(), suppress_below=3)
+    sex = t[t["Characteristic"].eq("Sex").cumsum().astype(bool)].head(4)
+    assert sex["Overall (n = 6)"].tolist() == ["<3", "3 (60.0%)", "0 (0.0%)", "<3"]
+
+
+def test_cox_terms_read_as_level_vs_reference():
+    assert T._term_label("dfi_group[0-11]", {"dfi_group": ">=36"}) == (
+        "Disease-free interval (DFI) group: DFI 0-11 mo vs DFI \u226536 mo")
+    assert T._term_label("age_at_metastasectomy", {}) == "Age at metastasectomy (years)"
+
+
+def test_csv_and_html_are_stable_and_escaped():
+    df = pd.DataFrame({"a": ["<b>", "x"], "b": [1.5, np.nan]})
+    assert T.to_csv_bytes(df) == b"a,b\n<b>,1.5\nx,\n"
+    html = T.to_html(df, caption="C & D")
+    assert "&lt;b&gt;" in html and "<caption>C &amp; D</caption>" in html
