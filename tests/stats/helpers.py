@@ -29,7 +29,8 @@ R_LEVELS = {"veteran": {"celltype": ["squamous", "smallcell", "adeno", "large"]}
 
 @cache
 def _read(name: str) -> pd.DataFrame:
-    df = pd.read_csv(REFERENCE / "data" / f"{name}.csv")
+    # round_trip: pandas' default parser can be 1 ulp off, which would undo the near ties
+    df = pd.read_csv(REFERENCE / "data" / f"{name}.csv", float_precision="round_trip")
     for col, levels in R_LEVELS.get(name, {}).items():
         df[col] = pd.Categorical(df[col], categories=levels)
     return df
