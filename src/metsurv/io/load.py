@@ -187,7 +187,7 @@ def load_cohort(
         resections=res_table,
         counting_process=cp,
         flow=pd.concat(flow, ignore_index=True),
-        findings=pd.concat(findings, ignore_index=True),
+        findings=pd.concat([f for f in findings if len(f)] or findings[:1], ignore_index=True),
         provenance=provenance,
     )
 
