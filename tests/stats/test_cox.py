@@ -171,3 +171,13 @@ def test_cox_handles_large_data_vectorised():
     fit = cox(df, ["a", "b", "c"], time="t", event="e", robust=True)
     assert np.allclose(fit.coef, [0.5, -0.3, 0.2], atol=0.05)
     assert fit.converged
+
+
+def test_cox_clear_errors_for_degenerate_input():
+    df = pd.DataFrame({"t": [1.0, 2, 3, 4], "e": [0, 0, 0, 0], "x": [1.0, 2, 3, 4]})
+    with pytest.raises(ValueError, match="no events"):
+        cox(df, ["x"], time="t", event="e")
+    df = pd.DataFrame({"t": [1.0, 2, 3, 4, 5], "e": [1, 1, 0, 1, 1], "x": [1.0, 2, 3, 4, 6],
+                       "y": [2.0, 4, 6, 8, 12]})
+    with pytest.raises(ValueError, match="singular"):
+        cox(df, ["x", "y"], time="t", event="e")

@@ -10,6 +10,7 @@ to the last digits rather than only to the convergence tolerance.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -616,8 +617,20 @@ def cox(
     if const.size:
         raise ValueError(f"covariate column(s) constant after dropping missing rows: "
                          f"{[design.names[i] for i in const]}")
+    if sd.event.sum() == 0:
+        raise ValueError("no events after dropping rows with missing values: nothing to fit")
     risk = _Risk(X, sd.time, sd.event, s, efron=ties == "efron")
-    fit = _newton(risk)
+    try:
+        fit = _newton(risk)
+    except np.linalg.LinAlgError as err:
+        raise ValueError(
+            f"the information matrix is singular (collinear covariates among "
+            f"{list(design.names)}, or a covariate constant within every stratum)"
+        ) from err
+    if not fit.converged:
+        warnings.warn(
+            f"Cox fit did not converge in {_MAXITER} iterations; a coefficient may be "
+            "infinite (complete separation)", RuntimeWarning, stacklevel=2)
     beta, ll0, ll = fit.beta, fit.loglik0, fit.loglik
     var = np.linalg.inv(fit.info)
     p = beta.size
