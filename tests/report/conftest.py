@@ -94,3 +94,11 @@ def small_study(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("study")
     write_cohort(root / "data")
     return write_config(root)
+
+
+@pytest.fixture(scope="session")
+def built_report(small_study: Path, tmp_path_factory) -> Path:
+    """The small study built once per session (shared by the build and browser tests)."""
+    from metsurv.report import build
+
+    return build(small_study, out=tmp_path_factory.mktemp("out") / "report")

@@ -17,9 +17,9 @@ from metsurv.report import build, report_command
 B = importlib.import_module("metsurv.report.build")
 
 
-@pytest.fixture(scope="module")
-def report(small_study: Path, tmp_path_factory) -> Path:
-    return build(small_study, out=tmp_path_factory.mktemp("out") / "report")
+@pytest.fixture
+def report(built_report: Path) -> Path:
+    return built_report
 
 
 def _files(folder: Path) -> dict[str, bytes]:

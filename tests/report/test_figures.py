@@ -86,7 +86,7 @@ def test_renders_to_png_svg_pdf_byte_identically(tmp_path):
     paths_a = F.save_figure(F.km_figure(panel), tmp_path / "a" / "km")
     paths_b = F.save_figure(F.km_figure(panel), tmp_path / "b" / "km")
     magic = {".png": b"\x89PNG", ".svg": b"<?xml", ".pdf": b"%PDF"}
-    for a, b in zip(paths_a, paths_b):
+    for a, b in zip(paths_a, paths_b, strict=False):
         data = a.read_bytes()
         assert data.startswith(magic[a.suffix])
         assert data == b.read_bytes(), a.name

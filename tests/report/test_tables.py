@@ -24,7 +24,7 @@ def test_table1_counts_percent_median_iqr_missing():
     assert list(t.columns) == ["Characteristic", "Level", "Overall (n = 6)",
                                "Complete (R0) (n = 4)", "Incomplete (R1/R2) (n = 2)"]
     rows = {(c or prev, lev): r for prev, (c, lev, *r) in
-            zip([""] + t["Characteristic"].tolist(), t.itertuples(index=False))}
+            zip([""] + t["Characteristic"].tolist(), t.itertuples(index=False), strict=False)}
     age = t[t["Level"] == "median (IQR)"].iloc[0]
     assert age["Overall (n = 6)"] == "60.0 (50.0\u201370.0)"
     sex = t.iloc[t.index[t["Characteristic"] == "Sex"][0]:][:4]

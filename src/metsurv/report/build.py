@@ -28,7 +28,7 @@ import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
@@ -219,8 +219,8 @@ def _build_into(cfg: ReportConfig, outdir: Path) -> None:
 
 def _built_at() -> str:
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    now = (datetime.fromtimestamp(int(epoch), tz=timezone.utc) if epoch
-           else datetime.now(timezone.utc))
+    now = (datetime.fromtimestamp(int(epoch), tz=UTC) if epoch
+           else datetime.now(UTC))
     # Spelled out (no ISO date) so that the identifier check, which looks for every input
     # date string, cannot confuse the build time with a patient's date.
     return now.strftime("%d %B %Y, %H:%M:%S UTC").lstrip("0")
@@ -269,7 +269,7 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
     flow = cohort.flow[["table", "step", "reason", "n"]].copy()
     flow["reason"] = flow["reason"].fillna("")
     flow["n"] = [T.suppress_count(v, k) if s == "excluded" else f"{int(v):,}"
-                 for s, v in zip(flow["step"], flow["n"])]
+                 for s, v in zip(flow["step"], flow["n"], strict=False)]
     sec.items.append(_Table("flow", "Flow of records",
                             "Every record read is kept or excluded with its reason "
                             "(read = analysed + excluded).", flow))
@@ -545,7 +545,7 @@ def _published_section(cfg: ReportConfig, patients: pd.DataFrame) -> _Section | 
         c = fit.curves[0]
         at = fit.survival_at([12.0 * y for _, y in _surv_columns()])
         row = {"n": c.n, "median_months": c.median}
-        for (name, _), (_, r) in zip(_surv_columns(), at.iterrows()):
+        for (name, _), (_, r) in zip(_surv_columns(), at.iterrows(), strict=False):
             row[name] = r["estimate"] if r["n_risk"] > 0 else np.nan
         cohort_rows[i] = row
     if not keep:
@@ -681,7 +681,7 @@ def _competing_section(cfg: ReportConfig, patients: pd.DataFrame) -> _Section | 
         "First event": at["cause"], "Years": at["years"],
         "Cumulative incidence % (95% CI)": [
             _est_ci(e, lo, hi, 100, "{:.1f}") if e > 0 else "0.0"
-            for e, lo, hi in zip(at["estimate"], at["lower"], at["upper"])],
+            for e, lo, hi in zip(at["estimate"], at["lower"], at["upper"], strict=False)],
     })
     sec = _Section("Pulmonary recurrence and death (competing risks)",
                    "Death without recurrence competes with recurrence: the cumulative "
@@ -883,7 +883,7 @@ def _table_pages(item: _Table, rows_per_page: int = 60) -> list[Any]:
     df = df.apply(lambda s: s.str.slice(0, 70))
     widths = [max(len(str(c)), *(len(v) for v in df[c])) if len(df) else len(str(c))
               for c in df.columns]
-    fmt_row = lambda cells: "  ".join(str(v).ljust(w) for v, w in zip(cells, widths))  # noqa: E731
+    fmt_row = lambda cells: "  ".join(str(v).ljust(w) for v, w in zip(cells, widths, strict=False))  # noqa: E731
     header = fmt_row(df.columns)
     total = sum(widths) + 2 * (len(widths) - 1)
     size = min(7.0, 10.2 * 72 / max(total, 1) / 0.6)

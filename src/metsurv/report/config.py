@@ -173,10 +173,10 @@ def load_config(
 ) -> ReportConfig:
     """Read and validate a study config (a YAML file or an already-parsed dict).
 
-    >>> cfg = load_config({"title": "Demo", "data": {"source": "README.md"}}, base=Path("."))
+    >>> cfg = load_config({"title": "Demo", "data": {"source": "no-such.csv"}}, base=Path("."))
     Traceback (most recent call last):
     ...
-    metsurv.errors.CohortError: config: data.source: file 'README.md' not found (looked for README.md)
+    metsurv.errors.CohortError: config: data.source: file 'no-such.csv' not found (looked for no-such.csv)
     """
     if isinstance(config, dict):
         raw = config

@@ -14,9 +14,10 @@ lifelines #562, #358, #1624).
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import matplotlib.ticker
 import numpy as np
@@ -369,7 +370,7 @@ def _draw_at_risk(panel: KMPanel, risk_ax: Axes, ticks: np.ndarray, scale: float
                  ha="left", va="center", fontsize=6)
     # Data coordinates on the shared x-axis: each count sits exactly under its tick.
     for i, row in enumerate(cells):
-        for t_disp, text in zip(ticks, row):
+        for t_disp, text in zip(ticks, row, strict=False):
             risk_ax.text(t_disp, i, text, ha="center", va="center", fontsize=6,
                          color=style.colour(i), clip_on=False)
 

@@ -8,8 +8,8 @@ on white paper.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import matplotlib as mpl
 from matplotlib.backends.backend_agg import FigureCanvasAgg

@@ -216,7 +216,7 @@ def table1(
         for j, (level, _) in enumerate(per_col[0]):
             row = {"Characteristic": FACTOR_TITLES.get(v, v.replace("_", " ").capitalize())
                    if j == 0 else "", "Level": level}
-            for (name, _), cells in zip(columns, per_col):
+            for (name, _), cells in zip(columns, per_col, strict=False):
                 row[name] = cells[j][1]
             rows.append(row)
     out = pd.DataFrame(rows)
