@@ -267,6 +267,18 @@ def test_readstat_crash_is_contained(tmp_path):
         assert "flipped.sav" in str(exc)
 
 
+def test_sav_announcing_impossible_row_count(tmp_path):
+    # the case count sits at byte 80 of the SPSS header; a damaged one must not make the
+    # reader allocate gigabytes (or wake the out-of-memory killer)
+    p = tmp_path / "huge.sav"
+    pyreadstat.write_sav(pd.DataFrame({"pid": ["P1", "P2"], "age": [1.0, 2.0]}), p)
+    data = bytearray(p.read_bytes())
+    assert int.from_bytes(data[80:84], "little") == 2
+    data[80:84] = (900_000_000).to_bytes(4, "little")
+    p.write_bytes(bytes(data))
+    _raises(p, "huge.sav", "more rows than a file of its size can hold")
+
+
 @pytest.mark.skipif(not hasattr(os, "fork") or not sys.platform.startswith("linux"),
                     reason="the crash guard forks (Linux only)")
 def test_crash_guard_reports_signal():

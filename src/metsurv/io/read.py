@@ -745,7 +745,7 @@ def _parse_csv(path: Path, name: str, enc: str, delim: str,
     for newlines_in_values in (False, True):
         try:
             table = pacsv.read_csv(
-                path,
+                pa.OSFile(str(path.resolve())),  # a local file: no URI, no decompression
                 read_options=pacsv.ReadOptions(encoding=arrow_enc, block_size=1 << 24),
                 parse_options=pacsv.ParseOptions(
                     delimiter=delim, quote_char='"', double_quote=True, escape_char=False,
@@ -1009,6 +1009,7 @@ def _excel_column(values: list[Any]) -> pd.Series:
 
 
 def _read_parquet(path: Path, name: str) -> RawTable:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     sha = _sha256(path, name)
@@ -1025,7 +1026,8 @@ def _read_parquet(path: Path, name: str) -> RawTable:
             "copy or export the file again."
         )
     try:
-        table = pq.read_table(path)
+        with pa.OSFile(str(path.resolve())) as fh:  # a local file, never a URI
+            table = pq.read_table(fh)
         frame = table.to_pandas(date_as_object=False)
     except Exception as exc:
         raise CohortError(
@@ -1057,11 +1059,30 @@ def _read_readstat(path: Path, name: str, fmt: str) -> RawTable:
     readers = {"sas7bdat": pyreadstat.read_sas7bdat, "xport": pyreadstat.read_xport,
                "stata": pyreadstat.read_dta, "spss": pyreadstat.read_sav}
     extra = {"catalog_file": catalog} if catalog is not None else {}
-    _crash_guard(
-        lambda: readers[fmt](path, output_format="dict", disable_datetime_conversion=True,
-                             **extra),
-        name, _FORMAT_LABEL[fmt], path.stat().st_size,
-    )
+    size = path.stat().st_size
+
+    def plausible() -> None:
+        """Reject a header that announces more rows than the file can hold (a damaged
+        count would make the reader allocate, and touch, gigabytes)."""
+        _, meta = readers[fmt](path, metadataonly=True, output_format="dict", **extra)
+        rows = getattr(meta, "number_rows", None)
+        cols = max(1, int(getattr(meta, "number_columns", 1) or 1))
+        # at most ~1,100 : 1 compression (zlib in .zsav, RLE/RDC in SAS) and >= 1 byte
+        # per value otherwise
+        if isinstance(rows, int) and rows > 1000 + size * 1100 // cols:
+            raise _Implausible(rows)
+
+    def parse() -> None:
+        plausible()
+        readers[fmt](path, output_format="dict", disable_datetime_conversion=True, **extra)
+
+    if not _crash_guard(parse, name, _FORMAT_LABEL[fmt], size):
+        try:
+            plausible()  # no fork on this platform: at least check the row count in-process
+        except _Implausible:
+            raise CohortError(_implausible_message(name)) from None
+        except Exception:  # noqa: BLE001 - the full read below reports it
+            pass
     common = {"dates_as_pandas_datetime": True}
     try:
         if fmt == "sas7bdat":
@@ -1094,17 +1115,29 @@ def _read_readstat(path: Path, name: str, fmt: str) -> RawTable:
                     sha256=sha, encoding=None, delimiter=None, decimal=".")
 
 
-def _crash_guard(parse, name: str, what: str, size: int) -> None:
+class _Implausible(Exception):
+    """A file header announces more rows than the file can hold."""
+
+
+def _implausible_message(name: str) -> str:
+    return (
+        f"{name}: the file announces more rows than a file of its size can hold, so it is "
+        "damaged; copy or export the file again."
+    )
+
+
+def _crash_guard(parse, name: str, what: str, size: int) -> bool:
     """Run ``parse`` in a forked child before running it here.
 
     The SAS/Stata/SPSS parser is C code (readstat) that can crash the whole Python process
     (a segmentation fault, e.g. on a .sav with flipped bytes) instead of raising. The child
     takes that risk: if it dies from a signal or does not finish, the file is rejected with
     a CohortError; otherwise the parse is deterministic and safe to repeat in-process.
-    Linux only (fork is cheap there: no re-import); elsewhere the parse runs unguarded.
+    Linux only (fork is cheap there: no re-import); elsewhere nothing runs and this
+    returns False.
     """
     if not _CRASH_GUARD or not sys.platform.startswith("linux") or not hasattr(os, "fork"):
-        return
+        return False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # "multi-threaded fork" (3.12+)
         pid = os.fork()
@@ -1112,8 +1145,13 @@ def _crash_guard(parse, name: str, what: str, size: int) -> None:
         code = 1
         try:
             faulthandler.disable()  # a crash here is expected, not worth a traceback
+            _limit_child_memory()
             parse()
             code = 0
+        except MemoryError:
+            code = 3
+        except _Implausible:
+            code = 4
         except BaseException:  # noqa: BLE001 - the parent re-raises it properly
             code = 1
         finally:
@@ -1139,6 +1177,35 @@ def _crash_guard(parse, name: str, what: str, size: int) -> None:
             f"{name}: the file is damaged: the reader for {what} crashed on it "
             f"(signal {os.WTERMSIG(status)}); export the table again."
         )
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 3:
+        raise CohortError(
+            f"{name}: reading the file needs more memory than is available (a damaged file "
+            "can announce an impossible number of rows); check the file, or free memory "
+            "and try again."
+        )
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 4:
+        raise CohortError(_implausible_message(name))
+    return True
+
+
+def _limit_child_memory() -> None:
+    """Make an impossible allocation raise MemoryError in the guard's child, instead of
+    waking the kernel's out-of-memory killer (which may pick the parent)."""
+    import resource
+
+    try:
+        with open("/proc/self/status") as fh:
+            vm = next(int(line.split()[1]) for line in fh if line.startswith("VmSize:"))
+        with open("/proc/meminfo") as fh:
+            avail = next(int(line.split()[1]) for line in fh if line.startswith("MemAvailable:"))
+        limit = (vm + avail) * 1024
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        if soft == resource.RLIM_INFINITY or limit < soft:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (OSError, ValueError, StopIteration):
+        pass
 
 
 _CRASH_GUARD = True
@@ -1337,10 +1404,13 @@ def _duckdb_query(path: Path, name: str, src: SqlSource):
     import duckdb
 
     try:
+        # an absolute path (never a "md:" / "s3://"-style name), read-only, and no
+        # extension installs or file/network access from inside the query
         con = duckdb.connect(
-            str(path), read_only=True,
+            str(path.resolve()), read_only=True,
             config={"autoinstall_known_extensions": False,
-                    "autoload_known_extensions": False},
+                    "autoload_known_extensions": False,
+                    "enable_external_access": False},
         )
     except Exception as exc:
         text = str(exc).lower()
