@@ -181,3 +181,12 @@ def test_cox_clear_errors_for_degenerate_input():
                        "y": [2.0, 4, 6, 8, 12]})
     with pytest.raises(ValueError, match="singular"):
         cox(df, ["x", "y"], time="t", event="e")
+
+
+def test_cox_categorical_uses_first_category_of_pandas_categorical():
+    """The loader gives categoricals in canonical order, reference first: R relevel()."""
+    df = dataset("veteran")  # celltype: Categorical(squamous, smallcell, adeno, large)
+    fit = cox(df, ["celltype"], time="time", event="event")
+    assert fit.references == {"celltype": "squamous"}
+    assert fit.terms == ("celltype[smallcell]", "celltype[adeno]", "celltype[large]")
+    assert fit.ph_test().to_frame()["df"].tolist() == [3, 3]
