@@ -273,3 +273,20 @@ def as_dict(table: pd.DataFrame) -> list[dict[str, Any]]:
     """JSON-safe records of a calibration table."""
     return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
             for r in table.to_dict("records")]
+
+
+def ph_covariates(frame: pd.DataFrame, preset: str | Preset) -> pd.DataFrame:
+    """``os_months``, ``os_event`` and one 0/1 column per true log hazard ratio of the
+    preset's ``ph`` model (named ``field=level``, as in ``manifest["true_parameters"]``),
+    complete cases only: the design a Cox fit needs to recover the truth."""
+    p = get_preset(preset)
+    out = {"os_months": frame["os_months"].astype(float),
+           "os_event": frame["os_event"].astype(bool)}
+    known = np.ones(len(frame), dtype=bool)
+    for key in p.ph.log_hr:
+        name, level = key.split("=", 1)
+        col = frame[name].astype(object)
+        value: object = {"True": True, "False": False}.get(level, level)
+        known &= col.notna().to_numpy()
+        out[key] = (col == value).astype(float)
+    return pd.DataFrame(out).loc[known].reset_index(drop=True)

@@ -12,6 +12,7 @@ them with the exclusion reason the loader must give each one.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import zipfile
@@ -252,8 +253,8 @@ def _cells(d: Dialect, frame: pd.DataFrame, columns: dict[str, str], rng: np.ran
             values: pd.Series = labels
         elif canon in _DATE_FIELDS:
             if d.file_format == "xlsx":
-                values = pd.Series(pd.to_datetime(col, format="%Y-%m-%d").dt.to_pydatetime(),
-                                   index=col.index, dtype=object)
+                values = col.map(lambda v: dt.date.fromisoformat(v) if isinstance(v, str)
+                                 else None)
             else:
                 values = _format_dates(col.astype(str), d.date_format)
         elif kind == "float":
@@ -302,7 +303,7 @@ def _plant_broken_rows(d: Dialect, cells: pd.DataFrame, cohort: SyntheticCohort,
     op = pd.Timestamp(p["metastasectomy_date"].iat[rows[1]])
     before = (op - pd.Timedelta(days=45)).strftime(d.date_format)
     cells.iat[rows[1], cells.columns.get_loc(c["last_followup_date"])] = (
-        before if d.file_format == "csv" else (op - pd.Timedelta(days=45)).to_pydatetime())
+        before if d.file_format == "csv" else (op - pd.Timedelta(days=45)).date())
     note(rows[1], "last_followup_date", before, REASON_BEFORE,
          "last follow-up 45 days before the metastasectomy")
 

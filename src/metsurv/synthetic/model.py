@@ -93,7 +93,7 @@ def _allocate(rng: np.random.Generator, n: int, probs: Any, key: np.ndarray | No
     if key is None:
         return rng.permutation(labels)
     out = np.empty(n, dtype=np.int16)
-    out[np.argsort(key, kind="stable")] = labels
+    out[np.argsort(key)] = labels
     return out
 
 
@@ -258,10 +258,15 @@ def _days(iso: str) -> int:
 
 
 def _iso(days: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-    text = np.datetime_as_string(np.asarray(days, dtype=np.int64).astype("datetime64[D]"))
-    out = text.astype(object)
-    if valid is not None:
-        out[~valid] = None
+    """Day numbers -> ISO yyyy-mm-dd strings (None where not ``valid``), through a lookup
+    table of the distinct days so that a million rows cost no million string conversions."""
+    days = np.asarray(days, dtype=np.int64)
+    ok = np.ones(days.size, dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
+    if not ok.any():
+        return np.full(days.size, None, dtype=object)
+    lo, hi = int(days[ok].min()), int(days[ok].max())
+    table = np.datetime_as_string(np.arange(lo, hi + 1).astype("datetime64[D]")).astype(object)
+    out = np.append(table, None)[np.where(ok, days - lo, hi - lo + 1)]
     return out
 
 
@@ -332,7 +337,8 @@ def generate(preset: str | Preset = "irlm1997", n: int | None = None, seed: int 
     cause_code = np.where(out["cancer_cause"], 0, 1)
     cause_unknown = _masked(rng, miss, "death_cause", n)
     cause_code = np.where(cause_unknown, 2, cause_code)
-    ids = np.char.add(p.name[:4].upper() + "-", np.char.zfill(np.arange(1, n + 1).astype(str), 7))
+    prefix = p.name[:4].upper()
+    ids = np.array([f"{prefix}-{i:07d}" for i in range(1, n + 1)], dtype=object)
     centres = tuple(name for name, _ in p.centres)
     groups = LEVELS["histology_group"]
     flat = [st for g in groups for st in p.subtypes[g]]
@@ -344,7 +350,7 @@ def generate(preset: str | Preset = "irlm1997", n: int | None = None, seed: int 
     rec["nodal_status"] = cov["nodal_status"]
     rec["n_metastases"] = np.where(nmet_missing, -1, cov["n_metastases"])
     patients = pd.DataFrame({
-        "patient_id": ids.astype(object),
+        "patient_id": ids,
         "center": _text(cov["center"], centres),
         "sex": _text(cov["sex"], LEVELS["sex"]),
         "age_at_metastasectomy": age,
@@ -372,7 +378,7 @@ def generate(preset: str | Preset = "irlm1997", n: int | None = None, seed: int 
 
     resections = _resections(p, rec, course["repeat_ops"], op_day, fu_days, ids, rng)
     truth = pd.DataFrame({
-        "patient_id": ids.astype(object),
+        "patient_id": ids,
         "cured": out["cured"],
         "score": out["score"],
         "death_months": out["death"],
@@ -420,7 +426,7 @@ def _resections(p: Preset, rec: dict[str, np.ndarray], repeat_ops: np.ndarray,
     extent = np.concatenate([rec["extent"], _choice(rng, m, p.extent, LEVELS["extent"])])
     order = np.lexsort((seq, patient))
     return pd.DataFrame({
-        "patient_id": ids[patient[order]].astype(object),
+        "patient_id": ids[patient[order]],
         "operation_date": _iso(day[order]),
         "sequence": seq[order],
         "resection_status": _text(status[order], LEVELS["resection_status"]),
