@@ -88,10 +88,10 @@ strip_strata <- function(s, n) {
   sub("^[^=]*=", "", as.character(s))
 }
 
-km_ref <- function(d, by, conf.type, times) {
+km_ref <- function(d, by, conf.type, times, conf.int = 0.95) {
   f <- if (is.null(by)) Surv(time, event) ~ 1 else
     as.formula(paste("Surv(time, event) ~", by))
-  fit <- survfit(f, data = d, conf.type = conf.type)
+  fit <- survfit(f, data = d, conf.type = conf.type, conf.int = conf.int)
   s <- summary(fit, censored = TRUE)
   tab <- data.frame(group = strip_strata(s$strata, length(s$time)), time = s$time,
                     n_risk = s$n.risk, n_event = s$n.event, n_censor = s$n.censor,
@@ -101,13 +101,14 @@ km_ref <- function(d, by, conf.type, times) {
   if (is.null(dim(st))) st <- t(as.matrix(st))
   med <- data.frame(group = if (is.null(by)) "all" else sub("^[^=]*=", "", rownames(st)),
                     n = st[, "records"], events = st[, "events"], median = st[, "median"],
-                    lower = st[, paste0(0.95, "LCL")], upper = st[, paste0(0.95, "UCL")])
+                    lower = st[, paste0(conf.int, "LCL")], upper = st[, paste0(conf.int, "UCL")])
   at <- summary(fit, times = times, extend = TRUE)
   att <- data.frame(group = strip_strata(at$strata, length(at$time)), time = at$time,
                     n_risk = at$n.risk, estimate = at$surv, std_err = at$std.err,
                     lower = at$lower, upper = at$upper)
-  list(call = sprintf("survfit(%s, data, conf.type = '%s')", deparse(f), conf.type),
-       by = by, times = times, table = tab, median = med, at_times = att)
+  list(call = sprintf("survfit(%s, data, conf.type = '%s', conf.int = %s)", deparse(f),
+                      conf.type, conf.int),
+       by = by, times = times, conf_type = conf.type, conf_level = conf.int, table = tab, median = med, at_times = att)
 }
 
 survdiff_ref <- function(d, by, rho = 0, strata = NULL, scores = NULL) {
@@ -201,6 +202,8 @@ for (ct in conf_types) {
   ref$km[[length(ref$km) + 1]] <- km_ref(d, "sex", ct, c(90, 180, 365, 730, 1000))
   ref$km[[length(ref$km) + 1]] <- km_ref(d, "ph_ecog", ct, c(90, 365, 730))
 }
+for (ct in conf_types)
+  ref$km[[length(ref$km) + 1]] <- km_ref(d, "sex", ct, c(180, 365), conf.int = 0.9)
 ref$survdiff <- list(survdiff_ref(d, "sex"), survdiff_ref(d, "sex", rho = 1),
                      survdiff_ref(d, "ph_ecog"), survdiff_ref(d, "ph_ecog", rho = 1),
                      survdiff_ref(d, "sex", strata = "ph_ecog"),

@@ -17,15 +17,14 @@ KM_CASES = cases("km")
 def _fit(name: str, i: int):
     ref = reference(name)["km"][i]
     fit = km(dataset(name), by=ref["by"], time="time", event="event",
-             conf_type=ref["conf_type"] if "conf_type" in ref else ref["call"].split("'")[1],
-             times=ref["times"])
+             conf_type=ref["conf_type"], conf_level=ref["conf_level"], times=ref["times"])
     return ref, fit
 
 
 def _ids(c):
     name, i = c
     ref = reference(name)["km"][i]
-    return f"{name}-{ref['by'] or 'all'}-{ref['call'].split('=')[-1].strip(' )')}"
+    return f"{name}-{ref['by'] or 'all'}-{ref['conf_type']}-{ref['conf_level']}"
 
 
 @pytest.mark.parametrize("case", KM_CASES, ids=_ids)
