@@ -275,7 +275,7 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
                             "(read = analysed + excluded).", flow))
     missing_by = cfg.table1_by if cfg.table1_by in patients.columns else None
     t1 = T.table1(patients, by=missing_by, variables=cfg.table1_variables, suppress_below=k)
-    by_text = (f" by {T.FACTOR_TITLES.get(missing_by, missing_by).lower()}"
+    by_text = (f" by {_lower_first(T.FACTOR_TITLES.get(missing_by, missing_by))}"
                if missing_by else "")
     sec.items.append(_Table(
         "table1", f"Table 1. Patient characteristics{by_text}",
@@ -290,7 +290,7 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
     overall = F.panel_from_km(
         _km(patients, None, cfg), at_risk_times=_tick_months(cfg), labels={"all": "All patients"},
         title=None)
-    sec.items.append(_Figure("km_overall", "All patients", _km_caption(cfg, "all patients"),
+    sec.items.append(_Figure("km_overall", "All patients", _km_caption(cfg, None),
                              F.km_figure(overall, **_plot_kwargs(cfg))))
     surv_rows = [_survival_rows(_km(patients, None, cfg), "All patients", None, None, k,
                                 labels={"all": "All patients"})]
@@ -314,8 +314,9 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
         fig = F.km_figure(panel, **_plot_kwargs(cfg))
         sub_text = f"; {_SUBSET_TEXT[spec.subset]} only" if spec.subset else ""
         sec.items.append(_Figure(f"km_{spec.slug}", _factor_title(spec),
-                                 _km_caption(cfg, T.FACTOR_TITLES.get(spec.factor, spec.factor)
-                                             .lower() + sub_text, lr_p, trend_p, sources),
+                                 _km_caption(cfg, _lower_first(T.FACTOR_TITLES.get(
+                                    spec.factor, spec.factor)) + sub_text, lr_p, trend_p,
+                                    sources),
                                  fig))
         surv_rows.append(_survival_rows(fit, _factor_title(spec), lr_p, trend_p, k,
                                         labels=_labels(spec.factor, fit.groups),
@@ -414,11 +415,17 @@ def _factor_title(spec: FactorSpec) -> str:
     return t + (f" ({_SUBSET_TEXT[spec.subset]})" if spec.subset else "")
 
 
-def _km_caption(cfg: ReportConfig, what: str, p: float | None = None,
+def _lower_first(text: str) -> str:
+    """'Disease-free interval (DFI) group' -> 'disease-free interval (DFI) group'."""
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
+def _km_caption(cfg: ReportConfig, what: str | None, p: float | None = None,
                 trend: float | None = None, sources: tuple[str, ...] | list[str] = ()) -> str:
     unit = cfg.time_unit
     text = (f"Kaplan-Meier estimate of {'overall' if cfg.endpoint == 'os' else 'disease-free'} "
-            f"survival by {what}, {unit} from the first pulmonary metastasectomy; ticks mark "
+            f"survival {'of all patients' if what is None else 'by ' + what}, {unit} from the "
+            f"first pulmonary metastasectomy; ticks mark "
             f"censored patients (merged when closer than the print resolution)")
     text += "; shaded: 95% pointwise CI (log-log)." if cfg.ci_bands else "."
     text += " Legend: n and 5-year survival per group. " + F.AT_RISK_CAPTION

@@ -57,6 +57,10 @@ FACTOR_TITLES: dict[str, str] = {
     "recurrence_site": "Site of first recurrence",
     "os_months": "Follow-up (months)",
     "os_event": "Died",
+    # factor names of the published table (metsurv.published)
+    "resection": "Completeness of resection",
+    "histology": "Sarcoma subtype",
+    "all": "All patients",
 }
 
 _BOOL_LABELS: dict[str, tuple[str, str]] = {
@@ -315,10 +319,13 @@ def published_comparison(
     """This cohort beside a published series, one row per published figure.
 
     ``published`` rows come from :func:`metsurv.published.published_figures`;
-    ``cohort_rows`` has, for the same index, the cohort's ``n``, ``median_months``,
-    ``surv_5y``, ``surv_10y``, ``surv_15y`` (from :func:`metsurv.stats.km`), NaN where the
-    cohort has no matching group. Survival is printed in percent; published blanks stay blank.
+    ``cohort_rows`` has, for the same index, the cohort's ``n``, ``median_months`` and the
+    survival columns (``surv_2y`` ... ``surv_15y``, from :func:`metsurv.stats.km`), NaN where
+    the cohort has no matching group or follow-up. Survival is printed in percent; a
+    survival column appears only when some published row reports it.
     """
+    from metsurv.published import SURVIVAL_COLUMNS
+
     k = int(suppress_below or 0)
 
     def pct(v: float) -> str:
@@ -327,11 +334,13 @@ def published_comparison(
     def num(v: float, fmt: str = "{:.1f}") -> str:
         return "" if pd.isna(v) else fmt.format(v)
 
+    surv_cols = [c for c in SURVIVAL_COLUMNS if published[c].notna().any()]
     rows = []
     for i, p in published.iterrows():
         c = cohort_rows.loc[i] if i in cohort_rows.index else pd.Series(dtype=float)
-        rows.append({
+        row = {
             "Study": p["study"],
+            "Published cohort": p["cohort"],
             "Subset": p["subset"],
             "Factor": FACTOR_TITLES.get(p["factor"], p["factor"]),
             "Level": p["level"],
@@ -339,14 +348,13 @@ def published_comparison(
             "Cohort n": suppress_count(c.get("n", np.nan), k),
             "Published median (mo)": num(p["median_months"]),
             "Cohort median (mo)": num(c.get("median_months", np.nan)),
-            "Published 5-y (%)": pct(p["surv_5y"]),
-            "Cohort 5-y (%)": pct(c.get("surv_5y", np.nan)),
-            "Published 10-y (%)": pct(p["surv_10y"]),
-            "Cohort 10-y (%)": pct(c.get("surv_10y", np.nan)),
-            "Published 15-y (%)": pct(p["surv_15y"]),
-            "Cohort 15-y (%)": pct(c.get("surv_15y", np.nan)),
-            "Source": p["source"],
-        })
+        }
+        for col in surv_cols:
+            y = f"{SURVIVAL_COLUMNS[col]:g}"
+            row[f"Published {y}-y (%)"] = pct(p[col])
+            row[f"Cohort {y}-y (%)"] = pct(c.get(col, np.nan))
+        row["Source"] = p["source"]
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
