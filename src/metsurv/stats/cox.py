@@ -83,7 +83,7 @@ def _design(frame: pd.DataFrame, covariates: Sequence[str], reference: Mapping[s
 class _Stratum:
     """One stratum, rows sorted by time: block = run of equal times."""
 
-    rows: np.ndarray  # indices into the sorted arrays
+    rows: slice  # its rows in the sorted arrays
     starts: np.ndarray  # first row (relative) of each block
     block: np.ndarray  # block of each row
     ev_blocks: np.ndarray  # blocks with >= 1 death
@@ -121,7 +121,7 @@ class _Risk:
             pos = np.full(starts.size, -1)
             pos[ev_blocks] = np.arange(ev_blocks.size)
             self.strata.append(
-                _Stratum(np.arange(lo, hi), starts, block, ev_blocks, d, sub_block, frac,
+                _Stratum(slice(int(lo), int(hi)), starts, block, ev_blocks, d, sub_block, frac,
                          dead_rows, pos[block[dead_rows]])
             )
 
@@ -132,9 +132,12 @@ class _Risk:
         dead = np.bincount(st.dead_block, w[st.dead_rows], st.d.size)
         return at_risk[st.ev_blocks], dead
 
-    def steps(self, beta: np.ndarray, st: _Stratum, second: bool = True) -> dict[str, np.ndarray]:
-        """Per Efron sub-step: denominator, weighted mean of x, and (optionally) the
-        weighted covariance (the information contribution)."""
+    def steps(
+        self, beta: np.ndarray, st: _Stratum, second: bool = True, per_step: bool = False
+    ) -> dict[str, np.ndarray]:
+        """Per Efron sub-step: denominator and weighted mean of x; with ``second`` the
+        information (summed), with ``per_step`` also each sub-step's weighted covariance
+        ``v{j}_{k}`` (cox.zph weights them by g(t))."""
         X = self.X[st.rows]
         eta = _lp(X, beta)
         r = np.exp(eta)
@@ -150,9 +153,9 @@ class _Risk:
             cov = np.empty((self.p, self.p))
             for j, k in self.pairs:
                 S2, D2 = self._sums(st, r * X[:, j] * X[:, k])
-                # per sub-step covariance summed over sub-steps (weights may be needed by zph)
                 v = (S2[sb] - frac * D2[sb]) / denom - mean[:, j] * mean[:, k]
-                out[f"v{j}_{k}"] = v
+                if per_step:
+                    out[f"v{j}_{k}"] = v
                 cov[j, k] = cov[k, j] = v.sum()
             out["info"] = cov
         return out
@@ -175,7 +178,7 @@ class _Risk:
         at a tied time receives only the fraction (1 - k/d) of the k-th sub-step."""
         res = np.zeros((self.t.size, self.p))
         for st in self.strata:
-            X, e = self.X[st.rows], self.e[st.rows]
+            X = self.X[st.rows]
             if st.d.size == 0:
                 continue
             z = self.steps(beta, st, second=False)
@@ -194,12 +197,9 @@ class _Risk:
                 M[:, j] = np.bincount(st.sub_block, z["mean"][:, j], ne) / st.d
             cH, cG = np.cumsum(H), np.cumsum(G, axis=0)
             b = st.block
-            Hi, Gi = cH[b].copy(), cG[b].copy()
+            Hi, Gi = cH[b], cG[b]
             # deaths: replace the full share of their own time by the Efron share
-            pos = np.full(nb, -1)
-            pos[st.ev_blocks] = np.arange(ne)
-            dead = e > 0
-            eb = pos[b[dead]]
+            dead, eb = st.dead_rows, st.dead_block
             Hi[dead] += Hd[eb] - H[b[dead]]
             Gi[dead] += Gd[eb] - G[b[dead]]
             r = z["r"]
@@ -529,7 +529,7 @@ class CoxResult(Result):
         for st in risk.strata:
             if st.d.size == 0:
                 continue
-            z = risk.steps(beta, st)
+            z = risk.steps(beta, st, per_step=True)
             rows, e = st.rows, risk.e[st.rows]
             gt = g[rows][st.starts[st.ev_blocks]][st.sub_block]  # g at each sub-step
             u2 += (g[rows] * e) @ risk.X[rows] - gt @ z["mean"]
