@@ -142,7 +142,7 @@ def format_km(result: dict[str, Any]) -> str:
         t = result.get(key)
         if t:
             lines.append(f"{label}: chisq = {_num(t['statistic'], 4)} on {t['df']} df, "
-                         f"p {'' if _p(t['p']).startswith('<') else '= '}{_p(t['p'])}")
+                         f"p {_p(t['p']).replace('<', '< ') if _p(t['p']).startswith('<') else '= ' + _p(t['p'])}")
     if result.get("n_dropped"):
         lines.append(f"({result['n_dropped']} rows with missing values dropped)")
     return "\n".join(lines)
