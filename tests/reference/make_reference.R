@@ -174,7 +174,11 @@ cox_ref <- function(name, d, rhs, ties = "efron", robust = FALSE, py = list()) {
     concordance_se = unname(fit$concordance["std"]),
     concordance_count = as.list(fit$concordance[1:5]),
     zph = list(terms = rownames(zph$table), chisq = unname(zph$table[, "chisq"]),
-               df = unname(zph$table[, "df"]), p = unname(zph$table[, "p"])))
+               df = unname(zph$table[, "df"]), p = unname(zph$table[, "p"])),
+    zph_other = lapply(c(rank = "rank", identity = "identity", log = "log"), function(tr) {
+      z <- cox.zph(fit, transform = tr)
+      list(chisq = unname(z$table[, "chisq"]), p = unname(z$table[, "p"]))
+    }))
   if (!is.null(fit$naive.var)) out$vcov_robust <- unname(fit$var)
   out$vcov <- unname(if (is.null(fit$naive.var)) fit$var else fit$naive.var)
   out

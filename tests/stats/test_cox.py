@@ -190,3 +190,13 @@ def test_cox_categorical_uses_first_category_of_pandas_categorical():
     assert fit.references == {"celltype": "squamous"}
     assert fit.terms == ("celltype[smallcell]", "celltype[adeno]", "celltype[large]")
     assert fit.ph_test().to_frame()["df"].tolist() == [3, 3]
+
+
+@pytest.mark.parametrize("transform", ["rank", "identity", "log"])
+def test_cox_ph_test_other_transforms_match_R_cox_zph(fitted, transform):
+    """R: cox.zph(fit, transform = 'rank' | 'identity' | 'log')$table: chisq and p 1e-6
+    relative."""
+    ref, fit = fitted
+    zph = fit.ph_test(transform).to_frame()
+    assert_close_rel(zph["chisq"], ref["zph_other"][transform]["chisq"], REL_STAT, "chisq")
+    assert_close_rel(zph["p"], ref["zph_other"][transform]["p"], REL_STAT, "p")

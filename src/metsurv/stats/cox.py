@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2, norm
+from scipy.stats import chi2, norm, rankdata
 
 from ._result import Result, json_safe
 from ._times import group_codes, group_levels, level_label, survival_data
@@ -502,12 +502,13 @@ class CoxResult(Result):
                 f"concordance = {self.concordance:.3f}")
         return head + self.to_frame().to_html(index=False, na_rep="NA")
 
-    def ph_test(self) -> PHTestResult:
+    def ph_test(self, transform: str = "km") -> PHTestResult:
         """Proportional-hazards test as R ``cox.zph(fit, transform = "km")`` (survival
         >= 3.0): a score test, at the fitted coefficients, of adding x * g(t) for each
         term, g(t) = 1 - S(t-) with S the Kaplan-Meier of all subjects (strata ignored),
         centred at its mean over the deaths. Per term (all columns of a categorical
-        term jointly) and GLOBAL (all terms), chi-square on df = columns.
+        term jointly) and GLOBAL (all terms), chi-square on df = columns. ``transform``
+        may also be "rank", "identity" or "log", as in R.
 
         >>> df = pd.DataFrame({"os_months": [5, 8, 12, 3, 9, 15, 4, 11],
         ...                    "os_event": [1, 1, 0, 1, 1, 0, 1, 1],
@@ -517,12 +518,21 @@ class CoxResult(Result):
         """
         risk, beta, assign = self._zph_data
         p = risk.p
-        # KM of everyone, left-continuous, at each subject's time
-        ut, inv = np.unique(risk.t, return_inverse=True)
-        deaths = np.bincount(inv, risk.e)
-        nrisk = np.cumsum(np.bincount(inv)[::-1])[::-1]
-        surv = np.cumprod(1 - deaths / nrisk)
-        g = 1 - np.r_[1.0, surv[:-1]][inv]
+        if transform == "km":
+            # KM of everyone, left-continuous, at each subject's time
+            _, inv = np.unique(risk.t, return_inverse=True)
+            deaths = np.bincount(inv, risk.e)
+            nrisk = np.cumsum(np.bincount(inv)[::-1])[::-1]
+            surv = np.cumprod(1 - deaths / nrisk)
+            g = 1 - np.r_[1.0, surv[:-1]][inv]
+        elif transform == "rank":
+            g = rankdata(risk.t)  # R rank(): average ranks over all subjects
+        elif transform == "identity":
+            g = risk.t.copy()
+        elif transform == "log":
+            g = np.log(risk.t)
+        else:
+            raise ValueError(f"transform must be km, rank, identity or log, got {transform!r}")
         g = g - g[risk.e > 0].mean()
         u2 = np.zeros(p)
         imat = np.zeros((2 * p, 2 * p))
@@ -555,7 +565,7 @@ class CoxResult(Result):
             chisq=stats_a,
             df=dfs_a,
             p=chi2.sf(stats_a, dfs_a),
-            transform="km",
+            transform=transform,
         )
 
 
