@@ -175,6 +175,7 @@ cox_ref <- function(name, d, rhs, ties = "efron", robust = FALSE, py = list()) {
     concordance_count = as.list(fit$concordance[1:5]),
     zph = list(terms = rownames(zph$table), chisq = unname(zph$table[, "chisq"]),
                df = unname(zph$table[, "df"]), p = unname(zph$table[, "p"])),
+    zph_resid = list(x = unname(zph$x), time = unname(zph$time), y = unname(zph$y)),
     zph_other = lapply(c(rank = "rank", identity = "identity", log = "log"), function(tr) {
       z <- cox.zph(fit, transform = tr)
       list(chisq = unname(z$table[, "chisq"]), p = unname(z$table[, "p"]))

@@ -200,3 +200,15 @@ def test_cox_ph_test_other_transforms_match_R_cox_zph(fitted, transform):
     zph = fit.ph_test(transform).to_frame()
     assert_close_rel(zph["chisq"], ref["zph_other"][transform]["chisq"], REL_STAT, "chisq")
     assert_close_rel(zph["p"], ref["zph_other"][transform]["p"], REL_STAT, "p")
+
+
+def test_cox_ph_residuals_match_R_cox_zph_y(fitted):
+    """R: z <- cox.zph(fit, transform = 'km'); z$y (scaled Schoenfeld residuals + beta),
+    z$x, z$time: 1e-8 absolute (NA where a term is constant within a stratum)."""
+    ref, fit = fitted
+    res = fit.ph_test().residuals
+    zr = ref["zph_resid"]
+    assert_close_abs(res["time"], zr["time"], ABS_EST, "time")
+    assert_close_abs(res["x"], zr["x"], ABS_EST, "x")
+    y = res[list(fit.covariates)].to_numpy()
+    assert_close_abs(y, np.asarray(zr["y"], dtype=object).ravel().tolist(), ABS_EST, "y")

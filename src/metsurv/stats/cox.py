@@ -416,6 +416,10 @@ class PHTestResult(Result):
     df: np.ndarray
     p: np.ndarray
     transform: str
+    #: cox.zph's plot data, one row per event: time, x (transformed time), stratum (when
+    #: stratified) and the scaled Schoenfeld residual of each term (y; its smooth
+    #: against x estimates beta(t), flat when hazards are proportional)
+    residuals: pd.DataFrame | None = None
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame(
@@ -423,7 +427,8 @@ class PHTestResult(Result):
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return json_safe({"transform": self.transform, "table": self.to_frame()})
+        return json_safe({"transform": self.transform, "table": self.to_frame(),
+                          "residuals": self.residuals})
 
 
 @dataclass(frozen=True, eq=False)
@@ -516,7 +521,7 @@ class CoxResult(Result):
         >>> cox(df, ["age"]).ph_test().to_frame()["term"].tolist()
         ['age', 'GLOBAL']
         """
-        risk, beta, assign = self._zph_data
+        risk, beta, assign, stratum_labels = self._zph_data
         p = risk.p
         if transform == "km":
             # KM of everyone, left-continuous, at each subject's time
@@ -533,16 +538,21 @@ class CoxResult(Result):
             g = np.log(risk.t)
         else:
             raise ValueError(f"transform must be km, rank, identity or log, got {transform!r}")
+        x_plot = g  # R's cox.zph x: the transformed time, before centring
         g = g - g[risk.e > 0].mean()
         u2 = np.zeros(p)
         imat = np.zeros((2 * p, 2 * p))
-        for st in risk.strata:
+        schoen = np.zeros((int(risk.e.sum()), p))
+        used = np.zeros((len(risk.strata), p))
+        at = 0
+        for i, st in enumerate(risk.strata):
             if st.d.size == 0:
                 continue
             z = risk.steps(beta, st, per_step=True)
             rows, e = st.rows, risk.e[st.rows]
+            X = risk.X[rows]
             gt = g[rows][st.starts[st.ev_blocks]][st.sub_block]  # g at each sub-step
-            u2 += (g[rows] * e) @ risk.X[rows] - gt @ z["mean"]
+            u2 += (g[rows] * e) @ X - gt @ z["mean"]
             block = np.zeros((2 * p, 2 * p))
             for j, k in risk.pairs:
                 v = z[f"v{j}_{k}"]
@@ -551,6 +561,14 @@ class CoxResult(Result):
                     block[a + j, b + k] = block[a + k, b + j] = val
                     block[b + k, a + j] = block[b + j, a + k] = val
             imat += block
+            # Schoenfeld residuals: x minus the mean of the Efron sub-step means
+            mean_of_means = np.column_stack(
+                [np.bincount(st.sub_block, z["mean"][:, j], st.d.size) / st.d
+                 for j in range(p)])
+            nd = st.dead_rows.size
+            schoen[at : at + nd] = X[st.dead_rows] - mean_of_means[st.dead_block]
+            at += nd
+            used[i] = np.where(np.ptp(X, axis=0) > 0, nd, 0)
         u = np.r_[np.zeros(p), u2]
         stats, dfs = [], []
         for cols in assign:
@@ -560,13 +578,59 @@ class CoxResult(Result):
         stats.append(_solve_quad(imat, u))
         dfs.append(p)
         stats_a, dfs_a = np.array(stats), np.array(dfs)
+        dead = risk.e > 0
+        resid = _scaled_schoenfeld(schoen, used, imat[:p, :p], assign, beta)
+        frame = pd.DataFrame(resid, columns=list(self.covariates))
+        frame.insert(0, "time", risk.t[dead])
+        frame.insert(1, "x", x_plot[dead])
+        if self.strata:
+            frame.insert(2, "stratum", np.asarray(stratum_labels, dtype=object)[risk.s[dead]])
         return PHTestResult(
             terms=(*self.covariates, "GLOBAL"),
             chisq=stats_a,
             df=dfs_a,
             p=chi2.sf(stats_a, dfs_a),
             transform=transform,
+            residuals=frame,
         )
+
+
+def _scaled_schoenfeld(
+    schoen: np.ndarray,
+    used: np.ndarray,
+    info: np.ndarray,
+    assign: tuple[tuple[int, ...], ...],
+    beta: np.ndarray,
+) -> np.ndarray:
+    """cox.zph's ``y``: Schoenfeld residuals (events in stratum-then-time order) scaled by
+    the average information per event (Grambsch & Therneau 1994), per stratum over the
+    terms that vary in it, plus the coefficient (1 for a multi-column term, whose
+    residual is the linear predictor's). Plotting y against x shows beta(t)."""
+    used = used.copy()
+    for cols in assign:  # R: a factor level unused in a stratum takes the term's count
+        c = list(cols)
+        if len(c) > 1 and (used[:, c] == 0).any():
+            used[:, c] = used[:, c].max(axis=1, keepdims=True)
+    wt = sum(np.minimum.outer(u, u) for u in used)
+    vmean = info / np.where(wt == 0, 1, wt)
+    p, nterm = schoen.shape[1], len(assign)
+    if any(len(c) > 1 for c in assign):
+        temp = np.zeros((p, nterm))
+        for i, cols in enumerate(assign):
+            temp[list(cols), i] = 1.0 if len(cols) == 1 else beta[list(cols)]
+        schoen, vmean = schoen @ temp, temp.T @ vmean @ temp
+        used = used[:, [c[0] for c in assign]]
+    out = np.full(schoen.shape, np.nan)
+    start = 0
+    for row in used:
+        n = int(row.max())
+        k = np.flatnonzero(row > 0)
+        if n and k.size:
+            block = schoen[start : start + n][:, k]
+            out[start : start + n, k] = np.linalg.solve(vmean[np.ix_(k, k)], block.T).T
+        start += n
+    add = np.array([beta[c[0]] if len(c) == 1 else 1.0 for c in assign])
+    return out + add
 
 
 def _test(stat: float, df: int) -> tuple[float, int, float]:
@@ -618,9 +682,18 @@ def cox(
     sd = survival_data(data, time, event, covariates + extra)
     design = _design(sd.frame, covariates, dict(reference or {}))
     if strata_cols:
-        key = sd.frame[strata_cols].astype(str).agg("\x1f".join, axis=1)
-        s = group_codes(key, group_levels(key))
+        # R strata(a, b): levels in the order of a's levels, then b's (first slowest)
+        s = np.zeros(sd.time.size, dtype=np.int64)
+        for col in strata_cols:
+            levels = group_levels(sd.frame[col])
+            s = s * len(levels) + group_codes(sd.frame[col], levels)
+        _, first, s = np.unique(s, return_index=True, return_inverse=True)
+        s = s.ravel()
+        first_rows = sd.frame[strata_cols].iloc[first]
+        stratum_labels = [", ".join(str(level_label(v)) for v in row)
+                          for row in first_rows.itertuples(index=False)]
     else:
+        stratum_labels = ["all"]
         s = np.zeros(sd.time.size, dtype=np.int64)
     X = design.X
     const = np.flatnonzero(np.ptp(X, axis=0) == 0) if X.shape[0] else np.array([], int)
@@ -693,5 +766,5 @@ def cox(
         cluster=cluster,
         time=time,
         event=event,
-        _zph_data=(risk, beta, design.assign),
+        _zph_data=(risk, beta, design.assign, stratum_labels),
     )
