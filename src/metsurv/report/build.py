@@ -370,16 +370,22 @@ def _km(data: pd.DataFrame, by: str | None, cfg: ReportConfig) -> Any:
 
 
 def _logrank(data: pd.DataFrame, by: str, cfg: ReportConfig) -> tuple[float | None, float | None]:
+    """Log-rank p over all levels; for ordered factors also the trend p over the ordered
+    levels only (nodal status: N0 < N1 < N2, without NX = not assessed)."""
     from metsurv.stats import logrank
 
     if data[by].nunique() < 2:
         return None, None
-    ordered = by in schema.ORDERED_FACTORS
-    res = logrank(data, by=by, time=cfg.time_column, event=cfg.event_column,
-                  trend=ordered and data[by].nunique() > 2)
-    p = float(res.p)
-    tp = float(res.trend_p) if ordered and data[by].nunique() > 2 else None
-    return (p if np.isfinite(p) else None), (tp if tp is not None and np.isfinite(tp) else None)
+    res = logrank(data, by=by, time=cfg.time_column, event=cfg.event_column)
+    p = float(res.p) if np.isfinite(res.p) else None
+    order = schema.ORDERED_FACTORS.get(by)
+    if order is None:
+        return p, None
+    ordered = data[data[by].astype(object).isin(order)]
+    if ordered[by].nunique() < 3:
+        return p, None
+    tr = logrank(ordered, by=by, time=cfg.time_column, event=cfg.event_column, trend=True)
+    return p, (float(tr.trend_p) if np.isfinite(tr.trend_p) else None)
 
 
 def _tick_months(cfg: ReportConfig) -> list[float]:
@@ -459,7 +465,7 @@ def _survival_rows(fit: Any, factor_title: str, p: float | None, trend: float | 
         a = at[at["group"].astype(str) == str(g)]
         for y in _SURV_YEARS:
             r = a[np.isclose(a["time"], 12.0 * y)]
-            if len(r) and r["n_risk"].iloc[0] > 0:
+            if len(r) and F.followed(r["n_risk"].iloc[0], r["estimate"].iloc[0]):
                 row[f"{y}-year % (95% CI)"] = _est_ci(r["estimate"].iloc[0], r["lower"].iloc[0],
                                                      r["upper"].iloc[0], 100, "{:.0f}")
             else:
@@ -553,7 +559,7 @@ def _published_section(cfg: ReportConfig, patients: pd.DataFrame) -> _Section | 
         at = fit.survival_at([12.0 * y for _, y in _surv_columns()])
         row = {"n": c.n, "median_months": c.median}
         for (name, _), (_, r) in zip(_surv_columns(), at.iterrows(), strict=False):
-            row[name] = r["estimate"] if r["n_risk"] > 0 else np.nan
+            row[name] = r["estimate"] if F.followed(r["n_risk"], r["estimate"]) else np.nan
         cohort_rows[i] = row
     if not keep:
         return None
@@ -718,6 +724,10 @@ def _landmark_section(cfg: ReportConfig, cohort: Any) -> _Section | None:
         return sec
     scale = F.UNIT_SCALE[cfg.time_unit]
     rows = []
+
+    def sc(n: int) -> str:
+        return T.suppress_count(n, cfg.suppress_below)
+
     for lm in cfg.landmark_times:
         res = landmark(cohort, at=lm, time=cfg.time_column, event=cfg.event_column,
                        times=[12.0 * y for y in _SURV_YEARS])
@@ -734,9 +744,10 @@ def _landmark_section(cfg: ReportConfig, cohort: Any) -> _Section | None:
         fig.axes[0].set_xlabel(f"{F.UNIT_LABEL[cfg.time_unit]} after the {lm:g}-month landmark")
         sec.items.append(_Figure(
             f"landmark_{lm:g}m", f"Landmark at {lm:g} months",
-            f"Survival from the {lm:g}-month landmark of the {res.n_eligible:,} patients alive "
-            f"and followed beyond it ({res.n_excluded:,} died or were censored earlier), by "
-            f"repeat resection at or before the landmark ({res.n_exposed:,} patients). "
+            f"Survival from the {lm:g}-month landmark of the {sc(res.n_eligible)} patients "
+            f"alive and followed beyond it ({sc(res.n_excluded)} died or were censored "
+            f"earlier), by repeat resection at or before the landmark ({sc(res.n_exposed)} "
+            "patients). "
             "Patients re-operated after the landmark stay in the single-resection group. "
             + F.AT_RISK_CAPTION + (f" Log-rank {F.format_p(p)}." if p is not None else ""),
             fig))

@@ -99,6 +99,17 @@ class KMPanel:
     benchmark_sources: tuple[str, ...] = ()
 
 
+def followed(n_risk: float, estimate: float) -> bool:
+    """Whether a survival estimate at t may be quoted: someone is still followed at t, or
+    the curve has already reached 0 (after the last follow-up R's ``extend = TRUE`` carries
+    the last value forward, which would report survival nobody was observed to have).
+
+    >>> followed(0, 0.0), followed(0, 0.12), followed(3, 0.12)
+    (True, False, True)
+    """
+    return bool(n_risk > 0 or estimate == 0)
+
+
 def panel_from_km(
     result: Any,
     *,
@@ -132,8 +143,8 @@ def panel_from_km(
     for c in curves_in:
         steps = c.steps()
         row = s5[s5["group"].astype(str) == str(c.group)]
-        # A 5-year figure is only quoted when someone is still followed at 5 years.
-        surv5 = (float(row["estimate"].iloc[0]) if len(row) and row["n_risk"].iloc[0] > 0
+        surv5 = (float(row["estimate"].iloc[0])
+                 if len(row) and followed(row["n_risk"].iloc[0], row["estimate"].iloc[0])
                  else None)
         curves.append(Curve(
             label=label_of[c.group],
@@ -215,6 +226,13 @@ def _display_steps(time: np.ndarray, y: np.ndarray, t_end: float) -> tuple[np.nd
     return time, y
 
 
+def _band_limit(limit: np.ndarray | None, estimate: np.ndarray) -> np.ndarray:
+    """A confidence limit for shading: where it is undefined (log-log CI while S = 1 or
+    S = 0) the band collapses onto the estimate instead of spanning the whole axis."""
+    limit = np.asarray(limit, float)
+    return np.where(np.isfinite(limit), limit, np.asarray(estimate, float))
+
+
 def _step_value(time: np.ndarray, y: np.ndarray, at: np.ndarray) -> np.ndarray:
     idx = np.searchsorted(np.asarray(time, float), np.asarray(at, float), side="right") - 1
     return np.asarray(y, float)[np.clip(idx, 0, None)]
@@ -278,6 +296,7 @@ def plot_km(
     tick_step: float | None = None,
     ci: bool = True,
     legend: bool = True,
+    legend_loc: str = "best",
     suppress_below: int = 0,
 ) -> None:
     """Draw a Kaplan-Meier panel into ``ax`` and its number-at-risk table into ``risk_ax``.
@@ -285,6 +304,7 @@ def plot_km(
     ``max_time`` and ``tick_step`` are in ``time_unit`` (years or months); the curves are in
     months. At-risk counts are read from ``panel.at_risk`` at the tick times and never
     recomputed here; with ``suppress_below`` = k, counts 1..k-1 print as "<k".
+    ``legend_loc`` is a matplotlib location, or "above" to put the legend over the axes.
     """
     from metsurv.report.tables import suppress_count
 
@@ -304,8 +324,8 @@ def plot_km(
         ax.step(x * scale, 100 * y, where="post", color=col, linestyle=ls, label=label,
                 zorder=3)
         if ci and c.lower is not None and c.upper is not None:
-            _, lo = _display_steps(c.time, np.nan_to_num(c.lower, nan=0.0), t_stop)
-            _, hi = _display_steps(c.time, np.nan_to_num(c.upper, nan=1.0), t_stop)
+            _, lo = _display_steps(c.time, _band_limit(c.lower, c.estimate), t_stop)
+            _, hi = _display_steps(c.time, _band_limit(c.upper, c.estimate), t_stop)
             ax.fill_between(x * scale, 100 * lo, 100 * hi, step="post", color=col,
                             alpha=0.13, linewidth=0, zorder=1)
         marks = _thin_censor_marks(c.censor_times, t_stop)
@@ -323,28 +343,30 @@ def plot_km(
     ax.set_ylabel(ENDPOINT_LABELS.get(endpoint, "Survival (%)"))
     if panel.title:
         ax.set_title(panel.title, loc="left", fontweight="bold")
+    lines = []
+    if panel.p_logrank is not None:
+        lines.append(f"Log-rank {format_p(panel.p_logrank)}")
+    if panel.p_trend is not None:
+        lines.append(f"Log-rank trend {format_p(panel.p_trend)}")
     if legend:
         handles, labels = ax.get_legend_handles_labels()
         if panel.benchmarks is not None and len(panel.benchmarks):
             handles.append(Line2D([], [], marker=style.BENCHMARK_MARKER, color="0.35",
                                   markerfacecolor="white", linestyle="none", markersize=3.5))
             labels.append(f"{panel.benchmark_label or 'published'} (published)")
-        ax.legend(handles, labels, loc="upper right", frameon=False, handlelength=2.6,
-                  borderaxespad=0.2, labelspacing=0.3)
-    lines = []
-    if panel.p_logrank is not None:
-        lines.append(f"Log-rank {format_p(panel.p_logrank)}")
-    if panel.p_trend is not None:
-        lines.append(f"Log-rank trend {format_p(panel.p_trend)}")
-    if lines:
-        # Survival curves leave the upper right empty: the p-values go under the legend.
-        leg = ax.get_legend()
-        y = 0.98
-        if leg is not None:
-            fig = ax.figure
-            bb = leg.get_window_extent(fig.canvas.get_renderer())
-            y = ax.transAxes.inverted().transform((bb.x0, bb.y0))[1] - 0.015
-        ax.text(0.98, y, "\n".join(lines), transform=ax.transAxes, ha="right", va="top",
+        # p-values as handle-less legend rows: they travel with the legend, which goes where
+        # the curves are not ("best" is deterministic: it scores fixed candidate spots).
+        handles.extend(Line2D([], [], linestyle="none") for _ in lines)
+        labels.extend(lines)
+        if legend_loc == "above":
+            # Outside the data: it can never hide a curve (km_figure reserves the room).
+            ax.legend(handles, labels, loc="lower left", bbox_to_anchor=(0.0, 1.01),
+                      frameon=False, handlelength=2.6, borderaxespad=0.0, labelspacing=0.3)
+        else:
+            ax.legend(handles, labels, loc=legend_loc, frameon=False, handlelength=2.6,
+                      borderaxespad=0.3, labelspacing=0.3)
+    elif lines:
+        ax.text(0.98, 0.98, "\n".join(lines), transform=ax.transAxes, ha="right", va="top",
                 fontsize=6)
     if risk_ax is not None:
         _draw_at_risk(panel, risk_ax, ticks, scale, suppress_below)
@@ -437,13 +459,18 @@ def km_figure(
         risk_h = row_h * (n + 1)
         notes = _footnotes(panel) if footnote else []
         note_h = 0.095 * len(notes)
-        top, gap, bottom = 0.08 + (0.16 if panel.title else 0), 0.36, 0.06 + note_h
+        legend_rows = (n + int(panel.benchmarks is not None and len(panel.benchmarks) > 0)
+                       + (panel.p_logrank is not None) + (panel.p_trend is not None))
+        legend_h = 0.112 * legend_rows + 0.06
+        top = 0.06 + legend_h + (0.16 if panel.title else 0)
+        gap, bottom = 0.36, 0.06 + note_h
         height = top + plot_h + gap + risk_h + bottom
         fig = style.new_figure((width_in, height))
         left, right = 0.2, 0.14
         w = (width_in - left - right) / width_in
         ax = fig.add_axes((left / width_in, (bottom + risk_h + gap) / height, w, plot_h / height))
         risk_ax = fig.add_axes((left / width_in, bottom / height, w, risk_h / height), sharex=ax)
+        kwargs.setdefault("legend_loc", "above")
         plot_km(panel, ax, risk_ax, **kwargs)
         _fit_left_margin(fig, [ax, risk_ax], right_in=right)
         for k, text in enumerate(notes):
@@ -462,12 +489,13 @@ def _footnotes(panel: KMPanel) -> list[str]:
 
 def _fit_left_margin(fig: Figure, axes: Sequence[Axes], right_in: float) -> None:
     """Move the axes' left edge so the widest y label (group names vary) just fits."""
+    fig.draw_without_rendering()  # lay out tick labels and axis labels before measuring
     renderer = fig.canvas.get_renderer()
     need = 0.0
     for a in axes:
         x0 = a.get_window_extent(renderer).x0
         for item in [*a.get_yticklabels(), a.yaxis.label, *a.texts]:
-            if item.get_text():
+            if item.get_text() and item.get_visible():
                 need = max(need, x0 - item.get_window_extent(renderer).x0)
     width_in = fig.get_figwidth()
     left_in = min(max(need / fig.dpi + 0.04, 0.3), 0.45 * width_in)
@@ -609,8 +637,10 @@ def cif_figure(
             ax.step(x * scale, 100 * y, where="post", color=style.colour(i),
                     linestyle=style.linestyle(i), label=c.label)
             if c.lower is not None and c.upper is not None:
-                _, lo = _display_steps(c.time, np.nan_to_num(c.lower), min(last, max_time / scale))
-                _, hi = _display_steps(c.time, np.nan_to_num(c.upper), min(last, max_time / scale))
+                _, lo = _display_steps(c.time, _band_limit(c.lower, c.estimate),
+                                       min(last, max_time / scale))
+                _, hi = _display_steps(c.time, _band_limit(c.upper, c.estimate),
+                                       min(last, max_time / scale))
                 ax.fill_between(x * scale, 100 * lo, 100 * hi, step="post",
                                 color=style.colour(i), alpha=0.13, linewidth=0)
         ax.set_xlim(0, max_time)

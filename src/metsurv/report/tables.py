@@ -74,6 +74,8 @@ _CODE_LABELS: dict[str, dict[str, str]] = {
     "dfi_group": {"0-11": "DFI 0-11 mo", "12-35": "DFI 12-35 mo", ">=36": "DFI \u226536 mo"},
     "n_metastases_group": {"1": "Single", "2-3": "2-3", ">=4": "\u22654"},
     "irlm_group": {g: f"Group {g}" for g in schema.IRLM_GROUPS},
+    "chemo_response": {"response": "Response", "stable": "Stable disease",
+                       "progression": "Progression", "none": "No chemotherapy"},
     "histology_group": {"epithelial": "Epithelial", "sarcoma": "Sarcoma",
                         "germ_cell": "Germ cell", "melanoma": "Melanoma", "other": "Other"},
 }
