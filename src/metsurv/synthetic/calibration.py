@@ -21,7 +21,6 @@ from metsurv.io import derive
 from metsurv.synthetic.model import (
     LEVELS,
     SyntheticCohort,
-    background_death_months,
     design,
     draw_covariates,
     generate,

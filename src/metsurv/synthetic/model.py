@@ -7,6 +7,7 @@ Vectorised numpy throughout (no loop over patients; the only loop is over the at
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -125,10 +126,8 @@ def draw_covariates(p: Preset, n: int, rng: np.random.Generator) -> dict[str, np
         subtype[m] = offset + rng.choice(shares.size, size=int(m.sum()), p=shares / shares.sum())
         offset += shares.size
     cov["subtype"] = subtype
-    cov["leiomyosarcoma"] = np.array(
-        [bool(pd.Series([st.histology]).str.contains(schema.LEIOMYOSARCOMA_PATTERN,
-                                                     case=False).iloc[0]) for _, st in flat]
-    )[subtype]
+    lms = re.compile(schema.LEIOMYOSARCOMA_PATTERN, re.IGNORECASE)
+    cov["leiomyosarcoma"] = np.array([bool(lms.search(st.histology)) for _, st in flat])[subtype]
     p_male = np.array([st.p_male for _, st in flat])[subtype]
     cov["sex"] = np.where(rng.random(n) < p_male, LEVELS["sex"].index("male"),
                           LEVELS["sex"].index("female")).astype(np.int16)
@@ -139,17 +138,25 @@ def draw_covariates(p: Preset, n: int, rng: np.random.Generator) -> dict[str, np
     cov["center"] = rng.choice(centre_w.size, size=n, p=centre_w / centre_w.sum()).astype(np.int16)
 
     z = rng.standard_normal(n)
-    nmet = _allocate(rng, n, p.n_metastases, _noisy(rng, z, p.burden_rho))
+    # Unknown counts are missing at random; the known ones have the published composition.
+    unknown = _allocate(rng, n, (1 - p.n_metastases_missing, p.n_metastases_missing)) == 1
+    key = _noisy(rng, z, p.burden_rho)
+    nmet = np.empty(n, dtype=np.int16)
+    for part in (~unknown, unknown):
+        nmet[part] = _allocate(rng, int(part.sum()), p.n_metastases, key[part])
     cov["n_metastases_group"] = nmet
+    cov["n_metastases_unknown"] = unknown
     extra = np.minimum(rng.geometric(0.25, size=n) - 1, 26)
     cov["n_metastases"] = np.select([nmet == 0, nmet == 1], [1, 2 + (rng.random(n) < 0.4)],
                                     4 + extra).astype(np.int16)
     cov["resection_status"] = _allocate(rng, n, p.resection, _noisy(rng, z, p.burden_rho))
     assessed = _allocate(rng, n, (p.nodal_assessed, 1 - p.nodal_assessed),
                          _noisy(rng, z, p.burden_rho)) == 0
-    nodal = _allocate(rng, n, p.nodal, _noisy(rng, z, p.burden_rho))
-    cov["nodal_status"] = np.where(assessed, nodal, LEVELS["nodal_status"].index(
-        schema.codes("nodal_status")[-1])).astype(np.int16)
+    nodal = np.full(n, LEVELS["nodal_status"].index(schema.codes("nodal_status")[-1]),
+                    dtype=np.int16)
+    nodal[assessed] = _allocate(rng, int(assessed.sum()), p.nodal,
+                                _noisy(rng, z[assessed], p.burden_rho))
+    cov["nodal_status"] = nodal
     p_bilateral = np.array([0.0, 0.2, 0.45])[nmet]
     cov["laterality"] = (rng.random(n) < p_bilateral).astype(np.int16)
     cov["approach"] = _choice(rng, n, p.approach, LEVELS["approach"])
@@ -211,7 +218,8 @@ def _outcome_ph(p: Preset, cov: dict[str, np.ndarray], rng: np.random.Generator
 
 
 def _course(p: Preset, cov: dict[str, np.ndarray], out: dict[str, np.ndarray],
-            rng: np.random.Generator) -> dict[str, np.ndarray]:
+            rng: np.random.Generator, independent_timing: bool = False
+            ) -> dict[str, np.ndarray]:
     """Recurrences and repeat operations (months from the first operation)."""
     k = p.course
     n = cov["age"].size
@@ -233,8 +241,12 @@ def _course(p: Preset, cov: dict[str, np.ndarray], out: dict[str, np.ndarray],
         frac = rng.beta(*k.recur_beta, size=n)
         after_cured = last + _weibull(rng, k.median_recur_cured_months, 1.3, n)
         p_c = p_cured if j == 0 else k.p_recur_cured_again
+        # Calibrated model: an uncured relapse comes a Beta fraction of the way to cancer
+        # death. PH model: relapse timing is independent of the death time (relapses after
+        # death are never seen), so re-operated patients are selected survivors.
+        to_death = after_cured if independent_timing else last + (cancer - last) * frac
         rec = np.where(cured, np.where(u < p_c, after_cured, np.inf),
-                       np.where(u < k.p_recur_uncured, last + (cancer - last) * frac, np.inf))
+                       np.where(u < k.p_recur_uncured, to_death, np.inf))
         recurred = active & (rec < death)
         cum = np.cumsum(site_p, axis=1)
         v = rng.random(n)[:, None]
@@ -265,9 +277,12 @@ def _iso(days: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
     if not ok.any():
         return np.full(days.size, None, dtype=object)
     lo, hi = int(days[ok].min()), int(days[ok].max())
+    if days.size < hi - lo + 1:  # few rows: convert them directly
+        out = np.full(days.size, None, dtype=object)
+        out[ok] = np.datetime_as_string(days[ok].astype("datetime64[D]")).astype(object)
+        return out
     table = np.datetime_as_string(np.arange(lo, hi + 1).astype("datetime64[D]")).astype(object)
-    out = np.append(table, None)[np.where(ok, days - lo, hi - lo + 1)]
-    return out
+    return np.append(table, None)[np.where(ok, days - lo, hi - lo + 1)]
 
 
 def _text(codes: np.ndarray, levels: tuple[str, ...], missing: np.ndarray | None = None
@@ -299,7 +314,7 @@ def generate(preset: str | Preset = "irlm1997", n: int | None = None, seed: int 
     >>> cohort = generate("irlm1997", n=200, seed=1)
     >>> len(cohort.patients), cohort.patients["patient_id"].is_unique
     (200, True)
-    >>> sorted(cohort.resections["sequence"].unique())[:2]
+    >>> sorted(cohort.resections["sequence"].unique().tolist())[:2]
     [1, 2]
     """
     p = get_preset(preset)
@@ -311,7 +326,7 @@ def generate(preset: str | Preset = "irlm1997", n: int | None = None, seed: int 
     rng = np.random.default_rng(seed)
     cov = draw_covariates(p, n, rng)
     out = (_outcome_calibrated if outcome == "calibrated" else _outcome_ph)(p, cov, rng)
-    course = _course(p, cov, out, rng)
+    course = _course(p, cov, out, rng, independent_timing=outcome == "ph")
 
     # Dates. Accrual density grows as t^(growth - 1) over the accrual window.
     start, end, close = _days(p.accrual[0]), _days(p.accrual[1]), _days(p.closing_date)
@@ -333,7 +348,7 @@ def generate(preset: str | Preset = "irlm1997", n: int | None = None, seed: int 
     has_rec = np.isfinite(course["first_recurrence"]) & (rec_days < fu_days)
 
     miss = p.missing
-    nmet_missing = _allocate(rng, n, (1 - p.n_metastases_missing, p.n_metastases_missing)) == 1
+    nmet_missing = cov["n_metastases_unknown"]
     cause_code = np.where(out["cancer_cause"], 0, 1)
     cause_unknown = _masked(rng, miss, "death_cause", n)
     cause_code = np.where(cause_unknown, 2, cause_code)

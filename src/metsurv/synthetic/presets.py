@@ -457,10 +457,10 @@ SARCOMA_PRESET = Preset(
     # LMS, N1, N2, NX, progression, uncured LMS/NX/progression), ridge 0.5; the resection, DFI
     # and number-of-metastases effects are set, not fitted (no sarcoma-specific figures).
     cure=CureModel(
-        intercept=-0.2690,
-        log_median_uncured=4.2689,
-        shape=2.7554,
-        rho=0.4276,
+        intercept=-0.3591,
+        log_median_uncured=4.2774,
+        shape=2.9782,
+        rho=0.4121,
         coef={
             term("resection_status", R1): 1.5,
             term("resection_status", R2): 1.8,
@@ -468,16 +468,16 @@ SARCOMA_PRESET = Preset(
             term("dfi_group", DFI_MID): 0.2,
             term("n_metastases_group", NMET_2_3): 0.3,
             term("n_metastases_group", NMET_4): 0.7,
-            term("leiomyosarcoma", True): -0.3036,
-            term("nodal_status", N1): 1.6351,
-            term("nodal_status", N2): 4.3040,
-            term("nodal_status", NX): 0.5198,
-            term("chemo_response", PROGRESSION): 1.1254,
+            term("leiomyosarcoma", True): -0.1962,
+            term("nodal_status", N1): 1.6988,
+            term("nodal_status", N2): 4.7183,
+            term("nodal_status", NX): 0.2266,
+            term("chemo_response", PROGRESSION): 1.1598,
         },
         uncured_coef={
-            term("leiomyosarcoma", True): 0.9031,
-            term("nodal_status", NX): -1.2045,
-            term("chemo_response", PROGRESSION): 0.0463,
+            term("leiomyosarcoma", True): 1.0051,
+            term("nodal_status", NX): -1.3085,
+            term("chemo_response", PROGRESSION): 0.0298,
         },
     ),
     ph=PHModel(
