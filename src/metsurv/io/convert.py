@@ -123,6 +123,10 @@ def _convert_uniques(kind: str, name: str, uniques: pd.Index, tm: TableMapping,
             if decimal == ",":
                 text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
             num = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+            # pandas' fast parser can be one ulp off (it would split near-tied times apart);
+            # re-read the valid ones with the correctly rounded parser.
+            ok = ~np.isnan(num)
+            num[ok] = text[ok].astype(float).to_numpy()
         bad = np.isnan(num) | np.isinf(num)
         if kind == "int":
             bad |= ~np.isnan(num) & (num != np.round(num))
