@@ -12,6 +12,7 @@ import duckdb
 import numpy as np
 import openpyxl
 import pandas as pd
+import pyarrow as pa
 import pyreadstat
 import pytest
 
@@ -94,7 +95,7 @@ def test_csv_semicolon_decimal_comma_latin1(tmp_path):
     assert t.source == "registry.csv"
     assert t.sha256 == sha(p)
     f = t.frame
-    assert all(f[c].dtype == pd.StringDtype("pyarrow") for c in f.columns)
+    assert all(f[c].dtype == pd.ArrowDtype(pa.string()) for c in f.columns)
     assert f["name"].tolist() == ["Müller", "Größe", "Øster", ""]
     assert f["dfi_months"].tolist() == ["12,5", "", "3,25", "0,0"]
     assert f["age"].tolist() == ["61,0", "", "47,0", "70,0"]
@@ -150,6 +151,14 @@ def test_csv_blank_lines_keep_line_numbers(tmp_path):
     p.write_text("a,b\r\n1,2\r\n\r\n3,4\r\n\r\n\r\n", encoding="utf-8")
     t = read_table(p)
     assert t.frame["a"].tolist() == ["1", "3"]
+    assert t.rows.tolist() == [2, 4]
+
+
+def test_csv_old_mac_line_ends(tmp_path):
+    p = tmp_path / "mac.csv"
+    p.write_bytes(b"a;b\r1;2\r\r3;4\r")
+    t = read_table(p)
+    assert t.frame.to_dict("list") == {"a": ["1", "3"], "b": ["2", "4"]}
     assert t.rows.tolist() == [2, 4]
 
 
@@ -286,7 +295,6 @@ def test_parquet_named_index_becomes_column(tmp_path):
 
 
 def test_parquet_date32_arrives_as_datetime(tmp_path):
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     p = tmp_path / "dates.parquet"

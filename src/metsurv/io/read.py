@@ -502,11 +502,9 @@ def _scan_text(path: Path, name: str, check_utf8: bool) -> _TextScan:
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")() if check_utf8 else None
     utf8 = check_utf8
-    has_c1 = has_nul = lone_cr = False
-    lone = re.compile(rb"\r(?!\n)")
-    newlines = size = 0
+    has_c1 = has_nul = False
+    newlines = size = crs = crlfs = 0
     tail = b""
-    c1 = re.compile(rb"[\x80-\x9f]")
     try:
         with open(path, "rb") as fh:
             for chunk in iter(lambda: fh.read(_CHUNK), b""):
@@ -515,16 +513,18 @@ def _scan_text(path: Path, name: str, check_utf8: bool) -> _TextScan:
                 newlines += chunk.count(b"\n")
                 if not has_nul and b"\x00" in chunk:
                     has_nul = True
-                if not lone_cr and b"\r" in chunk and lone.search(chunk.rstrip(b"\r")):
-                    lone_cr = True
+                if b"\r" in chunk or tail.endswith(b"\r"):
+                    crs += chunk.count(b"\r")
+                    crlfs += chunk.count(b"\r\n") + (tail.endswith(b"\r")
+                                                     and chunk.startswith(b"\n"))
                 if utf8:
                     try:
                         decoder.decode(chunk)
                     except UnicodeDecodeError:
                         utf8 = False
-                if not utf8 and not has_c1 and c1.search(chunk):
+                if not utf8 and not has_c1 and _has_c1(chunk):
                     has_c1 = True
-                tail = (tail + chunk)[-4096:]
+                tail = chunk[-4096:] if len(chunk) >= 4096 else (tail + chunk)[-4096:]
             if utf8:
                 try:
                     decoder.decode(b"", final=True)
@@ -534,7 +534,7 @@ def _scan_text(path: Path, name: str, check_utf8: bool) -> _TextScan:
                 # the C1 check only started once UTF-8 failed: redo it from the start
                 fh.seek(0)
                 for chunk in iter(lambda: fh.read(_CHUNK), b""):
-                    if c1.search(chunk):
+                    if _has_c1(chunk):
                         has_c1 = True
                         break
     except OSError as exc:
@@ -544,7 +544,15 @@ def _scan_text(path: Path, name: str, check_utf8: bool) -> _TextScan:
     stripped = tail.rstrip(b"\r\n")
     trailing = tail[len(stripped):].count(b"\n")
     return _TextScan(digest.hexdigest(), size, utf8, has_c1, has_nul, newlines, trailing,
-                     lone_cr)
+                     crs != crlfs)
+
+
+_C1 = [bytes([b]) for b in range(0x80, 0xA0)]
+
+
+def _has_c1(chunk: bytes) -> bool:
+    """Any byte 0x80-0x9F (cp1252 punctuation such as the euro sign, dashes and quotes)."""
+    return any(b in chunk for b in _C1)  # memchr per byte value: far faster than a regex
 
 
 def _decode_head(head: bytes, enc: str) -> str:
@@ -567,8 +575,8 @@ def _sniff_delimiter(text: str, preferred: str | None) -> str:
     best_delim = None
     for rank, d in enumerate(order):
         try:
-            rows = [r for r in csv.reader(io.StringIO(sample), delimiter=d, quotechar='"')
-                    if r]
+            reader = csv.reader(io.StringIO(sample, newline=""), delimiter=d, quotechar='"')
+            rows = [r for r in reader if r]
         except csv.Error:
             continue
         if not complete and len(rows) > 2:
@@ -683,7 +691,11 @@ def _read_csv(path: Path, name: str, *, encoding: str | None, delimiter: str | N
     else:
         _check_columns(header, name)  # fail fast on blank or duplicated names
 
-    frame, simple = _parse_csv(path, name, enc, delim, header)
+    data = None
+    if codecs.lookup(enc).name not in ("utf-8", "utf-8-sig"):
+        data, enc = _transcode(path, name, enc, user_given=encoding is not None)
+    frame, simple = _parse_csv(path, name, enc, delim, header, data)
+    del data
     frame = _drop_trailing_empty_column(frame)
     frame = _finish(frame, name)
 
@@ -711,7 +723,7 @@ def _binary_message(name: str, kind: str) -> str:
 
 
 def _header_of(text_head: str, delim: str) -> list[str]:
-    reader = csv.reader(io.StringIO(text_head), delimiter=delim, quotechar='"')
+    reader = csv.reader(io.StringIO(text_head, newline=""), delimiter=delim, quotechar='"')
     try:
         for row in reader:
             if row:
@@ -734,19 +746,58 @@ def _drop_trailing_empty_column(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.iloc[:, :-1]
 
 
-def _parse_csv(path: Path, name: str, enc: str, delim: str,
-               header: list[str]) -> tuple[pd.DataFrame, bool]:
-    """Parse with pyarrow (all strings); fall back to pandas' C engine. Returns (frame, simple)."""
+def _transcode(path: Path, name: str, enc: str, user_given: bool) -> tuple[bytes, str]:
+    """The file re-encoded as UTF-8 (Arrow's own transcoder is several times slower).
+
+    Holds about two copies of the file for a moment. A cp1252 guess that meets a byte
+    cp1252 leaves undefined falls back to latin-1, which decodes every byte.
+    """
+    while True:
+        decoder = codecs.getincrementaldecoder(enc)()
+        parts: list[bytes] = []
+        try:
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(_CHUNK), b""):
+                    parts.append(decoder.decode(chunk).encode("utf-8"))
+                parts.append(decoder.decode(b"", final=True).encode("utf-8"))
+        except UnicodeDecodeError as exc:
+            if not user_given and codecs.lookup(enc).name == "cp1252":
+                enc = "latin-1"
+                continue
+            raise CohortError(
+                f"{name}: the file is not valid {enc} text ({_brief(exc, 80)}); pass the "
+                "right encoding (e.g. encoding='cp1252') or leave it unset to detect it."
+            ) from exc
+        except OSError as exc:
+            raise CohortError(
+                f"{name}: the file cannot be read ({_brief(exc)}); check its permissions."
+            ) from exc
+        data = b"".join(parts)
+        del parts
+        if data.startswith(codecs.BOM_UTF8):  # a UTF-16 BOM, re-encoded
+            data = data[len(codecs.BOM_UTF8):]
+        return data, enc
+
+
+def _parse_csv(path: Path, name: str, enc: str, delim: str, header: list[str],
+               data: bytes | None = None) -> tuple[pd.DataFrame, bool]:
+    """Parse with pyarrow (all strings); fall back to pandas' C engine. Returns (frame, simple).
+
+    ``data``: the file already transcoded to UTF-8 (for files in other encodings).
+    """
     import pyarrow as pa
     from pyarrow import csv as pacsv
 
-    arrow_enc = "utf8" if codecs.lookup(enc).name == "utf-8" else enc
     first_error: Exception | None = None
     for newlines_in_values in (False, True):
         try:
+            if data is not None:
+                stream = pa.BufferReader(data)
+            else:
+                stream = pa.OSFile(str(path.resolve()))  # a local file: no URI, no unzip
             table = pacsv.read_csv(
-                pa.OSFile(str(path.resolve())),  # a local file: no URI, no decompression
-                read_options=pacsv.ReadOptions(encoding=arrow_enc, block_size=1 << 24),
+                stream,
+                read_options=pacsv.ReadOptions(encoding="utf8", block_size=1 << 24),
                 parse_options=pacsv.ParseOptions(
                     delimiter=delim, quote_char='"', double_quote=True, escape_char=False,
                     newlines_in_values=newlines_in_values, ignore_empty_lines=True,
@@ -790,15 +841,17 @@ def _parse_csv(path: Path, name: str, enc: str, delim: str,
             f"-delimited text ({_brief(cause, 160)}); check the delimiter and quoting, "
             "or export the table again."
         ) from exc
-    frame = frame.astype(pd.StringDtype("pyarrow"))
+    frame = frame.astype(pd.ArrowDtype(pa.string()))
     return frame, False
 
 
 def _string_mapper():
+    """Arrow strings stay Arrow strings in pandas (``pd.ArrowDtype(pa.string())``): zero
+    copy, where ``"string[pyarrow]"`` would cast every column to large_string."""
     import pyarrow as pa
 
-    dtype = pd.StringDtype("pyarrow")
-    mapping = {pa.string(): dtype, pa.large_string(): dtype}
+    mapping = {pa.string(): pd.ArrowDtype(pa.string()),
+               pa.large_string(): pd.ArrowDtype(pa.large_string())}
     return mapping.get
 
 
