@@ -12,6 +12,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from metsurv.errors import CohortError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
@@ -43,11 +46,42 @@ def _survival_table(args: argparse.Namespace):
     raw = read_table(args.source, **m.patients.source)
     frame = raw.frame.rename(columns=m.patients.columns)
     time, event = args.time or "os_months", args.event or "os_event"
-    for col in (time, event, *(c for c in [getattr(args, "by", None)] if c)):
+    covariates = [c for c in (getattr(args, "covariates", "") or "").split(",") if c]
+    used = [time, event, *covariates,
+            *(c for c in (getattr(args, "by", None), getattr(args, "strata", None)) if c)]
+    for col in used:
         if col not in frame:
             raise CohortError(f"{raw.source}: there is no column {col!r} (columns: "
                               f"{list(frame.columns)[:30]}); check --time/--event/--by.")
-    return frame, time, event
+    return _numbers_where_numeric(frame[list(dict.fromkeys(used))], raw, time, event), time, event
+
+
+def _numbers_where_numeric(frame, raw, time: str, event: str):
+    """A plain survival table: numbers where a column is all numbers; the event as 0/1."""
+    from metsurv.io.convert import parse_numbers
+    from metsurv.schema import BOOLEAN_SYNONYMS, FIELD_BOOLEAN_SYNONYMS, normalise_token
+
+    out = frame.copy()
+    for col in out.columns:
+        num = parse_numbers(out[col], raw.decimal)
+        present = out[col].notna() & (out[col].astype(str).str.strip() != "")
+        if col == time or not (present & pd.isna(num)).any():
+            out[col] = num
+    yes_no = BOOLEAN_SYNONYMS | FIELD_BOOLEAN_SYNONYMS["os_event"]
+    ev = frame[event].map(lambda v: yes_no.get(normalise_token(v)) if pd.notna(v) else None)
+    bad = frame[event].notna() & ev.isna()
+    if bad.any():
+        row = int(raw.rows[np.flatnonzero(bad.to_numpy())[0]])
+        raise CohortError(f"{raw.source}: row {row}, column {event!r}: {frame[event][bad].iloc[0]!r}"
+                          " is not an event code (use 1/0, true/false, dead/alive).")
+    out[event] = ev.astype(float)
+    for col, values in ((time, out[time]),):
+        negative = values < 0
+        if negative.any():
+            row = int(raw.rows[np.flatnonzero(negative.to_numpy())[0]])
+            raise CohortError(f"{raw.source}: row {row}, column {col!r}: negative time "
+                              f"{values[negative].iloc[0]!r}; times must be >= 0.")
+    return out
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -114,19 +114,7 @@ def _convert_uniques(kind: str, name: str, uniques: pd.Index, tm: TableMapping,
     if kind == "date":
         return _dates(uniques, tm.date_format(name), status)
     if kind in ("float", "int"):
-        if pd.api.types.is_numeric_dtype(uniques.dtype) and not pd.api.types.is_bool_dtype(
-            uniques.dtype
-        ):
-            num = pd.to_numeric(pd.Series(uniques), errors="coerce").to_numpy(dtype=float)
-        else:
-            text = pd.Series(uniques.astype(str)).str.strip()
-            if decimal == ",":
-                text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
-            num = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
-            # pandas' fast parser can be one ulp off (it would split near-tied times apart);
-            # re-read the valid ones with the correctly rounded parser.
-            ok = ~np.isnan(num)
-            num[ok] = text[ok].astype(float).to_numpy()
+        num = parse_numbers(pd.Series(uniques), decimal)
         bad = np.isnan(num) | np.isinf(num)
         if kind == "int":
             bad |= ~np.isnan(num) & (num != np.round(num))
@@ -134,6 +122,26 @@ def _convert_uniques(kind: str, name: str, uniques: pd.Index, tm: TableMapping,
         num = np.where(status == 0, num, np.nan)
         return num, status
     raise AssertionError(kind)
+
+
+def parse_numbers(values: pd.Series, decimal: str = ".") -> np.ndarray:
+    """Numbers from numeric or text values (NaN where unreadable), correctly rounded.
+
+    >>> parse_numbers(pd.Series(["1.234,5", "x", " 7 "]), decimal=",").tolist()
+    [1234.5, nan, 7.0]
+    """
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
+            values.dtype):
+        return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    text = values.astype(str).str.strip()
+    if decimal == ",":
+        text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    num = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+    # pandas' fast parser can be one ulp off (it would split near-tied times apart);
+    # re-read the valid ones with the correctly rounded parser.
+    ok = ~np.isnan(num)
+    num[ok] = text[ok].astype(float).to_numpy()
+    return num
 
 
 def _dates(uniques: pd.Index, fmt: str | None, status: np.ndarray) -> tuple[object, np.ndarray]:
