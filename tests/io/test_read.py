@@ -273,6 +273,24 @@ def test_excel_mixed_type_column_keeps_raw_values(tmp_path):
     assert f["age"].tolist()[:2] == [61, "unk"] and _missing(f["age"].tolist()[2])
 
 
+def test_excel_wrong_dimension_tag_reads_every_row(tmp_path):
+    # some writers record a too-small <dimension>; openpyxl's read-only mode would stop there
+    import re
+    import zipfile
+
+    src = tmp_path / "src.xlsx"
+    _write_xlsx(src, {"S": [["id", "v"]] + [[i, f"x{i}"] for i in range(10)]})
+    p = tmp_path / "dim.xlsx"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(p, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = re.sub(rb'<dimension ref="[^"]*"/>', b'<dimension ref="A1:B3"/>', data)
+            zout.writestr(item, data)
+    t = read_table(p)
+    assert len(t.frame) == 10 and t.rows[-1] == 11
+
+
 # ----------------------------------------------------------------------------------------
 # Parquet
 # ----------------------------------------------------------------------------------------

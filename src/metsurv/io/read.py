@@ -1001,6 +1001,9 @@ def _read_excel(path: Path, name: str, sheet: str | int | None) -> RawTable:
 
 
 def _excel_rows(ws, label: str) -> tuple[list[Any], list[tuple], list[int]]:
+    # the <dimension> a writer records can be wrong (too small): read every stored row
+    if hasattr(ws, "reset_dimensions"):
+        ws.reset_dimensions()
     header: list[Any] | None = None
     width = 0
     records: list[tuple] = []
