@@ -2,9 +2,15 @@
 
 This is the first step of the loader (io.read -> io.mapping -> io.derive -> io.validate).
 It does no interpretation at all: delimited text arrives as strings exactly as written
-("", "99", "unk", "." included), typed formats (Excel, Parquet, SAS, Stata, SPSS, DuckDB,
-SQLite) arrive with their native dtypes, and every record carries the row number a user
-would look up in the source.
+("", "99", "unk", "." included; dtype ``pd.ArrowDtype(pa.string())``, never NaN), typed
+formats (Excel, Parquet, SAS, Stata, SPSS, DuckDB, SQLite) arrive with their native dtypes
+(value labels applied, date formats as datetime64, missing as NaN/NaT/NA), and every record
+carries the row number a user would look up in the source.
+
+Safety: files are opened as local files only (no URI resolution, no decompression), DuckDB
+is opened read-only with extension installs and external access disabled, SQLite through
+the standard library in read-only mode; the C parser for SAS/Stata/SPSS runs first in a
+forked child on Linux, so a crash on a damaged file becomes a CohortError.
 
 Every problem with the input as a whole raises :class:`metsurv.errors.CohortError` with one
 sentence that names the file and says what to do; no other exception type escapes.
