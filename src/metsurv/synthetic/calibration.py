@@ -289,3 +289,22 @@ def ph_covariates(frame: pd.DataFrame, preset: str | Preset) -> pd.DataFrame:
         known &= col.notna().to_numpy()
         out[key] = (col == value).astype(float)
     return pd.DataFrame(out).loc[known].reset_index(drop=True)
+
+
+def calibration_markdown(table: pd.DataFrame) -> str:
+    """A calibration table as the Markdown shown in docs/synthetic.md."""
+
+    def fmt(statistic: str, value: float) -> str:
+        if value is None or np.isnan(value):
+            return "n/a"
+        return f"{value:.1f}" if statistic in ("median", "mean") else f"{value:.3f}"
+
+    lines = ["| target | statistic | published | achieved | n | tolerance | within |",
+             "|---|---|---|---|---|---|---|"]
+    for r in table.itertuples(index=False):
+        tol = "" if r.tolerance is None or np.isnan(r.tolerance) else (
+            f"±{r.tolerance:.0%}" if r.statistic in ("median", "mean") else f"±{r.tolerance:.2f}")
+        within = {True: "yes", False: "**no**"}.get(r.within, "(order only)")
+        lines.append(f"| {r.target} | {r.statistic} | {fmt(r.statistic, r.target_value)} | "
+                     f"{fmt(r.statistic, r.achieved)} | {r.n} | {tol} | {within} |")
+    return "\n".join(lines)
