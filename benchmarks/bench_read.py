@@ -5,7 +5,7 @@ free text with umlauts, codes, empty cells) to a temporary directory, then reads
 fresh child process and prints wall time and peak memory (peak RSS from VmHWM or getrusage, plus the
 pyarrow memory pool's high-water mark and tracemalloc's Python-heap peak).
 
-    .venv/bin/python benchmarks/bench_read.py [--rows N] [--keep DIR]
+    .venv/bin/python benchmarks/bench_read.py [--rows N] [--encoding latin-1] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import numpy as np
 N_COLUMNS = 25
 
 
-def write_registry_csv(path: str, rows: int, seed: int = 20260101, chunk: int = 100_000) -> None:
+def write_registry_csv(path: str, rows: int, seed: int = 20260101, chunk: int = 100_000,
+                       encoding: str = "utf-8") -> None:
     """Stream a registry-like CSV to ``path`` in chunks (little memory)."""
     rng = np.random.default_rng(seed)
     header = [
@@ -67,7 +68,7 @@ def write_registry_csv(path: str, rows: int, seed: int = 20260101, chunk: int = 
     def comma(x: np.ndarray, digits: int) -> np.ndarray:
         return np.char.replace(np.round(x, digits).astype(str), ".", ",")
 
-    with open(path, "w", encoding="utf-8", newline="") as fh:
+    with open(path, "w", encoding=encoding, newline="") as fh:
         fh.write(";".join(header) + "\n")
         for start in range(0, rows, chunk):
             n = min(chunk, rows - start)
@@ -153,6 +154,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--keep", help="write the CSV into this directory and keep it")
+    parser.add_argument("--encoding", default="utf-8",
+                        help="file encoding, e.g. latin-1 for a Windows-style export")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -162,7 +165,7 @@ def main() -> None:
         folder = args.keep or tmp
         path = os.path.join(folder, "registry_bench.csv")
         t0 = time.perf_counter()
-        write_registry_csv(path, args.rows)
+        write_registry_csv(path, args.rows, encoding=args.encoding)
         size_mb = os.path.getsize(path) / 2**20
         print(f"wrote {args.rows:,} rows x {N_COLUMNS} columns, {size_mb:.0f} MB "
               f"in {time.perf_counter() - t0:.1f} s")

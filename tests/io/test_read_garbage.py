@@ -163,6 +163,12 @@ def test_binary_bytes_named_csv(tmp_path):
     _raises(p, "registry.csv", "not delimited text")
 
 
+def test_high_bytes_named_csv(tmp_path):
+    p = tmp_path / "encrypted.csv"
+    p.write_bytes(bytes(range(0x80, 0x100)) * 8)
+    _raises(p, "encrypted.csv", "neither UTF-8 nor plausible latin-1")
+
+
 def test_nul_late_in_csv(tmp_path):
     p = tmp_path / "late.csv"
     p.write_bytes(b"a,b\n" + b"1,2\n" * 30000 + b"3,\x00\n")

@@ -680,6 +680,14 @@ def _read_csv(path: Path, name: str, *, encoding: str | None, delimiter: str | N
     if scan.has_nul and not utf16:
         raise CohortError(_binary_message(name, "binary"))
     enc = encoding or _resolve_encoding(scan, head, name)
+    if encoding is None and not scan.utf8 and not utf16 and len(head) >= 64 and (
+            sum(head.count(bytes([b])) for b in range(0x80, 0x100)) > 0.3 * len(head)):
+        # latin-1 decodes any byte, but real text is not one third accented letters
+        raise CohortError(
+            f"{name}: the file is not delimited text (its bytes are neither UTF-8 nor "
+            "plausible latin-1/cp1252 text); export the table again as CSV, or pass "
+            "encoding=... if it is text in another encoding."
+        )
 
     text_head = _decode_head(head, enc)
     if not text_head.strip().strip("\ufeff").strip():
