@@ -329,15 +329,14 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
         "Blank: not estimable (median not reached, or nobody followed that long).", surv))
     sections.append(sec)
 
-    # -- Cox models
-    cox_sec = _cox_section(cfg, patients)
+    # -- Cox models and the IRLM battery (its univariable HRs feed the forest plot)
+    from metsurv.stats.irlm import irlm_comparisons
+
+    battery = irlm_comparisons(cohort, endpoint=cfg.endpoint)
+    cox_sec = _cox_section(cfg, patients, battery)
     if cox_sec is not None:
         sections.append(cox_sec)
-
-    # -- IRLM battery
-    irlm_sec = _irlm_section(cfg, cohort)
-    if irlm_sec is not None:
-        sections.append(irlm_sec)
+    sections.append(_irlm_section(cfg, battery))
 
     # -- competing risks
     if cfg.competing_risks:
@@ -583,7 +582,26 @@ def _published_section(cfg: ReportConfig, patients: pd.DataFrame) -> _Section | 
 # sections wired to stats modules that may be absent in this version
 
 
-def _cox_section(cfg: ReportConfig, patients: pd.DataFrame) -> _Section | None:
+def _battery_univariable(battery: Any, factor: str) -> pd.DataFrame | None:
+    """The IRLM battery's univariable Cox HRs of ``factor`` as forest/table rows, or None
+    when the battery did not analyse it. Reusing them keeps the forest plot and the IRLM
+    table identical and saves refitting (at a million patients each Cox fit costs seconds).
+    """
+    lv = battery.levels
+    rows = lv[(lv["factor"] == factor) & ~lv["reference"].astype(bool) & lv["hr"].notna()]
+    if factor not in set(battery.factors["factor"]) or not len(rows):
+        return None
+    ref = lv.loc[(lv["factor"] == factor) & lv["reference"].astype(bool), "level"]
+    ref_text = f" vs {T.level_label(factor, ref.iloc[0])}" if len(ref) else ""
+    title = T.FACTOR_TITLES.get(factor, factor)
+    return pd.DataFrame({
+        "term": [f"{title}: {T.level_label(factor, v)}{ref_text}" for v in rows["level"]],
+        "hr": rows["hr"].to_numpy(float), "lower": rows["hr_lower"].to_numpy(float),
+        "upper": rows["hr_upper"].to_numpy(float), "p": rows["hr_p"].to_numpy(float),
+    })
+
+
+def _cox_section(cfg: ReportConfig, patients: pd.DataFrame, battery: Any) -> _Section | None:
     if not cfg.cox_covariates:
         return None
     from metsurv.stats import cox
@@ -611,8 +629,11 @@ def _cox_section(cfg: ReportConfig, patients: pd.DataFrame) -> _Section | None:
 
     models: dict[str, pd.DataFrame] = {}
     if cfg.cox_univariable:
-        models["Univariable"] = pd.concat([T.cox_frame(fit([c])) for c in covs],
-                                          ignore_index=True)
+        uni = []
+        for c in covs:
+            rows = _battery_univariable(battery, c)
+            uni.append(rows if rows is not None else T.cox_frame(fit([c])))
+        models["Univariable"] = pd.concat(uni, ignore_index=True)
     multi = fit(covs)
     models["Multivariable"] = T.cox_frame(multi)
     sec = _Section("Cox proportional-hazards models",
@@ -647,21 +668,19 @@ def _cox_section(cfg: ReportConfig, patients: pd.DataFrame) -> _Section | None:
     return sec
 
 
-def _irlm_section(cfg: ReportConfig, cohort: Any) -> _Section | None:
-    from metsurv.stats.irlm import irlm_comparisons
-
-    res = irlm_comparisons(cohort, endpoint=cfg.endpoint)
+def _irlm_section(cfg: ReportConfig, res: Any) -> _Section:
+    k = cfg.suppress_below
     sec = _Section("IRLM comparison battery",
                    "Every prognostic factor of the International Registry of Lung Metastases "
                    "(Pastorino 1997) on this cohort: Kaplan-Meier per level, log-rank (and "
                    "trend) tests, univariable hazard ratios against the reference level and a "
-                   f"multivariable Cox model (n = {T.suppress_count(res.multivariable_n, cfg.suppress_below)}, "
-                   f"events = {T.suppress_count(res.multivariable_events, cfg.suppress_below)}). "
+                   f"multivariable Cox model (n = {T.suppress_count(res.multivariable_n, k)}, "
+                   f"events = {T.suppress_count(res.multivariable_events, k)}). "
                    f"Levels with fewer than {res.min_n} patients or {res.min_events} events are "
                    "described but not tested (see Note).")
     sec.items.append(_Table("irlm_battery", "IRLM battery", "Medians in months; survival in "
                             "percent; HR from Cox models (Efron ties).",
-                            T.format_irlm(res, cfg.suppress_below)))
+                            T.format_irlm(res, k)))
     return sec
 
 

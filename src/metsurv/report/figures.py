@@ -346,7 +346,9 @@ def plot_km(
     lines = []
     if panel.p_logrank is not None:
         lines.append(f"Log-rank {format_p(panel.p_logrank)}")
-    if panel.p_trend is not None:
+        if panel.p_trend is not None:
+            lines[-1] += f"; trend {format_p(panel.p_trend)}"
+    elif panel.p_trend is not None:
         lines.append(f"Log-rank trend {format_p(panel.p_trend)}")
     if legend:
         handles, labels = ax.get_legend_handles_labels()
@@ -460,7 +462,7 @@ def km_figure(
         notes = _footnotes(panel) if footnote else []
         note_h = 0.095 * len(notes)
         legend_rows = (n + int(panel.benchmarks is not None and len(panel.benchmarks) > 0)
-                       + (panel.p_logrank is not None) + (panel.p_trend is not None))
+                       + (panel.p_logrank is not None or panel.p_trend is not None))
         legend_h = 0.112 * legend_rows + 0.06
         top = 0.06 + legend_h + (0.16 if panel.title else 0)
         gap, bottom = 0.36, 0.06 + note_h

@@ -50,8 +50,18 @@ SVG_METADATA = {"Date": None, "Creator": CREATOR}
 PDF_METADATA = {"CreationDate": None, "ModDate": None, "Creator": CREATOR, "Producer": CREATOR}
 PNG_METADATA = {"Software": CREATOR}
 
+def _font_family() -> list[str]:
+    """Liberation Sans (metric-compatible with Arial, which most journals ask for; and its
+    PDF subset embeds about 3x faster than DejaVu's), falling back glyph by glyph to
+    DejaVu Sans (bundled with matplotlib) for symbols such as the diamond."""
+    from matplotlib import font_manager
+
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    return [f for f in ("Liberation Sans", "DejaVu Sans") if f in names] or ["DejaVu Sans"]
+
+
 RC: dict[str, object] = {
-    "font.family": "DejaVu Sans",
+    "font.family": _font_family(),
     "font.size": 7,
     "axes.titlesize": 7.5,
     "axes.labelsize": 7,
