@@ -124,13 +124,6 @@ def _warn_timeline(conv: Converted, raw_frame: pd.DataFrame, log: FindingLog) ->
                        & (p["dfi_months"] > 0)).to_numpy())
         log.add(clash, _src(conv, "dfi_months"), p["dfi_months"].to_numpy()[clash],
                 "synchronous but dfi_months > 0 (DFI set to 0)", "warning")
-    if "dfi_months" not in p and {"primary_treatment_date", "metastasis_diagnosis_date"} <= set(p):
-        dfi = months_between(p["primary_treatment_date"], p["metastasis_diagnosis_date"])
-        sync = where((dfi < 0).to_numpy())
-        log.add(sync, _src(conv, "metastasis_diagnosis_date"),
-                _raw(conv, raw_frame, "metastasis_diagnosis_date", sync),
-                "metastasis diagnosed before the primary was treated: synchronous, DFI 0",
-                "info")
 
 
 def validate_resections(conv: Converted, kept_ids: pd.Series, log: FindingLog) -> None:
