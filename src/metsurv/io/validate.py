@@ -40,15 +40,20 @@ def _raw(conv: Converted, raw_frame: pd.DataFrame, name: str, positions: np.ndar
     return raw_frame[col].to_numpy(dtype=object)[positions]
 
 
+def _ids_present(conv: Converted, log: FindingLog) -> pd.Series:
+    """Rule shared by both tables: a row without a patient_id is excluded."""
+    ids = conv.frame["patient_id"]
+    log.add(np.flatnonzero(ids.isna().to_numpy()), _src(conv, "patient_id"), None,
+            "patient_id is missing", "error", "missing patient_id")
+    return ids
+
+
 def validate_patients(conv: Converted, raw_frame: pd.DataFrame, log: FindingLog) -> None:
     """Add the patients-table findings (errors exclude rows) to ``log``."""
     p = conv.frame
     where = np.flatnonzero
 
-    ids = p["patient_id"]
-    missing_id = ids.isna().to_numpy()
-    log.add(where(missing_id), _src(conv, "patient_id"), None, "patient_id is missing", "error",
-            "missing patient_id")
+    ids = _ids_present(conv, log)
     dup = (ids.duplicated(keep="first") & ids.notna()).to_numpy()
     log.add(where(dup), _src(conv, "patient_id"), ids.to_numpy(dtype=object)[dup],
             "patient_id occurs on an earlier row (first occurrence kept)", "error",
@@ -130,10 +135,7 @@ def validate_resections(conv: Converted, kept_ids: pd.Series, log: FindingLog) -
     """Resections rows need a patient in the analysed cohort and a readable operation date."""
     r = conv.frame
     where = np.flatnonzero
-    ids = r["patient_id"]
-    missing_id = ids.isna().to_numpy()
-    log.add(where(missing_id), _src(conv, "patient_id"), None, "patient_id is missing", "error",
-            "missing patient_id")
+    ids = _ids_present(conv, log)
     orphan = (~ids.isin(kept_ids) & ids.notna()).to_numpy()
     log.add(where(orphan), _src(conv, "patient_id"), ids.to_numpy(dtype=object)[orphan],
             "no analysed patient with this patient_id (absent or excluded)", "error",
