@@ -7,12 +7,19 @@ Tolerances: 5/10/15-year proportions within 2 percentage points, medians within 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from metsurv.synthetic import PRESETS
-from metsurv.synthetic.calibration import calibration, kaplan_meier, km_summary
+from metsurv.synthetic.calibration import (
+    calibration,
+    calibration_markdown,
+    kaplan_meier,
+    km_summary,
+)
 
 N = 50_000
 
@@ -28,6 +35,14 @@ def test_every_target_within_tolerance(table):
     assert len(tested) >= 10
     bad = tested[~tested["within"].astype(bool)]
     assert bad.empty, f"{name}: off target\n{bad[['target', 'target_value', 'achieved']]}"
+
+
+def test_docs_table_is_current(table):
+    """docs/synthetic.md shows this very table (rerun calibration_markdown after a refit)."""
+    name, t = table
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "synthetic.md").read_text("utf-8")
+    block = doc.split(f"<!-- calibration:{name} -->\n")[1].split(f"\n<!-- /calibration:{name}")[0]
+    assert block == calibration_markdown(t)
 
 
 def test_proportion_and_median_tolerances_are_the_issue_ones(table):
