@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -71,17 +72,22 @@ def run(n: int, seed: int, keep: bool) -> dict:
     data = _data(n, seed)
     config = _config(data, n)
     out = OUT / f"report_n{n}"
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = usage0.ru_maxrss
     t0 = time.perf_counter()
     res = subprocess.run([sys.executable, __file__, "--child", str(config), str(out)],
                          capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if res.returncode:
         raise SystemExit(f"build failed for n = {n}:\n{res.stderr[-3000:]}")
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak_kb = usage.ru_maxrss
+    # CPU time says how much of the wall time was ours on a shared (loaded) machine.
+    cpu = (usage.ru_utime + usage.ru_stime) - (usage0.ru_utime + usage0.ru_stime)
     inner = json.loads(res.stdout.strip().splitlines()[-1])["seconds"]
     limit_s, limit_gb = TARGETS.get(n, (None, None))
     result = {"n": n, "build_seconds": round(inner, 2), "process_seconds": round(wall, 2),
+              "cpu_seconds": round(cpu, 2), "load_average_1m": round(os.getloadavg()[0], 2),
               "peak_gb": round(max(peak_kb, before) / 1024**2, 2),
               "limit_seconds": limit_s, "limit_gb": limit_gb}
     result["ok"] = ((limit_s is None or inner <= limit_s)

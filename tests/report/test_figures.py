@@ -74,7 +74,7 @@ def test_labels_carry_n_five_year_survival_and_p_values():
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     s5 = km(df, by="dfi_group").survival_at([60]).set_index("group")["estimate"]
-    assert labels[0] == f"0-11 (n = {(df['dfi_group'] == '0-11').sum()}; 5-y {100 * s5['0-11']:.0f}%)"
+    assert labels[0] == f"DFI 0-11 mo (n = {(df['dfi_group'] == '0-11').sum()}; 5-y {100 * s5['0-11']:.0f}%)"
     assert labels[-1] == "Log-rank p = 0.012; trend p = 0.004"
     assert ax.get_ylabel() == "Overall survival (%)"
     assert ax.get_xlim() == (0.0, 15.0)

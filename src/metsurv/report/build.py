@@ -913,7 +913,7 @@ def _pdf(cfg: ReportConfig, sections: list[_Section], path: Path, built: str) ->
                         pdf.savefig(fig)
 
 
-def _table_pages(item: _Table, rows_per_page: int = 60) -> list[Any]:
+def _table_pages(item: _Table, rows_per_page: int = 52) -> list[Any]:
     """A table as landscape A4 pages of fixed-width text (one text block per page: fast
     and exact; matplotlib's cell tables take seconds per page)."""
     df = item.frame.astype(object).where(item.frame.notna(), "").astype(str)

@@ -128,14 +128,19 @@ def panel_from_km(
 
     The at-risk table is the result's own ``at_risk(at_risk_times)`` (months), the legend's
     5-year survival its ``survival_at([five_year_months])``: nothing is re-estimated.
-    ``labels`` maps group values to display names; ``order`` fixes the curve order.
+    ``labels`` maps group values to display names (default: the report's names for the
+    factor's levels, e.g. "Complete (R0)"); ``order`` fixes the curve order.
     ``benchmarks`` rows carry ``group`` (a group value), ``months`` and ``survival``.
     """
     curves_in = list(result.curves)
     if order is not None:
         rank = {str(g): i for i, g in enumerate(order)}
         curves_in.sort(key=lambda c: rank.get(str(c.group), len(rank)))
-    label_of = {c.group: (labels or {}).get(c.group, str(c.group)) for c in curves_in}
+    from metsurv.report.tables import level_label
+
+    by = getattr(result, "by", None)
+    label_of = {c.group: (labels or {}).get(
+        c.group, level_label(by, c.group) if by else str(c.group)) for c in curves_in}
     s5 = result.survival_at([five_year_months])
     at_risk = result.at_risk(list(at_risk_times))
     at_risk.index = [label_of.get(g, str(g)) for g in at_risk.index]
@@ -258,12 +263,14 @@ def _thin_censor_marks(times: np.ndarray, t_max: float) -> np.ndarray:
 
 
 def km_axes(
-    fig: Figure, spec: SubplotSpec | None = None, n_groups: int = 2, risk_row_in: float = 0.13
+    fig: Figure, spec: SubplotSpec | None = None, n_groups: int = 2, risk_row_in: float = 0.12,
+    gap_in: float = 0.38,
 ) -> tuple[Axes, Axes]:
     """Create a (plot, at-risk table) axes pair in ``spec`` (or the whole figure).
 
     The table axes shares the plot's x-axis, so its columns line up with the ticks whatever
-    the grid. Its height is proportional to the number of groups.
+    the grid; between them, ``gap_in`` inches hold the tick labels and the axis label. The
+    table's height is proportional to the number of groups.
 
     >>> fig = style.new_figure((6, 3))
     >>> gs = fig.add_gridspec(1, 2)
@@ -271,17 +278,18 @@ def km_axes(
     >>> risk_ax.get_shared_x_axes().joined(ax, risk_ax)
     True
     """
-    height = fig.get_figheight()
-    risk_h = risk_row_in * (n_groups + 1.6)
-    main_h = max(height * (1.0 if spec is None else spec.rowspan.stop - spec.rowspan.start)
-                 / (1 if spec is None else spec.get_gridspec().nrows) - risk_h, risk_h)
-    ratios = [main_h, risk_h]
     if spec is None:
-        gs = fig.add_gridspec(2, 1, height_ratios=ratios, hspace=0.0)
-    else:
-        gs = spec.subgridspec(2, 1, height_ratios=ratios, hspace=0.0)
-    ax = fig.add_subplot(gs[0])
-    risk_ax = fig.add_subplot(gs[1], sharex=ax)
+        spec = fig.add_gridspec(1, 1)[0, 0]
+    gs = spec.get_gridspec()
+    rows = spec.rowspan.stop - spec.rowspan.start
+    # inches available to this cell, approximately (the grid's margins and spacing aside)
+    height = fig.get_figheight() * rows / gs.nrows * (gs.top - gs.bottom
+                                                     if hasattr(gs, "top") and gs.top else 0.8)
+    risk_h = risk_row_in * (n_groups + 1)
+    main_h = max(height - risk_h - gap_in, risk_h)
+    sub = spec.subgridspec(3, 1, height_ratios=[main_h, gap_in, risk_h], hspace=0.0)
+    ax = fig.add_subplot(sub[0])
+    risk_ax = fig.add_subplot(sub[2], sharex=ax)
     return ax, risk_ax
 
 
