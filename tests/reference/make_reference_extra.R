@@ -172,12 +172,31 @@ cp <- do.call(rbind, lapply(seq_len(nrow(pat)), function(i) {
 cp <- write_input(cp, "extra_tv_cp")
 cp <- merge(cp, pat[, c("patient_id", "x")], by = "patient_id", sort = FALSE)
 cp$repeat_resection <- as.integer(as.logical(cp$repeat_resection))
-cox_json <- function(fit, call) {
-  list(call = call, coef = unname(coef(fit)), names = names(coef(fit)),
-       var = unname(as.matrix(vcov(fit))), loglik = fit$loglik,
-       naive_var = if (is.null(fit$naive.var)) NULL else unname(fit$naive.var),
-       score = unname(fit$score), wald = unname(fit$wald.test))
+cox_json <- function(fit, call, zph = FALSE) {
+  out <- list(call = call, coef = unname(coef(fit)), names = names(coef(fit)),
+              var = unname(as.matrix(vcov(fit))), loglik = fit$loglik,
+              naive_var = if (is.null(fit$naive.var)) NULL else unname(fit$naive.var),
+              score = unname(fit$score), wald = unname(fit$wald.test),
+              robust_score = if (is.null(fit$rscore)) NULL else unname(fit$rscore),
+              n = fit$n, nevent = fit$nevent,
+              # what summary(fit) prints: concordancefit(y, lp, strata, reverse = TRUE
+              # [, cluster]); for (start, stop] data R's concordance4 (risk sets)
+              concordance = unname(fit$concordance["concordance"]),
+              concordance_se = unname(fit$concordance["std"]),
+              concordance_count = as.list(fit$concordance[1:5]))
+  if (zph) {
+    z <- cox.zph(fit, transform = "km")
+    out$zph <- list(call = "cox.zph(fit, transform = 'km')", terms = rownames(z$table),
+                    chisq = unname(z$table[, "chisq"]), df = unname(z$table[, "df"]),
+                    p = unname(z$table[, "p"]), x = unname(z$x), time = unname(z$time),
+                    y = unname(z$y))
+    zr <- cox.zph(fit, transform = "rank")
+    out$zph_rank <- list(chisq = unname(zr$table[, "chisq"]), p = unname(zr$table[, "p"]))
+  }
+  out
 }
+# strata without a new random draw: odd and even patient numbers
+cp$parity <- ifelse(as.integer(sub("^P", "", cp$patient_id)) %% 2 == 0, "even", "odd")
 tv <- list(
   efron = cox_json(coxph(Surv(start, stop, event) ~ repeat_resection + x, data = cp),
                    "coxph(Surv(start, stop, event) ~ repeat_resection + x, ties = 'efron')"),
@@ -188,7 +207,19 @@ tv <- list(
                     "coxph(Surv(start, stop, event) ~ resection_number + x)"),
   robust = cox_json(coxph(Surv(start, stop, event) ~ repeat_resection + x, data = cp,
                           cluster = patient_id),
-                    "coxph(Surv(start, stop, event) ~ repeat_resection + x, cluster = patient_id)")
+                    "coxph(Surv(start, stop, event) ~ repeat_resection + x, cluster = patient_id)",
+                    zph = TRUE),
+  efron_zph = cox_json(coxph(Surv(start, stop, event) ~ repeat_resection + x, data = cp),
+                       "coxph(Surv(start, stop, event) ~ repeat_resection + x); cox.zph(fit)",
+                       zph = TRUE),
+  strata_breslow_robust = cox_json(
+    coxph(Surv(start, stop, event) ~ repeat_resection + x + strata(parity), data = cp,
+          cluster = patient_id, ties = "breslow"),
+    paste("coxph(Surv(start, stop, event) ~ repeat_resection + x + strata(parity),",
+          "cluster = patient_id, ties = 'breslow')"), zph = TRUE),
+  strata_efron = cox_json(
+    coxph(Surv(start, stop, event) ~ resection_number + x + strata(parity), data = cp),
+    "coxph(Surv(start, stop, event) ~ resection_number + x + strata(parity))", zph = TRUE)
 )
 # landmark at 24 months: alive and under follow-up beyond 24, exposure = repeat by 24
 lm <- pat[pat$os_months > 24, ]
@@ -202,5 +233,53 @@ tv$landmark <- list(
   cox = cox_json(lmcox, "coxph(Surv(os_months - 24, os_event) ~ rr24 + x, subset os_months > 24)"),
   km = list(strata = as.character(s$strata), time = s$time, surv = s$surv,
             std_err = s$std.err))
+# (start, stop] times with floating-point noise: each month boundary recomputed from whole
+# days along two arithmetic paths, the stop of one row and the start of the next by
+# different paths; aeqSurv must merge start and stop together (else a patient would be at
+# risk twice, or not at all, at an event time equal to a boundary)
+set.seed(20240229)
+to_months <- function(m) {
+  days <- round(m * 30.4375)
+  part <- pmax(1, pmin(days - 1, round(days * runif(length(days)))))
+  way2 <- runif(length(days)) < 0.5
+  ifelse(way2, part / 30.4375 + (days - part) / 30.4375, days / 30.4375)
+}
+nt <- cp[order(cp$patient_id, cp$start), c("patient_id", "start", "stop", "event",
+                                              "repeat_resection", "x")]
+nt$start <- ifelse(nt$start == 0, 0, to_months(nt$start))
+nt$stop <- to_months(nt$stop)
+nt <- write_input(nt, "extra_tv_neartie")
+stopifnot(sum(nt$start[-1] != nt$stop[-nrow(nt)] &
+              nt$patient_id[-1] == nt$patient_id[-nrow(nt)]) > 0)  # the near ties exist
+tv$neartie <- cox_json(coxph(Surv(start, stop, event) ~ repeat_resection + x, data = nt,
+                             cluster = patient_id),
+                       "coxph(Surv(start, stop, event) ~ repeat_resection + x, cluster = patient_id) on extra_tv_neartie",
+                       zph = TRUE)
+tv$neartie$n_unique_aeq <- length(unique(c(aeqSurv(Surv(nt$start, nt$stop, nt$event))[, 1:2])))
 write_fixture(tv, "extra_tv")
+
+# ------------------------------------------------------------------ schema reference levels
+# Yes/no and coded factors against the IRLM reference (R relevel): incomplete vs complete
+# resection, DFI groups vs >= 36 months, LMS vs other sarcoma.
+set.seed(19970102)
+n <- 400
+complete <- runif(n) < 0.75
+dfi <- sample(c("0-11", "12-35", ">=36"), n, replace = TRUE, prob = c(.35, .35, .3))
+lms <- runif(n) < 0.3
+lp <- 0.6 * !complete + 0.4 * (dfi == "0-11") + 0.2 * (dfi == "12-35") + 0.3 * lms
+t_death <- ceiling(rexp(n, 0.02 * exp(lp)))
+t_cens <- sample(12:120, n, replace = TRUE)
+sc <- write_input(data.frame(os_months = as.double(pmin(t_death, t_cens)),
+                             os_event = as.integer(t_death <= t_cens),
+                             complete_resection = complete, dfi_group = dfi,
+                             leiomyosarcoma = lms), "extra_schema")
+sc$complete_resection <- relevel(factor(sc$complete_resection), "TRUE")
+sc$dfi_group <- relevel(factor(sc$dfi_group, levels = c("0-11", "12-35", ">=36")), ">=36")
+sc$leiomyosarcoma <- factor(sc$leiomyosarcoma, levels = c("FALSE", "TRUE"))
+scfit <- coxph(Surv(os_months, os_event) ~ complete_resection + dfi_group + leiomyosarcoma,
+               data = sc)
+schema <- list(irlm = cox_json(scfit, paste(
+  "coxph(Surv(os_months, os_event) ~ relevel(factor(complete_resection), 'TRUE') +",
+  "relevel(dfi_group, '>=36') + leiomyosarcoma)"), zph = TRUE))
+write_fixture(schema, "extra_schema")
 cat("wrote extra fixtures to", outdir, "\n")

@@ -1,8 +1,13 @@
-"""Shared fixtures loading and assertion helpers for the R-parity tests."""
+"""The one place the R-parity tests (tests/stats, tests/stats_extra) read the R fixtures
+from and compare against them: fixture and input loading, tolerances, assertions.
+
+Fixtures: tests/reference/make_reference.R writes <dataset>.json and data/<dataset>.csv;
+make_reference_extra.R writes extra_*.json and data/extra_*.csv."""
 
 from __future__ import annotations
 
 import json
+import math
 from functools import cache
 from pathlib import Path
 
@@ -17,28 +22,28 @@ DATASETS = ("lung", "veteran", "ties", "neartie", "noevent")
 ABS_EST = 1e-8
 REL_STAT = 1e-6
 
-
-@cache
-def reference(name: str) -> dict:
-    return json.loads((REFERENCE / f"{name}.json").read_text())
-
-
 #: factor levels R used (make_reference.R), given to pandas as Categorical order
 R_LEVELS = {"veteran": {"celltype": ["squamous", "smallcell", "adeno", "large"]}}
 
 
 @cache
-def _read(name: str) -> pd.DataFrame:
+def reference(name: str, root: Path = REFERENCE) -> dict:
+    """The R results ``<root>/<name>.json`` (cached: do not modify)."""
+    return json.loads((root / f"{name}.json").read_text())
+
+
+@cache
+def _read(name: str, root: Path) -> pd.DataFrame:
     # round_trip: pandas' default parser can be 1 ulp off, which would undo the near ties
-    df = pd.read_csv(REFERENCE / "data" / f"{name}.csv", float_precision="round_trip")
+    df = pd.read_csv(root / "data" / f"{name}.csv", float_precision="round_trip")
     for col, levels in R_LEVELS.get(name, {}).items():
         df[col] = pd.Categorical(df[col], categories=levels)
     return df
 
 
-def dataset(name: str) -> pd.DataFrame:
-    """The input CSV written by make_reference.R (a fresh copy each call)."""
-    return _read(name).copy()
+def dataset(name: str, root: Path = REFERENCE) -> pd.DataFrame:
+    """The input CSV the R script wrote (a fresh copy each call)."""
+    return _read(name, root).copy()
 
 
 def as_float(values) -> np.ndarray:
@@ -46,35 +51,44 @@ def as_float(values) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in np.ravel(values)], dtype=float)
 
 
-def max_abs_dev(actual, expected) -> float:
-    a, e = np.asarray(actual, dtype=float), as_float(expected)
-    both = ~np.isnan(a) & ~np.isnan(e)
-    return float(np.max(np.abs(a[both] - e[both]), initial=0.0))
+def _assert_close(actual, expected, rtol: float, atol: float, what: str) -> None:
+    a, e = np.asarray(actual, dtype=float).ravel(), as_float(expected)
+    assert a.shape == e.shape, f"{what}: shape {a.shape} != {e.shape}"
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(e), err_msg=f"{what}: NaN pattern")
+    np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, equal_nan=True, err_msg=what)
 
 
 def assert_close_abs(actual, expected, tol: float = ABS_EST, what: str = "") -> None:
     """Equal within ``tol`` absolute, and missing (NaN/None) in the same places."""
-    a, e = np.asarray(actual, dtype=float).ravel(), as_float(expected)
-    assert a.shape == e.shape, f"{what}: shape {a.shape} != {e.shape}"
-    np.testing.assert_array_equal(np.isnan(a), np.isnan(e), err_msg=f"{what}: NaN pattern")
-    np.testing.assert_allclose(a, e, rtol=0, atol=tol, equal_nan=True, err_msg=what)
+    _assert_close(actual, expected, 0.0, tol, what)
 
 
 def assert_close_rel(actual, expected, tol: float = REL_STAT, what: str = "") -> None:
     """Equal within ``tol`` relative (absolute ``tol * 1e-3`` floor for values near 0)."""
-    a, e = np.asarray(actual, dtype=float).ravel(), as_float(expected)
-    assert a.shape == e.shape, f"{what}: shape {a.shape} != {e.shape}"
-    np.testing.assert_array_equal(np.isnan(a), np.isnan(e), err_msg=f"{what}: NaN pattern")
-    np.testing.assert_allclose(a, e, rtol=tol, atol=tol * 1e-3, equal_nan=True, err_msg=what)
+    _assert_close(actual, expected, tol, tol * 1e-3, what)
+
+
+def assert_same_numbers(old, new, rtol: float, atol: float, path: str = "") -> None:
+    """Two fixture trees equal: same keys and lengths, numbers within ``rtol`` or
+    ``atol``, everything else identical; R and package versions are not compared."""
+    if isinstance(old, dict):
+        old = {k: v for k, v in old.items() if not k.endswith("version")}
+        new = {k: v for k, v in new.items() if not k.endswith("version")}
+        assert old.keys() == new.keys(), path
+        for k in old:
+            assert_same_numbers(old[k], new[k], rtol, atol, f"{path}.{k}")
+    elif isinstance(old, list):
+        assert isinstance(new, list) and len(old) == len(new), path
+        for i, (x, y) in enumerate(zip(old, new, strict=True)):
+            assert_same_numbers(x, y, rtol, atol, f"{path}[{i}]")
+    elif isinstance(old, float) or isinstance(new, float):
+        assert old is not None and new is not None, path
+        assert math.isclose(old, new, rel_tol=rtol, abs_tol=atol), f"{path}: {old} != {new}"
+    else:
+        assert old == new, path
 
 
 def cases(section: str) -> list[tuple[str, int]]:
     """(dataset, index) of every reference entry in ``section`` (km, survdiff, cox)."""
     return [(d, i) for d in DATASETS for i in range(len(reference(d).get(section, [])))]
 
-
-def case_id(case: tuple[str, int]) -> str:
-    name, i = case
-    entry = reference(name)
-    sec = next(s for s in ("km", "survdiff", "cox") if i < len(entry.get(s, [])))
-    return f"{name}-{i}-{sec}"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pandas as pd
-from helpers import ABS_EST, assert_close_abs, assert_close_rel, dataset, reference
 
-from metsurv.stats.cli import cox_command, cox_json, format_cox, format_km, km_command, km_json
+from metsurv.stats.cli import cox_json, format_cox, format_km, km_json
+from tests.stats.helpers import ABS_EST, assert_close_abs, assert_close_rel, dataset, reference
 
 
 def test_km_json_schema_and_values_match_R():
@@ -38,8 +37,7 @@ def test_km_json_schema_and_values_match_R():
 
 
 def test_km_json_without_by_has_null_tests():
-    out = km_command(SimpleNamespace(data=dataset("lung"), time="time", event="event",
-                                     by=None, times="180,365", conf_type=None))
+    out = km_json(dataset("lung"), "time", "event", by=None, times=[180, 365])
     assert out["logrank"] is None and out["peto"] is None
     assert [s["time"] for s in out["groups"][0]["survival"]] == [180.0, 365.0]
 
@@ -64,9 +62,8 @@ def test_cox_json_schema_and_values_match_R():
     assert "GLOBAL" in text and "ph_ecog" in text
 
 
-def test_cox_command_reads_options():
-    args = SimpleNamespace(covariates="age,sex", time="time", event="event", ties="breslow",
-                           strata=None, robust=True)
-    out = cox_command(args, dataset("lung"))
+def test_cox_json_passes_ties_and_robust():
+    out = cox_json(dataset("lung"), "time", "event", ["age", "sex"], ties="breslow",
+                   robust=True)
     assert [t["term"] for t in out["terms"]] == ["age", "sex"]
     assert out["terms"][0]["robust_se"] is not None

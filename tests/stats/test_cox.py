@@ -9,9 +9,17 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import ABS_EST, REL_STAT, assert_close_abs, assert_close_rel, dataset, reference
 
+from metsurv.schema import DFI_GROUPS
 from metsurv.stats import cox
+from tests.stats.helpers import (
+    ABS_EST,
+    REL_STAT,
+    assert_close_abs,
+    assert_close_rel,
+    dataset,
+    reference,
+)
 
 COX_CASES = [(d, i) for d in ("lung", "veteran", "ties", "neartie")
              for i in range(len(reference(d)["cox"]))]
@@ -212,3 +220,47 @@ def test_cox_ph_residuals_match_R_cox_zph_y(fitted):
     assert_close_abs(res["x"], zr["x"], ABS_EST, "x")
     y = res[list(fit.covariates)].to_numpy()
     assert_close_abs(y, np.asarray(zr["y"], dtype=object).ravel().tolist(), ABS_EST, "y")
+
+
+def _schema_frame() -> pd.DataFrame:
+    """extra_schema as the loader gives it: yes/no as nullable "boolean", coded fields as
+    Categorical in schema display order (reference not first)."""
+    df = dataset("extra_schema")
+    df["complete_resection"] = df["complete_resection"].astype("boolean")
+    df["dfi_group"] = pd.Categorical(df["dfi_group"], categories=list(DFI_GROUPS))
+    return df  # leiomyosarcoma stays numpy bool
+
+
+def test_cox_schema_reference_levels_match_R_relevel():
+    """R: ``coxph(Surv(os_months, os_event) ~ relevel(factor(complete_resection), 'TRUE') +
+    relevel(dfi_group, '>=36') + leiomyosarcoma)`` (extra_schema.json): the default
+    reference of a schema factor is schema.REFERENCE_LEVELS; yes/no columns (numpy bool or
+    nullable boolean) are two-level factors. coef, statistics, zph chisq and p 1e-6
+    relative; vcov, concordance 1e-8 absolute."""
+    ref = reference("extra_schema")["irlm"]
+    fit = cox(_schema_frame(), ["complete_resection", "dfi_group", "leiomyosarcoma"])
+    assert fit.terms == ("complete_resection[False]", "dfi_group[0-11]", "dfi_group[12-35]",
+                         "leiomyosarcoma[True]")
+    assert fit.references == {"complete_resection": True, "dfi_group": ">=36",
+                              "leiomyosarcoma": False}
+    assert_close_rel(fit.coef, ref["coef"], REL_STAT, "coef")
+    assert_close_abs(fit.vcov, ref["var"], ABS_EST, "vcov")
+    assert_close_rel([fit.loglik_null, fit.loglik], ref["loglik"], REL_STAT, "loglik")
+    assert_close_rel(fit.score[0], ref["score"], REL_STAT, "score")
+    assert_close_abs(fit.concordance, ref["concordance"], ABS_EST, "C")
+    zph = fit.ph_test().to_frame()
+    assert_close_rel(zph["chisq"], ref["zph"]["chisq"], REL_STAT, "zph chisq")
+    assert zph["df"].tolist() == ref["zph"]["df"]
+
+
+def test_cox_explicit_reference_wins_and_absent_schema_reference_falls_back():
+    df = _schema_frame()
+    fit = cox(df, ["complete_resection", "dfi_group"],
+              reference={"complete_resection": False, "dfi_group": "0-11"})
+    assert fit.terms == ("complete_resection[True]", "dfi_group[12-35]", "dfi_group[>=36]")
+    base = cox(df, ["complete_resection", "dfi_group"])
+    assert fit.loglik == pytest.approx(base.loglik, rel=1e-12)
+    short = df[df["dfi_group"] != ">=36"]  # the schema reference is absent: first level
+    assert cox(short, ["dfi_group"]).terms == ("dfi_group[12-35]",)
+    with pytest.raises(ValueError, match="reference level"):
+        cox(short, ["dfi_group"], reference={"dfi_group": ">=36"})

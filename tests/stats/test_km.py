@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import ABS_EST, assert_close_abs, cases, dataset, reference
 
 from metsurv.stats import km
+from tests.stats.helpers import ABS_EST, assert_close_abs, cases, dataset, reference
 
 KM_CASES = cases("km")
 

@@ -7,9 +7,16 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import ABS_EST, assert_close_abs, assert_close_rel, cases, dataset, reference
 
 from metsurv.stats import logrank
+from tests.stats.helpers import (
+    ABS_EST,
+    assert_close_abs,
+    assert_close_rel,
+    cases,
+    dataset,
+    reference,
+)
 
 SD_CASES = cases("survdiff")
 

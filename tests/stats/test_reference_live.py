@@ -7,28 +7,10 @@ import json
 import shutil
 import subprocess
 
-import numpy as np
 import pandas as pd
 import pytest
-from helpers import DATASETS, REFERENCE
 
-
-def _close(a, b, path="") -> None:
-    if isinstance(a, dict):
-        assert set(a) == set(b), path
-        for k in a:
-            _close(a[k], b[k], f"{path}.{k}")
-    elif isinstance(a, list):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            _close(x, y, f"{path}[{i}]")
-    elif isinstance(a, float) or isinstance(b, float):
-        assert a is not None and b is not None, path
-        assert np.isclose(a, b, rtol=1e-12, atol=1e-14), f"{path}: {a} != {b}"
-    elif path.endswith("r_version") or path.endswith("survival_version"):
-        return
-    else:
-        assert a == b, path
+from tests.stats.helpers import DATASETS, REFERENCE, assert_same_numbers
 
 
 @pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript not installed")
@@ -44,6 +26,6 @@ def test_make_reference_R_reproduces_committed_fixtures(tmp_path):
         if fresh["survival_version"] != committed["survival_version"]:
             pytest.skip(f"R survival {fresh['survival_version']} differs from the fixtures' "
                         f"{committed['survival_version']}")
-        _close(fresh, committed, name)
+        assert_same_numbers(committed, fresh, 1e-12, 1e-14, name)
         pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "data" / f"{name}.csv", float_precision="round_trip"),
                                       pd.read_csv(REFERENCE / "data" / f"{name}.csv", float_precision="round_trip"))

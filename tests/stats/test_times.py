@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import dataset, reference
 
 from metsurv.stats import km
 from metsurv.stats._result import json_safe
 from metsurv.stats._times import aeq_codes, aeq_times, survival_data
+from tests.stats.helpers import dataset, reference
 
 
 def test_aeq_times_matches_R_aeqSurv():

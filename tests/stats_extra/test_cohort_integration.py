@@ -70,7 +70,7 @@ def test_landmark_on_loaded_cohort(registry):
 def test_time_dependent_and_naive_on_loaded_cohort(registry):
     cohort, _ = registry
     fit = counting_process_cox(cohort, baseline=("complete_resection", "dfi_group"))
-    assert fit.table["term"].tolist() == ["repeat_resection", "complete_resection[False]",
+    assert fit.table["term"].tolist() == ["repeat_resection[True]", "complete_resection[False]",
                                           "dfi_group[0-11]", "dfi_group[12-35]"]
     assert fit.n_patients == len(cohort.patients)
     with pytest.warns(UserWarning, match="immortal"):

@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 
 from metsurv.stats.competing import cause_specific_cox, cuminc, recurrence_status
-
-from ._reference import ATOL_EST, RTOL_STAT, data, fixture
+from tests.stats.helpers import ABS_EST, REL_STAT, dataset, reference
 
 CASES = {
     "three_groups": {"by": "grp"},
@@ -33,22 +32,22 @@ def assert_cuminc_matches(res, ref: dict, ungrouped: bool = False) -> None:
         tab = res.table
         mine = tab[(tab["cause"] == int(cause)) & (ungrouped | (tab["group"].astype(str) == group))]
         np.testing.assert_array_equal(mine["time"].to_numpy(), t)
-        np.testing.assert_allclose(mine["estimate"].to_numpy(), est, rtol=0, atol=ATOL_EST)
-        np.testing.assert_allclose(mine["variance"].to_numpy(), var, rtol=0, atol=ATOL_EST)
+        np.testing.assert_allclose(mine["estimate"].to_numpy(), est, rtol=0, atol=ABS_EST)
+        np.testing.assert_allclose(mine["variance"].to_numpy(), var, rtol=0, atol=ABS_EST)
     for test in ref.get("tests", []):
         row = res.tests.set_index("cause").loc[int(test["cause"])]
         assert row["df"] == test["df"]
-        np.testing.assert_allclose(row["statistic"], test["stat"], rtol=RTOL_STAT)
-        np.testing.assert_allclose(row["p_value"], test["pv"], rtol=RTOL_STAT)
+        np.testing.assert_allclose(row["statistic"], test["stat"], rtol=REL_STAT)
+        np.testing.assert_allclose(row["p_value"], test["pv"], rtol=REL_STAT)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_cuminc_against_R_cmprsk(case):
     """R: ``cmprsk::cuminc(time, status, grp, strata, rho)`` (calls in the fixture):
     ``$est``/``$var`` 1e-8 absolute, ``$Tests`` stat and pv 1e-6 relative."""
-    ref = fixture("extra_cr")[case]
+    ref = reference("extra_cr")[case]
     opts = dict(CASES[case])
-    df = data(opts.pop("dataset", "extra_cr"))
+    df = dataset(opts.pop("dataset", "extra_cr"))
     if "subset" in opts:
         df = df.query(opts.pop("subset"))
     res = cuminc(df, time="time", status="status", **opts)
@@ -58,7 +57,7 @@ def test_cuminc_against_R_cmprsk(case):
 def test_cuminc_ties_are_not_jittered():
     """The same data give the same answer every time, and tied events of both causes at one
     time enter together (the heavy-tie dataset has such times)."""
-    df = data("extra_cr")
+    df = dataset("extra_cr")
     both = df.groupby("time")["status"].agg(lambda s: {1, 2} <= set(s))
     assert both.any()
     a = cuminc(df, "time", "status", by="grp").table
@@ -68,7 +67,7 @@ def test_cuminc_ties_are_not_jittered():
 
 def test_cuminc_sums_to_one_minus_km():
     """Sum of the CIFs over causes equals 1 - all-cause KM at the last time."""
-    df = data("extra_cr")
+    df = dataset("extra_cr")
     res = cuminc(df, "time", "status")
     last = res.at([df["time"].max()])
     km_all = np.prod(1 - df.groupby("time")["status"].agg(lambda s: (s > 0).sum())
@@ -77,7 +76,7 @@ def test_cuminc_sums_to_one_minus_km():
 
 
 def test_cuminc_confidence_limits_bracket_estimate():
-    res = cuminc(data("extra_cr"), "time", "status", by="grp")
+    res = cuminc(dataset("extra_cr"), "time", "status", by="grp")
     tab = res.table.dropna(subset=["lower"])
     assert ((tab["lower"] <= tab["estimate"]) & (tab["estimate"] <= tab["upper"])).all()
     assert res.to_dict()["tests"][0]["cause"] == 1
@@ -101,9 +100,9 @@ def test_recurrence_status_from_canonical_columns():
 def test_cause_specific_cox_against_R():
     """R: ``coxph(Surv(time, status == 1) ~ grp, ties = "efron")``: coef and loglik 1e-6
     relative, se 1e-8 absolute."""
-    ref = fixture("extra_cr")["cause_specific_cox"]
-    fit = cause_specific_cox(data("extra_cr"), ["grp"], cause=1, time="time", status="status")
+    ref = reference("extra_cr")["cause_specific_cox"]
+    fit = cause_specific_cox(dataset("extra_cr"), ["grp"], cause=1, time="time", status="status")
     assert list(fit.terms) == ["grp[b]", "grp[c]"] and ref["names"] == ["grpb", "grpc"]
-    np.testing.assert_allclose(fit.coef, ref["coef"], rtol=RTOL_STAT)
-    np.testing.assert_allclose(fit.se, np.sqrt(np.diag(ref["var"])), atol=ATOL_EST, rtol=0)
-    np.testing.assert_allclose(fit.loglik, ref["loglik"][1], rtol=RTOL_STAT)
+    np.testing.assert_allclose(fit.coef, ref["coef"], rtol=REL_STAT)
+    np.testing.assert_allclose(fit.se, np.sqrt(np.diag(ref["var"])), atol=ABS_EST, rtol=0)
+    np.testing.assert_allclose(fit.loglik, ref["loglik"][1], rtol=REL_STAT)

@@ -13,8 +13,15 @@ import pytest
 from metsurv.stats.competing import cuminc
 from metsurv.stats.rmst import rmst
 from metsurv.stats.timevarying import counting_process_cox
+from tests.stats.helpers import (
+    ABS_EST,
+    REFERENCE,
+    REL_STAT,
+    assert_same_numbers,
+    dataset,
+    reference,
+)
 
-from ._reference import ATOL_EST, REFERENCE, RTOL_STAT, data, fixture
 from .test_competing import assert_cuminc_matches
 
 RSCRIPT = shutil.which("Rscript")
@@ -31,51 +38,27 @@ def fresh(tmp_path_factory):
     return out
 
 
-def _numbers(obj):
-    if isinstance(obj, dict):
-        return {k: _numbers(v) for k, v in obj.items() if not k.endswith("version")}
-    if isinstance(obj, list):
-        return [_numbers(v) for v in obj]
-    return obj
-
-
-@pytest.mark.parametrize("name", ["extra_cr", "extra_rmst", "extra_tv"])
+@pytest.mark.parametrize("name", ["extra_cr", "extra_rmst", "extra_tv", "extra_schema"])
 def test_stored_fixtures_are_reproduced_by_R(fresh, name):
     """Inputs identical; every stored number within 1e-8 absolute or 1e-6 relative."""
     for csv in (REFERENCE / "data").glob(f"{name}*.csv"):
         assert (fresh / "data" / csv.name).read_text() == csv.read_text()
-    old, new = _numbers(fixture(name)), _numbers(fixture(name, fresh))
-
-    def walk(a, b):
-        if isinstance(a, dict):
-            assert a.keys() == b.keys()
-            for k in a:
-                walk(a[k], b[k])
-        elif isinstance(a, list):
-            assert len(a) == len(b)
-            for x, y in zip(a, b, strict=True):
-                walk(x, y)
-        elif isinstance(a, float) or isinstance(b, float):
-            assert b == pytest.approx(a, abs=ATOL_EST, rel=RTOL_STAT)
-        else:
-            assert a == b
-
-    walk(old, new)
+    assert_same_numbers(reference(name), reference(name, fresh), REL_STAT, ABS_EST, name)
 
 
 def test_python_matches_fresh_R(fresh):
     """cuminc (cmprsk), rmean (survival) and counting-process coxph against today's R."""
-    cr = fixture("extra_cr", fresh)["three_groups_strata"]["fit"]
-    res = cuminc(data("extra_cr", fresh), "time", "status", by="grp", strata="stratum")
+    cr = reference("extra_cr", fresh)["three_groups_strata"]["fit"]
+    res = cuminc(dataset("extra_cr", fresh), "time", "status", by="grp", strata="stratum")
     assert_cuminc_matches(res, cr)
-    rm = fixture("extra_rmst", fresh)["by_sex"][3]
-    tab = rmst(data("extra_rmst", fresh), rm["tau"], by="sex", time="time", event="event").table
-    np.testing.assert_allclose(tab["rmst"], rm["rmean"], atol=ATOL_EST, rtol=0)
-    np.testing.assert_allclose(tab["se"], rm["se"], atol=ATOL_EST, rtol=0)
-    tv = fixture("extra_tv", fresh)["efron"]
+    rm = reference("extra_rmst", fresh)["by_sex"][3]
+    tab = rmst(dataset("extra_rmst", fresh), rm["tau"], by="sex", time="time", event="event").table
+    np.testing.assert_allclose(tab["rmst"], rm["rmean"], atol=ABS_EST, rtol=0)
+    np.testing.assert_allclose(tab["se"], rm["se"], atol=ABS_EST, rtol=0)
+    tv = reference("extra_tv", fresh)["efron"]
     from types import SimpleNamespace
 
-    cohort = SimpleNamespace(patients=data("extra_tv_patients", fresh),
-                             counting_process=data("extra_tv_cp", fresh))
+    cohort = SimpleNamespace(patients=dataset("extra_tv_patients", fresh),
+                             counting_process=dataset("extra_tv_cp", fresh))
     fit = counting_process_cox(cohort, baseline=("x",))
-    np.testing.assert_allclose(fit.table["coef"], tv["coef"], rtol=RTOL_STAT)
+    np.testing.assert_allclose(fit.table["coef"], tv["coef"], rtol=REL_STAT)

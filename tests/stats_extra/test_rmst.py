@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from metsurv.stats.rmst import rmst
+from tests.stats.helpers import ABS_EST, REL_STAT, dataset, reference
 
-from ._reference import ATOL_EST, RTOL_STAT, data, fixture
-
-REF = fixture("extra_rmst")
+REF = reference("extra_rmst")
 TAUS = [r["tau"] for r in REF["overall"]]
 
 
@@ -21,15 +20,15 @@ def test_rmst_against_R_survmean(i):
     """R: ``summary(survfit(Surv(time, event) ~ 1), rmean = tau)$table`` and ``~ sex``:
     ``rmean`` and ``se(rmean)``, 1e-8 absolute (tau at a death time, at the last time and
     beyond it included)."""
-    df = data("extra_rmst")
+    df = dataset("extra_rmst")
     tau = TAUS[i]
     overall = rmst(df, tau, time="time", event="event").table
-    np.testing.assert_allclose(overall["rmst"], REF["overall"][i]["rmean"], atol=ATOL_EST, rtol=0)
-    np.testing.assert_allclose(overall["se"], REF["overall"][i]["se"], atol=ATOL_EST, rtol=0)
+    np.testing.assert_allclose(overall["rmst"], REF["overall"][i]["rmean"], atol=ABS_EST, rtol=0)
+    np.testing.assert_allclose(overall["se"], REF["overall"][i]["se"], atol=ABS_EST, rtol=0)
     by = rmst(df, tau, by="sex", time="time", event="event").table
     assert by["group"].tolist() == ["female", "male"]
-    np.testing.assert_allclose(by["rmst"], REF["by_sex"][i]["rmean"], atol=ATOL_EST, rtol=0)
-    np.testing.assert_allclose(by["se"], REF["by_sex"][i]["se"], atol=ATOL_EST, rtol=0)
+    np.testing.assert_allclose(by["rmst"], REF["by_sex"][i]["rmean"], atol=ABS_EST, rtol=0)
+    np.testing.assert_allclose(by["se"], REF["by_sex"][i]["se"], atol=ABS_EST, rtol=0)
 
 
 @pytest.mark.parametrize("i", range(len(TAUS)), ids=[str(t) for t in TAUS])
@@ -37,18 +36,18 @@ def test_rmst_difference_against_survRM2_formula(i):
     """R (survRM2 ``rmst2`` normal approximation, written out in the fixture script):
     female - male difference, se, CI 1e-8 absolute; p 1e-6 relative."""
     ref = REF["difference"][i]
-    res = rmst(data("extra_rmst"), TAUS[i], by="sex", time="time", event="event",
+    res = rmst(dataset("extra_rmst"), TAUS[i], by="sex", time="time", event="event",
                reference="male")
     c = res.contrasts.iloc[0]
     assert c["group"] == "female" and c["reference"] == "male"
     for mine, theirs in (("difference", "diff"), ("se", "se"), ("lower", "lower"),
                          ("upper", "upper")):
-        assert c[mine] == pytest.approx(ref[theirs], abs=ATOL_EST)
-    assert c["p_value"] == pytest.approx(ref["p"], rel=RTOL_STAT)
+        assert c[mine] == pytest.approx(ref[theirs], abs=ABS_EST)
+    assert c["p_value"] == pytest.approx(ref["p"], rel=REL_STAT)
 
 
 def test_rmst_before_first_time_is_tau():
-    df = data("extra_rmst")
+    df = dataset("extra_rmst")
     res = rmst(df, 1.0, time="time", event="event").table.iloc[0]
     assert res["rmst"] == 1.0 and res["se"] == 0.0
     assert rmst(df, 100, by="sex", time="time", event="event").to_dict()["tau"] == 100.0

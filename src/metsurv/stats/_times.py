@@ -72,21 +72,31 @@ class SurvivalData:
     """Complete cases of the requested columns, with times merged (``aeqSurv``)."""
 
     frame: pd.DataFrame  # the kept rows of the extra columns (not time and event)
-    time: np.ndarray  # float, near ties merged
+    time: np.ndarray  # float, near ties merged (the stop time of (start, stop] data)
     event: np.ndarray  # int 0/1
     n_dropped: int  # rows removed for a missing value in any requested column
     time_code: np.ndarray  # index of each time in unique_times
     unique_times: np.ndarray  # sorted distinct (merged) times
+    start: np.ndarray | None = None  # start of each (start, stop] interval, merged with time
 
 
 def survival_data(
-    data: Any, time: str, event: str, columns: list[str] | tuple[str, ...] = ()
+    data: Any,
+    time: str,
+    event: str,
+    columns: list[str] | tuple[str, ...] = (),
+    start: str | None = None,
 ) -> SurvivalData:
     """Select ``time``, ``event`` and ``columns``, drop rows with a missing value in any of
-    them (counted in ``n_dropped``), validate, and merge near-tied times."""
+    them (counted in ``n_dropped``), validate, and merge near-tied times.
+
+    With ``start`` the data are ``(start, time]`` intervals (counting process); start and
+    stop times are merged together, as R ``aeqSurv`` does for ``Surv(start, stop, event)``,
+    and every interval must have ``start < time`` after merging."""
     df = as_frame(data)
-    extra = [c for c in dict.fromkeys(columns) if c is not None and c not in (time, event)]
-    wanted = [time, event, *extra]
+    extra = [c for c in dict.fromkeys(columns)
+             if c is not None and c not in (time, event, start)]
+    wanted = [time, event, *([start] if start is not None else []), *extra]
     absent = [c for c in wanted if c not in df.columns]
     if absent:
         raise KeyError(f"column(s) not found: {', '.join(absent)}")
@@ -104,7 +114,21 @@ def survival_data(
     if not ((e == 0) | (e == 1)).all():
         raise ValueError(f"{event!r} must be coded 0 (censored) / 1 (event) or bool")
     frame = df[extra] if everything else df.loc[keep, extra]
-    merged, code, unique = aeq_codes(t)
+    t0 = None
+    if start is not None:
+        t0 = pd.to_numeric(df[start][keep] if not everything else df[start],
+                           errors="raise").to_numpy(dtype=float)
+        if not np.isfinite(t0).all():
+            raise ValueError(f"{start!r} has infinite values")
+        if not (t0 < t).all():
+            raise ValueError(f"every interval needs {start!r} < {time!r} (R: stop time must "
+                             f"be > start time); {int((t0 >= t).sum())} row(s) are not")
+        both = aeq_times(np.concatenate([t0, t]))
+        t0, t = both[: t.size], both[t.size :]
+        if not (t0 < t).all():  # R aeqSurv: "an interval has effective length 0"
+            raise ValueError("merging near-tied times left an interval of length 0")
+    # (start, stop] times are already merged, jointly: do not merge the stops again
+    merged, code, unique = aeq_codes(t, AEQ_TOLERANCE if t0 is None else 0.0)
     return SurvivalData(
         frame=frame,
         time=merged,
@@ -112,6 +136,7 @@ def survival_data(
         n_dropped=int((~keep).sum()),
         time_code=code,
         unique_times=unique,
+        start=t0,
     )
 
 

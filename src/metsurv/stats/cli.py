@@ -24,10 +24,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import pandas as pd
-
 from ._result import json_safe
-from ._times import as_frame
 from .cox import cox
 from .km import km
 from .tests import logrank
@@ -43,6 +40,7 @@ def km_json(
 ) -> dict[str, Any]:
     """The ``metsurv km --json`` object (see module docstring).
 
+    >>> import pandas as pd
     >>> df = pd.DataFrame({"os_months": [1, 2, 3, 4], "os_event": [1, 0, 1, 1]})
     >>> km_json(df, times=[2])["groups"][0]["survival"][0]["at_risk"]
     3
@@ -165,50 +163,3 @@ def format_cox(result: dict[str, Any]) -> str:
     if result.get("n_dropped"):
         lines.append(f"({result['n_dropped']} rows with missing values dropped)")
     return "\n".join(lines)
-
-
-def _frame_of(args: Any, df: Any) -> pd.DataFrame:
-    for candidate in (df, getattr(args, "data", None), getattr(args, "cohort", None),
-                      getattr(args, "df", None)):
-        if candidate is not None:
-            return as_frame(candidate)
-    raise ValueError("no data: pass the loaded DataFrame (or Cohort) as df or args.data")
-
-
-def _list(value: Any, cast=str) -> list | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = [v for v in value.replace(";", ",").split(",") if v.strip()]
-    return [cast(v.strip() if isinstance(v, str) else v) for v in value]
-
-
-def km_command(args: Any, df: Any = None) -> dict[str, Any]:
-    """``metsurv km``: options from ``args`` (``time``, ``event``, ``by``, ``times`` as a
-    list or "12,24,60", ``conf_type``), data from ``df`` or ``args.data``."""
-    return km_json(
-        _frame_of(args, df),
-        time=getattr(args, "time", None) or "os_months",
-        event=getattr(args, "event", None) or "os_event",
-        by=getattr(args, "by", None),
-        times=_list(getattr(args, "times", None), float),
-        conf_type=getattr(args, "conf_type", None) or "log-log",
-    )
-
-
-def cox_command(args: Any, df: Any = None) -> dict[str, Any]:
-    """``metsurv cox``: options from ``args`` (``covariates`` as a list or "a,b",
-    ``time``, ``event``, ``ties``, ``strata``, ``robust``), data from ``df`` or
-    ``args.data``."""
-    covs = _list(getattr(args, "covariates", None)) or []
-    if not covs:
-        raise ValueError("metsurv cox needs at least one covariate")
-    return cox_json(
-        _frame_of(args, df),
-        time=getattr(args, "time", None) or "os_months",
-        event=getattr(args, "event", None) or "os_event",
-        covariates=covs,
-        ties=getattr(args, "ties", None) or "efron",
-        strata=_list(getattr(args, "strata", None)),
-        robust=bool(getattr(args, "robust", False)),
-    )

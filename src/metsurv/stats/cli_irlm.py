@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from metsurv.stats.cli import _p
 from metsurv.stats.irlm import SURVIVAL_YEARS, irlm_comparisons
 
 
@@ -28,12 +29,6 @@ def _pct(row: dict, key: str) -> str:
         return "NA"
     lo, hi = row.get(f"{key}_lower"), row.get(f"{key}_upper")
     return f"{100 * est:.0f}% ({_num(lo and 100 * lo, '{:.0f}')}-{_num(hi and 100 * hi, '{:.0f}')})"
-
-
-def _p(p: Any) -> str:
-    if p is None:
-        return "NA"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def format_battery(result: dict[str, Any]) -> str:

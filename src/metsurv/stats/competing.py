@@ -28,6 +28,7 @@ from scipy import stats as sps
 
 from metsurv.stats._result import Result
 from metsurv.stats._times import aeq_times, as_frame, group_codes, group_levels
+from metsurv.stats.cox import CoxResult, cox
 
 #: Status codes of :func:`recurrence_status`.
 CENSORED, PULMONARY_RECURRENCE, DEATH, OTHER_RECURRENCE = 0, 1, 2, 3
@@ -332,10 +333,6 @@ def cuminc(
     )
 
 
-def _is_yes_no(s: pd.Series) -> bool:
-    return pd.api.types.is_bool_dtype(s.dtype) or str(s.dtype) == "boolean"
-
-
 def cause_specific_cox(
     data: Any,
     covariates: Sequence[str],
@@ -343,7 +340,7 @@ def cause_specific_cox(
     time: str = "dfs_months",
     status: str | None = None,
     **cox_options: Any,
-):
+) -> CoxResult:
     """Cause-specific Cox model: the hazard of ``cause`` among patients still free of any
     event, other causes (death, other recurrence) censored. Uses metsurv ``cox``; matches R
     ``coxph(Surv(time, status == cause) ~ covariates)``. ``status`` as in :func:`cuminc`
@@ -353,16 +350,11 @@ def cause_specific_cox(
     A cause-specific HR describes the rate of recurrence among those alive and
     recurrence-free; it is not the effect on the cumulative incidence (that is Fine-Gray's
     subdistribution hazard), because a factor that kills early also lowers incidence.
+    Yes/no and coded factors are coded against the schema reference level, as ``cox``
+    does (``complete_resection[False]``: incomplete vs complete resection).
     """
-    from metsurv.stats.cox import cox
-    from metsurv.stats.irlm import schema_categorical
-
     df = as_frame(data)
     st = recurrence_status(df) if status is None else df[status]
-    # yes/no factors as two-level categories, schema reference first (HR of incomplete
-    # vs complete resection, as IRLM reports it)
-    frame = pd.DataFrame({c: schema_categorical(df[c], c) if _is_yes_no(df[c]) else df[c]
-                          for c in covariates})
-    frame["_time"] = pd.to_numeric(df[time])
-    frame["_event"] = (st == cause).astype("Int64").where(st.notna())
+    frame = df.assign(_time=pd.to_numeric(df[time]),
+                      _event=(st == cause).astype("Int64").where(st.notna()))
     return cox(frame, list(covariates), time="_time", event="_event", **cox_options)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2, norm, rankdata
 
+from ..schema import REFERENCE_LEVELS
 from ._result import Result, json_safe
 from ._times import group_codes, group_levels, level_label, survival_data
 
@@ -38,12 +39,20 @@ class _Design:
 
 
 def _is_categorical(s: pd.Series) -> bool:
+    """Factors: Categorical, object/string, and yes/no (numpy bool or pandas nullable
+    "boolean", as the loader gives them) - a yes/no field is a two-level factor, not 0/1."""
     return (
         isinstance(s.dtype, pd.CategoricalDtype)
-        or s.dtype == bool
+        or pd.api.types.is_bool_dtype(s.dtype)
         or pd.api.types.is_object_dtype(s.dtype)
         or pd.api.types.is_string_dtype(s.dtype)
     )
+
+
+def _same_level(a: Any, b: Any) -> bool:
+    """Equal levels, True never standing in for 1 (nor False for 0)."""
+    is_bool = isinstance(a, (bool, np.bool_)), isinstance(b, (bool, np.bool_))
+    return is_bool[0] == is_bool[1] and a == b
 
 
 def _design(frame: pd.DataFrame, covariates: Sequence[str], reference: Mapping[str, Any]) -> _Design:
@@ -55,7 +64,12 @@ def _design(frame: pd.DataFrame, covariates: Sequence[str], reference: Mapping[s
         s = frame[cov]
         if _is_categorical(s):
             levels = group_levels(s)
-            ref = reference.get(cov, levels[0] if levels else None)
+            if cov in reference:
+                ref = reference[cov]
+            else:  # the schema's stated reference (IRLM order), else the first level
+                ref = REFERENCE_LEVELS.get(cov)
+                if not any(_same_level(ref, lev) for lev in levels):
+                    ref = levels[0] if levels else None
             if ref not in levels:
                 raise ValueError(f"reference level {ref!r} of {cov!r} not among {levels}")
             refs[cov] = level_label(ref)
@@ -78,6 +92,21 @@ def _design(frame: pd.DataFrame, covariates: Sequence[str], reference: Mapping[s
     return _Design(tuple(names), tuple(covariates), tuple(assign), refs, X)
 
 
+def design_matrix(
+    frame: pd.DataFrame, covariates: Sequence[str], reference: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
+    """The numeric design :func:`cox` fits, one named column per term: indicators
+    ``col[level]`` against the reference level for factors and yes/no columns, numbers as
+    they are. For models fitted elsewhere (scikit-survival) on complete rows.
+
+    >>> design_matrix(pd.DataFrame({"complete_resection": [True, False, True]}),
+    ...               ["complete_resection"]).columns.tolist()
+    ['complete_resection[False]']
+    """
+    d = _design(frame, covariates, dict(reference or {}))
+    return pd.DataFrame(d.X, columns=list(d.names), index=frame.index)
+
+
 # ----------------------------------------------------------------------------- risk sets
 @dataclass(frozen=True, eq=False)
 class _Stratum:
@@ -92,17 +121,30 @@ class _Stratum:
     frac: np.ndarray  # k / d of each sub-step (0 for Breslow)
     dead_rows: np.ndarray  # rows (relative) with an event
     dead_block: np.ndarray  # their event block (position in ev_blocks)
+    # (start, stop] data only: rows (relative) by start time; for each event block the
+    # position in that order from which rows start at or after it (not yet at risk); for
+    # each row the number of event blocks at or before its start
+    start_order: np.ndarray | None = None
+    late: np.ndarray | None = None
+    ev_before: np.ndarray | None = None
 
 
 class _Risk:
-    """Sorted data and the vectorised sums over risk sets that every quantity needs."""
+    """Sorted data and the vectorised sums over risk sets that every quantity needs.
 
-    def __init__(self, X: np.ndarray, t: np.ndarray, e: np.ndarray, s: np.ndarray, efron: bool):
+    Right-censored data: the risk set at t is every row with time >= t, a reverse
+    cumulative sum. Counting-process data (``start`` given): rows with start < t <= stop,
+    i.e. that sum less the rows that start at or after t (R ``agfit4`` keeps the same two
+    running sums)."""
+
+    def __init__(self, X: np.ndarray, t: np.ndarray, e: np.ndarray, s: np.ndarray,
+                 efron: bool, start: np.ndarray | None = None):
         order = np.lexsort((t, s))
         self.order = order
         # centring changes nothing but roundoff; columns contiguous for the sums
         self.X = np.asfortranarray(X[order] - X.mean(axis=0))
         self.t, self.e, self.s = t[order], e[order].astype(float), s[order]
+        self.start = None if start is None else start[order]
         self.p = X.shape[1]
         self.pairs = [(j, k) for j in range(self.p) for k in range(j + 1)]
         self.strata: list[_Stratum] = []
@@ -120,17 +162,28 @@ class _Risk:
             dead_rows = np.flatnonzero(ee > 0)
             pos = np.full(starts.size, -1)
             pos[ev_blocks] = np.arange(ev_blocks.size)
+            entry: dict[str, np.ndarray] = {}
+            if self.start is not None:
+                t0 = self.start[lo:hi]
+                start_order = np.argsort(t0, kind="stable")
+                ev_times = tt[starts[ev_blocks]]
+                entry = {"start_order": start_order,
+                         "late": np.searchsorted(t0[start_order], ev_times, side="left"),
+                         "ev_before": np.searchsorted(ev_times, t0, side="right")}
             self.strata.append(
                 _Stratum(slice(int(lo), int(hi)), starts, block, ev_blocks, d, sub_block, frac,
-                         dead_rows, pos[block[dead_rows]])
+                         dead_rows, pos[block[dead_rows]], **entry)
             )
 
     def _sums(self, st: _Stratum, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Risk-set sum (time >= t) and deaths-only sum at each event block of ``w``."""
+        """Risk-set sum and deaths-only sum of ``w`` at each event block."""
         per_block = w if st.starts.size == w.size else np.add.reduceat(w, st.starts)
-        at_risk = np.cumsum(per_block[::-1])[::-1]
+        at_risk = np.cumsum(per_block[::-1])[::-1][st.ev_blocks]
+        if st.start_order is not None:
+            later = np.cumsum(w[st.start_order][::-1])[::-1]
+            at_risk = at_risk - np.r_[later, 0.0][st.late]
         dead = np.bincount(st.dead_block, w[st.dead_rows], st.d.size)
-        return at_risk[st.ev_blocks], dead
+        return at_risk, dead
 
     def steps(
         self, beta: np.ndarray, st: _Stratum, second: bool = True, per_step: bool = False
@@ -174,8 +227,10 @@ class _Risk:
         return ll, U, info
 
     def score_residuals(self, beta: np.ndarray) -> np.ndarray:
-        """Score residuals (rows in sorted order), Efron-aware as R ``coxscore2``: a death
-        at a tied time receives only the fraction (1 - k/d) of the k-th sub-step."""
+        """Score residuals (rows in sorted order), Efron-aware as R ``coxscore2`` (and
+        ``agscore3`` for (start, stop] rows, which take only the event times inside their
+        interval): a death at a tied time receives only the fraction (1 - k/d) of the k-th
+        sub-step."""
         res = np.zeros((self.t.size, self.p))
         for st in self.strata:
             X = self.X[st.rows]
@@ -198,6 +253,10 @@ class _Risk:
             cH, cG = np.cumsum(H), np.cumsum(G, axis=0)
             b = st.block
             Hi, Gi = cH[b], cG[b]
+            if st.ev_before is not None:  # less the event times at or before the start
+                k = st.ev_before
+                Hi = Hi - np.r_[0.0, cH[st.ev_blocks]][k]
+                Gi = Gi - np.r_[np.zeros((1, self.p)), cG[st.ev_blocks]][k]
             # deaths: replace the full share of their own time by the Efron share
             dead, eb = st.dead_rows, st.dead_block
             Hi[dead] += Hd[eb] - H[b[dead]]
@@ -328,14 +387,40 @@ def _prefix_counts(v: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return lt, le
 
 
+def _before_counts(
+    point_time: np.ndarray, point_v: np.ndarray, query_time: np.ndarray,
+    query_v: np.ndarray, descending: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each query: how many points lie at or beyond its time (time >= the query's when
+    ``descending``, else time <= it) with a lower score, a lower or equal score, any score.
+    Times are integer codes, scores integer ranks."""
+    n_p = point_time.size
+    time = np.r_[point_time, query_time]
+    kind = np.r_[np.zeros(n_p, np.int64), np.ones(query_time.size, np.int64)]
+    order = np.lexsort((kind, -time if descending else time))
+    v = np.r_[point_v, query_v][order]
+    w = (kind[order] == 0).astype(float)
+    lt, le = _prefix_counts(v, w)
+    total = np.cumsum(w) - w
+    back = np.empty(order.size, np.int64)
+    back[order] = np.arange(order.size)
+    q = back[n_p:]
+    return lt[q], le[q], total[q]
+
+
 def _concordance(
-    t: np.ndarray, e: np.ndarray, x: np.ndarray, s: np.ndarray, cluster: np.ndarray | None
+    t: np.ndarray, e: np.ndarray, x: np.ndarray, s: np.ndarray, cluster: np.ndarray | None,
+    start: np.ndarray | None = None,
 ) -> tuple[float, float, dict[str, float]]:
     """Harrell's C as R ``concordancefit(y, lp, strata, reverse = TRUE)`` (what
     ``coxph`` reports): comparable pairs are an event and a subject with a longer time
     or censored at the same time, within a stratum; a higher risk score for the earlier
     event is concordant; C = (concordant + tied.x / 2) / (concordant + discordant + tied.x).
-    The standard error is R's infinitesimal jackknife (per-subject pair counts)."""
+    The standard error is R's infinitesimal jackknife (per-subject pair counts).
+
+    For (start, stop] rows (R ``concordance4``) the partners of an event at t are the rows
+    at risk at t (start < t), so the rows starting at or after t are taken off both the
+    event's counts and, as partners, theirs."""
     n = t.size
     C = np.zeros(n)
     D = np.zeros(n)
@@ -386,6 +471,21 @@ def _concordance(
         C[back] += ci + cj
         T[back] += ti + tj
         D[back] += di + dj
+        if start is not None:
+            codes = np.unique(np.r_[start[idx], ts], return_inverse=True)[1].ravel()
+            c0, c1 = codes[: idx.size], codes[idx.size :]
+            dead_i = np.flatnonzero(es == 1)
+            # events: partners that start at or after the event are not at risk
+            lt, le, tot = _before_counts(c0, vr, c1[dead_i], vr[dead_i], descending=True)
+            C[idx[dead_i]] -= lt
+            T[idx[dead_i]] -= le - lt
+            D[idx[dead_i]] -= tot - le
+            # partners: events at or before their start are not theirs (scores flipped)
+            flip = int(vr.max()) - vr
+            gt, ge, tot = _before_counts(c1[dead_i], flip[dead_i], c0, flip, descending=False)
+            C[idx] -= gt
+            T[idx] -= ge - gt
+            D[idx] -= tot - ge
         # pairs of events at the same time: tied on y (and on x)
         dead = es == 1
         _, cnt = np.unique(ts[dead], return_counts=True)
@@ -407,6 +507,9 @@ def _concordance(
 
 
 # ----------------------------------------------------------------------------- results
+_ZPH_AXES = ("time", "x", "stratum")
+
+
 @dataclass(frozen=True, eq=False)
 class PHTestResult(Result):
     """Test of proportional hazards per term and GLOBAL, as R ``cox.zph``."""
@@ -418,7 +521,8 @@ class PHTestResult(Result):
     transform: str
     #: cox.zph's plot data, one row per event: time, x (transformed time), stratum (when
     #: stratified) and the scaled Schoenfeld residual of each term (y; its smooth
-    #: against x estimates beta(t), flat when hazards are proportional)
+    #: against x estimates beta(t), flat when hazards are proportional), in a column named
+    #: as the term (``y:<term>`` for a term itself called time, x or stratum)
     residuals: pd.DataFrame | None = None
 
     def to_frame(self) -> pd.DataFrame:
@@ -464,6 +568,7 @@ class CoxResult(Result):
     cluster: str | None
     time: str
     event: str
+    start: str | None = None
     _zph_data: Any = field(default=None, repr=False)
 
     @property
@@ -524,10 +629,13 @@ class CoxResult(Result):
         risk, beta, assign, stratum_labels = self._zph_data
         p = risk.p
         if transform == "km":
-            # KM of everyone, left-continuous, at each subject's time
-            _, inv = np.unique(risk.t, return_inverse=True)
+            # KM of everyone, left-continuous, at each subject's (stop) time
+            ut, inv = np.unique(risk.t, return_inverse=True)
             deaths = np.bincount(inv, risk.e)
             nrisk = np.cumsum(np.bincount(inv)[::-1])[::-1]
+            if risk.start is not None:  # at risk at t: start < t <= stop
+                nrisk = nrisk - (risk.start.size
+                                 - np.searchsorted(np.sort(risk.start), ut, side="left"))
             surv = np.cumprod(1 - deaths / nrisk)
             g = 1 - np.r_[1.0, surv[:-1]][inv]
         elif transform == "rank":
@@ -578,13 +686,19 @@ class CoxResult(Result):
         stats.append(_solve_quad(imat, u))
         dfs.append(p)
         stats_a, dfs_a = np.array(stats), np.array(dfs)
-        dead = risk.e > 0
+        dead = np.flatnonzero(risk.e > 0)
         resid = _scaled_schoenfeld(schoen, used, imat[:p, :p], assign, beta)
-        frame = pd.DataFrame(resid, columns=list(self.covariates))
-        frame.insert(0, "time", risk.t[dead])
-        frame.insert(1, "x", x_plot[dead])
+        if risk.start is not None:
+            # R lists (start, stop] events by rev(order(-strata, -stop)): tied deaths in
+            # reverse row order
+            flip = np.lexsort((-np.arange(dead.size), risk.t[dead], risk.s[dead]))
+            dead, resid = dead[flip], resid[flip]
+        axes = {"time": risk.t[dead], "x": x_plot[dead]}
         if self.strata:
-            frame.insert(2, "stratum", np.asarray(stratum_labels, dtype=object)[risk.s[dead]])
+            axes["stratum"] = np.asarray(stratum_labels, dtype=object)[risk.s[dead]]
+        frame = pd.DataFrame(axes)
+        for j, cov in enumerate(self.covariates):
+            frame[f"y:{cov}" if cov in _ZPH_AXES else cov] = resid[:, j]
         return PHTestResult(
             terms=(*self.covariates, "GLOBAL"),
             chisq=stats_a,
@@ -648,6 +762,7 @@ def cox(
     time: str = "os_months",
     event: str = "os_event",
     conf_level: float = 0.95,
+    start: str | None = None,
 ) -> CoxResult:
     """Cox proportional-hazards model matching R
     ``coxph(Surv(time, event) ~ covariates + strata(strata) [+ cluster(cluster)], data,
@@ -659,11 +774,24 @@ def cox(
     concordance ``coxph`` reports (``concordancefit`` on the linear predictor with its
     jackknife standard error).
 
-    Categorical covariates (pandas Categorical, object/string, bool) become indicator
-    terms ``column[level]`` against a reference level: ``reference={"col": level}``, else
-    the first category of a Categorical, else the first sorted value. Rows with a missing
-    time, event, covariate, stratum or cluster are dropped and counted in ``n_dropped``.
-    Near-tied times are merged first (R ``aeqSurv``).
+    Counting-process data: with ``start`` each row is an interval ``(start, time]`` and
+    the model is R ``coxph(Surv(start, time, event) ~ ...)``: the risk set at an event time
+    t is every row with start < t <= time (time-dependent covariates, delayed entry).
+    Efron and Breslow ties, strata, the robust variance (give ``cluster="patient_id"`` for
+    R's ``cluster(id)`` when a patient has several rows), the concordance (R
+    ``concordance4``: partners are the rows at risk at the event time) and ``ph_test``
+    (R ``cox.zph`` on (start, stop] data) all follow.
+
+    Categorical covariates (pandas Categorical, object/string, and yes/no columns: numpy
+    bool or nullable "boolean") become indicator terms ``column[level]`` against a
+    reference level: ``reference={"col": level}``, else the level stated in
+    :data:`metsurv.schema.REFERENCE_LEVELS` when present (IRLM order: complete resection,
+    DFI >= 36, single metastasis, N0, non-LMS, ...; R ``relevel()``), else the first
+    category of a Categorical, else the first sorted value (False for yes/no). So
+    ``complete_resection`` gives ``complete_resection[False]`` (incomplete vs complete) and
+    ``leiomyosarcoma`` gives ``leiomyosarcoma[True]``. Rows with a missing time, start,
+    event, covariate, stratum or cluster are dropped and counted in ``n_dropped``.
+    Near-tied times are merged first (R ``aeqSurv``; start and stop together).
 
     >>> df = pd.DataFrame({"os_months": [5, 8, 12, 3, 9, 15, 4, 11],
     ...                    "os_event": [1, 1, 0, 1, 1, 0, 1, 1],
@@ -671,6 +799,12 @@ def cox(
     >>> fit = cox(df, ["age"])
     >>> fit.terms, round(float(fit.coef[0]), 4)
     (('age',), 0.2799)
+    >>> cp = pd.DataFrame({"start": [0, 5, 0, 0, 2, 0, 0, 0],
+    ...                    "stop": [5, 9, 7, 2, 11, 4, 8, 10],
+    ...                    "event": [0, 1, 1, 0, 0, 1, 1, 0],
+    ...                    "exposed": [0, 1, 0, 0, 1, 0, 0, 0]})
+    >>> cox(cp, ["exposed"], start="start", time="stop", event="event").n
+    8
     """
     if ties not in TIES:
         raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
@@ -679,7 +813,7 @@ def cox(
         raise ValueError("cox needs at least one covariate")
     strata_cols = [strata] if isinstance(strata, str) else list(strata or [])
     extra = strata_cols + ([cluster] if cluster else [])
-    sd = survival_data(data, time, event, covariates + extra)
+    sd = survival_data(data, time, event, covariates + extra, start=start)
     design = _design(sd.frame, covariates, dict(reference or {}))
     if strata_cols:
         # R strata(a, b): levels in the order of a's levels, then b's (first slowest)
@@ -702,7 +836,7 @@ def cox(
                          f"{[design.names[i] for i in const]}")
     if sd.event.sum() == 0:
         raise ValueError("no events after dropping rows with missing values: nothing to fit")
-    risk = _Risk(X, sd.time, sd.event, s, efron=ties == "efron")
+    risk = _Risk(X, sd.time, sd.event, s, efron=ties == "efron", start=sd.start)
     try:
         fit = _newton(risk)
     except np.linalg.LinAlgError as err:
@@ -736,7 +870,7 @@ def cox(
 
     wald_var = vcov_robust if vcov_robust is not None else var
     conc, conc_se, counts = _concordance(risk.t, risk.e.astype(np.int64), _lp(risk.X, beta),
-                                         risk.s, cl)
+                                         risk.s, cl, risk.start)
     return CoxResult(
         terms=design.names,
         coef=beta,
@@ -766,5 +900,6 @@ def cox(
         cluster=cluster,
         time=time,
         event=event,
+        start=start,
         _zph_data=(risk, beta, design.assign, stratum_labels),
     )

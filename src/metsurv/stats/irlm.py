@@ -144,7 +144,7 @@ def _as_categorical(s: pd.Series, levels: list) -> pd.Series:
 
 def schema_categorical(s: pd.Series, col: str) -> pd.Series:
     """``s`` as a Categorical in display order (schema order; for yes/no factors the
-    schema reference level first), so that ``cox`` codes it against the reference."""
+    schema reference level first), all levels kept, for per-level tables and curves."""
     return _as_categorical(s, _factor_levels(col, s))
 
 
@@ -199,7 +199,8 @@ def _analyse_factor(df, col, label, population, time, event, min_n, min_events):
             tr = tested[tested[col].isin(order)].copy()
             tr[col] = pd.Categorical(tr[col].astype(object), categories=order)
             trend_p = logrank(tr, by=col, time=time, event=event, trend=True).trend_p
-        fit_cox = cox(tested, [col], time=time, event=event, reference={col: ref})
+        # cox's default reference is ``ref``: the schema level if adequate, else the first
+        fit_cox = cox(tested, [col], time=time, event=event)
         hr = fit_cox.to_frame().set_index("term")
     else:
         note_factor = "fewer than two levels with enough data: no test"
@@ -268,7 +269,7 @@ def irlm_comparisons(
     df = as_frame(cohort).copy()
     df = df[df[time].notna() & df[event].notna()]
     df[event] = df[event].astype(bool)
-    level_rows, factor_rows, mv_factors, mv_refs, skipped = [], [], [], {}, []
+    level_rows, factor_rows, mv_factors, skipped = [], [], [], []
     for col, (label, population) in FACTORS.items():
         if col not in df.columns or df[col].notna().sum() == 0:
             skipped.append(col)
@@ -283,8 +284,6 @@ def irlm_comparisons(
         if (col not in NOT_MULTIVARIABLE and len(adequate) >= 2
                 and df[col].notna().mean() >= min_complete_fraction):
             mv_factors.append((col, adequate))
-            mv_refs[col] = REFERENCE_LEVELS.get(col) if REFERENCE_LEVELS.get(col) in adequate \
-                else adequate[0]
     mv_table, mv_n, mv_events = pd.DataFrame(), 0, 0
     if mv_factors:
         mv = df.copy()
@@ -292,7 +291,7 @@ def irlm_comparisons(
             mv[col] = schema_categorical(mv[col], col)
             mv = mv[mv[col].isin(adequate)]
             mv[col] = mv[col].cat.remove_unused_categories()
-        fit = cox(mv, [c for c, _ in mv_factors], time=time, event=event, reference=mv_refs)
+        fit = cox(mv, [c for c, _ in mv_factors], time=time, event=event)
         tab = fit.to_frame()
         split = tab["term"].str.extract(r"^(?P<factor>[^\[]+)\[(?P<level>.*)\]$")
         lookup = {(c, str(level_label(lev))): level_label(lev)

@@ -37,8 +37,8 @@ from sklearn.model_selection import StratifiedKFold
 from metsurv.schema import IRLM_GROUPS
 from metsurv.stats._result import Result
 from metsurv.stats._times import as_frame
+from metsurv.stats.cox import design_matrix
 from metsurv.stats.km import km
-from metsurv.stats.timevarying import design_matrix
 
 #: IRLM factors used by the fitted models (those present in the data).
 DEFAULT_FEATURES = ("complete_resection", "dfi_group", "n_metastases_group", "histology_group")

@@ -8,7 +8,8 @@ patient's follow-up at the repeat resection into ``(start, stop]`` rows: the pat
 as unexposed until the operation and exposed afterwards.
 
 :func:`counting_process_cox` matches R
-``coxph(Surv(start, stop, event) ~ repeat_resection + covariates, ties = "efron")``.
+``coxph(Surv(start, stop, event) ~ repeat_resection + covariates, ties = "efron")`` (and
+Breslow, strata, ``cluster = patient_id``): it is :func:`metsurv.stats.cox` with ``start``.
 :func:`naive_repeat_resection_comparison` exists to show the bias (teaching, sensitivity
 tables); it refuses to run without an explicit acknowledgement and always warns.
 """
@@ -22,11 +23,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
-from metsurv.schema import REFERENCE_LEVELS
-from metsurv.stats._result import Result
-from metsurv.stats._times import aeq_times, as_frame
+from metsurv.stats._result import Result, json_safe
+from metsurv.stats._times import as_frame
+from metsurv.stats.cox import CoxResult, cox
 
 #: Columns of the counting-process table (Cohort.counting_process).
 CP_COLUMNS = ("patient_id", "start", "stop", "event")
@@ -56,66 +56,42 @@ def counting_process_table(data: Any, counting_process: pd.DataFrame | None = No
     return cp
 
 
-def design_matrix(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """Numeric design: yes/no columns as 0/1 (named ``col``; as ``col[False]`` when the
-    schema reference level is True, e.g. ``complete_resection[False]`` = incomplete),
-    coded factors as indicators ``col[level]`` against the schema reference level (else
-    the first level), numbers as they are."""
-    parts = []
-    for col in columns:
-        s = df[col]
-        if s.dtype == bool or str(s.dtype) == "boolean":
-            x = s.astype(float)
-            if REFERENCE_LEVELS.get(col) is True:
-                parts.append((1.0 - x).rename(f"{col}[False]"))
-            else:
-                parts.append(x.rename(col))
-        elif isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object:
-            cat = s.astype("category")
-            present = [c for c in cat.cat.categories if (cat == c).any()]
-            ref = REFERENCE_LEVELS.get(col)
-            ref = ref if ref in present else present[0]
-            for level in present:
-                if level != ref:
-                    parts.append((cat == level).astype(float).where(cat.notna()).rename(
-                        f"{col}[{level}]"))
-        else:
-            parts.append(pd.to_numeric(s).astype(float).rename(col))
-    return pd.concat(parts, axis=1) if parts else pd.DataFrame(index=df.index)
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class TimeVaryingCoxResult(Result):
-    """Counting-process Cox fit: one row per term (coef, se, HR with CI, z, p)."""
+    """Counting-process Cox fit: one row per term (coef, HR with CI, se, z, p; robust SE
+    and robust z, p, CI when ``robust``), and the full :class:`CoxResult` in ``cox``
+    (log-likelihood tests, concordance, ``ph_test()``)."""
 
     table: pd.DataFrame
-    covariance: np.ndarray
+    covariance: np.ndarray  # robust (clustered by patient) when robust, else model-based
     loglik: float
     n_patients: int
     n_rows: int
     n_events: int
     n_dropped: int
     ties: str
-    engine: str
+    robust: bool
     conf_level: float
+    cox: CoxResult = dataclasses.field(repr=False)
 
     def to_frame(self) -> pd.DataFrame:
         return self.table
 
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "cox"}
+        return json_safe({**out, "cox": self.cox.to_dict()})
+
     def hazard_ratio(self, term: str) -> tuple[float, float, float]:
-        """(HR, lower, upper) of one term."""
-        r = self.table.set_index("term").loc[term]
+        """(HR, lower, upper) of one term; a yes/no exposure may be named by its column
+        (``"repeat_resection"`` for the term ``repeat_resection[True]``)."""
+        tab = self.table.set_index("term")
+        if term not in tab.index:
+            hits = [t for t in tab.index if t.startswith(f"{term}[")]
+            if len(hits) != 1:
+                raise KeyError(f"no single term for {term!r} among {list(tab.index)}")
+            term = hits[0]
+        r = tab.loc[term]
         return float(r["hr"]), float(r["lower"]), float(r["upper"])
-
-
-def _coef_table(names, coef, cov, conf_level) -> pd.DataFrame:
-    se = np.sqrt(np.diag(cov))
-    z = sps.norm.ppf(0.5 + conf_level / 2)
-    return pd.DataFrame({
-        "term": list(names), "coef": coef, "se": se, "hr": np.exp(coef),
-        "lower": np.exp(coef - z * se), "upper": np.exp(coef + z * se), "z": coef / se,
-        "p": 2 * sps.norm.sf(np.abs(coef / se)),
-    })
 
 
 def counting_process_cox(
@@ -124,20 +100,24 @@ def counting_process_cox(
     baseline: Sequence[str] = (),
     counting_process: pd.DataFrame | None = None,
     ties: str = "efron",
+    robust: bool = False,
+    strata: str | Sequence[str] | None = None,
     conf_level: float = 0.95,
 ) -> TimeVaryingCoxResult:
     """Cox model on ``(start, stop]`` rows with time-dependent exposure(s).
 
     ``time_dependent`` are columns of the counting-process table (``repeat_resection``:
-    a second metastasectomy at or before ``start``; ``resection_number``); ``baseline`` are
-    patient-level columns merged by ``patient_id`` (factors coded against the schema
-    reference level). Matches R
-    ``coxph(Surv(start, stop, event) ~ time_dependent + baseline, ties = "efron")``:
-    coefficients 1e-6 relative, standard errors 1e-8 absolute (tests/stats_extra).
+    a second metastasectomy at or before ``start``; ``resection_number``); ``baseline`` (and
+    ``strata``) are patient-level columns merged by ``patient_id``. Factors and yes/no
+    columns are coded against the schema reference level as :func:`metsurv.stats.cox`
+    does (``repeat_resection[True]`` against no repeat resection).
 
-    Engine: lifelines ``CoxTimeVaryingFitter`` (Efron ties, model-based variance only);
-    ``ties="breslow"`` and robust variances are not available for ``(start, stop]`` data
-    until the core ``cox`` accepts start/stop.
+    The fit is :func:`metsurv.stats.cox` with ``start``, matching R
+    ``coxph(Surv(start, stop, event) ~ time_dependent + baseline [+ strata(strata)],
+    ties = ties [, cluster = patient_id])``: ``robust=True`` gives the sandwich variance
+    clustered by patient (R ``cluster(patient_id)``), used for the table's z, p and CI.
+    Tests (tests/stats_extra): coefficients, statistics and p 1e-6 relative, standard
+    errors 1e-8 absolute, for Efron, Breslow, strata and robust.
 
     >>> cp = pd.DataFrame({"patient_id": [1, 1, 2, 3, 3, 4, 5, 6],
     ...                    "start": [0, 5, 0, 0, 2, 0, 0, 0],
@@ -148,48 +128,33 @@ def counting_process_cox(
     >>> fit = counting_process_cox(pd.DataFrame({"patient_id": range(1, 7)}),
     ...                            counting_process=cp)
     >>> fit.table["term"].tolist()
-    ['repeat_resection']
+    ['repeat_resection[True]']
     """
-    if ties != "efron":
-        raise NotImplementedError(
-            "only Efron ties for (start, stop] data (lifelines CoxTimeVaryingFitter)")
-    from lifelines import CoxTimeVaryingFitter
-
     cp = counting_process_table(data, counting_process)
-    rows = cp[list(CP_COLUMNS) + [c for c in time_dependent if c not in CP_COLUMNS]].copy()
-    if baseline:
+    strata_cols = [strata] if isinstance(strata, str) else list(strata or [])
+    rows = cp[list(CP_COLUMNS) + [c for c in time_dependent if c not in CP_COLUMNS]]
+    patient_level = [c for c in (*baseline, *strata_cols) if c not in rows.columns]
+    if patient_level:
         patients = as_frame(data)
-        rows = rows.merge(patients[["patient_id", *baseline]], on="patient_id", how="left",
-                          validate="many_to_one")
-    x = design_matrix(rows, [*time_dependent, *baseline])
-    frame = pd.concat([rows[list(CP_COLUMNS)], x], axis=1)
-    keep = frame.notna().all(axis=1)
-    frame = frame.loc[keep].reset_index(drop=True)
-    # R aeqSurv merges near ties over start and stop times together
-    both = aeq_times(np.concatenate([frame["start"].to_numpy(dtype=float),
-                                     frame["stop"].to_numpy(dtype=float)]))
-    start, stop = both[: len(frame)], both[len(frame):]
-    frame = frame.assign(start=start, stop=stop, event=frame["event"].astype(int))
-    frame["patient_id"] = pd.factorize(frame["patient_id"])[0]
-    names = list(x.columns)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # lifelines' convergence chatter; checked below
-        fit = CoxTimeVaryingFitter().fit(
-            frame, id_col="patient_id", start_col="start", stop_col="stop", event_col="event")
-    pos = [list(fit.params_.index).index(n) for n in names]
-    coef = fit.params_.to_numpy()[pos]
-    cov = np.asarray(fit.variance_matrix_)[np.ix_(pos, pos)]
+        rows = rows.merge(patients[["patient_id", *patient_level]], on="patient_id",
+                          how="left", validate="many_to_one")
+    fit = cox(rows, [*time_dependent, *baseline], strata=strata_cols or None, ties=ties,
+              cluster="patient_id" if robust else None, start="start", time="stop",
+              event="event", conf_level=conf_level)
+    kept = rows[["patient_id", "start", "stop", "event", *time_dependent, *baseline,
+                 *strata_cols]].notna().all(axis=1)
     return TimeVaryingCoxResult(
-        table=_coef_table(names, coef, cov, conf_level),
-        covariance=cov,
-        loglik=float(fit.log_likelihood_),
-        n_patients=int(frame["patient_id"].nunique()),
-        n_rows=len(frame),
-        n_events=int(frame["event"].sum()),
-        n_dropped=int((~keep).sum()),
+        table=fit.to_frame(),
+        covariance=fit.vcov_robust if robust else fit.vcov,
+        loglik=fit.loglik,
+        n_patients=int(rows.loc[kept, "patient_id"].nunique()),
+        n_rows=fit.n,
+        n_events=fit.events,
+        n_dropped=fit.n_dropped,
         ties=ties,
-        engine="lifelines.CoxTimeVaryingFitter",
+        robust=robust,
         conf_level=conf_level,
+        cox=fit,
     )
 
 
@@ -245,7 +210,6 @@ def naive_repeat_resection_comparison(
             "or landmark for inference"
         )
     warnings.warn(IMMORTAL_TIME_WARNING, UserWarning, stacklevel=2)
-    from metsurv.stats.cox import cox
     from metsurv.stats.tests import logrank
 
     p = as_frame(data)
