@@ -5,7 +5,9 @@ time); risk-set sums are reverse cumulative sums over the distinct times; the Ef
 correction expands each event time into one sub-step per tied death. The iteration follows
 R's ``coxfit6`` exactly (start at 0, full Newton steps, step halving when the
 log-likelihood falls, stop when ``|1 - old/new| <= 1e-9``), so the coefficients agree with R
-to the last digits rather than only to the convergence tolerance.
+to the last digits rather than only to the convergence tolerance. Counting-process
+``(start, stop]`` data use the same iteration: each risk-set sum is the reverse cumulative
+sum over stop times less the one over start times (R ``agfit4``).
 """
 
 from __future__ import annotations
