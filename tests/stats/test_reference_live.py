@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 
 import pandas as pd
 import pytest
 
-from tests.stats.helpers import DATASETS, REFERENCE, assert_same_numbers
+from tests.stats.helpers import DATASETS, REFERENCE, assert_same_numbers, dataset, reference
 
 
 @pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript not installed")
@@ -21,11 +20,9 @@ def test_make_reference_R_reproduces_committed_fixtures(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     for name in DATASETS:
-        fresh = json.loads((tmp_path / f"{name}.json").read_text())
-        committed = json.loads((REFERENCE / f"{name}.json").read_text())
+        fresh, committed = reference(name, tmp_path), reference(name)
         if fresh["survival_version"] != committed["survival_version"]:
             pytest.skip(f"R survival {fresh['survival_version']} differs from the fixtures' "
                         f"{committed['survival_version']}")
         assert_same_numbers(committed, fresh, 1e-12, 1e-14, name)
-        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "data" / f"{name}.csv", float_precision="round_trip"),
-                                      pd.read_csv(REFERENCE / "data" / f"{name}.csv", float_precision="round_trip"))
+        pd.testing.assert_frame_equal(dataset(name, tmp_path), dataset(name))
