@@ -102,3 +102,9 @@ def built_report(small_study: Path, tmp_path_factory) -> Path:
     from metsurv.report import build
 
     return build(small_study, out=tmp_path_factory.mktemp("out") / "report")
+
+
+@pytest.fixture
+def make_study():
+    """(write_cohort, write_config) for tests that need a cohort of their own."""
+    return write_cohort, write_config

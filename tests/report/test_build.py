@@ -144,3 +144,22 @@ def test_report_command_accepts_a_data_folder(small_study: Path, tmp_path, monke
         report_command(tmp_path / "nothing.csv", out=tmp_path / "x")
     with pytest.raises(CohortError, match="no patients.csv"):
         report_command(tmp_path, out=tmp_path / "x")
+
+
+def test_months_dfs_suppression_and_no_resections_table(tmp_path, make_study):
+    write_cohort, write_config = make_study
+    write_cohort(tmp_path / "data", n=120, seed=11)
+    cfg = write_config(tmp_path, data={"source": "data/patients.csv"}, endpoint="dfs",
+                       time_unit="months", max_time=120, suppress_below=10,
+                       factors=["complete_resection", "nodal_status"], formats=["svg"],
+                       cox={"covariates": ["complete_resection"]}, landmark_times=[12])
+    out = build(cfg, out=tmp_path / "r")
+    html = (out / "index.html").read_text()
+    assert "Disease-free survival" in html or "disease-free survival" in html
+    assert "no resections table" in html
+    assert sorted(p.suffix for p in (out / "figures").iterdir()) == [".svg"] * len(
+        list((out / "figures").iterdir()))
+    survival = pd.read_csv(out / "tables" / "survival.csv", dtype=str, keep_default_na=False)
+    counts = pd.concat([survival["n"], survival["Events"]])
+    assert counts.isin(["<10"]).any()
+    assert not counts.str.fullmatch(r"[1-9]").any()
