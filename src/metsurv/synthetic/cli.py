@@ -47,16 +47,23 @@ def _escape(text: str) -> str:
 
 def _column_text(col: pd.Series) -> pa.Array:
     """One column as CSV field strings: missing -> empty, floats to one decimal, bools as
-    True/False, text quoted only when needed. Distinct values are formatted once and the
-    rows decoded from a dictionary array (no per-cell Python call)."""
-    values = col.to_numpy(dtype=object, na_value=None)
-    inverse, uniques = pd.factorize(values, use_na_sentinel=True)
+    True/False, text quoted only when needed. Numbers are formatted once per distinct value;
+    text is converted and quoted by pyarrow compute (no per-cell Python call)."""
+    if col.dtype == object or isinstance(col.dtype, pd.StringDtype):
+        text = pa.array(col.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+        special = pc.match_substring_regex(text, '[,"\n\r]')
+        if pc.any(special).as_py():
+            quote = pa.scalar('"', pa.large_string())
+            quoted = pc.binary_join_element_wise(
+                quote, pc.replace_substring(text, '"', '""'), quote, pa.scalar("", pa.large_string()))
+            text = pc.if_else(special, quoted, text)
+        return pc.fill_null(text, "")
+    inverse, uniques = pd.factorize(col.to_numpy(dtype=object, na_value=None),
+                                    use_na_sentinel=True)
     if col.dtype.kind == "f":
-        fields = pd.Series([f"{float(v):.1f}" for v in uniques], dtype=object)
+        fields = [f"{float(v):.1f}" for v in uniques]
     else:
-        fields = pd.Series(uniques, dtype=object).map(str)
-        special = fields.str.contains('[,"\n\r]', regex=True).to_numpy(dtype=bool)
-        fields[special] = fields[special].map(_escape)
+        fields = [_escape(str(v)) for v in uniques]
     dictionary = pa.array([*fields, ""], type=pa.large_string())
     indices = np.where(inverse < 0, len(fields), inverse).astype(np.int32)
     return pa.DictionaryArray.from_arrays(indices, dictionary).dictionary_decode()
