@@ -273,6 +273,12 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
     sec.items.append(_Table("flow", "Flow of records",
                             "Every record read is kept or excluded with its reason "
                             "(read = analysed + excluded).", flow))
+    findings = _findings_summary(cohort.findings, k)
+    if len(findings):
+        sec.items.append(_Table("findings", "Data checks",
+                                "What validation found, counted by source column and rule "
+                                "(the rows themselves stay with the data: "
+                                "metsurv validate lists them).", findings))
     missing_by = cfg.table1_by if cfg.table1_by in patients.columns else None
     t1 = T.table1(patients, by=missing_by, variables=cfg.table1_variables, suppress_below=k)
     by_text = (f" by {_lower_first(T.FACTOR_TITLES.get(missing_by, missing_by))}"
@@ -355,6 +361,18 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
     if comp is not None:
         sections.append(comp)
     return sections
+
+
+def _findings_summary(findings: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Findings as counts per table, source column, rule and severity: never the values or
+    patient ids of the rows (those can identify a patient)."""
+    cols = ["table", "column", "rule", "severity"]
+    if findings is None or not len(findings) or not set(cols) <= set(findings.columns):
+        return pd.DataFrame()
+    g = findings[cols].astype(object).fillna("").groupby(cols, sort=False).size()
+    out = g.reset_index(name="n")
+    out["n"] = [T.suppress_count(v, k) for v in out["n"]]
+    return out.rename(columns=str.capitalize)
 
 
 # ---------------------------------------------------------------------------------------
