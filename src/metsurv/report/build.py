@@ -212,7 +212,7 @@ def _build_into(cfg: ReportConfig, outdir: Path) -> None:
     built = _built_at()
     (outdir / "index.html").write_text(_html(cfg, cohort, sections, outdir, built),
                                        encoding="utf-8", newline="\n")
-    _pdf(cfg, sections, outdir / "report.pdf", built)
+    _pdf(cfg, cohort, sections, outdir / "report.pdf", built)
     prov = _provenance(cfg, cohort, outputs, built)
     (outdir / "provenance.json").write_text(prov, encoding="utf-8", newline="\n")
 
@@ -904,7 +904,8 @@ def _provenance(cfg: ReportConfig, cohort: Any, outputs: dict[str, str], built: 
     return json.dumps(json_safe(doc), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
 
 
-def _pdf(cfg: ReportConfig, sections: list[_Section], path: Path, built: str) -> None:
+def _pdf(cfg: ReportConfig, cohort: Any, sections: list[_Section], path: Path,
+         built: str) -> None:
     """The report as a PDF: a title page, then each figure and table on its own page(s)."""
     import matplotlib as mpl
     from matplotlib.backends.backend_pdf import PdfPages
@@ -917,7 +918,10 @@ def _pdf(cfg: ReportConfig, sections: list[_Section], path: Path, built: str) ->
         page.text(0.08, 0.92, cfg.title, fontsize=14, fontweight="bold", va="top", wrap=True)
         page.text(0.08, 0.87, _endpoint_text(cfg), fontsize=8, va="top", wrap=True)
         page.text(0.08, 0.84, f"{BUILT_PREFIX}{built}", fontsize=7, va="top", color="0.3")
-        y = 0.79
+        page.text(0.08, 0.82, f"{cohort.n_analysed:,} patients analysed of {cohort.n_read:,} "
+                  f"records read. Input SHA-256 {cohort.provenance.get('sha256', '')}.",
+                  fontsize=7, va="top", color="0.3")
+        y = 0.77
         for i, sec in enumerate(sections, 1):
             page.text(0.1, y, f"{i}. {sec.title}", fontsize=9, va="top")
             y -= 0.025
