@@ -163,3 +163,23 @@ def test_months_dfs_suppression_and_no_resections_table(tmp_path, make_study):
     counts = pd.concat([survival["n"], survival["Events"]])
     assert counts.isin(["<10"]).any()
     assert not counts.str.fullmatch(r"[1-9]").any()
+
+
+@pytest.mark.skipif(not (shutil.which("pdfinfo") and shutil.which("pdffonts")),
+                    reason="needs poppler-utils (pdfinfo, pdffonts)")
+def test_pdfs_open_and_embed_every_font(report: Path):
+    import subprocess
+
+    info = subprocess.run(["pdfinfo", str(report / "report.pdf")], capture_output=True,
+                          text=True, check=True).stdout
+    pages = int(next(ln.split()[-1] for ln in info.splitlines() if ln.startswith("Pages:")))
+    assert pages >= 10
+    for pdf in [report / "report.pdf", *sorted((report / "figures").glob("*.pdf"))]:
+        fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True,
+                               check=True).stdout.splitlines()[2:]
+        assert fonts, pdf.name
+        # column "emb" is the 4th from the right: yes for every font
+        assert all(ln.split()[-5] == "yes" for ln in fonts), (pdf.name, fonts)
+    figure_fonts = subprocess.run(["pdffonts", str(report / "figures" / "forest.pdf")],
+                                  capture_output=True, text=True, check=True).stdout
+    assert "TrueType" in figure_fonts  # Type 42: journals reject Type 3 in figure files
