@@ -129,8 +129,8 @@ def draw_covariates(p: Preset, n: int, rng: np.random.Generator) -> dict[str, np
     lms = re.compile(schema.LEIOMYOSARCOMA_PATTERN, re.IGNORECASE)
     cov["leiomyosarcoma"] = np.array([bool(lms.search(st.histology)) for _, st in flat])[subtype]
     p_male = np.array([st.p_male for _, st in flat])[subtype]
-    cov["sex"] = np.where(rng.random(n) < p_male, LEVELS["sex"].index("male"),
-                          LEVELS["sex"].index("female")).astype(np.int16)
+    female, male = (LEVELS["sex"].index(c) for c in schema.codes("sex")[:2])
+    cov["sex"] = np.where(rng.random(n) < p_male, male, female).astype(np.int16)
     mean = np.array([p.age[g][0] for g in groups])[hist]
     sd = np.array([p.age[g][1] for g in groups])[hist]
     cov["age"] = np.round(np.clip(rng.normal(mean, sd), 16.0, 88.0), 1)

@@ -33,6 +33,15 @@ def term(name: str, level: object) -> str:
     return f"{name}={level}"
 
 
+def shares(name: str, *values: float) -> dict[str, float]:
+    """Probabilities of a coded field's levels, given in schema order.
+
+    >>> shares("laterality", 0.7, 0.3)
+    {'unilateral': 0.7, 'bilateral': 0.3}
+    """
+    return dict(zip(schema.codes(name), values, strict=True))
+
+
 @dataclass(frozen=True)
 class Subtype:
     """One histological subtype as a registry records it."""
@@ -321,9 +330,10 @@ IRLM1997 = Preset(
     burden_rho=0.7,
     nodal_assessed=0.3,
     nodal=(0.80, 0.08, 0.12),
-    approach={"thoracotomy": 0.72, "sternotomy": 0.14, "clamshell": 0.04, "vats": 0.10},
-    extent={"wedge": 0.62, "precision": 0.10, "segmentectomy": 0.06, "lobectomy": 0.17,
-            "pneumonectomy": 0.03, "extended": 0.02},
+    # vats, thoracotomy, sternotomy, clamshell, robotic (an era of open surgery)
+    approach=shares("approach", 0.10, 0.72, 0.14, 0.04, 0.0),
+    # wedge, precision, segmentectomy, lobectomy, pneumonectomy, extended
+    extent=shares("extent", 0.62, 0.10, 0.06, 0.17, 0.03, 0.02),
     chemo={RESPONSE: 0.18, STABLE: 0.12, PROGRESSION: 0.07, NO_CHEMO: 0.63},
     missing={"age_at_metastasectomy": 0.01, "approach": 0.04, "extent": 0.04,
              "chemo_response": 0.15, "laterality": 0.03, "recurrence_site": 0.03,
@@ -441,10 +451,8 @@ SARCOMA_PRESET = Preset(
     burden_rho=0.5,
     nodal_assessed=0.5,
     nodal=(0.80, 0.08, 0.12),
-    approach={"vats": 0.40, "thoracotomy": 0.45, "robotic": 0.05, "sternotomy": 0.05,
-              "clamshell": 0.05},
-    extent={"wedge": 0.55, "precision": 0.15, "segmentectomy": 0.10, "lobectomy": 0.17,
-            "pneumonectomy": 0.02, "extended": 0.01},
+    approach=shares("approach", 0.40, 0.45, 0.05, 0.05, 0.05),
+    extent=shares("extent", 0.55, 0.15, 0.10, 0.17, 0.02, 0.01),
     chemo={RESPONSE: 0.15, STABLE: 0.20, PROGRESSION: 0.10, NO_CHEMO: 0.55},
     missing={"age_at_metastasectomy": 0.0, "approach": 0.02, "extent": 0.02,
              "chemo_response": 0.05, "laterality": 0.02, "recurrence_site": 0.02,
