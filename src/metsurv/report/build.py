@@ -487,9 +487,8 @@ def _survival_rows(fit: Any, factor_title: str, p: float | None, trend: float | 
                                                      r["upper"].iloc[0], 100, "{:.0f}")
             else:
                 row[f"{y}-year % (95% CI)"] = ""
-        row["Log-rank p"] = (F.format_p(p).replace("p = ", "").replace("p ", "")
-                             if j == 0 and p is not None else "")
-        row["Trend p"] = (F.format_p(trend).replace("p = ", "").replace("p ", "")
+        row["Log-rank p"] = F.format_p(p, label=False) if j == 0 and p is not None else ""
+        row["Trend p"] = (F.format_p(trend, label=False)
                           if j == 0 and trend is not None else "")
         rows.append(row)
     return pd.DataFrame(rows)
@@ -676,7 +675,7 @@ def _cox_section(cfg: ReportConfig, patients: pd.DataFrame, battery: Any) -> _Se
             "Term": [T.FACTOR_TITLES.get(t, t) for t in ph["term"]],
             "Chi-square": [f"{v:.2f}" for v in ph["chisq"]],
             "df": [str(int(v)) for v in ph["df"]],
-            "p": [F.format_p(v).replace("p = ", "").replace("p ", "") for v in ph["p"]],
+            "p": [F.format_p(v, label=False) for v in ph["p"]],
         })
         sec.items.append(_Table("cox_ph_test", "Proportional-hazards check (multivariable)",
                                 "Score test of a time-varying coefficient, x * (1 - KM(t)), "

@@ -28,6 +28,7 @@ from matplotlib.gridspec import SubplotSpec
 from matplotlib.lines import Line2D
 
 from metsurv.report import style
+from metsurv.report._format import format_p, suppress_count
 
 __all__ = [
     "Curve",
@@ -174,23 +175,6 @@ def panel_from_km(
 # small helpers
 
 
-def format_p(p: float | None) -> str:
-    """A p-value as journals print it.
-
-    >>> format_p(0.0004), format_p(0.0312), format_p(0.5)
-    ('p < 0.001', 'p = 0.031', 'p = 0.50')
-    """
-    if p is None or not np.isfinite(p):
-        return "p = n/a"
-    if p < 0.001:
-        return "p < 0.001"
-    if p < 0.01:
-        return f"p = {p:.3f}"
-    if p < 0.1:
-        return f"p = {p:.3f}"
-    return f"p = {p:.2f}"
-
-
 def time_ticks(max_time: float, step: float | None = None) -> np.ndarray:
     """Tick positions (display unit) of a survival axis; the at-risk counts sit under them.
 
@@ -314,8 +298,6 @@ def plot_km(
     recomputed here; with ``suppress_below`` = k, counts 1..k-1 print as "<k".
     ``legend_loc`` is a matplotlib location, or "above" to put the legend over the axes.
     """
-    from metsurv.report.tables import suppress_count
-
     scale = UNIT_SCALE[time_unit]
     t_end_months = max_time / scale
     ticks = time_ticks(max_time, tick_step)
@@ -409,8 +391,6 @@ def _draw_at_risk(panel: KMPanel, risk_ax: Axes, ticks: np.ndarray, scale: float
 
 def _at_risk_cells(panel: KMPanel, months: np.ndarray, suppress_below: int) -> list[list[str]]:
     """The printed at-risk counts, one row per curve, read from ``panel.at_risk``."""
-    from metsurv.report.tables import suppress_count
-
     out = []
     for c in panel.curves:
         if panel.at_risk is None or c.label not in panel.at_risk.index:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from metsurv import schema
+from metsurv.report._format import format_p, suppress_count
 
 __all__ = [
     "FACTOR_TITLES",
@@ -117,20 +118,6 @@ def level_label(factor: str, level: Any) -> str:
         return "Yes" if level else "No"
     text = str(level)
     return _CODE_LABELS.get(factor, {}).get(text, text)
-
-
-def suppress_count(n: int | float, k: int) -> str:
-    """A count as printed under small-cell suppression with threshold ``k`` (0: off).
-
-    >>> suppress_count(3, 5), suppress_count(0, 5), suppress_count(12, 5), suppress_count(3, 0)
-    ('<5', '0', '12', '3')
-    """
-    if n is None or (isinstance(n, float) and not np.isfinite(n)):
-        return ""
-    n = int(n)
-    if k and 0 < n < k:
-        return f"<{k}"
-    return f"{n:,}"
 
 
 def _pct(n: int, d: int, k: int) -> str:
@@ -268,8 +255,6 @@ def _term_label(term: str, refs: Mapping[str, Any]) -> str:
 
 def format_cox(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Univariable and multivariable Cox rows side by side: HR (95% CI) and p per model."""
-    from metsurv.report.figures import format_p
-
     terms: list[str] = []
     for df in tables.values():
         terms.extend(t for t in df["term"] if t not in terms)
@@ -281,7 +266,7 @@ def format_cox(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
             if t in by.index:
                 r = by.loc[t]
                 hr.append(f"{r['hr']:.2f} ({r['lower']:.2f}\u2013{r['upper']:.2f})")
-                p.append(format_p(float(r["p"])).replace("p = ", "").replace("p ", ""))
+                p.append(format_p(float(r["p"]), label=False))
             else:
                 hr.append("")
                 p.append("")
@@ -419,14 +404,6 @@ def ci_text(est: float, lo: float, hi: float, scale: float = 1.0, digits: int = 
     return f"{f.format(scale * est)} ({lo_s}\u2013{hi_s})"
 
 
-def _p_text(p: float) -> str:
-    if p is None or pd.isna(p):
-        return ""
-    from metsurv.report.figures import format_p
-
-    return format_p(float(p)).replace("p = ", "").replace("p ", "")
-
-
 def format_irlm(battery: Any, suppress_below: int = 0) -> pd.DataFrame:
     """The IRLM battery (:func:`metsurv.stats.irlm.irlm_comparisons`) as a printed table:
     one row per factor level with n, events, median, 5- and 10-year survival, univariable
@@ -455,8 +432,8 @@ def format_irlm(battery: Any, suppress_below: int = 0) -> pd.DataFrame:
             "Multivariable HR (95% CI)": ("" if pd.isna(r.get("mv_hr")) else
                                           ci_text(r["mv_hr"], r["mv_lower"], r["mv_upper"],
                                                    1, 2)),
-            "Log-rank p": _p_text(r["logrank_p"]) if first else "",
-            "Trend p": _p_text(r["trend_p"]) if first else "",
+            "Log-rank p": format_p(r["logrank_p"], label=False) if first else "",
+            "Trend p": format_p(r["trend_p"], label=False) if first else "",
             "Note": "" if pd.isna(r.get("note")) else str(r.get("note") or ""),
         })
     return pd.DataFrame(rows)
