@@ -838,10 +838,12 @@ def _html(cfg: ReportConfig, cohort: Any, sections: list[_Section], outdir: Path
             if isinstance(item, _Figure):
                 svg = (outdir / "figures" / f"{item.name}.svg").read_bytes()
                 b64 = base64.b64encode(svg).decode("ascii")
+                # page-width figures (forest plot) get the full column, column-width ones 34rem
+                wide = ' class="wide"' if item.fig.get_figwidth() > 4 else ""
                 links = " · ".join(f'<a href="figures/{item.name}.{fmt}">{fmt.upper()}</a>'
                                    for fmt in cfg.formats)
                 parts.append(
-                    f'<figure id="fig-{esc(item.name)}"><img alt="{esc(item.title)}" '
+                    f'<figure id="fig-{esc(item.name)}"><img{wide} alt="{esc(item.title)}" '
                     f'src="data:image/svg+xml;base64,{b64}">'
                     f"<figcaption><b>{esc(item.title)}.</b> {esc(item.caption)} "
                     f'<span class="dl">{links}</span></figcaption></figure>')
