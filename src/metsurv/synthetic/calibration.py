@@ -25,7 +25,7 @@ from metsurv.synthetic.model import (
     draw_covariates,
     generate,
 )
-from metsurv.synthetic.presets import CureModel, Preset, Target, get_preset
+from metsurv.synthetic.presets import FITTED, CureModel, Preset, Target, get_preset
 
 DPM = schema.DAYS_PER_MONTH
 _DATES = [name for name, f in schema.PATIENTS.items() if f.kind == "date"]
@@ -212,14 +212,18 @@ def analytic_value(cells: _AnalyticCells, surv: np.ndarray, target: Target) -> f
     return float(np.interp(12.0 * _YEARS[target.statistic], cells.grid, curve))
 
 
-def fit_cure_model(preset: str | Preset, free: tuple[str, ...], n: int = 200_000,
-                   seed: int = 1, ridge: float = 0.05) -> tuple[CureModel, pd.DataFrame]:
+def fit_cure_model(preset: str | Preset, free: tuple[str, ...] | None = None,
+                   n: int = 200_000, seed: int = 1, ridge: float = 0.5
+                   ) -> tuple[CureModel, pd.DataFrame]:
     """Least-squares fit of the cure model's ``free`` parameters (``intercept``,
-    ``log_median_uncured``, ``shape``, ``rho`` or coefficient names) to the preset's survival
-    targets, on the analytic marginal survival; a small ridge toward the starting values
-    keeps unidentified parameters where they are. Returns the fitted model and a table of
-    target vs analytic value. Used offline to produce the numbers stored in presets.py."""
+    ``log_median_uncured``, ``shape``, ``rho``, coefficient names, ``u:``-prefixed uncured
+    coefficients; default ``presets.FITTED[name]``) to the preset's survival targets, on the
+    analytic marginal survival, starting from the preset's values; a ridge toward the
+    starting values keeps unidentified parameters where they are. Returns the fitted model
+    and a table of target vs analytic value. Used offline (about a minute) to produce the
+    numbers stored in presets.py."""
     p = get_preset(preset)
+    free = FITTED[p.name] if free is None else free
     targets = [t for t in p.targets if t.origin == "metastasectomy"
                and t.statistic in ("median", *_YEARS)]
     cells = _AnalyticCells(p, n, seed, np.arange(0.0, 240.25, 0.25))

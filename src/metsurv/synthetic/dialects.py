@@ -329,7 +329,14 @@ def write_dialect(cohort: SyntheticCohort, name: str, out_dir: str | Path,
     ``out_dir``; return the dialect manifest entry (files, mapping, broken rows with the
     exclusion reason the loader must give each, resection rows that follow them out).
 
-    Byte-identical for the same cohort and seed (default: the cohort's seed).
+    Byte-identical for the same cohort and seed (default: the cohort's seed). Cohorts of
+    fewer than 8 patients get no broken rows.
+
+    >>> import tempfile
+    >>> from metsurv.synthetic import generate
+    >>> info = write_dialect(generate("sarcoma", n=40, seed=2), "de_registry", tempfile.mkdtemp())
+    >>> sorted(b["expected_exclusion"] for b in info["broken_rows"])[:2]
+    ['duplicate patient_id', 'follow-up before metastasectomy']
     """
     d = get_dialect(name)
     out = Path(out_dir)

@@ -342,8 +342,7 @@ IRLM1997 = Preset(
     accrual_growth=2.0,
     closing_date="1995-12-31",
     loss_per_year=0.01,
-    # fitted: fit_cure_model(IRLM1997, free=(intercept, log_median_uncured, shape, rho, R1,
-    # DFI, number-of-metastases and histology terms, uncured R1/R2/DFI/number terms), ridge 0.5
+    # fitted: calibration.fit_cure_model("irlm1997") refits the parameters in FITTED
     cure=CureModel(
         intercept=-0.0362,
         log_median_uncured=3.5253,
@@ -461,9 +460,9 @@ SARCOMA_PRESET = Preset(
     accrual_growth=1.0,
     closing_date="2020-12-31",
     loss_per_year=0.02,
-    # fitted: fit_cure_model(SARCOMA_PRESET, free=(intercept, log_median_uncured, shape, rho,
-    # LMS, N1, N2, NX, progression, uncured LMS/NX/progression), ridge 0.5; the resection, DFI
-    # and number-of-metastases effects are set, not fitted (no sarcoma-specific figures).
+    # fitted: calibration.fit_cure_model("sarcoma") refits the parameters in FITTED; the
+    # resection, DFI and number-of-metastases effects are set, not fitted (no
+    # sarcoma-specific figures).
     cure=CureModel(
         intercept=-0.3591,
         log_median_uncured=4.2774,
@@ -513,6 +512,27 @@ SARCOMA_PRESET = Preset(
 )
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (IRLM1997, SARCOMA_PRESET)}
+
+_U = "u:"  # prefix of an uncured-pace coefficient in a list of free parameters
+#: The cure-model parameters fitted to each preset's targets (the rest are set by hand):
+#: ``calibration.fit_cure_model(name)`` refits exactly these, with ridge 0.5.
+FITTED: dict[str, tuple[str, ...]] = {
+    "irlm1997": (
+        "intercept", "log_median_uncured", "shape", "rho", term("resection_status", R1),
+        _U + term("resection_status", R1), _U + term("resection_status", R2),
+        term("dfi_group", DFI_EARLY), term("dfi_group", DFI_MID),
+        _U + term("dfi_group", DFI_EARLY), _U + term("dfi_group", DFI_MID),
+        _U + term("n_metastases_group", NMET_2_3), _U + term("n_metastases_group", NMET_4),
+        term("n_metastases_group", NMET_2_3), term("n_metastases_group", NMET_4),
+        *(term("histology_group", g) for g in (SARCOMA, GERM_CELL, MELANOMA)),
+    ),
+    "sarcoma": (
+        "intercept", "log_median_uncured", "shape", "rho", term("leiomyosarcoma", True),
+        term("nodal_status", N1), term("nodal_status", N2), term("nodal_status", NX),
+        term("chemo_response", PROGRESSION), _U + term("leiomyosarcoma", True),
+        _U + term("nodal_status", NX), _U + term("chemo_response", PROGRESSION),
+    ),
+}
 
 
 def get_preset(preset: str | Preset) -> Preset:
