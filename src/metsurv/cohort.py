@@ -99,9 +99,8 @@ class Cohort:
                          + "".join(f", excluded ({r.reason}) {r.count}" for r in ex.itertuples()))
         if len(p):
             deaths = int(p["os_event"].sum())
-            fu = p["os_months"]
-            lines.append(f"  deaths {deaths}; follow-up median {fu.median():.1f} months "
-                         f"(IQR {fu.quantile(.25):.1f}-{fu.quantile(.75):.1f})")
+            lines.append(f"  deaths {deaths}; median follow-up {median_followup(p):.1f} months "
+                         "(reverse Kaplan-Meier)")
         for name in ("resection_status", "dfi_group", "n_metastases_group", "histology_group",
                      "nodal_status", "irlm_group"):
             if name in p and p[name].notna().any():
@@ -120,6 +119,16 @@ class Cohort:
         flow = self.flow.to_html(index=False, na_rep="")
         return (f"<p><b>Cohort</b>: {self.n_analysed} of {self.n_read} patients analysed "
                 f"({html.escape(str(self.provenance.get('source', '')))})</p>{flow}")
+
+
+def median_followup(patients: pd.DataFrame) -> float:
+    """Median potential follow-up by the reverse Kaplan-Meier method (Schemper & Smith 1996):
+    censoring is the event, deaths are censored. The median observed time would understate
+    follow-up because early deaths end observation."""
+    from metsurv.stats import km  # the data layer's one use of a statistic, for its summary
+
+    reverse = pd.DataFrame({"t": patients["os_months"], "e": ~patients["os_event"].astype(bool)})
+    return float(km(reverse, time="t", event="e").curves[0].median)
 
 
 def canonical_order(columns: list[str]) -> list[str]:
