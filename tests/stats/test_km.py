@@ -112,3 +112,16 @@ def test_km_rejects_bad_options():
         km(df, time="time", event="event", conf_type="logit")
     with pytest.raises(KeyError):
         km(df, time="nope", event="event")
+
+
+def test_text_form_is_the_table_not_a_field_dump():
+    """print(result) reads like R's print (a table and the test line), not a dataclass dump."""
+    import pandas as pd
+
+    from metsurv.stats import logrank
+
+    df = pd.DataFrame({"os_months": [1, 2, 3, 4, 5, 6], "os_event": [1, 1, 0, 1, 1, 0],
+                       "g": list("aabbab")})
+    text = repr(logrank(df, by="g"))
+    assert text.startswith("LogRankResult\n") and "Chisq =" in text
+    assert "array(" not in text and "observed=" not in text

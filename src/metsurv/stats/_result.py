@@ -48,6 +48,26 @@ def json_safe(obj: Any) -> Any:
 class Result:
     """Shared behaviour; subclasses implement ``to_frame`` (their main table)."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Put the readable repr in the subclass before @dataclass runs: dataclass never
+        # replaces a __repr__ the class already has, and its generated one dumps every
+        # field (whole tables, covariance matrices).
+        super().__init_subclass__(**kwargs)
+        if "__repr__" not in cls.__dict__:
+            cls.__repr__ = Result.__repr__  # type: ignore[method-assign]
+
+    def __repr__(self) -> str:
+        """The main table as text, and the test line where there is one, as R prints it."""
+        text = f"{type(self).__name__}\n{self.summary_frame().to_string(index=False, max_rows=40)}"
+        stat, df, p = (getattr(self, k, None) for k in ("statistic", "df", "p"))
+        if stat is not None and df is not None and p is not None:
+            text += f"\n Chisq = {stat:.6g} on {df} degrees of freedom, p = {p:.3g}"
+        return text
+
+    def summary_frame(self) -> pd.DataFrame:
+        """What the text form shows; the full table unless a result has a shorter summary."""
+        return self.to_frame()
+
     def to_frame(self) -> pd.DataFrame:  # pragma: no cover - abstract
         raise NotImplementedError
 
