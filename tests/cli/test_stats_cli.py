@@ -57,3 +57,14 @@ def test_bad_columns_exit_2(semicolon_csv, capsys, args, fragment):
     assert main(["km", str(semicolon_csv), *args]) == 2
     err = capsys.readouterr().err
     assert fragment in err and "surv.csv" in err and err.count("\n") == 1
+
+
+def test_km_json_without_times_lists_every_event_time():
+    """Without --times the survival list is R's summary(fit): one row per event time."""
+    from metsurv.stats import km
+
+    got = km_json(DATA, time="time", event="status")["groups"][0]["survival"]
+    table = km(DATA, time="time", event="status").curves[0].table
+    events = table[table["n_event"] > 0]
+    assert [r["time"] for r in got] == events["time"].tolist()
+    assert [r["at_risk"] for r in got] == events["n_risk"].tolist()

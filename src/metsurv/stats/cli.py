@@ -6,6 +6,7 @@ JSON of ``metsurv km --json``::
 
     {"groups": [{"group", "n", "events", "median", "median_ci": [lo, hi],
                  "survival": [{"time", "estimate", "se", "lower", "upper", "at_risk"}]}],
+     (at the --times given, else at every event time as R ``summary(fit)``)
      "logrank": {"statistic", "df", "p"} | null, "peto": {"statistic", "df", "p"} | null,
      "n_dropped"}
 
@@ -48,7 +49,8 @@ def km_json(
     fit = km(df, by=by, time=time, event=event, conf_type=conf_type, times=times)
     groups = []
     for c in fit.curves:
-        surv = c.at(fit.times) if fit.times else None
+        # without --times: every event time, as R's summary(fit) lists them
+        surv = c.at(fit.times) if fit.times else c.table[c.table["n_event"] > 0]
         groups.append(
             {
                 "group": c.group,
@@ -56,9 +58,7 @@ def km_json(
                 "events": c.events,
                 "median": c.median,
                 "median_ci": [c.median_lower, c.median_upper],
-                "survival": []
-                if surv is None
-                else [
+                "survival": [
                     {"time": r.time, "estimate": r.estimate, "se": r.std_err,
                      "lower": r.lower, "upper": r.upper, "at_risk": int(r.n_risk)}
                     for r in surv.itertuples(index=False)
