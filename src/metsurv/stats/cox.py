@@ -15,6 +15,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -188,11 +189,11 @@ class _Risk:
         return at_risk, dead
 
     def steps(
-        self, beta: np.ndarray, st: _Stratum, second: bool = True, per_step: bool = False
+        self, beta: np.ndarray, st: _Stratum, second: bool = False
     ) -> dict[str, np.ndarray]:
         """Per Efron sub-step: denominator and weighted mean of x; with ``second`` the
-        information (summed), with ``per_step`` also each sub-step's weighted covariance
-        ``v{j}_{k}`` (cox.zph weights them by g(t))."""
+        information (summed) and each sub-step's weighted covariance ``v{j}_{k}`` (cox.zph
+        weights them by g(t); the fit itself uses :meth:`information`)."""
         X = self.X[st.rows]
         eta = _lp(X, beta)
         r = np.exp(eta)
@@ -209,11 +210,31 @@ class _Risk:
             for j, k in self.pairs:
                 S2, D2 = self._sums(st, r * X[:, j] * X[:, k])
                 v = (S2[sb] - frac * D2[sb]) / denom - mean[:, j] * mean[:, k]
-                if per_step:
-                    out[f"v{j}_{k}"] = v
+                out[f"v{j}_{k}"] = v
                 cov[j, k] = cov[k, j] = v.sum()
             out["info"] = cov
         return out
+
+    def information(self, st: _Stratum, z: dict[str, np.ndarray]) -> np.ndarray:
+        """The information of one stratum, sum over sub-steps of the weighted covariance
+        of x, without a risk-set sum per pair of columns: with a_i = 1 / denom_i and
+        b_i = frac_i / denom_i, sum_i (S2 - frac_i D2) a_i regroups into one weight per
+        row, r times the a's of the risk sets the row belongs to (less the b's of its own
+        sub-steps for a death), so the whole matrix is X' W X - M'M (two products instead
+        of p(p + 1) / 2 passes over the rows)."""
+        X, r, mean = self.X[st.rows], z["r"], z["mean"]
+        ne = st.d.size
+        a = np.bincount(st.sub_block, 1.0 / z["denom"], ne)
+        b = np.bincount(st.sub_block, st.frac / z["denom"], ne)
+        cum_a = np.zeros(st.starts.size)
+        cum_a[st.ev_blocks] = a
+        cum_a = np.cumsum(cum_a)
+        w = cum_a[st.block]  # event blocks at or before the row's time
+        if st.ev_before is not None:  # less those at or before its start
+            w = w - np.r_[0.0, np.cumsum(a)][st.ev_before]
+        w *= r
+        w[st.dead_rows] -= r[st.dead_rows] * b[st.dead_block]
+        return X.T @ (X * w[:, None]) - mean.T @ mean
 
     def derivs(self, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """Log partial likelihood, score and information at ``beta``."""
@@ -225,7 +246,7 @@ class _Risk:
             e = self.e[st.rows]
             ll += float(e @ z["eta"] - np.log(z["denom"]).sum())
             U += e @ self.X[st.rows] - z["mean"].sum(axis=0)
-            info += z["info"]
+            info += self.information(st, z)
         return ll, U, info
 
     def score_residuals(self, beta: np.ndarray) -> np.ndarray:
@@ -238,7 +259,7 @@ class _Risk:
             X = self.X[st.rows]
             if st.d.size == 0:
                 continue
-            z = self.steps(beta, st, second=False)
+            z = self.steps(beta, st)
             h = 1.0 / z["denom"]
             hd = (1.0 - st.frac) * h
             nb, ne = st.starts.size, st.d.size
@@ -555,9 +576,6 @@ class CoxResult(Result):
     wald: tuple[float, int, float]
     score: tuple[float, int, float]
     robust_score: tuple[float, int, float] | None
-    concordance: float
-    concordance_se: float
-    concordance_counts: dict[str, float]
     n: int
     events: int
     n_dropped: int
@@ -572,10 +590,35 @@ class CoxResult(Result):
     event: str
     start: str | None = None
     _zph_data: Any = field(default=None, repr=False)
+    _cluster_codes: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def hr(self) -> np.ndarray:
         return np.exp(self.coef)
+
+    # Harrell's C costs as much as the fit itself on a large cohort (O(n log n) sorts over
+    # every subject), and most callers (the report, the IRLM battery) never read it: it is
+    # computed on first access of any of the three, once.
+    @cached_property
+    def _concordance_fit(self) -> tuple[float, float, dict[str, float]]:
+        risk, beta = self._zph_data[:2]
+        return _concordance(risk.t, risk.e.astype(np.int64), _lp(risk.X, beta), risk.s,
+                            self._cluster_codes, risk.start)
+
+    @property
+    def concordance(self) -> float:
+        """Harrell's C as R ``fit$concordance`` (computed on first access)."""
+        return self._concordance_fit[0]
+
+    @property
+    def concordance_se(self) -> float:
+        """Its infinitesimal-jackknife standard error (R ``sqrt(fit$var)``)."""
+        return self._concordance_fit[1]
+
+    @property
+    def concordance_counts(self) -> dict[str, float]:
+        """Concordant, discordant, tied_x, tied_y, tied_xy pair counts (R ``count``)."""
+        return self._concordance_fit[2]
 
     def _se_used(self) -> np.ndarray:
         return self.robust_se if self.robust_se is not None else self.se
@@ -601,7 +644,10 @@ class CoxResult(Result):
         )
 
     def to_dict(self) -> dict[str, Any]:
-        out = {f: getattr(self, f) for f in self.__dataclass_fields__ if not f.startswith("_")}
+        names = [f for f in self.__dataclass_fields__ if not f.startswith("_")]
+        at = names.index("robust_score") + 1  # the keys' order since they were fields
+        names[at:at] = ["concordance", "concordance_se", "concordance_counts"]
+        out = {f: getattr(self, f) for f in names}
         out["table"] = self.to_frame()
         for k in ("lrt", "wald", "score", "robust_score"):
             v = out[k]
@@ -658,7 +704,7 @@ class CoxResult(Result):
         for i, st in enumerate(risk.strata):
             if st.d.size == 0:
                 continue
-            z = risk.steps(beta, st, per_step=True)
+            z = risk.steps(beta, st, second=True)
             rows, e = st.rows, risk.e[st.rows]
             X = risk.X[rows]
             gt = g[rows][st.starts[st.ev_blocks]][st.sub_block]  # g at each sub-step
@@ -774,7 +820,7 @@ def cox(
     ``summary.coxph``), null and fitted log partial likelihood, likelihood-ratio, Wald
     (robust variance when robust) and score tests, R's robust score test, and the
     concordance ``coxph`` reports (``concordancefit`` on the linear predictor with its
-    jackknife standard error).
+    jackknife standard error; computed when first read, as it costs as much as the fit).
 
     Counting-process data: with ``start`` each row is an interval ``(start, time]`` and
     the model is R ``coxph(Surv(start, time, event) ~ ...)``: the risk set at an event time
@@ -871,8 +917,6 @@ def cox(
         robust_score = _test(_solve_quad(res0.T @ res0, u0), p)
 
     wald_var = vcov_robust if vcov_robust is not None else var
-    conc, conc_se, counts = _concordance(risk.t, risk.e.astype(np.int64), _lp(risk.X, beta),
-                                         risk.s, cl, risk.start)
     return CoxResult(
         terms=design.names,
         coef=beta,
@@ -887,9 +931,6 @@ def cox(
         wald=_test(_solve_quad(wald_var, beta), p),
         score=_test(fit.score0, p),
         robust_score=robust_score,
-        concordance=conc,
-        concordance_se=conc_se,
-        concordance_counts=counts,
         n=int(sd.time.size),
         events=int(sd.event.sum()),
         n_dropped=sd.n_dropped,
@@ -904,4 +945,5 @@ def cox(
         event=event,
         start=start,
         _zph_data=(risk, beta, design.assign, stratum_labels),
+        _cluster_codes=cl,
     )
