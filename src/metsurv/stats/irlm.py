@@ -173,7 +173,8 @@ def _level_row(curve, level, col, tp, tau) -> dict:
 def _analyse_factor(df, col, label, population, time, event, min_n, min_events):
     s = df[col]
     levels = _factor_levels(col, s)
-    sub = df.assign(**{col: schema_categorical(s, col)})
+    keep = [time, event] + (["histology_group"] if population is not None else [])
+    sub = df[keep].assign(**{col: schema_categorical(s, col)})
     if population is not None:
         sub = sub[sub["histology_group"].astype(object) == population]
     sub = sub[sub[col].notna() & sub[time].notna() & sub[event].notna()]
@@ -266,8 +267,10 @@ def irlm_comparisons(
     if endpoint not in ENDPOINTS:
         raise ValueError(f"endpoint must be one of {tuple(ENDPOINTS)}, got {endpoint!r}")
     time, event = ENDPOINTS[endpoint]
-    df = as_frame(cohort).copy()
-    df = df[df[time].notna() & df[event].notna()]
+    df = as_frame(cohort)
+    # only the columns the battery reads: a registry has dozens, copied per factor
+    used = [c for c in (time, event, *FACTORS) if c in df.columns]
+    df = df.loc[df[time].notna() & df[event].notna(), used]
     df[event] = df[event].astype(bool)
     level_rows, factor_rows, mv_factors, skipped = [], [], [], []
     for col, (label, population) in FACTORS.items():
