@@ -25,7 +25,15 @@ from metsurv.synthetic.model import (
     draw_covariates,
     generate,
 )
-from metsurv.synthetic.presets import FITTED, CureModel, Preset, Target, get_preset
+from metsurv.synthetic.presets import (
+    FITTED,
+    ORDERED,
+    CureModel,
+    Preset,
+    Target,
+    get_preset,
+    term,
+)
 
 DPM = schema.DAYS_PER_MONTH
 _DATES = [name for name, f in schema.PATIENTS.items() if f.kind == "date"]
@@ -119,9 +127,14 @@ def within(target: Target, value: float) -> bool | None:
     return bool(abs(value - target.value) <= target.tolerance)
 
 
-def calibration(preset: str | Preset = "irlm1997", n: int = 50_000, seed: int = 20_260_101
-                ) -> pd.DataFrame:
-    """Every published target of a preset beside the value a draw of ``n`` patients gives.
+def _draw(p: Preset, n: int, seed: int, frame: pd.DataFrame | None) -> pd.DataFrame:
+    return analysis_frame(generate(p, n=n, seed=seed)) if frame is None else frame
+
+
+def calibration(preset: str | Preset = "irlm1997", n: int = 50_000, seed: int = 20_260_101,
+                frame: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every published target of a preset beside the value a draw of ``n`` patients gives
+    (or the analysis ``frame`` of a draw already made).
 
     Columns: target, statistic, subset, target_value, achieved, n, tolerance, within, source.
 
@@ -130,7 +143,7 @@ def calibration(preset: str | Preset = "irlm1997", n: int = 50_000, seed: int = 
     True
     """
     p = get_preset(preset)
-    frame = analysis_frame(generate(p, n=n, seed=seed))
+    frame = _draw(p, n, seed, frame)
     rows = []
     for t in p.targets:
         value, k = achieved(frame, t)
@@ -141,6 +154,50 @@ def calibration(preset: str | Preset = "irlm1997", n: int = 50_000, seed: int = 
             "within": within(t, value), "source": t.source,
         })
     return pd.DataFrame(rows)
+
+
+def orderings(preset: str | Preset = "irlm1997", n: int = 50_000, seed: int = 20_260_101,
+              frame: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every published order of a preset (:class:`~metsurv.synthetic.presets.Ordering`) in a
+    draw: one row per ordering and level, with its tier (0 = best), value and n, and ``holds``
+    (the same for all rows of an ordering): every level of a tier does better than every level
+    of the next.
+
+    >>> table = orderings("sarcoma", n=2000, seed=1)
+    >>> table.groupby("ordering")["holds"].first().all()
+    True
+    """
+    p = get_preset(preset)
+    frame = _draw(p, n, seed, frame)
+    rows = []
+    for o in p.orderings:
+        block = []
+        for tier, levels in enumerate(o.ranks):
+            for level in levels:
+                t = Target(o.label, o.statistic, float("nan"), o.source,
+                           (*o.subset, (o.field, (level,))))
+                value, k = achieved(frame, t)
+                if o.statistic == "median" and k and np.isnan(value):
+                    value = np.inf  # not reached: above every reached median
+                block.append({"ordering": o.label, "statistic": o.statistic, "level": level,
+                              "tier": tier, "achieved": value, "n": k, "source": o.source})
+        table = pd.DataFrame(block)
+        worst = table.groupby("tier")["achieved"].min().to_numpy()
+        best = table.groupby("tier")["achieved"].max().to_numpy()
+        holds = bool(np.all(worst[:-1] > best[1:]))
+        rows += [{**r, "holds": holds} for r in block]
+    return pd.DataFrame(rows)
+
+
+def orderings_markdown(table: pd.DataFrame) -> str:
+    """An orderings table as the Markdown shown in docs/synthetic.md."""
+    lines = ["| published order | statistic | achieved, best first | holds |", "|---|---|---|---|"]
+    for (label, stat), rows in table.groupby(["ordering", "statistic"], sort=False):
+        tiers = [" ~ ".join(f"{r.level} {_fmt(stat, r.achieved)}" for r in tier.itertuples())
+                 for _, tier in rows.groupby("tier")]
+        lines.append(f"| {label} | {stat} | {' > '.join(tiers)} | "
+                     f"{'yes' if rows['holds'].iloc[0] else '**no**'} |")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------- fitting
@@ -217,22 +274,28 @@ def fit_cure_model(preset: str | Preset, free: tuple[str, ...] | None = None,
                    ) -> tuple[CureModel, pd.DataFrame]:
     """Least-squares fit of the cure model's ``free`` parameters (``intercept``,
     ``log_median_uncured``, ``shape``, ``rho``, coefficient names, ``u:``-prefixed uncured
-    coefficients; default ``presets.FITTED[name]``) to the preset's survival targets, on the
-    analytic marginal survival, starting from the preset's values; a ridge toward the
-    starting values keeps unidentified parameters where they are. Returns the fitted model
-    and a table of target vs analytic value. Used offline (about a minute) to produce the
-    numbers stored in presets.py."""
+    coefficients, ``g:``-prefixed uncured shifts, ``f:``-prefixed tie fractions; default
+    ``presets.FITTED[name]``) to the preset's survival targets, on the analytic marginal
+    survival, starting from the preset's values; a ridge toward the starting values keeps
+    unidentified parameters where they are. Bounds keep the risk monotone in the ordered
+    factors (``presets.ORDERED``): rho >= 0, a fitted coefficient of a worse level >= 0, a
+    fitted uncured shift ``g:`` <= 0, a tie fraction ``f:`` in [0, 1]; the middle levels follow
+    their :class:`~metsurv.synthetic.presets.Tie`. Returns the fitted model and a table of
+    target vs analytic value. Used offline (about a minute) to produce the numbers stored in
+    presets.py."""
     p = get_preset(preset)
     free = FITTED[p.name] if free is None else free
     targets = [t for t in p.targets if t.origin == "metastasectomy"
                and t.statistic in ("median", *_YEARS)]
     cells = _AnalyticCells(p, n, seed, np.arange(0.0, 240.25, 0.25))
-    start = np.array([_get(p.cure, name) for name in free])
+    lower, upper = np.array([_bounds(name) for name in free]).T
+    start = np.clip([_get(p.cure, name) for name in free], lower, upper)
+    order = sorted(range(len(free)), key=lambda i: free[i].startswith("g:"))  # shifts last
 
     def model(x: np.ndarray) -> CureModel:
         cure = p.cure
-        for name, value in zip(free, x, strict=True):
-            cure = _set(cure, name, float(value))
+        for i in order:
+            cure = _set(cure, free[i], float(x[i]))
         return cure
 
     def residuals(x: np.ndarray) -> np.ndarray:
@@ -245,9 +308,10 @@ def fit_cure_model(preset: str | Preset, free: tuple[str, ...] | None = None,
                 res.append(weight * (np.nan_to_num(value, nan=300.0) / t.value - 1) / 0.05)
             else:
                 res.append(weight * (value - t.value) / 0.01)
-        return np.concatenate([res, ridge * (x - start)])
+        r = np.array(res)  # 2 = at the edge of the tolerance; weight the worst-met targets up
+        return np.concatenate([r * np.sqrt(1 + r**2 / 2), ridge * (x - start)])
 
-    fit = least_squares(residuals, start, method="trf")
+    fit = least_squares(residuals, start, bounds=(lower, upper), method="trf")
     cure = model(fit.x)
     surv = cells.survival(cure)
     table = pd.DataFrame([{"target": t.label, "target_value": t.value,
@@ -255,20 +319,53 @@ def fit_cure_model(preset: str | Preset, free: tuple[str, ...] | None = None,
     return cure, table
 
 
+_ORDERED_TERMS = {term(name, level) for name, levels in ORDERED.items() for level in levels[1:]}
+
+
+def _bounds(name: str) -> tuple[float, float]:
+    """Bounds of a free parameter that keep the risk monotone in the ordered factors."""
+    if name == "rho":  # the score moves the uncured log median at most as much as the cure
+        return 0.0, 1.0  # log-odds (a larger rho makes the histology paces implausible)
+    if name in _ORDERED_TERMS:
+        return 0.0, np.inf
+    if name == "shape":
+        return 0.1, np.inf
+    if name.startswith("f:"):
+        return 0.0, 1.0
+    if name.startswith("g:") and name[2:] in _ORDERED_TERMS:
+        return -np.inf, 0.0
+    return -np.inf, np.inf
+
+
 def _get(cure: CureModel, name: str) -> float:
-    """A scalar parameter, a coefficient, or (prefix ``u:``) an uncured-pace coefficient."""
+    """A scalar parameter, a coefficient, or (prefix ``u:``) an uncured coefficient, (``g:``)
+    an uncured shift, (``f:``) a tie fraction."""
     if hasattr(cure, name):
         return float(getattr(cure, name))
-    if name.startswith("u:"):
-        return float(cure.uncured_coef.get(name[2:], 0.0))
+    prefix, key = name[:2], name[2:]
+    if prefix == "u:":
+        return float(cure.uncured_coef.get(key, 0.0))
+    if prefix == "g:":
+        return cure.uncured_shift(key)
+    if prefix == "f:":
+        return next(t.fraction for t in cure.ties if t.level == key)
     return float(cure.coef.get(name, 0.0))
 
 
 def _set(cure: CureModel, name: str, value: float) -> CureModel:
+    """``cure`` with one parameter changed (``g:`` sets the uncured coefficient that gives the
+    shift at the current rho and coefficient: set it after those)."""
     if hasattr(cure, name):
         return dataclasses.replace(cure, **{name: value})
-    if name.startswith("u:"):
-        return dataclasses.replace(cure, uncured_coef={**cure.uncured_coef, name[2:]: value})
+    prefix, key = name[:2], name[2:]
+    if prefix == "g:":
+        prefix, value = "u:", value + cure.rho * cure.coef.get(key, 0.0)
+    if prefix == "u:":
+        return dataclasses.replace(cure, uncured_coef={**cure.uncured_coef, key: value})
+    if prefix == "f:":
+        ties = tuple(dataclasses.replace(t, fraction=value) if t.level == key else t
+                     for t in cure.ties)
+        return dataclasses.replace(cure, ties=ties)
     return dataclasses.replace(cure, coef={**cure.coef, name: value})
 
 
@@ -295,13 +392,16 @@ def ph_covariates(frame: pd.DataFrame, preset: str | Preset) -> pd.DataFrame:
     return pd.DataFrame(out).loc[known].reset_index(drop=True)
 
 
+def _fmt(statistic: str, value: float) -> str:
+    if value is None or np.isnan(value):
+        return "n/a"
+    if np.isinf(value):
+        return "not reached"
+    return f"{value:.1f}" if statistic in ("median", "mean") else f"{value:.3f}"
+
+
 def calibration_markdown(table: pd.DataFrame) -> str:
     """A calibration table as the Markdown shown in docs/synthetic.md."""
-
-    def fmt(statistic: str, value: float) -> str:
-        if value is None or np.isnan(value):
-            return "n/a"
-        return f"{value:.1f}" if statistic in ("median", "mean") else f"{value:.3f}"
 
     lines = ["| target | statistic | published | achieved | n | tolerance | within |",
              "|---|---|---|---|---|---|---|"]
@@ -309,6 +409,6 @@ def calibration_markdown(table: pd.DataFrame) -> str:
         tol = "" if r.tolerance is None or np.isnan(r.tolerance) else (
             f"±{r.tolerance:.0%}" if r.statistic in ("median", "mean") else f"±{r.tolerance:.2f}")
         within = {True: "yes", False: "**no**"}.get(r.within, "(order only)")
-        lines.append(f"| {r.target} | {r.statistic} | {fmt(r.statistic, r.target_value)} | "
-                     f"{fmt(r.statistic, r.achieved)} | {r.n} | {tol} | {within} |")
+        lines.append(f"| {r.target} | {r.statistic} | {_fmt(r.statistic, r.target_value)} | "
+                     f"{_fmt(r.statistic, r.achieved)} | {r.n} | {tol} | {within} |")
     return "\n".join(lines)

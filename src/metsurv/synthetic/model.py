@@ -218,12 +218,19 @@ def _outcome_ph(p: Preset, cov: dict[str, np.ndarray], rng: np.random.Generator
 
 
 def _course(p: Preset, cov: dict[str, np.ndarray], out: dict[str, np.ndarray],
-            rng: np.random.Generator, independent_timing: bool = False
-            ) -> dict[str, np.ndarray]:
-    """Recurrences and repeat operations (months from the first operation)."""
+            rng: np.random.Generator, ph: bool = False) -> dict[str, np.ndarray]:
+    """Recurrences and repeat operations (months from the first operation).
+
+    ``ph``: the course depends only on the past and on nothing that drives the death hazard:
+    relapse timing independent of the death time and of the covariates (the "default" site
+    and re-operation probabilities for every histology), an operation whenever the patient
+    is alive at its date. A repeat resection then has exactly no effect on the hazard, and
+    no covariate confounds it."""
     k = p.course
     n = cov["age"].size
     sarcoma = cov["histology_group"] == LEVELS["histology_group"].index(SARCOMA)
+    if ph:
+        sarcoma = np.zeros(n, dtype=bool)
     groups = LEVELS["histology_group"]
     p_cured = np.array([k.p_recur_cured.get(g, 0.0) for g in groups])[cov["histology_group"]]
     site_p = np.where(sarcoma[:, None], k.site_uncured.get(SARCOMA, k.site_uncured["default"]),
@@ -244,7 +251,7 @@ def _course(p: Preset, cov: dict[str, np.ndarray], out: dict[str, np.ndarray],
         # Calibrated model: an uncured relapse comes a Beta fraction of the way to cancer
         # death. PH model: relapse timing is independent of the death time (relapses after
         # death are never seen), so re-operated patients are selected survivors.
-        to_death = after_cured if independent_timing else last + (cancer - last) * frac
+        to_death = after_cured if ph else last + (cancer - last) * frac
         rec = np.where(cured, np.where(u < p_c, after_cured, np.inf),
                        np.where(u < k.p_recur_uncured, to_death, np.inf))
         recurred = active & (rec < death)
@@ -256,7 +263,9 @@ def _course(p: Preset, cov: dict[str, np.ndarray], out: dict[str, np.ndarray],
             first_site = np.where(recurred, site, -1).astype(np.int16)
         op = rec + rng.gamma(4.0, k.reoperation_delay_months / 4.0, size=n)
         p_reop = np.where(cured, k.p_reoperate_cured, p_reop_unc)
-        fit_for_surgery = op < np.minimum(death, cancer - 1.0)
+        # Alive at the operation date. The calibrated model (a description of the published
+        # series, not a causal model) also spares patients within a month of cancer death.
+        fit_for_surgery = op < (death if ph else np.minimum(death, cancer - 1.0))
         reop = (recurred & (site == LEVELS["recurrence_site"].index(PULMONARY))
                 & (rng.random(n) < p_reop) & fit_for_surgery)
         ops[:, j] = np.where(reop, op, np.nan)
@@ -309,7 +318,8 @@ def generate(preset: str | Preset = "irlm1997", n: int | None = None, seed: int 
     ``outcome="calibrated"`` uses the mixture cure model calibrated to the published series;
     ``outcome="ph"`` a Weibull proportional-hazards model with the preset's stated true log
     hazard ratios (``manifest["true_parameters"]["ph"]["log_hr"]``), in which repeat
-    resection has no effect on survival.
+    resection has no effect on survival (and depends only on the past: a pulmonary relapse,
+    alive at the operation date).
 
     >>> cohort = generate("irlm1997", n=200, seed=1)
     >>> len(cohort.patients), cohort.patients["patient_id"].is_unique
@@ -326,7 +336,7 @@ def generate(preset: str | Preset = "irlm1997", n: int | None = None, seed: int 
     rng = np.random.default_rng(seed)
     cov = draw_covariates(p, n, rng)
     out = (_outcome_calibrated if outcome == "calibrated" else _outcome_ph)(p, cov, rng)
-    course = _course(p, cov, out, rng, independent_timing=outcome == "ph")
+    course = _course(p, cov, out, rng, ph=outcome == "ph")
 
     # Dates. Accrual density grows as t^(growth - 1) over the accrual window.
     start, end, close = _days(p.accrual[0]), _days(p.accrual[1]), _days(p.closing_date)
@@ -410,6 +420,8 @@ def generate(preset: str | Preset = "irlm1997", n: int | None = None, seed: int 
         "outcome": outcome,
         "true_parameters": true_parameters(p, outcome),
         "calibration_targets": [asdict(t) for t in p.targets] if outcome == "calibrated" else [],
+        "calibration_orderings": ([asdict(o) for o in p.orderings] if outcome == "calibrated"
+                                  else []),
     }
     return SyntheticCohort(patients, resections, manifest, truth)
 
@@ -457,6 +469,7 @@ def true_parameters(preset: str | Preset, outcome: Outcome = "calibrated") -> di
     p = get_preset(preset)
     d = asdict(p)
     d.pop("targets")
+    d.pop("orderings")
     d.pop("subtypes")
     d["subtypes"] = {g: [asdict(s) for s in sts] for g, sts in p.subtypes.items()}
     d["outcome_model"] = "ph" if outcome == "ph" else "cure"

@@ -74,6 +74,34 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Ordering:
+    """A published order, not a number: ``statistic`` (as in :class:`Target`) of the levels of
+    ``field`` within ``subset``, best first. ``ranks`` holds tiers of levels: every level of a
+    tier must do better than every level of the next tier (levels within a tier are not
+    ordered against each other)."""
+
+    label: str
+    statistic: str
+    field: str
+    ranks: tuple[tuple[object, ...], ...]
+    source: str
+    subset: tuple[tuple[str, tuple[object, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class Tie:
+    """The middle level of an ordered factor as ``fraction`` (in [0, 1]) of its ``worst`` level,
+    in both the cure coefficient and the uncured coefficient: its cure odds and its uncured
+    pace then lie between the reference and the worst level on the log scale (monotone risk).
+    ``fitted``: ``fit_cure_model`` fits the fraction (within [0, 1]); else it is fixed."""
+
+    level: str
+    worst: str
+    fraction: float
+    fitted: bool = False
+
+
+@dataclass(frozen=True)
 class CureModel:
     """Mixture cure model with background mortality (the ``calibrated`` outcome).
 
@@ -92,6 +120,22 @@ class CureModel:
     uncured_coef: dict[str, float] = field(default_factory=dict)
     bg_hazard_at_60: float = 0.010
     bg_log_slope: float = 0.085
+    #: middle levels of ordered factors tied to their worst level (set here, never listed in
+    #: ``coef``/``uncured_coef``: ``__post_init__`` fills them in, also after a replace)
+    ties: tuple[Tie, ...] = ()
+
+    def __post_init__(self) -> None:
+        coef, uncured = dict(self.coef), dict(self.uncured_coef)
+        for t in self.ties:
+            coef[t.level] = t.fraction * coef.get(t.worst, 0.0)
+            uncured[t.level] = t.fraction * uncured.get(t.worst, 0.0)
+        object.__setattr__(self, "coef", coef)
+        object.__setattr__(self, "uncured_coef", uncured)
+
+    def uncured_shift(self, key: str) -> float:
+        """How much the dummy ``key`` moves the uncured log median (-rho * coef + uncured_coef):
+        negative = the uncured die sooner."""
+        return -self.rho * self.coef.get(key, 0.0) + self.uncured_coef.get(key, 0.0)
 
 
 @dataclass(frozen=True)
@@ -167,20 +211,72 @@ class Preset:
     ph: PHModel
     course: Course
     targets: tuple[Target, ...]
+    #: published orders (no number) a draw must reproduce
+    orderings: tuple[Ordering, ...] = ()
     #: correlation of a long DFI with a low tumour burden (fewer metastases, complete resection)
     dfi_burden_rho: float = 0.0
+
+
+#: Ordered risk factors, best (reference) level first. In every preset's cure model a worse
+#: level has a coefficient (lower cure odds) and an uncured shift (faster death of the uncured)
+#: at least as bad as the better level before it: see :func:`monotone_violations`.
+ORDERED: dict[str, tuple[str, ...]] = {
+    "resection_status": (R0, R1, R2),
+    "dfi_group": (DFI_LATE, DFI_MID, DFI_EARLY),
+    "n_metastases_group": (NMET_1, NMET_2_3, NMET_4),
+    "nodal_status": (N0, N1, N2),
+}
+
+
+def monotone_violations(cure: CureModel) -> list[str]:
+    """Where ``cure`` is not monotone in an :data:`ORDERED` factor (empty list: monotone).
+
+    >>> monotone_violations(IRLM1997.cure)
+    []
+    """
+    out = []
+    for name, levels in ORDERED.items():
+        keys = [term(name, level) for level in levels]
+        coef = [0.0] + [cure.coef.get(k, 0.0) for k in keys[1:]]
+        shift = [0.0] + [cure.uncured_shift(k) for k in keys[1:]]
+        for i in range(1, len(keys)):
+            if coef[i] < coef[i - 1] - 1e-9:
+                out.append(f"{keys[i]}: cure coefficient {coef[i]:.4f} < {coef[i - 1]:.4f} of "
+                           f"{levels[i - 1]}")
+            if shift[i] > shift[i - 1] + 1e-9:
+                out.append(f"{keys[i]}: uncured shift {shift[i]:.4f} > {shift[i - 1]:.4f} of "
+                           f"{levels[i - 1]}")
+    return out
 
 
 IRLM_SOURCE = "Pastorino U et al. J Thorac Cardiovasc Surg 1997;113:37-49"
 IRLM_REVIEW = "Gherzi L et al. AME Surg J 2022;2:38 (quoting IRLM)"
 IRLM_QUOTED = "Pastorino U et al. 1997 as quoted in reviews; not verified in full text"
-IRLM_HISTOLOGY_NOTE = (
-    "IRLM 1997 5-y OS by histology after complete resection as recalled from the full text "
-    "(not in published_figures.csv): reported, only the order germ cell > ... > melanoma is tested"
-)
+IRLM_BRIEF = "IRLM 1997 (domain brief)"
 
 _COMPLETE = (("complete_resection", (True,)),)
 _INCOMPLETE = (("complete_resection", (False,)),)
+
+
+def _published(label: str, statistic: str, value: float, source: str,
+               subset: tuple[tuple[str, tuple[object, ...]], ...] = (),
+               tolerance: float | None = None, **kwargs: str) -> Target:
+    """A tested target; by default proportions within 2 points, medians and means within 10%."""
+    if tolerance is None:
+        tolerance = 0.10 if statistic in ("median", "mean") else 0.02
+    return Target(label, statistic, value, source, subset, tolerance=tolerance, **kwargs)
+
+
+def _risk_factor_orderings(source: str) -> tuple[Ordering, ...]:
+    """IRLM's risk factors among complete resections: a shorter DFI (0-11 worst) and more
+    metastases (>= 4 worst) mean worse 5-year survival."""
+    return (
+        Ordering("complete resection: DFI >= 36 > 12-35 > 0-11 months", "surv_5y", "dfi_group",
+                 ((DFI_LATE,), (DFI_MID,), (DFI_EARLY,)), source, _COMPLETE),
+        Ordering("complete resection: 1 > 2-3 > >= 4 metastases", "surv_5y",
+                 "n_metastases_group", ((NMET_1,), (NMET_2_3,), (NMET_4,)), source, _COMPLETE),
+    )
+
 
 EPITHELIAL_SUBTYPES = (
     Subtype("colorectal adenocarcinoma", "colorectal", 0.40, 0.60),
@@ -248,55 +344,82 @@ AGE = {
 
 # Nodal effects of the IRLM preset (not calibrated: IRLM reports no nodal figures).
 _NODAL_COEF_IRLM = {term("nodal_status", N1): 0.6, term("nodal_status", N2): 1.2}
+# Histology effects of the IRLM preset: an assumption, set by hand (not a calibration target;
+# IRLM's per-histology figures are not in published_figures.csv). Only their order is a
+# target: germ cell best, melanoma worst (domain brief).
+_HISTOLOGY_COEF_IRLM = {
+    term("histology_group", SARCOMA): 0.34,
+    term("histology_group", GERM_CELL): -1.16,
+    term("histology_group", MELANOMA): 0.85,
+    term("histology_group", OTHER): 0.20,
+}
+#: Composition shared by the presets.
+_SHARED = {"subtypes": SUBTYPES, "age": AGE, "nodal": (0.80, 0.08, 0.12)}
+
+
+def _ph_log_hr(dfi: tuple[float, float], **own: float) -> dict[str, float]:
+    """True log HRs of a ``ph`` model: resection and number of metastases as in every preset,
+    DFI 0-11 / 12-35 (vs >= 36) as given, then the preset's own factors."""
+    return {
+        term("complete_resection", False): 0.80,
+        term("dfi_group", DFI_EARLY): dfi[0],
+        term("dfi_group", DFI_MID): dfi[1],
+        term("n_metastases_group", NMET_2_3): 0.25,
+        term("n_metastases_group", NMET_4): 0.55,
+        **own,
+    }
 
 
 def _irlm_targets() -> tuple[Target, ...]:
-    c = _COMPLETE
-    t = [
-        Target("complete resection, 5-y OS", "surv_5y", 0.36, IRLM_SOURCE, c, tolerance=0.02),
-        Target("complete resection, 10-y OS", "surv_10y", 0.26, IRLM_SOURCE, c, tolerance=0.02),
-        Target("complete resection, 15-y OS", "surv_15y", 0.22, IRLM_SOURCE, c, tolerance=0.02),
-        Target("complete resection, median OS", "median", 35, IRLM_SOURCE, c, tolerance=0.10),
-        Target("incomplete resection, 5-y OS", "surv_5y", 0.13, IRLM_SOURCE, _INCOMPLETE,
-               tolerance=0.02),
-        Target("incomplete resection, 10-y OS", "surv_10y", 0.07, IRLM_SOURCE, _INCOMPLETE,
-               tolerance=0.02),
-        Target("incomplete resection, median OS", "median", 15, IRLM_SOURCE, _INCOMPLETE,
-               tolerance=0.10),
-        Target("complete, DFI 0-11 mo, 5-y OS", "surv_5y", 0.33, IRLM_SOURCE,
-               (*c, ("dfi_group", (DFI_EARLY,))), tolerance=0.02),
-        Target("complete, DFI >=36 mo, 5-y OS", "surv_5y", 0.45, IRLM_SOURCE,
-               (*c, ("dfi_group", (DFI_LATE,))), tolerance=0.02),
-        Target("complete, single metastasis, 5-y OS", "surv_5y", 0.43, IRLM_SOURCE,
-               (*c, ("n_metastases_group", (NMET_1,))), tolerance=0.02),
-        Target("complete, >=4 metastases, 5-y OS", "surv_5y", 0.27, IRLM_SOURCE,
-               (*c, ("n_metastases_group", (NMET_4,))), tolerance=0.02),
-        Target("IRLM group I, median OS", "median", 61, IRLM_QUOTED,
-               (("irlm_group", (IRLM_I,)),), tolerance=0.10),
-        Target("IRLM group II, median OS", "median", 34, IRLM_QUOTED,
-               (("irlm_group", (IRLM_II,)),), tolerance=0.10),
-        Target("IRLM group III, median OS", "median", 24, IRLM_REVIEW,
-               (("irlm_group", (IRLM_III,)),), tolerance=0.10),
-        Target("IRLM group IV, median OS", "median", 14, IRLM_REVIEW,
-               (("irlm_group", (IRLM_IV,)),), tolerance=0.10),
-    ]
-    for group, value in ((GERM_CELL, 0.68), (EPITHELIAL, 0.37), (SARCOMA, 0.31), (MELANOMA, 0.21)):
-        t.append(Target(f"complete, {group}, 5-y OS", "surv_5y", value, IRLM_HISTOLOGY_NOTE,
-                        (*c, ("histology_group", (group,)))))
-    t += [
-        Target("mean follow-up (months)", "mean", 46, IRLM_SOURCE, column="followup_months",
-               tolerance=0.10),
-        Target("sarcoma: relapsing patients with a repeat resection", "share", 0.53,
-               "IRLM 1997 (domain brief)",
-               (("recurrence", (True,)), ("histology_group", (SARCOMA,))),
-               column="repeat_resection", tolerance=0.05),
-        Target("other tumours: relapsing patients with a repeat resection", "share", 0.28,
-               "IRLM 1997 (domain brief)",
-               (("recurrence", (True,)),
-                ("histology_group", (EPITHELIAL, GERM_CELL, MELANOMA, OTHER))),
-               column="repeat_resection", tolerance=0.05),
-    ]
-    return tuple(t)
+    c, src, brief = _COMPLETE, IRLM_SOURCE, IRLM_BRIEF
+    relapsed = ("recurrence", (True,))
+    return (
+        _published("complete resection, 5-y OS", "surv_5y", 0.36, src, c),
+        _published("complete resection, 10-y OS", "surv_10y", 0.26, src, c),
+        _published("complete resection, 15-y OS", "surv_15y", 0.22, src, c),
+        _published("complete resection, median OS", "median", 35, src, c),
+        _published("incomplete resection, 5-y OS", "surv_5y", 0.13, src, _INCOMPLETE),
+        _published("incomplete resection, 10-y OS", "surv_10y", 0.07, src, _INCOMPLETE),
+        _published("incomplete resection, median OS", "median", 15, src, _INCOMPLETE),
+        _published("complete, DFI 0-11 mo, 5-y OS", "surv_5y", 0.33, src,
+                   (*c, ("dfi_group", (DFI_EARLY,)))),
+        _published("complete, DFI >=36 mo, 5-y OS", "surv_5y", 0.45, src,
+                   (*c, ("dfi_group", (DFI_LATE,)))),
+        _published("complete, single metastasis, 5-y OS", "surv_5y", 0.43, src,
+                   (*c, ("n_metastases_group", (NMET_1,)))),
+        _published("complete, >=4 metastases, 5-y OS", "surv_5y", 0.27, src,
+                   (*c, ("n_metastases_group", (NMET_4,)))),
+        _published("IRLM group I, median OS", "median", 61, IRLM_QUOTED,
+                   (("irlm_group", (IRLM_I,)),)),
+        _published("IRLM group II, median OS", "median", 34, IRLM_QUOTED,
+                   (("irlm_group", (IRLM_II,)),)),
+        _published("IRLM group III, median OS", "median", 24, IRLM_REVIEW,
+                   (("irlm_group", (IRLM_III,)),)),
+        _published("IRLM group IV, median OS", "median", 14, IRLM_REVIEW,
+                   (("irlm_group", (IRLM_IV,)),)),
+        _published("mean follow-up (months)", "mean", 46, src, column="followup_months"),
+        _published("sarcoma: relapsing patients with a repeat resection", "share", 0.53, brief,
+                   (relapsed, ("histology_group", (SARCOMA,))), tolerance=0.05,
+                   column="repeat_resection"),
+        _published("other tumours: relapsing patients with a repeat resection", "share", 0.28,
+                   brief, (relapsed, ("histology_group", (EPITHELIAL, GERM_CELL, MELANOMA,
+                                                          OTHER))),
+                   tolerance=0.05, column="repeat_resection"),
+    )
+
+
+def _irlm_orderings() -> tuple[Ordering, ...]:
+    histology = "domain brief (IRLM 1997): germ cell best prognosis, melanoma worst"
+    ranks = ((GERM_CELL,), (EPITHELIAL, SARCOMA), (MELANOMA,))
+    return (
+        *_risk_factor_orderings("IRLM 1997 (domain brief): DFI < 36 months and multiple "
+                                "metastases are risk factors"),
+        Ordering("IRLM groups I > II > III > IV", "median", "irlm_group",
+                 ((IRLM_I,), (IRLM_II,), (IRLM_III,), (IRLM_IV,)), IRLM_BRIEF),
+        *(Ordering("complete resection: germ cell best, melanoma worst", stat,
+                   "histology_group", ranks, histology, _COMPLETE)
+          for stat in ("surv_5y", "median")),
+    )
 
 
 IRLM1997 = Preset(
@@ -319,8 +442,7 @@ IRLM1997 = Preset(
         MELANOMA: 328 / 5206,
         OTHER: 82 / 5206,
     },
-    subtypes=SUBTYPES,
-    age=AGE,
+    **_SHARED,
     resection=(4572 / 5206, 0.55 * 634 / 5206, 0.45 * 634 / 5206),
     dfi=(1729 / 5206, 1857 / 5206, 1620 / 5206),
     synchronous_share_early=0.35,
@@ -329,7 +451,6 @@ IRLM1997 = Preset(
     n_metastases_missing=97 / 5206,
     burden_rho=0.7,
     nodal_assessed=0.3,
-    nodal=(0.80, 0.08, 0.12),
     # vats, thoracotomy, sternotomy, clamshell, robotic (an era of open surgery)
     approach=shares("approach", 0.10, 0.72, 0.14, 0.04, 0.0),
     # wedge, precision, segmentectomy, lobectomy, pneumonectomy, extended
@@ -342,46 +463,40 @@ IRLM1997 = Preset(
     accrual_growth=2.0,
     closing_date="1995-12-31",
     loss_per_year=0.01,
-    # fitted: calibration.fit_cure_model("irlm1997") refits the parameters in FITTED
+    # fitted: calibration.fit_cure_model("irlm1997") refits the parameters in FITTED; the
+    # middle levels (R1, DFI 12-35, 2-3 metastases) are tied to the worst level (monotone risk)
     cure=CureModel(
-        intercept=-0.0362,
-        log_median_uncured=3.5253,
-        shape=1.5332,
-        rho=0.3497,
+        intercept=-0.1625,
+        log_median_uncured=3.2931,
+        shape=0.8821,
+        rho=1.0,
         coef={
-            term("resection_status", R1): 0.8354,
             term("resection_status", R2): 1.8,
-            term("dfi_group", DFI_EARLY): 1.7386,
-            term("dfi_group", DFI_MID): 0.3178,
-            term("n_metastases_group", NMET_2_3): 0.2888,
-            term("n_metastases_group", NMET_4): 0.9438,
-            term("histology_group", SARCOMA): 0.3398,
-            term("histology_group", GERM_CELL): -1.1594,
-            term("histology_group", MELANOMA): 0.8478,
-            term("histology_group", OTHER): 0.2,
+            term("dfi_group", DFI_EARLY): 0.7264,
+            term("n_metastases_group", NMET_4): 1.0501,
+            **_HISTOLOGY_COEF_IRLM,
             **_NODAL_COEF_IRLM,
         },
         uncured_coef={
-            term("resection_status", R1): 0.2003,
-            term("resection_status", R2): -0.4669,
-            term("dfi_group", DFI_EARLY): 0.9825,
-            term("dfi_group", DFI_MID): -0.8924,
-            term("n_metastases_group", NMET_2_3): -0.2650,
-            term("n_metastases_group", NMET_4): 0.2149,
+            term("resection_status", R2): 1.3261,
+            term("dfi_group", DFI_EARLY): 0.7264,  # = rho * coef: DFI acts on the cure only
+            term("n_metastases_group", NMET_4): 0.9261,
         },
+        ties=(
+            Tie(term("resection_status", R1), term("resection_status", R2), 0.747, fitted=True),
+            # fixed, not fitted (docs/synthetic.md, "Monotone risk"): IRLM publishes no figure
+            # for DFI 12-35 alone and counts all of DFI < 36 as one risk factor
+            Tie(term("dfi_group", DFI_MID), term("dfi_group", DFI_EARLY), 0.75),
+            Tie(term("n_metastases_group", NMET_2_3), term("n_metastases_group", NMET_4), 0.6197,
+                fitted=True),
+        ),
     ),
     ph=PHModel(
-        log_hr={
-            term("complete_resection", False): 0.80,
-            term("dfi_group", DFI_EARLY): 0.45,
-            term("dfi_group", DFI_MID): 0.25,
-            term("n_metastases_group", NMET_2_3): 0.25,
-            term("n_metastases_group", NMET_4): 0.55,
-            term("histology_group", SARCOMA): 0.15,
-            term("histology_group", GERM_CELL): -0.90,
-            term("histology_group", MELANOMA): 0.60,
-            term("histology_group", OTHER): 0.20,
-        },
+        log_hr=_ph_log_hr(
+            (0.45, 0.25),
+            **{term("histology_group", SARCOMA): 0.15, term("histology_group", GERM_CELL): -0.90,
+               term("histology_group", MELANOMA): 0.60, term("histology_group", OTHER): 0.20},
+        ),
         shape=0.9,
         reference_median_months=90.0,
     ),
@@ -389,9 +504,11 @@ IRLM1997 = Preset(
         p_recur_cured={SARCOMA: 0.25, EPITHELIAL: 0.10, GERM_CELL: 0.05, MELANOMA: 0.05,
                        OTHER: 0.10},
         site_uncured={SARCOMA: (0.66, 0.24, 0.10), "default": (0.50, 0.38, 0.12)},
-        p_reoperate_uncured={SARCOMA: 0.90, "default": 0.62},
+        p_reoperate_uncured={SARCOMA: 1.0, "default": 0.64},
+        reoperation_delay_months=1.5,
     ),
     targets=_irlm_targets(),
+    orderings=_irlm_orderings(),
     dfi_burden_rho=0.4,
 )
 
@@ -403,30 +520,26 @@ def _sarcoma_targets() -> tuple[Target, ...]:
     stephens = "Stephens EH et al. J Am Coll Surg 2011;212:821-6"
     jaklitsch = "Jaklitsch MT et al. J Thorac Cardiovasc Surg 2001;121:657-67"
     chemo = ("chemo_response", (RESPONSE, STABLE, PROGRESSION))
+    nodal = "nodal_status"
     return (
-        Target("leiomyosarcoma, median OS", "median", 69.9, burt, ((lms, (True,)),),
-               tolerance=0.10),
-        Target("other sarcoma, median OS", "median", 23.9, burt, ((lms, (False,)),),
-               tolerance=0.10),
-        Target("N0, 5-y OS", "surv_5y", 0.60, veronesi, (("nodal_status", (N0,)),),
-               tolerance=0.02),
-        Target("N1, 5-y OS", "surv_5y", 0.17, veronesi, (("nodal_status", (N1,)),),
-               tolerance=0.02),
-        Target("N2, 5-y OS", "surv_5y", 0.00, veronesi, (("nodal_status", (N2,)),),
-               tolerance=0.02),
-        Target("preoperative chemotherapy, progression: median OS", "median", 17.2, stephens,
-               (chemo, ("chemo_response", (PROGRESSION,))), tolerance=0.10),
-        Target("preoperative chemotherapy, no progression: median OS", "median", 35.5, stephens,
-               (chemo, ("chemo_response", (RESPONSE, STABLE))), tolerance=0.10),
-        Target("5-y OS from the second metastasectomy", "surv_5y", 0.57, jaklitsch,
-               origin="second_metastasectomy", tolerance=0.02),
-        Target("nodal status recorded (not NX)", "share", 0.50, "metsurv issue 3 brief",
-               column="nodal_assessed", tolerance=0.05),
-        Target("synchronous metastases", "share", 0.32, "domain brief (about 32% of sarcoma)",
-               column="synchronous", tolerance=0.05),
-        Target("complete resection: pulmonary recurrence", "share", 0.60,
-               "metsurv issue 3 brief ('most patients')", _COMPLETE,
-               column="pulmonary_recurrence", tolerance=0.10),
+        _published("leiomyosarcoma, median OS", "median", 69.9, burt, ((lms, (True,)),)),
+        _published("other sarcoma, median OS", "median", 23.9, burt, ((lms, (False,)),)),
+        _published("N0, 5-y OS", "surv_5y", 0.60, veronesi, ((nodal, (N0,)),)),
+        _published("N1, 5-y OS", "surv_5y", 0.17, veronesi, ((nodal, (N1,)),)),
+        _published("N2, 5-y OS", "surv_5y", 0.00, veronesi, ((nodal, (N2,)),)),
+        _published("preoperative chemotherapy, progression: median OS", "median", 17.2, stephens,
+                   (chemo, ("chemo_response", (PROGRESSION,)))),
+        _published("preoperative chemotherapy, no progression: median OS", "median", 35.5,
+                   stephens, (chemo, ("chemo_response", (RESPONSE, STABLE)))),
+        _published("5-y OS from the second metastasectomy", "surv_5y", 0.57, jaklitsch,
+                   origin="second_metastasectomy"),
+        _published("nodal status recorded (not NX)", "share", 0.50, "metsurv issue 3 brief",
+                   tolerance=0.05, column="nodal_assessed"),
+        _published("synchronous metastases", "share", 0.32, "domain brief (about 32% of sarcoma)",
+                   tolerance=0.05, column="synchronous"),
+        _published("complete resection: pulmonary recurrence", "share", 0.60,
+                   "metsurv issue 3 brief ('most patients')", _COMPLETE, tolerance=0.10,
+                   column="pulmonary_recurrence"),
     )
 
 
@@ -439,8 +552,7 @@ SARCOMA_PRESET = Preset(
     n=600,
     centres=(("Sarcoma Centre", 1.0),),
     histology={EPITHELIAL: 0.0, SARCOMA: 1.0, GERM_CELL: 0.0, MELANOMA: 0.0, OTHER: 0.0},
-    subtypes=SUBTYPES,
-    age=AGE,
+    **_SHARED,
     resection=(0.85, 0.10, 0.05),
     dfi=(0.45, 0.30, 0.25),
     synchronous_share_early=0.71,
@@ -449,7 +561,6 @@ SARCOMA_PRESET = Preset(
     n_metastases_missing=0.01,
     burden_rho=0.5,
     nodal_assessed=0.5,
-    nodal=(0.80, 0.08, 0.12),
     approach=shares("approach", 0.40, 0.45, 0.05, 0.05, 0.05),
     extent=shares("extent", 0.55, 0.15, 0.10, 0.17, 0.02, 0.01),
     chemo={RESPONSE: 0.15, STABLE: 0.20, PROGRESSION: 0.10, NO_CHEMO: 0.55},
@@ -488,17 +599,11 @@ SARCOMA_PRESET = Preset(
         },
     ),
     ph=PHModel(
-        log_hr={
-            term("complete_resection", False): 0.80,
-            term("dfi_group", DFI_EARLY): 0.40,
-            term("dfi_group", DFI_MID): 0.20,
-            term("n_metastases_group", NMET_2_3): 0.25,
-            term("n_metastases_group", NMET_4): 0.55,
-            term("leiomyosarcoma", True): -0.70,
-            term("nodal_status", N1): 0.90,
-            term("nodal_status", N2): 1.50,
-            term("nodal_status", NX): 0.0,
-        },
+        log_hr=_ph_log_hr(
+            (0.40, 0.20),
+            **{term("leiomyosarcoma", True): -0.70, term("nodal_status", N1): 0.90,
+               term("nodal_status", N2): 1.50, term("nodal_status", NX): 0.0},
+        ),
         shape=1.0,
         reference_median_months=70.0,
     ),
@@ -509,22 +614,25 @@ SARCOMA_PRESET = Preset(
         p_reoperate_uncured={SARCOMA: 0.30, "default": 0.30},
     ),
     targets=_sarcoma_targets(),
+    orderings=_risk_factor_orderings(
+        "IRLM 1997 risk factors (domain brief); the sarcoma effects are set, not fitted"),
 )
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (IRLM1997, SARCOMA_PRESET)}
 
-_U = "u:"  # prefix of an uncured-pace coefficient in a list of free parameters
+_U, _G, _F = "u:", "g:", "f:"
 #: The cure-model parameters fitted to each preset's targets (the rest are set by hand):
-#: ``calibration.fit_cure_model(name)`` refits exactly these, with ridge 0.5.
+#: ``calibration.fit_cure_model(name)`` refits exactly these, with ridge 0.5. Besides the
+#: scalars and coefficient names: ``u:<term>`` an uncured coefficient, ``g:<term>`` the
+#: uncured shift of an ordered factor's worst level (fitted <= 0, its coefficient >= 0: risk
+#: monotone), ``f:<term>`` the fraction of a fitted :class:`Tie` (within [0, 1]).
 FITTED: dict[str, tuple[str, ...]] = {
     "irlm1997": (
-        "intercept", "log_median_uncured", "shape", "rho", term("resection_status", R1),
-        _U + term("resection_status", R1), _U + term("resection_status", R2),
-        term("dfi_group", DFI_EARLY), term("dfi_group", DFI_MID),
-        _U + term("dfi_group", DFI_EARLY), _U + term("dfi_group", DFI_MID),
-        _U + term("n_metastases_group", NMET_2_3), _U + term("n_metastases_group", NMET_4),
-        term("n_metastases_group", NMET_2_3), term("n_metastases_group", NMET_4),
-        *(term("histology_group", g) for g in (SARCOMA, GERM_CELL, MELANOMA)),
+        "intercept", "log_median_uncured", "shape", "rho",
+        _F + term("resection_status", R1), _G + term("resection_status", R2),
+        term("dfi_group", DFI_EARLY), _G + term("dfi_group", DFI_EARLY),
+        term("n_metastases_group", NMET_4), _G + term("n_metastases_group", NMET_4),
+        _F + term("n_metastases_group", NMET_2_3),
     ),
     "sarcoma": (
         "intercept", "log_median_uncured", "shape", "rho", term("leiomyosarcoma", True),
