@@ -1,4 +1,5 @@
-"""Number formats shared by figures and tables: p-values and suppressed counts."""
+"""Number formats shared by figures and tables: p-values, suppressed counts, and whether a
+survival estimate may be quoted at all."""
 
 from __future__ import annotations
 
@@ -38,3 +39,14 @@ def suppress_count(n: int | float | None, k: int) -> str:
     if k and 0 < n < k:
         return f"<{k}"
     return f"{n:,}"
+
+
+def followed(n_risk: float, estimate: float) -> bool:
+    """Whether a survival estimate at t may be quoted: someone is still followed at t, or
+    the curve has already reached 0 (after the last follow-up R's ``extend = TRUE`` carries
+    the last value forward, which would report survival nobody was observed to have).
+
+    >>> followed(0, 0.0), followed(0, 0.12), followed(3, 0.12)
+    (True, False, True)
+    """
+    return bool(n_risk > 0 or estimate == 0)

@@ -42,7 +42,6 @@ from metsurv.report import figures as F
 from metsurv.report import style
 from metsurv.report import tables as T
 from metsurv.report.config import (
-    SUBSETS,
     FactorSpec,
     ReportConfig,
     default_config,
@@ -234,16 +233,6 @@ def _sha256(p: Path) -> str:
     return h.hexdigest()
 
 
-def _subset(patients: pd.DataFrame, subset: str | None) -> pd.DataFrame:
-    if subset is None:
-        return patients
-    col, val = SUBSETS[subset]
-    if col not in patients.columns:
-        raise CohortError(f"subset {subset!r} needs the column {col!r}, absent from the cohort")
-    s = patients[col]
-    return patients[(s == val).fillna(False).to_numpy(dtype=bool)]
-
-
 _SUBSET_TEXT = {"complete_resection": "complete resections", "sarcoma": "sarcomas"}
 
 
@@ -293,12 +282,12 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
     # -- survival by factor
     sec = _Section("Survival by prognostic factor", _endpoint_text(cfg))
     published = _published(cfg)
-    overall = F.panel_from_km(
-        _km(patients, None, cfg), at_risk_times=_tick_months(cfg), labels={"all": "All patients"},
-        title=None)
+    everyone = _km(patients, None, cfg)
+    overall = F.panel_from_km(everyone, at_risk_times=_tick_months(cfg),
+                              labels={"all": "All patients"}, title=None)
     sec.items.append(_Figure("km_overall", "All patients", _km_caption(cfg, None),
                              F.km_figure(overall, **_plot_kwargs(cfg))))
-    surv_rows = [_survival_rows(_km(patients, None, cfg), "All patients", None, None, k,
+    surv_rows = [_survival_rows(everyone, "All patients", None, None, k,
                                 labels={"all": "All patients"})]
     for spec in cfg.factors:
         if spec.factor not in patients.columns or patients[spec.factor].notna().sum() == 0:
@@ -306,13 +295,13 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
                                     f"Not shown: the cohort has no values of {spec.factor}.",
                                     pd.DataFrame()))
             continue
-        data = _subset(patients, spec.subset)
+        data = T.subset_patients(patients, spec.subset)
         data = data[data[spec.factor].notna()]
         fit = _km(data, spec.factor, cfg)
         if len(fit.curves) < 1:
             continue
         lr_p, trend_p = _logrank(data, spec.factor, cfg)
-        bench, sources = _benchmarks(published, spec, fit.groups)
+        bench, sources = F.benchmark_points(published, spec.factor, spec.subset, fit.groups)
         panel = F.panel_from_km(
             fit, at_risk_times=_tick_months(cfg), labels=_labels(spec.factor, fit.groups),
             order=_order(spec.factor, fit.groups), p_logrank=lr_p, p_trend=trend_p,
@@ -504,84 +493,16 @@ def _est_ci(est: float, lo: float, hi: float, scale: float, fmt: str) -> str:
 
 
 def _published(cfg: ReportConfig) -> pd.DataFrame | None:
-    if cfg.benchmark is None:
-        return None
-    from metsurv.published import published_figures
-
-    df = published_figures(cfg.benchmark)
-    # Only figures measured like ours: same endpoint from the same time origin.
-    want = "OS" if cfg.endpoint == "os" else "DFS"
-    return df[(df["endpoint"] == want) & (df["origin"] == "metastasectomy")]
-
-
-def _benchmarks(published: pd.DataFrame | None, spec: FactorSpec, groups: list
-                ) -> tuple[pd.DataFrame | None, tuple[str, ...]]:
-    """Published points for one panel: same factor, same subset, a level the cohort has."""
-    if published is None or not len(published):
-        return None, ()
-    rows, sources = [], []
-    for _, p in published.iterrows():
-        col, val = T.PUBLISHED_LEVELS.get((p["factor"], p["level"]), (None, None))
-        if col != spec.factor or T.PUBLISHED_SUBSETS.get(p["subset"], "?") != spec.subset:
-            continue
-        match = [g for g in groups if str(g) == str(val)]
-        if not match:
-            continue
-        pts = [(12.0 * y, p[c]) for c, y in _surv_columns() if pd.notna(p[c])]
-        if pd.notna(p["median_months"]):
-            pts.append((float(p["median_months"]), 0.5))
-        for months, s in pts:
-            rows.append({"group": match[0], "months": months, "survival": float(s)})
-        if pts and p["source"] not in sources:
-            sources.append(p["source"])
-    if not rows:
-        return None, ()
-    return pd.DataFrame(rows), tuple(sources)
-
-
-def _surv_columns() -> list[tuple[str, float]]:
-    from metsurv.published import SURVIVAL_COLUMNS
-
-    return list(SURVIVAL_COLUMNS.items())
+    """The benchmark study's figures measured like ours (same endpoint, same origin)."""
+    return None if cfg.benchmark is None else T.published_like(cfg.endpoint, cfg.benchmark)
 
 
 def _published_section(cfg: ReportConfig, patients: pd.DataFrame) -> _Section | None:
     """Every published figure measured like ours, beside the same number in this cohort."""
-    from metsurv.published import published_figures
-
-    pub = published_figures()
-    want = "OS" if cfg.endpoint == "os" else "DFS"
-    pub = pub[(pub["endpoint"] == want) & (pub["origin"] == "metastasectomy")]
-    cohort_rows = {}
-    keep = []
-    for i, p in pub.iterrows():
-        col, val = T.PUBLISHED_LEVELS.get((p["factor"], p["level"]), (None, None))
-        if col is None:
-            continue
-        subset = T.PUBLISHED_SUBSETS.get(p["subset"], "?")
-        if subset == "?":
-            continue
-        keep.append(i)
-        data = _subset(patients, subset) if subset else patients
-        if col != "all":
-            if col not in data.columns or data[col].notna().sum() == 0:
-                continue
-            sel = (data[col].astype(object) == val).fillna(False).to_numpy(dtype=bool)
-            data = data[sel]
-        if not len(data):
-            continue
-        fit = _km(data, None, cfg)
-        c = fit.curves[0]
-        at = fit.survival_at([12.0 * y for _, y in _surv_columns()])
-        row = {"n": c.n, "median_months": c.median}
-        for (name, _), (_, r) in zip(_surv_columns(), at.iterrows(), strict=False):
-            row[name] = r["estimate"] if F.followed(r["n_risk"], r["estimate"]) else np.nan
-        cohort_rows[i] = row
-    if not keep:
-        return None
-    pub = pub.loc[keep]
-    comp = T.published_comparison(pub, pd.DataFrame.from_dict(cohort_rows, orient="index"),
+    comp = T.published_comparison(patients=patients, endpoint=cfg.endpoint,
                                   suppress_below=cfg.suppress_below)
+    if comp.empty:
+        return None
     sec = _Section("This cohort beside the published series",
                    "Published figures of overall survival from metastasectomy "
                    "(reference file metsurv.published), each beside the same quantity in this "
@@ -628,21 +549,10 @@ def _cox_section(cfg: ReportConfig, patients: pd.DataFrame, battery: Any) -> _Se
     if not covs:
         return None
 
-    # Yes/no factors enter as two-level categories with the schema reference first, so the
-    # hazard ratio reads "incomplete vs complete" as in IRLM (the values are unchanged).
-    data = patients.copy()
-    for c in covs:
-        if pd.api.types.is_bool_dtype(data[c]):
-            ref = bool(schema.REFERENCE_LEVELS.get(c, False))
-            data[c] = pd.Categorical(data[c].astype(object).where(data[c].notna(), None),
-                                     categories=[ref, not ref])
-
+    # cox takes yes/no columns as two-level factors and the schema's reference levels
+    # (complete resection, DFI >= 36, ...), so HRs read "incomplete vs complete" as in IRLM.
     def fit(columns: list[str]) -> Any:
-        ref = {c: schema.REFERENCE_LEVELS[c] for c in columns if c in schema.REFERENCE_LEVELS
-               and not isinstance(schema.REFERENCE_LEVELS[c], bool)
-               and (data[c].astype(object) == schema.REFERENCE_LEVELS[c]).any()}
-        return cox(data, covariates=columns, time=cfg.time_column, event=cfg.event_column,
-                   reference=ref)
+        return cox(patients, covariates=columns, time=cfg.time_column, event=cfg.event_column)
 
     models: dict[str, pd.DataFrame] = {}
     if cfg.cox_univariable:

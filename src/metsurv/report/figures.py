@@ -13,12 +13,14 @@ lifelines #562, #358, #1624).
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import matplotlib as mpl
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
@@ -28,20 +30,26 @@ from matplotlib.gridspec import SubplotSpec
 from matplotlib.lines import Line2D
 
 from metsurv.report import style
-from metsurv.report._format import format_p, suppress_count
+from metsurv.report._format import followed, format_p, suppress_count
 
 __all__ = [
     "Curve",
     "KMPanel",
+    "panel_from_km",
+    "benchmark_points",
     "km_axes",
     "plot_km",
     "km_figure",
     "forest_figure",
     "cif_figure",
     "save_figure",
+    "time_ticks",
+    "followed",
     "format_p",
     "ENDPOINT_LABELS",
     "AT_RISK_CAPTION",
+    "UNIT_SCALE",
+    "UNIT_LABEL",
 ]
 
 ENDPOINT_LABELS = {
@@ -99,17 +107,6 @@ class KMPanel:
     benchmarks: pd.DataFrame | None = None
     benchmark_label: str | None = None
     benchmark_sources: tuple[str, ...] = ()
-
-
-def followed(n_risk: float, estimate: float) -> bool:
-    """Whether a survival estimate at t may be quoted: someone is still followed at t, or
-    the curve has already reached 0 (after the last follow-up R's ``extend = TRUE`` carries
-    the last value forward, which would report survival nobody was observed to have).
-
-    >>> followed(0, 0.0), followed(0, 0.12), followed(3, 0.12)
-    (True, False, True)
-    """
-    return bool(n_risk > 0 or estimate == 0)
 
 
 def panel_from_km(
@@ -170,6 +167,44 @@ def panel_from_km(
     return KMPanel(curves=tuple(curves), at_risk=at_risk, p_logrank=p_logrank, p_trend=p_trend,
                    title=title, benchmarks=bench, benchmark_label=benchmark_label,
                    benchmark_sources=tuple(benchmark_sources))
+
+
+def benchmark_points(published: pd.DataFrame | None, factor: str, subset: str | None,
+                     groups: Sequence[Any]) -> tuple[pd.DataFrame | None, tuple[str, ...]]:
+    """Published points for one Kaplan-Meier panel of ``factor`` (drawn on ``subset``, a key
+    of :data:`metsurv.report.config.SUBSETS`, or None) with curves for ``groups``: each
+    figure of the same factor, subset and a level the panel has, as rows ``group``,
+    ``months``, ``survival`` (survival at 2-15 years; a median drawn at 50%), and the
+    citations. ``(None, ())`` when nothing matches. Pass it to :func:`panel_from_km`.
+
+    >>> from metsurv.published import published_figures
+    >>> pts, src = benchmark_points(published_figures("IRLM 1997"), "complete_resection",
+    ...                             None, [True, False])
+    >>> sorted(set(pts["group"])), len(src)
+    ([False, True], 1)
+    """
+    from metsurv.published import SURVIVAL_COLUMNS
+    from metsurv.report.tables import published_match
+
+    if published is None or not len(published):
+        return None, ()
+    rows, sources = [], []
+    for _, p in published.iterrows():
+        match = published_match(p)
+        if match is None or match[0] != factor or match[2] != subset:
+            continue
+        level = [g for g in groups if str(g) == str(match[1])]
+        if not level:
+            continue
+        pts = [(12.0 * y, p[c]) for c, y in SURVIVAL_COLUMNS.items() if pd.notna(p[c])]
+        if pd.notna(p["median_months"]):
+            pts.append((float(p["median_months"]), 0.5))
+        rows.extend({"group": level[0], "months": m, "survival": float(s)} for m, s in pts)
+        if pts and p["source"] not in sources:
+            sources.append(p["source"])
+    if not rows:
+        return None, ()
+    return pd.DataFrame(rows), tuple(sources)
 
 
 # ---------------------------------------------------------------------------------------
@@ -333,7 +368,7 @@ def plot_km(
     ax.tick_params(labelbottom=True)
     ax.set_xlabel(f"{UNIT_LABEL[time_unit]} after pulmonary metastasectomy")
     ax.set_ylabel(ENDPOINT_LABELS.get(endpoint, "Survival (%)"))
-    if panel.title:
+    if panel.title and not (legend and legend_loc == "above"):
         ax.set_title(panel.title, loc="left", fontweight="bold")
     lines = []
     if panel.p_logrank is not None:
@@ -354,8 +389,14 @@ def plot_km(
         labels.extend(lines)
         if legend_loc == "above":
             # Outside the data: it can never hide a curve (km_figure reserves the room).
+            # The panel title heads the legend: an axes title would sit where the legend's
+            # last rows (the p-values) are.
+            title = {} if not panel.title else {
+                "title": panel.title, "alignment": "left",
+                "title_fontproperties": {"weight": "bold", "size": mpl.rcParams["axes.titlesize"]}}
             ax.legend(handles, labels, loc="lower left", bbox_to_anchor=(0.0, 1.01),
-                      frameon=False, handlelength=2.6, borderaxespad=0.0, labelspacing=0.3)
+                      frameon=False, handlelength=2.6, borderaxespad=0.0, labelspacing=0.3,
+                      **title)
         else:
             ax.legend(handles, labels, loc=legend_loc, frameon=False, handlelength=2.6,
                       borderaxespad=0.3, labelspacing=0.3)
@@ -436,39 +477,145 @@ def km_figure(
     width_in: float = style.COLUMN_WIDTH_IN,
     plot_height_in: float | None = None,
     footnote: bool = True,
+    title: str | None = None,
     **kwargs: Any,
 ) -> Figure:
     """A stand-alone Kaplan-Meier figure at journal column width with its at-risk table.
 
-    ``kwargs`` go to :func:`plot_km`. The footnote says how the numbers at risk are counted
-    and cites the published benchmark, so the PNG stands on its own. The layout is fixed in
-    inches (not a tight/constrained layout), so the same panel always gives the same file.
+    ``kwargs`` go to :func:`plot_km`; ``title`` (default ``panel.title``) heads the legend
+    above the plot. The footnote says how the numbers at risk are counted and cites the
+    published benchmark, so the PNG stands on its own. The width is fixed in inches (not a
+    tight bounding box, which would change it) and the axes are placed so that the longest
+    group label and the counts under the first and last ticks fit inside it; the same panel
+    always gives the same file.
     """
+    if title is not None:
+        panel = dataclasses.replace(panel, title=title)
     with style.figure_style():
         n = len(panel.curves)
         plot_h = plot_height_in if plot_height_in is not None else width_in * 0.62
-        row_h = 0.12
-        risk_h = row_h * (n + 1)
+        risk_h = 0.12 * (n + 1)
         notes = _footnotes(panel) if footnote else []
-        note_h = 0.095 * len(notes)
-        legend_rows = (n + int(panel.benchmarks is not None and len(panel.benchmarks) > 0)
-                       + (panel.p_logrank is not None or panel.p_trend is not None))
-        legend_h = 0.112 * legend_rows + 0.06
-        top = 0.06 + legend_h + (0.16 if panel.title else 0)
-        gap, bottom = 0.36, 0.06 + note_h
-        height = top + plot_h + gap + risk_h + bottom
-        fig = style.new_figure((width_in, height))
-        left, right = 0.2, 0.14
-        w = (width_in - left - right) / width_in
-        ax = fig.add_axes((left / width_in, (bottom + risk_h + gap) / height, w, plot_h / height))
-        risk_ax = fig.add_axes((left / width_in, bottom / height, w, risk_h / height), sharex=ax)
+        gap, bottom = 0.36, 0.06 + 0.095 * len(notes)
+        fig = style.new_figure((width_in, plot_h + gap + risk_h + bottom + 1.0))
+        ax = fig.add_axes((0.2, 0.5, 0.7, 0.4))
+        risk_ax = fig.add_axes((0.2, 0.1, 0.7, 0.2), sharex=ax)
         kwargs.setdefault("legend_loc", "above")
         plot_km(panel, ax, risk_ax, **kwargs)
-        _fit_left_margin(fig, [ax, risk_ax], right_in=right)
+        height = _km_layout(fig, ax, risk_ax, plot_h=plot_h, gap=gap, risk_h=risk_h,
+                            bottom=bottom)
         for k, text in enumerate(notes):
             fig.text(0.04 / width_in, (0.03 + 0.095 * (len(notes) - 1 - k)) / height, text,
                      fontsize=5, ha="left", va="bottom", color="0.25")
     return fig
+
+
+def _km_layout(fig: Figure, ax: Axes, risk_ax: Axes, *, plot_h: float, gap: float,
+               risk_h: float, bottom: float, pad: float = 0.05, min_left: float = 0.3,
+               min_right: float = 0.14, min_plot: float = 1.8) -> float:
+    """Fix the figure's height and place the plot and at-risk axes (all in inches) so that
+    everything beside them fits the fixed width: the widest group label or count on the
+    left, the count and tick label at the last tick on the right, the legend (and title)
+    above. Return the height.
+
+    A group label too long for the room left of the at-risk table is shortened there with
+    an ellipsis (the legend, in the same colour and order, keeps it whole); a legend wider
+    than the figure slides left, then wraps its rows. Text is measured at the PNG's dpi:
+    hinted at screen dpi (100) it comes out narrower than in the 300-dpi PNG and in the
+    vector files, and a label that just fitted on screen lost its first letter in the PNG
+    ("ncomplete")."""
+    width = fig.get_figwidth()
+    dpi = fig.dpi
+    fig.set_dpi(float(mpl.rcParams["savefig.dpi"]))
+    try:
+        def inches(extent: Any) -> tuple[float, float, float, float]:
+            return tuple(v / fig.dpi for v in (extent.x0, extent.y0, extent.x1, extent.y1))
+
+        def side_overhang() -> tuple[float, float]:
+            fig.draw_without_rendering()
+            r = fig.canvas.get_renderer()
+            left = right = 0.0
+            for a in (ax, risk_ax):
+                x0, _, x1, _ = inches(a.get_window_extent(r))
+                for item in [*a.get_yticklabels(), *a.get_xticklabels(), a.yaxis.label,
+                             *a.texts]:
+                    if item.get_text() and item.get_visible():
+                        e0, _, e1, _ = inches(item.get_window_extent(r))
+                        left, right = max(left, x0 - e0), max(right, e1 - x1)
+            return left, right
+
+        left, right = side_overhang()
+        right_in = max(right + pad, min_right)
+        room = width - right_in - min_plot - pad
+        if left > room:
+            _shorten_labels(risk_ax, left - room, fig)
+            left, _ = side_overhang()
+        left_in = min(max(left + pad, min_left), width - right_in - min_plot)
+        plot_w = width - left_in - right_in
+        for a in (ax, risk_ax):  # provisional height; only the horizontal place matters yet
+            a.set_position((left_in / width, a.get_position().y0, plot_w / width,
+                            a.get_position().height))
+        legend = ax.get_legend()
+        if legend is not None:
+            fig.draw_without_rendering()
+            x0, _, x1, _ = inches(legend.get_window_extent(fig.canvas.get_renderer()))
+            excess = x1 - (width - pad)
+            if excess > 0:  # slide it left, never past the figure's edge; then wrap
+                shift = min(excess, x0 - pad)
+                legend.set_bbox_to_anchor((-shift / plot_w, 1.01), transform=ax.transAxes)
+                if excess > shift:
+                    fig.draw_without_rendering()  # the legend at its new place
+                    _wrap_legend(legend, width - pad, fig)
+        # what stands above the plot (legend, title), with the plot at its final height
+        h0 = fig.get_figheight()
+        ax.set_position((left_in / width, (bottom + risk_h + gap) / h0, plot_w / width,
+                         plot_h / h0))
+        fig.draw_without_rendering()
+        r = fig.canvas.get_renderer()
+        y1_axes = inches(ax.get_window_extent(r))[3]
+        above = [legend, ax.title] if legend is not None else [ax.title]
+        top = max([inches(a.get_window_extent(r))[3] - y1_axes for a in above
+                   if a is not None and a.get_visible()
+                   and (a is legend or a.get_text())] + [0.0]) + 0.06
+        height = top + plot_h + gap + risk_h + bottom
+        fig.set_size_inches(width, height)
+        ax.set_position((left_in / width, (bottom + risk_h + gap) / height, plot_w / width,
+                         plot_h / height))
+        risk_ax.set_position((left_in / width, bottom / height, plot_w / width,
+                              risk_h / height))
+    finally:
+        fig.set_dpi(dpi)
+    return height
+
+
+def _shorten_labels(risk_ax: Axes, by_in: float, fig: Figure) -> None:
+    """Cut the at-risk group labels wider than the widest less ``by_in`` inches, ending
+    them with an ellipsis."""
+    r = fig.canvas.get_renderer()
+    labels = risk_ax.get_yticklabels()
+    widths = [lbl.get_window_extent(r).width / fig.dpi for lbl in labels]
+    limit = max(widths, default=0.0) - by_in
+    texts = []
+    for lbl, w in zip(labels, widths, strict=True):
+        full = text = lbl.get_text()
+        while w > limit and len(text) > 1:
+            text = text[:-1]
+            lbl.set_text(text.rstrip() + "\u2026")
+            w = lbl.get_window_extent(r).width / fig.dpi
+        texts.append(lbl.get_text() if text != full else full)
+    # tick labels are redrawn from the axis formatter: give it the shortened texts
+    risk_ax.set_yticklabels(texts)
+
+
+def _wrap_legend(legend: Any, right_in: float, fig: Figure) -> None:
+    """Wrap the legend's rows that reach past ``right_in`` (inches from the figure's left)."""
+    r = fig.canvas.get_renderer()
+    for t in legend.get_texts():
+        text = t.get_text()
+        width = max(len(text), 1)
+        while t.get_window_extent(r).x1 / fig.dpi > right_in and width > 8:
+            width -= 2
+            t.set_text("\n".join(textwrap.wrap(text, width)))
 
 
 def _footnotes(panel: KMPanel) -> list[str]:
@@ -477,24 +624,6 @@ def _footnotes(panel: KMPanel) -> list[str]:
         text = "\u25c7 published: " + "; ".join(panel.benchmark_sources)
         notes.extend(textwrap.wrap(text, 95))
     return notes
-
-
-def _fit_left_margin(fig: Figure, axes: Sequence[Axes], right_in: float) -> None:
-    """Move the axes' left edge so the widest y label (group names vary) just fits."""
-    fig.draw_without_rendering()  # lay out tick labels and axis labels before measuring
-    renderer = fig.canvas.get_renderer()
-    need = 0.0
-    for a in axes:
-        x0 = a.get_window_extent(renderer).x0
-        for item in [*a.get_yticklabels(), a.yaxis.label, *a.texts]:
-            if item.get_text() and item.get_visible():
-                need = max(need, x0 - item.get_window_extent(renderer).x0)
-    width_in = fig.get_figwidth()
-    left_in = min(max(need / fig.dpi + 0.04, 0.3), 0.45 * width_in)
-    for a in axes:
-        pos = a.get_position()
-        a.set_position((left_in / width_in, pos.y0, 1 - (left_in + right_in) / width_in,
-                        pos.height))
 
 
 # ---------------------------------------------------------------------------------------

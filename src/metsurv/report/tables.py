@@ -23,14 +23,22 @@ from metsurv.report._format import format_p, suppress_count
 
 __all__ = [
     "FACTOR_TITLES",
+    "PUBLISHED_LEVELS",
+    "PUBLISHED_SUBSETS",
+    "TABLE1_DEFAULT",
+    "ci_text",
+    "cox_frame",
+    "format_cox",
+    "format_irlm",
     "level_label",
+    "published_comparison",
+    "published_like",
+    "published_match",
+    "subset_patients",
     "suppress_count",
     "table1",
-    "cox_frame",
-    "published_comparison",
     "to_csv_bytes",
     "to_html",
-    "TABLE1_DEFAULT",
 ]
 
 #: Display titles of factors, in the words of the literature.
@@ -298,21 +306,130 @@ PUBLISHED_SUBSETS: dict[str, str | None] = {
 }
 
 
-def published_comparison(
-    published: pd.DataFrame,
-    cohort_rows: pd.DataFrame,
-    suppress_below: int = 0,
-) -> pd.DataFrame:
-    """This cohort beside a published series, one row per published figure.
+def published_match(figure: Mapping[str, Any]) -> tuple[str, Any, str | None] | None:
+    """Where a published figure (a row of :func:`metsurv.published.published_figures`)
+    stands in a cohort: ``(column, value, subset)``, the cohort column and value of its
+    group (``("all", "all")``: everyone) and the report subset that reproduces its
+    population (None: all patients); None when its factor, level or subset has no
+    counterpart in the cohort.
 
-    ``published`` rows come from :func:`metsurv.published.published_figures`;
-    ``cohort_rows`` has, for the same index, the cohort's ``n``, ``median_months`` and the
-    survival columns (``surv_2y`` ... ``surv_15y``, from :func:`metsurv.stats.km`), NaN where
-    the cohort has no matching group or follow-up. Survival is printed in percent; a
+    >>> published_match({"factor": "dfi_group", "level": "0-11", "subset": "complete resection"})
+    ('dfi_group', '0-11', 'complete_resection')
+    >>> published_match({"factor": "n_metastasectomies", "level": "2", "subset": "all"}) is None
+    True
+    """
+    col, val = PUBLISHED_LEVELS.get((figure["factor"], figure["level"]), (None, None))
+    if col is None or figure["subset"] not in PUBLISHED_SUBSETS:
+        return None
+    return col, val, PUBLISHED_SUBSETS[figure["subset"]]
+
+
+def published_like(endpoint: str = "os", study: str | None = None) -> pd.DataFrame:
+    """The published figures (of one ``study``, or all) measured as the report measures
+    ``endpoint`` ("os" or "dfs"): the same endpoint from the first metastasectomy.
+
+    >>> sorted(set(published_like("os")["origin"]))
+    ['metastasectomy']
+    """
+    from metsurv.published import published_figures
+
+    return _measured_like(published_figures(study), endpoint)
+
+
+def _measured_like(published: pd.DataFrame, endpoint: str) -> pd.DataFrame:
+    want = "OS" if endpoint == "os" else "DFS"
+    return published[(published["endpoint"] == want) & (published["origin"] == "metastasectomy")]
+
+
+def subset_patients(patients: pd.DataFrame, subset: str | None) -> pd.DataFrame:
+    """The patients of a report subset (a key of :data:`metsurv.report.config.SUBSETS`,
+    e.g. "complete_resection"); all of them for None. A patient whose subset field is
+    missing is left out."""
+    from metsurv.errors import CohortError
+    from metsurv.report.config import SUBSETS
+
+    if subset is None:
+        return patients
+    col, val = SUBSETS[subset]
+    if col not in patients.columns:
+        raise CohortError(f"subset {subset!r} needs the column {col!r}, absent from the cohort")
+    s = patients[col]
+    return patients[(s == val).fillna(False).to_numpy(dtype=bool)]
+
+
+def _cohort_figures(published: pd.DataFrame, patients: pd.DataFrame, endpoint: str
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The published figures the cohort can be set beside, and the cohort's n, median and
+    survival for each (Kaplan-Meier of the same subset and group; survival only where
+    someone is still followed). One fit per subset and factor serves all its levels."""
+    from metsurv.published import SURVIVAL_COLUMNS
+    from metsurv.report._format import followed
+    from metsurv.report.config import ENDPOINTS
+    from metsurv.stats import km
+
+    time, event = ENDPOINTS[endpoint]
+    times = [12.0 * y for y in SURVIVAL_COLUMNS.values()]
+    keep, rows, fits = [], {}, {}
+    for i, p in published.iterrows():
+        match = published_match(p)
+        if match is None:
+            continue
+        keep.append(i)
+        col, val, subset = match
+        if (subset, col) not in fits:
+            data = subset_patients(patients, subset)
+            known = col == "all" or (col in data.columns and data[col].notna().any())
+            fits[subset, col] = (km(data, by=None if col == "all" else col, time=time,
+                                    event=event) if known and len(data) else None)
+        fit = fits[subset, col]
+        want = "all" if col == "all" else str(val)
+        curve = next((c for c in fit.curves if str(c.group) == want), None) if fit else None
+        if curve is None:
+            continue
+        row = {"n": curve.n, "median_months": curve.median}
+        for name, (_, r) in zip(SURVIVAL_COLUMNS, curve.at(times).iterrows(), strict=True):
+            row[name] = r["estimate"] if followed(r["n_risk"], r["estimate"]) else np.nan
+        rows[i] = row
+    return published.loc[keep], pd.DataFrame.from_dict(rows, orient="index")
+
+
+def published_comparison(
+    published: pd.DataFrame | None = None,
+    cohort_rows: pd.DataFrame | None = None,
+    suppress_below: int = 0,
+    *,
+    patients: Any = None,
+    endpoint: str = "os",
+) -> pd.DataFrame:
+    """This cohort beside the published series, one row per published figure: the table
+    of the report's section "This cohort beside the published series".
+
+    Give ``patients`` (a patients DataFrame or a Cohort): the cohort's figures are
+    computed here, for every figure of ``published`` (default: all studies) measured like
+    ``endpoint`` from metastasectomy (:func:`published_like`) that the cohort has a group
+    for (:func:`published_match`), by Kaplan-Meier on the same subset and group. Or give
+    ``cohort_rows`` computed elsewhere: for the index of ``published``, the cohort's
+    ``n``, ``median_months`` and survival columns (``surv_2y`` ... ``surv_15y``), NaN
+    where it has no matching group or follow-up. Survival is printed in percent; a
     survival column appears only when some published row reports it.
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame({"os_months": rng.exponential(40, 300), "os_event": True,
+    ...                    "complete_resection": rng.random(300) < 0.8})
+    >>> t = published_comparison(published_like(study="IRLM 1997"), patients=df)
+    >>> t[["Level", "Cohort n"]].head(2).to_numpy().tolist()
+    [['complete', '248'], ['incomplete', '52']]
     """
     from metsurv.published import SURVIVAL_COLUMNS
 
+    if (patients is None) == (cohort_rows is None):
+        raise ValueError("give either patients (the cohort) or cohort_rows, not both")
+    if patients is not None:
+        frame = getattr(patients, "patients", patients)
+        pub = published_like(endpoint) if published is None else _measured_like(published,
+                                                                                 endpoint)
+        published, cohort_rows = _cohort_figures(pub, frame, endpoint)
     k = int(suppress_below or 0)
 
     def pct(v: float) -> str:
