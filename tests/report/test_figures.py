@@ -136,3 +136,64 @@ def test_forest_plot_lists_every_term(tmp_path):
     assert "   Incomplete (R1/R2) vs Complete (R0)" in texts
     assert texts.count("2.70 (2.30\u20133.10)") == 2
     assert all(p.stat().st_size > 1000 for p in F.save_figure(fig, tmp_path / "forest"))
+
+
+def _inside_at_png_dpi(fig) -> list[str]:
+    """Texts of the figure that reach outside it when laid out at the PNG's 300 dpi."""
+    fig.set_dpi(300)
+    fig.draw_without_rendering()
+    r = fig.canvas.get_renderer()
+    w, h = fig.bbox.width, fig.bbox.height
+    out = []
+    for t in fig.findobj(lambda a: hasattr(a, "get_text") and hasattr(a, "get_window_extent")):
+        if not (t.get_text() and t.get_visible()):
+            continue
+        e = t.get_window_extent(r)
+        if e.x0 < 0 or e.x1 > w or e.y0 < 0 or e.y1 > h:
+            out.append(t.get_text())
+    return out
+
+
+@pytest.mark.parametrize("labels", [
+    {"0-11": "Incomplete (R1/R2)", "12-35": "Stable disease", ">=36": "No chemotherapy"},
+    {"0-11": "Incomplete resection, R1 or R2 margins (microscopic or gross)",
+     "12-35": "b", ">=36": "c"},
+])
+def test_long_group_labels_fit_the_png(labels):
+    """Reviewers saw "ncomplete": at 100 dpi text is hinted narrower than in the 300-dpi
+    PNG, so the layout measured there left the first letter outside the figure."""
+    df = _cohort(n=2000)
+    fit = km(df, by="dfi_group", times=[60])
+    panel = F.panel_from_km(fit, at_risk_times=list(F.time_ticks(15) * 12), labels=labels,
+                            p_logrank=0.012, p_trend=0.004)
+    fig = F.km_figure(panel)
+    assert fig.get_figwidth() == pytest.approx(style.COLUMN_WIDTH_IN)
+    assert _inside_at_png_dpi(fig) == []
+    # counts still sit exactly under the ticks
+    risk_ax = fig.axes[1]
+    assert {x for x, _ in _risk_texts(risk_ax)} == {round(float(t), 9)
+                                                    for t in F.time_ticks(15)}
+
+
+def test_title_heads_the_legend_and_hides_no_p_value():
+    df = _cohort()
+    fig = F.km_figure(_panel(df, F.time_ticks(15)), title="Survival by DFI group")
+    fig.draw_without_rendering()
+    r = fig.canvas.get_renderer()
+    legend = fig.axes[0].get_legend()
+    assert legend.get_title().get_text() == "Survival by DFI group"
+    title = legend.get_title().get_window_extent(r)
+    for t in legend.get_texts():
+        assert not title.overlaps(t.get_window_extent(r)), t.get_text()
+    assert fig.axes[0].get_title(loc="left") == ""
+    assert _inside_at_png_dpi(fig) == []
+
+
+def test_benchmark_points_match_factor_subset_and_level():
+    from metsurv.published import published_figures
+
+    pub = published_figures("IRLM 1997")
+    pts, sources = F.benchmark_points(pub, "dfi_group", "complete_resection",
+                                      ["0-11", "12-35", ">=36"])
+    assert set(pts["group"]) == {"0-11", ">=36"} and len(sources) == 1
+    assert F.benchmark_points(pub, "dfi_group", None, ["0-11"]) == (None, ())

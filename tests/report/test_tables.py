@@ -57,3 +57,39 @@ def test_csv_and_html_are_stable_and_escaped():
     assert T.to_csv_bytes(df) == b"a,b\n<b>,1.5\nx,\n"
     html = T.to_html(df, caption="C & D")
     assert "&lt;b&gt;" in html and "<caption>C &amp; D</caption>" in html
+
+
+def test_published_comparison_from_the_patients_is_the_reports_table(tmp_path):
+    """The notebooks' "this cohort vs published" is one call, and the same table the
+    report writes."""
+    import yaml
+
+    from metsurv.io import load_cohort
+    from metsurv.report import build
+    from tests.report.conftest import write_cohort
+
+    patients, resections = write_cohort(tmp_path / "data")
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text(yaml.safe_dump({"data": {"source": str(patients),
+                                            "resections": str(resections)}}))
+    out = build(cfg, out=tmp_path / "out")
+    cohort = load_cohort(str(patients), resections=str(resections))
+    got = T.published_comparison(patients=cohort, suppress_below=0)
+    assert T.to_csv_bytes(got) == (out / "tables" / "published_comparison.csv").read_bytes()
+
+
+def test_published_match_places_figures_in_the_cohort():
+    assert T.published_match({"factor": "resection", "level": "incomplete",
+                              "subset": "all"}) == ("complete_resection", False, None)
+    assert T.published_match({"factor": "resection", "level": "complete",
+                              "subset": "preoperative chemotherapy"}) is None
+
+
+def test_public_names_are_listed():
+    from metsurv.report import figures as F
+
+    for mod in (T, F):
+        for name in mod.__all__:
+            assert hasattr(mod, name), name
+    assert {"published_comparison", "format_irlm", "PUBLISHED_LEVELS",
+            "PUBLISHED_SUBSETS"} <= set(T.__all__)
