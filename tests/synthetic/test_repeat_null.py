@@ -9,7 +9,7 @@ replicate cohorts the mean estimate must lie within 2 Monte-Carlo standard error
 the naive "ever re-operated" comparison stays biased towards benefit (immortal time). The
 earlier generator (re-operating only patients who would survive a further month, at
 histology-dependent rates) gave +0.024 (about 3 SE) over 20 cohorts of 5,000 in review, and
-+0.010 (2.3 SE) over 40 cohorts of 10,000 from these seeds; this one +0.003 (0.6 SE).
++0.010 (2.3 SE) over these 40 cohorts of 10,000; this one +0.003 (0.6 SE).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from metsurv.stats.timevarying import counting_process_cox, naive_repeat_resecti
 from metsurv.synthetic import generate
 
 REPLICATES = 40
-N = 8_000
+N = 10_000
 
 
 @pytest.fixture(scope="module")
