@@ -333,23 +333,11 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
         sections.append(cox_sec)
     sections.append(_irlm_section(cfg, battery))
 
-    # -- competing risks
-    if cfg.competing_risks:
-        cr = _competing_section(cfg, patients)
-        if cr is not None:
-            sections.append(cr)
-
-    # -- landmark analysis of repeat resection
-    if cfg.landmark_times:
-        lm = _landmark_section(cfg, cohort)
-        if lm is not None:
-            sections.append(lm)
-
-    # -- the published series
-    comp = _published_section(cfg, patients)
-    if comp is not None:
-        sections.append(comp)
-    return sections
+    # -- competing risks, landmark analysis of repeat resection, the published series
+    optional = (_competing_section(cfg, patients) if cfg.competing_risks else None,
+                _landmark_section(cfg, cohort) if cfg.landmark_times else None,
+                _published_section(cfg, patients))
+    return sections + [s for s in optional if s is not None]
 
 
 def _findings_summary(findings: pd.DataFrame, k: int) -> pd.DataFrame:

@@ -339,22 +339,15 @@ def plot_km(
     t_end_months = max_time / scale
     ticks = time_ticks(max_time, tick_step)
     for i, c in enumerate(panel.curves):
-        col, ls = style.colour(i), style.linestyle(i)
+        col = style.colour(i)
         last = max(float(np.max(c.time)) if c.time.size else 0.0,
                    float(np.max(c.censor_times)) if c.censor_times.size else 0.0)
         t_stop = min(last, t_end_months)
-        x, y = _display_steps(c.time, c.estimate, t_stop)
         parts = [f"n = {suppress_count(c.n, suppress_below)}"] if c.n else []
         if c.surv_5y is not None and np.isfinite(c.surv_5y):
             parts.append(f"5-y {100 * c.surv_5y:.0f}%")
         label = c.label + (f" ({'; '.join(parts)})" if parts else "")
-        ax.step(x * scale, 100 * y, where="post", color=col, linestyle=ls, label=label,
-                zorder=3)
-        if ci and c.lower is not None and c.upper is not None:
-            _, lo = _display_steps(c.time, _band_limit(c.lower, c.estimate), t_stop)
-            _, hi = _display_steps(c.time, _band_limit(c.upper, c.estimate), t_stop)
-            ax.fill_between(x * scale, 100 * lo, 100 * hi, step="post", color=col,
-                            alpha=0.13, linewidth=0, zorder=1)
+        _draw_curve(ax, c, i, t_stop, scale, label, band=ci, zorder=3)
         marks = _thin_censor_marks(c.censor_times, t_stop)
         if marks.size:
             ax.plot(marks * scale, 100 * _step_value(c.time, c.estimate, marks), linestyle="none",
@@ -405,6 +398,20 @@ def plot_km(
                 fontsize=6)
     if risk_ax is not None:
         _draw_at_risk(panel, risk_ax, ticks, scale, suppress_below)
+
+
+def _draw_curve(ax: Axes, c: Curve, i: int, t_stop: float, scale: float, label: str,
+                band: bool = True, zorder: float = 2) -> None:
+    """The i-th group's step function (percent) up to ``t_stop`` months, with its
+    confidence band shaded when it has one."""
+    x, y = _display_steps(c.time, c.estimate, t_stop)
+    ax.step(x * scale, 100 * y, where="post", color=style.colour(i),
+            linestyle=style.linestyle(i), label=label, zorder=zorder)
+    if band and c.lower is not None and c.upper is not None:
+        _, lo = _display_steps(c.time, _band_limit(c.lower, c.estimate), t_stop)
+        _, hi = _display_steps(c.time, _band_limit(c.upper, c.estimate), t_stop)
+        ax.fill_between(x * scale, 100 * lo, 100 * hi, step="post", color=style.colour(i),
+                        alpha=0.13, linewidth=0, zorder=1)
 
 
 def _draw_at_risk(panel: KMPanel, risk_ax: Axes, ticks: np.ndarray, scale: float,
@@ -754,16 +761,7 @@ def cif_figure(
         ax = fig.add_axes((0.15, 0.17 + (0.05 if note else 0), 0.8, 0.72))
         for i, c in enumerate(curves):
             last = float(np.max(c.time)) if c.time.size else 0.0
-            x, y = _display_steps(c.time, c.estimate, min(last, max_time / scale))
-            ax.step(x * scale, 100 * y, where="post", color=style.colour(i),
-                    linestyle=style.linestyle(i), label=c.label)
-            if c.lower is not None and c.upper is not None:
-                _, lo = _display_steps(c.time, _band_limit(c.lower, c.estimate),
-                                       min(last, max_time / scale))
-                _, hi = _display_steps(c.time, _band_limit(c.upper, c.estimate),
-                                       min(last, max_time / scale))
-                ax.fill_between(x * scale, 100 * lo, 100 * hi, step="post",
-                                color=style.colour(i), alpha=0.13, linewidth=0)
+            _draw_curve(ax, c, i, min(last, max_time / scale), scale, c.label)
         ax.set_xlim(0, max_time)
         ax.set_ylim(0, 100)
         ax.set_xticks(time_ticks(max_time, tick_step))
