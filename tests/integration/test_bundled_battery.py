@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -124,20 +125,20 @@ def test_median_within_its_ci_or_15_percent(batteries, target):
 
 
 def test_histology_order_germ_cell_best_melanoma_worst(batteries):
-    """After complete resection: germ cell best, melanoma worst (IRLM 1997, 5-year OS 68% vs
-    21%), by 5-year survival and by median. The IRLM histology figures themselves are only
-    recalled from the full text (manifest ``tolerance: null``), so only the order is tested."""
+    """After complete resection: germ cell best, melanoma worst (domain brief, from IRLM 1997),
+    by 5-year survival and by median. Only the order is published as a target (manifest
+    ``calibration_orderings``); a median not reached is better than any reached one."""
     rows = batteries["complete"]
     hist = rows[(rows["factor"] == "histology_group") & ~rows["sparse"].astype(bool)]
     hist = hist.set_index(hist["level"].astype(str))
     for stat in ("surv_5y", "median"):
-        ranked = hist[stat].sort_values(ascending=False).index.tolist()
+        values = hist[stat].fillna(np.inf) if stat == "median" else hist[stat]
+        ranked = values.sort_values(ascending=False).index.tolist()
         assert ranked[0] == "germ_cell", f"{stat}: {hist[stat].round(3).to_dict()}"
         assert ranked[-1] == "melanoma", f"{stat}: {hist[stat].round(3).to_dict()}"
-    recalled = {t["subset"][1][1][0]: t["value"] for t in TARGETS
-                if t["tolerance"] is None and t["subset"][-1][0] == "histology_group"}
-    assert max(recalled, key=recalled.get) == "germ_cell"
-    assert min(recalled, key=recalled.get) == "melanoma"
+    orders = json.loads((BUNDLE / "manifest.json").read_text(encoding="utf-8"))["calibration_orderings"]
+    assert any("germ" in json.dumps(o).lower() and "melanoma" in json.dumps(o).lower()
+               for o in orders), "the manifest should state the histology order as a target"
 
 
 def test_irlm_group_medians_fall_from_i_to_iv(batteries):

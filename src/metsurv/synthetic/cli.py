@@ -132,10 +132,13 @@ def synth_command(preset: str = "irlm1997", n: int | None = None, seed: int = 0,
 
 
 #: The synthetic data committed under data/synthetic/ (directory -> synth_command arguments).
+#: irlm1997 uses the generator's default seed 0: the first choice, seed 1997, drew an atypical
+#: cohort (IRLM group III median 29.1 months, 95% CI 26.9-31.8, where seeds 0-7 give 23.6-25.9
+#: and the 50,000-patient calibration 24.8), a poor stand-in for the preset it teaches.
 BUNDLED: dict[str, dict[str, Any]] = {
-    "irlm1997": {"preset": "irlm1997", "seed": 1997},
+    "irlm1997": {"preset": "irlm1997", "seed": 0},
     "sarcoma": {"preset": "sarcoma", "seed": 2011},
-    "irlm1997_de_registry": {"preset": "irlm1997", "seed": 1997, "dialect": "de_registry"},
+    "irlm1997_de_registry": {"preset": "irlm1997", "seed": 0, "dialect": "de_registry"},
     "sarcoma_it_xlsx": {"preset": "sarcoma", "seed": 2011, "dialect": "it_xlsx"},
 }
 
