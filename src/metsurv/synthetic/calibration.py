@@ -164,7 +164,7 @@ def orderings(preset: str | Preset = "irlm1997", n: int = 50_000, seed: int = 20
     of the next.
 
     >>> table = orderings("sarcoma", n=2000, seed=1)
-    >>> table.groupby("ordering")["holds"].first().all()
+    >>> bool(table.groupby("ordering")["holds"].first().all())
     True
     """
     p = get_preset(preset)
