@@ -1424,6 +1424,32 @@ def _check_sqlite_complete(path: Path, name: str) -> None:
         )
 
 
+#: (schema, table) of every user table, per database engine.
+_SQLITE_TABLES = ("SELECT 'main', name FROM sqlite_master WHERE type IN ('table', 'view') "
+                  "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
+_DUCKDB_TABLES = ("SELECT table_schema, table_name FROM information_schema.tables "
+                  "WHERE table_catalog = current_database() "
+                  "AND table_schema NOT IN ('information_schema', 'pg_catalog') "
+                  "ORDER BY table_schema, table_name")
+
+
+def _run_query(con: Any, name: str, src: SqlSource, list_tables: str):
+    """Run the user's query, or SELECT * from the one table named or present; (query, cursor,
+    column names). Same DB-API steps for SQLite and DuckDB; errors are the caller's to word."""
+    if src.query is None:
+        found = con.execute(list_tables).fetchall()
+        query = f"SELECT * FROM {_pick_table(name, src, found, 'main')}"
+    else:
+        query = src.query
+    cur = con.execute(query)
+    if cur.description is None:
+        raise CohortError(
+            f"{name}: the query returned no table ({_short_query(query, 60)}); "
+            "give a SELECT query."
+        )
+    return query, cur, [d[0] for d in cur.description]
+
+
 def _sqlite_query(path: Path, name: str, src: SqlSource):
     _check_sqlite_complete(path, name)
     uri = path.resolve().as_uri() + "?mode=ro"
@@ -1436,21 +1462,7 @@ def _sqlite_query(path: Path, name: str, src: SqlSource):
         ) from exc
     try:
         try:
-            if src.query is None:
-                found = con.execute(
-                    "SELECT 'main', name FROM sqlite_master WHERE type IN ('table', 'view') "
-                    "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
-                ).fetchall()
-                query = f"SELECT * FROM {_pick_table(name, src, found, 'main')}"
-            else:
-                query = src.query
-            cur = con.execute(query)
-            if cur.description is None:
-                raise CohortError(
-                    f"{name}: the query returned no table ({_short_query(query, 60)}); "
-                    "give a SELECT query."
-                )
-            columns = [d[0] for d in cur.description]
+            query, cur, columns = _run_query(con, name, src, _SQLITE_TABLES)
             records = cur.fetchall()
         except CohortError:
             raise
@@ -1496,23 +1508,7 @@ def _duckdb_query(path: Path, name: str, src: SqlSource):
         ) from exc
     try:
         try:
-            if src.query is None:
-                found = con.execute(
-                    "SELECT table_schema, table_name FROM information_schema.tables "
-                    "WHERE table_catalog = current_database() "
-                    "AND table_schema NOT IN ('information_schema', 'pg_catalog') "
-                    "ORDER BY table_schema, table_name"
-                ).fetchall()
-                query = f"SELECT * FROM {_pick_table(name, src, found, 'main')}"
-            else:
-                query = src.query
-            rel = con.execute(query)
-            if rel.description is None:
-                raise CohortError(
-                    f"{name}: the query returned no table ({_short_query(query, 60)}); "
-                    "give a SELECT query."
-                )
-            columns = [d[0] for d in rel.description]
+            query, rel, columns = _run_query(con, name, src, _DUCKDB_TABLES)
             _check_columns(columns, f"{name}: {_short_query(query)}")
             frame = rel.fetch_df()
         except CohortError:
