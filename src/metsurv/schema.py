@@ -20,8 +20,6 @@ DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0, "months": DAYS_PER_MONTH, "years": 3
 #: IRLM disease-free-interval groups, left-closed month intervals: [0, 12), [12, 36), [36, inf).
 DFI_GROUPS = ("0-11", "12-35", ">=36")
 DFI_CUTS_MONTHS = (12.0, 36.0)
-#: IRLM risk factor: DFI below this many months.
-DFI_RISK_BELOW_MONTHS = 36.0
 
 #: Number of metastases resected at the first metastasectomy: 1, 2-3, >=4.
 N_METASTASES_GROUPS = ("1", "2-3", ">=4")
@@ -30,6 +28,11 @@ N_METASTASES_CUTS = (2, 4)
 #: IRLM prognostic groups (Pastorino 1997): I-III complete resection with 0/1/2 risk factors
 #: (DFI < 36 months, multiple metastases), IV incomplete resection.
 IRLM_GROUPS = ("I", "II", "III", "IV")
+
+#: The first event after metastasectomy (at ``dfs_months``): the causes of the competing-risks
+#: analysis. A recurrence whose site was not recorded is its own cause, never guessed.
+FIRST_EVENTS = ("pulmonary_recurrence", "extrathoracic_recurrence", "recurrence_site_unknown",
+                "death_without_recurrence", "event_free")
 
 Kind = Literal["id", "text", "code", "date", "float", "int", "bool"]
 Table = Literal["patients", "resections"]
@@ -67,7 +70,8 @@ PATIENT_FIELDS: tuple[Field, ...] = (
     Field("leiomyosarcoma", "bool", description="LMS vs other sarcoma; missing for non-sarcoma"),
     Field("primary_treatment_date", "date"),
     Field("metastasis_diagnosis_date", "date"),
-    Field("dfi_months", "float", minimum=0, description="derived from the two dates when absent"),
+    Field("dfi_months", "float", description="derived from the two dates when absent; "
+          "negative (diagnosed before the primary was treated) reads as synchronous, DFI 0"),
     Field("synchronous", "bool", description="metastases at initial staging; DFI 0"),
     Field("n_metastases", "int", minimum=1, description="resected at the first metastasectomy"),
     Field("laterality", "code", codes=("unilateral", "bilateral")),
@@ -101,6 +105,13 @@ PATIENT_FIELDS: tuple[Field, ...] = (
     Field("os_event", "bool", description="death from any cause"),
     Field("dfs_months", "float", minimum=0, description="to recurrence or death"),
     Field("dfs_event", "bool", description="recurrence or death"),
+    Field(
+        "first_event",
+        "code",
+        codes=FIRST_EVENTS,
+        derived=True,
+        description="what ended DFS: the causes of a competing-risks analysis at dfs_months",
+    ),
     # Derived only.
     Field("complete_resection", "bool", derived=True, description="R0"),
     Field("dfi_group", "code", codes=DFI_GROUPS, derived=True),
@@ -181,6 +192,18 @@ def normalise_token(value: object) -> str:
     """
     text = unicodedata.normalize("NFKD", str(value)).encode("ascii", "ignore").decode()
     return re.sub(r"[\s_\-./()]+", "", text.lower())
+
+
+def raw_key(value: object) -> str:
+    """A raw value as compared with missing-value codes: stripped, case-folded text, whole
+    numbers without a decimal part (99.0 -> "99"); punctuation kept ("-1" is not "1").
+
+    >>> raw_key(" UNK "), raw_key(99.0), raw_key("-1")
+    ('unk', '99', '-1')
+    """
+    if isinstance(value, float) and value.is_integer():
+        return f"{value:.0f}"
+    return str(value).strip().casefold()
 
 
 def _table(pairs: dict[str, tuple[str, ...]]) -> dict[str, str]:
@@ -315,10 +338,6 @@ HISTOLOGY_PATTERNS: tuple[tuple[str, str], ...] = (
 )
 LEIOMYOSARCOMA_PATTERN = r"leiomyosar|\blms\b"
 
-
-def field(name: str, table: Table = "patients") -> Field:
-    """The canonical field called ``name``; raises KeyError for names outside the schema."""
-    return (PATIENTS if table == "patients" else RESECTIONS)[name]
 
 
 def codes(name: str) -> tuple[str, ...]:

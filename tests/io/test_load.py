@@ -94,7 +94,11 @@ def test_dfs_from_recurrence_date(registry):
     assert p.loc[1, "dfs_event"]
     assert p.loc[0, "dfs_months"] == p.loc[0, "os_months"] and p.loc[0, "dfs_event"]  # died
     assert p.loc[3, "dfs_months"] == p.loc[3, "os_months"] and not p.loc[3, "dfs_event"]
-    assert p.loc[5, "dfs_months"] == p.loc[5, "os_months"]  # recurrence before op ignored
+    # a recurrence before the operation cannot be placed: DFS missing, not guessed
+    assert pd.isna(p.loc[5, "dfs_months"]) and pd.isna(p.loc[5, "first_event"])
+    assert p["first_event"].tolist()[:5] == ["death_without_recurrence", "recurrence_site_unknown",
+                                             "death_without_recurrence", "event_free",
+                                             "death_without_recurrence"]
 
 
 # --- one test per exclusion rule ------------------------------------------------------------

@@ -10,7 +10,8 @@ validation can exclude those rows with the right reason instead.
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,10 @@ class Converted:
 def match_columns(raw: RawTable, tm: TableMapping, table: str, log: FindingLog) -> dict[str, str]:
     """canonical field -> source column, from the mapping and canonical names in the file."""
     known = schema.PATIENTS if table == "patients" else schema.RESECTIONS
+    # Excel on macOS writes decomposed umlauts (NFD); compare names in one normal form
+    nfc = {unicodedata.normalize("NFC", str(c)): c for c in raw.frame.columns}
+    tm = replace(tm, columns={nfc.get(unicodedata.normalize("NFC", k), k): v
+                              for k, v in tm.columns.items()})
     present = list(raw.frame.columns)
     missing_sources = [c for c in tm.columns if c not in present]
     if missing_sources:
@@ -63,43 +68,32 @@ def match_columns(raw: RawTable, tm: TableMapping, table: str, log: FindingLog) 
     return chosen
 
 
-def _tokens(uniques: pd.Index) -> np.ndarray:
-    """Normalised tokens of distinct raw values; integral floats read as integers (99.0 -> 99)."""
-    out = np.empty(len(uniques), dtype=object)
-    for i, u in enumerate(uniques.tolist()):  # distinct values only, not rows
-        if isinstance(u, float) and u.is_integer():
-            u = int(u)
-        out[i] = schema.normalise_token(u)
-    return out
-
-
-def _plain_text(uniques: pd.Index, tm: TableMapping, name: str) -> tuple[object, np.ndarray]:
-    """Ids and free text: stripped strings (whole-number floats as integers: 12.0 -> "12").
-
-    Missing codes are compared case-insensitively on the stripped text only, not folded like
-    codes, so that a million distinct patient ids stay a handful of vectorised operations.
-    """
+def _raw_text(uniques: pd.Index) -> pd.Series:
+    """Distinct raw values as stripped text; whole-number floats without ".0" (12.0 -> "12")."""
     s = pd.Series(uniques, dtype=object)
     is_num = s.map(type).isin([float, np.float64]).to_numpy()
     if is_num.any():
         num = s[is_num].astype(float)
         whole = np.isfinite(num.to_numpy()) & (num == np.round(num)).to_numpy()
-        idx = s[is_num].index[whole]
-        s.loc[idx] = num[whole].astype(np.int64).astype(str).to_numpy()
-    text = s.astype(str).str.strip()
-    raw_missing = {str(v).strip().lower() for v in (*tm.missing.get("all", ()),
-                                                    *tm.missing.get(name, ()))} | {""}
-    status = np.where(text.str.lower().isin(raw_missing).to_numpy(), 1, 0)
-    return text.to_numpy(dtype=object), status
+        # "%.0f", not int(): ids such as 1e19 must not overflow into one another
+        s.loc[s[is_num].index[whole]] = [f"{v:.0f}" for v in num[whole]]
+    return s.astype(str).str.strip()
+
+
+def _missing_status(text: pd.Series, tm: TableMapping, name: str) -> np.ndarray:
+    """1 where a value is a missing-value code (compared as ``schema.raw_key``), else 0."""
+    return np.where(text.str.casefold().isin(tm.missing_codes(name)).to_numpy(), 1, 0)
 
 
 def _convert_uniques(kind: str, name: str, uniques: pd.Index, tm: TableMapping,
                      decimal: str) -> tuple[object, np.ndarray]:
     """(values for each distinct raw value, status: 0 ok, 1 coded missing, 2 unreadable)."""
+    text = _raw_text(uniques)
+    status = _missing_status(text, tm, name)
     if kind in ("id", "text"):
-        return _plain_text(uniques, tm, name)
-    tokens = _tokens(uniques)
-    status = np.where(np.isin(tokens, list(tm.missing_codes(name)) + [""]), 1, 0)
+        return text.to_numpy(dtype=object), status
+    # codes and yes/no values are looked up folded: case, accents, spaces, punctuation
+    tokens = [schema.normalise_token(t) for t in text]  # distinct values only, not rows
     if kind == "code":
         table = {**schema.SYNONYMS.get(name, {}), **tm.codes.get(name, {})}
         vals = np.array([table.get(t) for t in tokens], dtype=object)
@@ -127,15 +121,19 @@ def _convert_uniques(kind: str, name: str, uniques: pd.Index, tm: TableMapping,
 def parse_numbers(values: pd.Series, decimal: str = ".") -> np.ndarray:
     """Numbers from numeric or text values (NaN where unreadable), correctly rounded.
 
-    >>> parse_numbers(pd.Series(["1.234,5", "x", " 7 "]), decimal=",").tolist()
-    [1234.5, nan, 7.0]
+    >>> parse_numbers(pd.Series(["1.234,5", "x", " 7 ", "65.5", "2,5"]), decimal=",").tolist()
+    [1234.5, nan, 7.0, 65.5, 2.5]
     """
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
             values.dtype):
         return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
     text = values.astype(str).str.strip()
     if decimal == ",":
-        text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        # "1.234,5" -> 1234.5: dots go only where they group thousands; "65.5" in a
+        # decimal-comma export stays 65.5 (a point decimal), never 655.
+        grouped = text.str.fullmatch(r"-?\d{1,3}(\.\d{3})+(,\d*)?")
+        text = text.where(~grouped, text.str.replace(".", "", regex=False))
+        text = text.str.replace(",", ".", regex=False)
     num = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
     # pandas' fast parser can be one ulp off (it would split near-tied times apart);
     # re-read the valid ones with the correctly rounded parser.
@@ -144,16 +142,21 @@ def parse_numbers(values: pd.Series, decimal: str = ".") -> np.ndarray:
     return num
 
 
+def _naive_date(v: object) -> object:
+    """A typed date or datetime as local wall-clock time (a time zone dropped, not converted:
+    a date recorded at local midnight stays that date); anything else None."""
+    if isinstance(v, (_dt.datetime, pd.Timestamp)) and v.tzinfo is not None:
+        return v.replace(tzinfo=None)
+    return v if isinstance(v, (_dt.date, np.datetime64)) else None
+
+
 def _dates(uniques: pd.Index, fmt: str | None, status: np.ndarray) -> tuple[object, np.ndarray]:
     values = pd.Series(uniques, dtype=object)
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     is_text = values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
     typed = ~is_text
     if typed.any():  # datetimes from Excel, SAS, SPSS, Stata, DuckDB, or date objects
-        native = values[typed].map(
-            lambda v: v if isinstance(v, (_dt.date, _dt.datetime, pd.Timestamp, np.datetime64))
-            else None
-        )
+        native = values[typed].map(_naive_date)
         out[typed] = pd.to_datetime(native, errors="coerce")
     if is_text.any():
         text = values[is_text].str.strip()
@@ -210,8 +213,9 @@ def convert(raw: RawTable, tm: TableMapping, table: str, log: FindingLog) -> Con
         column = raw.frame[src]
         idx, uniques = pd.factorize(column, use_na_sentinel=True)
         if len(uniques):
+            decimal = tm.source.get("decimal", raw.decimal)  # the mapping knows best
             vals, status = _convert_uniques(fld.kind, name, pd.Index(uniques, dtype=object), tm,
-                                            raw.decimal)
+                                            decimal)
         else:
             vals, status = _empty(fld.kind, 0), np.zeros(0, dtype=np.int64)
         has = idx >= 0

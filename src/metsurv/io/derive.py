@@ -62,12 +62,16 @@ def outcomes(p: pd.DataFrame) -> pd.DataFrame:
     out["os_event"] = died.where(use_dates, given_event).astype("boolean")
 
     rec = months_between(_col(p, "metastasectomy_date"), _col(p, "recurrence_date"))
-    rec = rec.where(rec >= 0)  # a recurrence before the operation is not a recurrence after it
-    recurred_undated = rec.isna() & _col(p, "recurrence_site").notna()
-    dfs = rec.where(rec.notna(), out["os_months"])
-    dfs_event = pd.Series(pd.array(rec.notna(), dtype="boolean"), index=p.index) | out["os_event"]
-    dfs = dfs.where(~recurred_undated)
-    dfs_event = dfs_event.where(~recurred_undated)
+    # A recurrence that cannot be placed in (0, os] -- no date, no date of origin, before the
+    # operation or after the last follow-up -- leaves DFS missing rather than guessed.
+    placed = rec.notna() & (rec >= 0) & (rec <= out["os_months"])
+    recurred = _col(p, "recurrence_date").notna() | _col(p, "recurrence_site").notna()
+    unplaced = recurred & ~placed
+    dfs = rec.where(placed, out["os_months"])
+    dfs_event = pd.Series(pd.array(placed, dtype="boolean"), index=p.index) | out["os_event"]
+    dfs = dfs.where(~unplaced)
+    dfs_event = dfs_event.where(~unplaced)
+    rec = rec.where(placed)
     if "dfs_months" in p:  # given analysis-ready DFS is kept where no recurrence date overrides
         given = p["dfs_months"].notna() & rec.isna() & p.get("dfs_event", dfs_event).notna()
         dfs = dfs.where(~given, p["dfs_months"])
@@ -75,7 +79,26 @@ def outcomes(p: pd.DataFrame) -> pd.DataFrame:
             dfs_event = dfs_event.where(~given, p["dfs_event"].astype("boolean"))
     out["dfs_months"] = dfs.astype(float)
     out["dfs_event"] = dfs_event.astype("boolean")
+    out["first_event"] = first_event(placed, _col(p, "recurrence_site"), out["os_event"],
+                                     dfs.notna())
     return out
+
+
+def first_event(recurred: pd.Series, site: pd.Series, died: pd.Series,
+                known: pd.Series) -> pd.Series:
+    """The event that ended disease-free survival (``schema.FIRST_EVENTS``), missing where
+    DFS is: a recurrence by its site (pulmonary includes "both"), else death, else none."""
+    site = site.astype(object)
+    conditions = [
+        recurred & site.isin(["pulmonary", "both"]),
+        recurred & (site == "extrathoracic"),
+        recurred,
+        ~recurred & died.fillna(False).astype(bool),
+    ]
+    codes = np.select([c.to_numpy(dtype=bool) for c in conditions], [0, 1, 2, 3], default=4)
+    codes = np.where(known.to_numpy(dtype=bool), codes, -1)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=list(schema.FIRST_EVENTS)),
+                     index=recurred.index)
 
 
 def cut_groups(values: pd.Series, cuts: tuple[float, ...], labels: tuple[str, ...]) -> pd.Series:
@@ -118,8 +141,11 @@ def factors(p: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=p.index)
     dfi_dates = months_between(_col(p, "primary_treatment_date"),
                                _col(p, "metastasis_diagnosis_date"))
-    # Diagnosed at or before treatment of the primary: synchronous, DFI 0 (not an error).
-    dfi = _col(p, "dfi_months").astype(float).where(lambda s: s.notna(), dfi_dates.clip(lower=0))
+    # Diagnosed at or before treatment of the primary: synchronous, DFI 0 (not an error);
+    # the same for a negative DFI a registry computed itself.
+    given_dfi = _col(p, "dfi_months").astype(float)
+    from_dates = given_dfi.isna() & dfi_dates.notna()
+    dfi = given_dfi.where(given_dfi.notna(), dfi_dates).clip(lower=0)
     sync_given = _col(p, "synchronous").astype("boolean")
     dfi = dfi.mask(sync_given.fillna(False).astype(bool), 0.0)
     out["dfi_months"] = dfi
@@ -128,11 +154,17 @@ def factors(p: pd.DataFrame) -> pd.DataFrame:
 
     status = _col(p, "resection_status").astype(object)
     complete = pd.array(status == schema.PATIENTS["resection_status"].codes[0], dtype="boolean")
-    out["complete_resection"] = pd.Series(complete, index=p.index).where(status.notna())
-    out["complete_resection"] = out["complete_resection"].astype("boolean")
+    derived = pd.Series(complete, index=p.index).where(status.notna()).astype("boolean")
+    given = _col(p, "complete_resection").astype("boolean")
+    out["complete_resection"] = derived.where(derived.notna(), given).astype("boolean")
 
+    # Groups from dates count completed calendar months, as a clinician counts a DFI of one
+    # year as 12 months (365 days / 30.4375 is 11.99); dfi_months itself stays continuous.
+    group_months = dfi.where(~from_dates, completed_months(
+        _col(p, "primary_treatment_date"), _col(p, "metastasis_diagnosis_date")).clip(lower=0))
+    group_months = group_months.mask(sync_given.fillna(False).astype(bool), 0.0)
     given_dfi_group = _col(p, "dfi_group")
-    out["dfi_group"] = cut_groups(dfi, schema.DFI_CUTS_MONTHS, schema.DFI_GROUPS)
+    out["dfi_group"] = cut_groups(group_months, schema.DFI_CUTS_MONTHS, schema.DFI_GROUPS)
     out.loc[dfi.isna(), "dfi_group"] = given_dfi_group[dfi.isna()]
     n_met = _col(p, "n_metastases").astype(float)
     given_n_group = _col(p, "n_metastases_group")
@@ -142,14 +174,30 @@ def factors(p: pd.DataFrame) -> pd.DataFrame:
 
     hist_given = _col(p, "histology_group")
     hist = histology_group(_col(p, "histology"))
-    out["histology_group"] = hist_given.where(hist_given.notna(), hist)
-    is_sarcoma = (out["histology_group"].astype(object) == "sarcoma").to_numpy()
     lms = _col(p, "leiomyosarcoma").astype("boolean")
     lms = lms.where(lms.notna(), is_leiomyosarcoma_text(_col(p, "histology")))
+    group = hist_given.where(hist_given.notna(), hist)
+    # a leiomyosarcoma flag is itself a sarcoma histology (sarcoma-only registries)
+    group = group.where(group.notna() | ~lms.fillna(False).astype(bool), "sarcoma")
+    out["histology_group"] = group
+    is_sarcoma = (group.astype(object) == "sarcoma").to_numpy()
     out["leiomyosarcoma"] = lms.where(is_sarcoma).astype("boolean")
-    out["irlm_group"] = irlm_group(out["complete_resection"], out["dfi_group"],
-                                   out["n_metastases_group"])
+    derived_irlm = irlm_group(out["complete_resection"], out["dfi_group"],
+                              out["n_metastases_group"])
+    out["irlm_group"] = derived_irlm.where(derived_irlm.notna(), _col(p, "irlm_group"))
     return out
+
+
+def completed_months(start: pd.Series, end: pd.Series) -> pd.Series:
+    """Whole calendar months from ``start`` to ``end`` (2001-01-15 to 2002-01-15 is 12).
+
+    >>> s = pd.Series(pd.to_datetime(["2001-01-15", "2001-01-15"]))
+    >>> completed_months(s, pd.Series(pd.to_datetime(["2002-01-15", "2002-01-14"]))).tolist()
+    [12.0, 11.0]
+    """
+    months = ((end.dt.year - start.dt.year) * 12 + (end.dt.month - start.dt.month)
+              - (end.dt.day < start.dt.day).astype(int))
+    return months.astype(float).where(start.notna() & end.notna())
 
 
 def irlm_group(complete: pd.Series, dfi_group: pd.Series, n_group: pd.Series) -> pd.Series:

@@ -46,6 +46,8 @@ class FindingLog:
         positions = np.asarray(positions, dtype=np.int64)
         if positions.size == 0:
             return
+        if severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, got {severity!r}")
         if severity == "error" and reason not in EXCLUSION_REASONS:
             raise ValueError(f"an error finding needs an exclusion reason, got {reason!r}")
         if values is None or np.isscalar(values):
@@ -116,5 +118,5 @@ def _json_value(value: object) -> object:
     if isinstance(value, (int, np.integer)):
         return int(value)
     if isinstance(value, (float, np.floating)):
-        return float(value)
+        return float(value) if np.isfinite(value) else str(value)  # JSON has no inf
     return str(value)

@@ -46,9 +46,10 @@ class TableMapping:
     units: dict[str, str] = field(default_factory=dict)
 
     def missing_codes(self, name: str) -> frozenset[str]:
-        """Raw values that mean 'not recorded' for canonical field ``name`` (normalised)."""
+        """Raw values that mean 'not recorded' for field ``name``, as ``schema.raw_key``
+        compares them (an empty cell is always missing)."""
         values = (*self.missing.get("all", ()), *self.missing.get(name, ()))
-        return frozenset(schema.normalise_token(v) for v in values)
+        return frozenset(schema.raw_key(v) for v in values) | {""}
 
     def date_format(self, name: str) -> str | None:
         return self.dates.get(name, self.dates.get("all"))
@@ -78,6 +79,17 @@ class Mapping:
 
         return {"path": self.path, "description": self.description,
                 "patients": table(self.patients), "resections": table(self.resections)}
+
+
+def _is_date_format(fmt: str) -> bool:
+    """True when pandas accepts the format's directives (a bad one raises at parse time)."""
+    import pandas as pd
+
+    try:
+        pd.to_datetime(pd.Series(["2001-01-01"]), format=fmt, errors="coerce")
+    except ValueError:
+        return False
+    return True
 
 
 def _fail(where: str, what: str) -> CohortError:
@@ -160,8 +172,9 @@ def _parse_table(where: str, raw: dict[str, Any], table: str, parent: TableMappi
         for name, fmt in dates_raw.items():
             if name != "all" and (name not in known or known[name].kind != "date"):
                 raise _fail(where, f"'dates' names {name!r}, which is not a canonical date field")
-            if not isinstance(fmt, str) or "%" not in fmt:
-                raise _fail(where, f"dates.{name} must be a strptime format like '%d.%m.%Y'")
+            if not isinstance(fmt, str) or "%" not in fmt or not _is_date_format(fmt):
+                raise _fail(where, f"dates.{name} is {fmt!r}; it must be a strptime format "
+                                   "like '%d.%m.%Y'")
             dates[str(name)] = fmt
     return TableMapping(source=source, columns=columns, codes=codes, missing=missing,
                         dates=dates, units=units)

@@ -40,6 +40,11 @@ def _raw(conv: Converted, raw_frame: pd.DataFrame, name: str, positions: np.ndar
     return raw_frame[col].to_numpy(dtype=object)[positions]
 
 
+def _col_or_na(p: pd.DataFrame, name: str) -> pd.Series:
+    """True where field ``name`` is missing (or the column absent altogether)."""
+    return p[name].isna() if name in p else pd.Series(True, index=p.index)
+
+
 def _ids_present(conv: Converted, log: FindingLog) -> pd.Series:
     """Rule shared by both tables: a row without a patient_id is excluded."""
     ids = conv.frame["patient_id"]
@@ -118,12 +123,24 @@ def _warn_timeline(conv: Converted, raw_frame: pd.DataFrame, log: FindingLog) ->
         early = where((rec < 0).to_numpy())
         log.add(early, _src(conv, "recurrence_date"),
                 _raw(conv, raw_frame, "recurrence_date", early),
-                "recurrence before the metastasectomy (ignored for DFS)", "warning")
+                "recurrence before the metastasectomy (DFS set to missing)", "warning")
     if "recurrence_date" in p and "last_followup_date" in p:
         late = where((p["recurrence_date"] > p["last_followup_date"]).to_numpy())
         log.add(late, _src(conv, "recurrence_date"),
                 _raw(conv, raw_frame, "recurrence_date", late),
-                "recurrence after the last follow-up", "warning")
+                "recurrence after the last follow-up (DFS set to missing)", "warning")
+    if "recurrence_date" in p:
+        no_origin = p["recurrence_date"].notna() & _col_or_na(p, "metastasectomy_date")
+        pos = where(no_origin.to_numpy())
+        log.add(pos, _src(conv, "recurrence_date"), _raw(conv, raw_frame, "recurrence_date", pos),
+                "recurrence date without a metastasectomy date (DFS set to missing)", "warning")
+    if "synchronous" in p and {"primary_treatment_date", "metastasis_diagnosis_date"} <= set(p):
+        dfi = months_between(p["primary_treatment_date"], p["metastasis_diagnosis_date"])
+        said_no = (p["synchronous"] == False).fillna(False).to_numpy(dtype=bool)  # noqa: E712
+        pos = where(said_no & (dfi <= 0).to_numpy())
+        log.add(pos, _src(conv, "synchronous"), _raw(conv, raw_frame, "synchronous", pos),
+                "not synchronous, but the metastasis was diagnosed on or before the day the "
+                "primary was treated (DFI 0 kept)", "warning")
     if "synchronous" in p and "dfi_months" in p:
         clash = where((p["synchronous"].fillna(False).astype(bool)
                        & (p["dfi_months"] > 0)).to_numpy())
