@@ -27,8 +27,17 @@ def _print_json(obj: Any) -> None:
 def _load(args: argparse.Namespace):
     from metsurv.io import load_cohort
 
-    return load_cohort(args.source, mapping=args.mapping,
+    return load_cohort(_source(args), mapping=args.mapping,
                        resections=getattr(args, "resections", None))
+
+
+def _source(args: argparse.Namespace):
+    """The SOURCE argument, as a database query when --table or --query is given."""
+    from metsurv.io import SqlSource
+
+    if args.table or args.query:
+        return SqlSource(args.source, query=args.query, table=args.table)
+    return args.source
 
 
 def _survival_table(args: argparse.Namespace):
@@ -43,7 +52,7 @@ def _survival_table(args: argparse.Namespace):
     from metsurv.io import read_mapping, read_table
 
     m = read_mapping(args.mapping)
-    raw = read_table(args.source, **m.patients.source)
+    raw = read_table(_source(args), **m.patients.source)
     frame = raw.frame.rename(columns=m.patients.columns)
     time, event = args.time or "os_months", args.event or "os_event"
     covariates = [c for c in (getattr(args, "covariates", "") or "").split(",") if c]
@@ -91,7 +100,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(cohort.summary())
     print("\nFlow")
-    print(cohort.flow.to_string(index=False, na_rep=""))
+    print(cohort.flow.fillna("").to_string(index=False))
     shown = cohort.findings.head(args.max_findings)
     if len(shown):
         print(f"\nFindings (first {len(shown)} of {len(cohort.findings)}; all with --json)")
@@ -156,9 +165,26 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
 def _add_source(p: argparse.ArgumentParser, resections: bool = True) -> None:
-    p.add_argument("source", help="registry export: CSV/TSV, .xlsx, Parquet, SAS, Stata, SPSS")
+    p.add_argument("source", help="registry export: CSV/TSV, .xlsx, Parquet, SAS, Stata, SPSS, "
+                                  "or a DuckDB/SQLite database file")
     p.add_argument("--mapping", help="mapping YAML (docs/mapping.md)")
+    p.add_argument("--table", help="database file: the table to read")
+    p.add_argument("--query", help="database file: the SQL query to run")
     if resections:
         p.add_argument("--resections", help="resections table (one row per metastasectomy)")
 
@@ -180,10 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("synth", help="write a synthetic registry cohort")
-    p.add_argument("--preset", required=True, help="irlm1997 or sarcoma")
-    p.add_argument("--n", type=int, default=None, help="number of patients")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dialect", default=None, help="write as a messy registry export")
+    p.add_argument("--preset", required=True, choices=["irlm1997", "sarcoma"])
+    p.add_argument("--n", type=_positive_int, default=None, help="number of patients")
+    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--dialect", default=None, choices=["de_registry", "it_xlsx"],
+                   help="write as a messy registry export")
     p.add_argument("--outcome", choices=["calibrated", "ph"], default="calibrated")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=cmd_synth)

@@ -6,6 +6,7 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from metsurv import schema
@@ -99,8 +100,9 @@ class Cohort:
                          + "".join(f", excluded ({r.reason}) {r.count}" for r in ex.itertuples()))
         if len(p):
             deaths = int(p["os_event"].sum())
-            lines.append(f"  deaths {deaths}; median follow-up {median_followup(p):.1f} months "
-                         "(reverse Kaplan-Meier)")
+            fu = median_followup(p)
+            fu_text = f"{fu:.1f} months" if np.isfinite(fu) else "not estimable"
+            lines.append(f"  deaths {deaths}; median follow-up {fu_text} (reverse Kaplan-Meier)")
         for name in ("resection_status", "dfi_group", "n_metastases_group", "histology_group",
                      "nodal_status", "irlm_group"):
             if name in p and p[name].notna().any():

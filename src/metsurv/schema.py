@@ -239,8 +239,9 @@ SYNONYMS: dict[str, dict[str, str]] = {
     ),
     "laterality": _table(
         {
-            "unilateral": ("uni", "einseitig", "unilaterale", "1"),
-            "bilateral": ("bi", "beidseitig", "bilaterale", "2"),
+            # no numeric codes: in ICD-O/SEER laterality 1/2 mean right/left
+            "unilateral": ("uni", "einseitig", "unilaterale"),
+            "bilateral": ("bi", "beidseitig", "bilaterale"),
         }
     ),
     "approach": _table(
@@ -274,9 +275,9 @@ SYNONYMS: dict[str, dict[str, str]] = {
     ),
     "vital_status": _table(
         {
-            "alive": ("a", "living", "lebend", "vivo", "viva", "vivant", "0", "censored"),
-            "dead": ("d", "deceased", "died", "verstorben", "tot", "morto", "deceduto", "décédé",
-                     "1"),
+            # no numeric codes: registries use both 0/1 and 1/2 for alive/dead
+            "alive": ("a", "living", "lebend", "vivo", "viva", "vivant", "censored"),
+            "dead": ("d", "deceased", "died", "verstorben", "tot", "morto", "deceduto", "décédé"),
         }
     ),
     "death_cause": _table(
@@ -328,7 +329,10 @@ FIELD_BOOLEAN_SYNONYMS: dict[str, dict[str, bool]] = {
 HISTOLOGY_PATTERNS: tuple[tuple[str, str], ...] = (
     ("germ_cell", r"germ|seminom|teratom|yolk|choriocarc|embryonal carc|keimzell"),
     ("melanoma", r"melanom"),
-    ("sarcoma", r"sarcom|sarkom|\blms\b|ewing|gist|chordom|desmoplastic small round"),
+    # "sarcomatoid" carcinoma is epithelial: matched before the sarcoma pattern
+    ("epithelial", r"sarcomatoid|sarkomatoid"),
+    ("sarcoma", r"sarcom|sarkom|\blms\b|ewing|gist|chordom|desmoplastic small round"
+                r"|histiocytoma|\bmfh\b|\bmpnst\b|nerve sheath"),
     (
         "epithelial",
         r"carcinom|karzinom|adeno|squamous|plattenepithel|urothel|transitional|epithel"

@@ -90,3 +90,28 @@ def test_validate_with_mapping_and_resections(tmp_path, capsys):
                  "--resections", str(tmp_path / "r.csv"), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["n_analysed"] == 6 and out["resections"]["n_analysed"] == 2
+
+
+def test_validate_a_table_of_a_database_with_several(tmp_path, capsys):
+    import sqlite3
+
+    path = tmp_path / "registry.sqlite"
+    con = sqlite3.connect(path)
+    registry_rows().to_sql("patients", con, index=False)
+    pd.DataFrame({"x": [1]}).to_sql("other", con, index=False)
+    con.close()
+    assert main(["validate", str(path), "--table", "patients", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_analysed"] == 6
+    assert main(["validate", str(path), "--query",
+                 "SELECT * FROM patients WHERE vital_status = 'dead'", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_analysed"] == 3
+
+
+def test_synth_choices_are_the_shipped_presets_and_dialects():
+    from metsurv.cli import build_parser
+    from metsurv.synthetic.dialects import DIALECTS
+    from metsurv.synthetic.presets import PRESETS
+
+    synth = build_parser()._subparsers._group_actions[0].choices["synth"]
+    choices = {a.dest: a.choices for a in synth._actions if a.choices}
+    assert set(choices["preset"]) == set(PRESETS) and set(choices["dialect"]) == set(DIALECTS)

@@ -23,6 +23,9 @@ VALUES = st.one_of(
     st.integers(min_value=-10**6, max_value=10**6),
     st.floats(allow_nan=True, allow_infinity=True),
     st.booleans(),
+    st.datetimes(min_value=__import__("datetime").datetime(1, 1, 1),
+                 timezones=st.none() | st.timezones()),
+    st.dates(),
 )
 
 
@@ -57,6 +60,23 @@ def _check(df: pd.DataFrame, **kw) -> None:
 @given(tables())
 def test_random_tables_only_cohort_error_and_flow_adds_up(df):
     _check(df)
+
+
+MAPPINGS = st.fixed_dictionaries({
+    "version": st.just(1),
+    "missing": st.fixed_dictionaries({"all": st.lists(st.sampled_from(
+        ["99", "-1", ".", "unk", "9.9", "0", "NA"]), max_size=3)}),
+    "dates": st.fixed_dictionaries({"all": st.sampled_from(
+        ["%d.%m.%Y", "%Y-%m-%d", "%m/%d/%Y", "%Q", "%", "%d.%m.%y"])}),
+    "source": st.fixed_dictionaries({"decimal": st.sampled_from([".", ","])}),
+    "units": st.fixed_dictionaries({"os_months": st.sampled_from(["days", "weeks", "years"])}),
+})
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tables(), MAPPINGS)
+def test_random_tables_and_mappings(df, mapping):
+    _check(df, mapping=mapping)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

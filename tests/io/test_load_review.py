@@ -115,3 +115,36 @@ def test_large_float_ids_stay_distinct():
     df = pd.DataFrame({"patient_id": [1e19, 2e19], "os_months": [1.0, 2.0], "os_event": [1, 0]})
     assert load_cohort(df).patients["patient_id"].tolist() == [
         "10000000000000000000", "20000000000000000000"]
+
+
+def test_resection_duplicates_same_day_and_after_followup():
+    """Exported twice -> excluded; two rows of one day -> one operation; an operation after
+    the last contact -> warned. By hand: 'rep' has operations at 0 and 184 days."""
+    patients = pd.DataFrame({
+        "patient_id": ["dup", "day", "late", "rep", "zero"],
+        "metastasectomy_date": ["2001-01-01"] * 5,
+        "last_followup_date": ["2002-01-01"] * 3 + ["2002-01-01", "2001-01-01"],
+        "vital_status": ["alive", "alive", "alive", "dead", "dead"]})
+    res = pd.DataFrame({
+        "patient_id": ["dup", "dup", "day", "day", "late", "late", "rep", "rep", "zero"],
+        "operation_date": ["2001-01-01", "2001-01-01", "2001-01-01", "2001-01-01",
+                           "2001-01-01", "2002-06-01", "2001-01-01", "2001-07-04",
+                           "2001-01-01"],
+        "extent": ["wedge", "wedge", "wedge", "lobectomy", "wedge", "wedge", "wedge", "wedge",
+                   "wedge"]})
+    c = load_cohort(patients, resections=res)
+    assert {r["reason"]: r["count"] for r in c.excluded("resections").to_dict("records")} == {
+        "duplicate resection": 1}
+    n = c.patients.set_index("patient_id")["n_metastasectomies"]
+    assert n.to_dict() == {"dup": 1, "day": 1, "late": 2, "rep": 2, "zero": 1}
+    rules = c.findings["rule"]
+    assert rules.str.contains("same operation date").sum() == 1
+    assert rules.str.contains("after the last follow-up").sum() == 1
+    assert rules.str.contains("zero follow-up").sum() == 1
+    cp = c.counting_process
+    assert set(cp["patient_id"]) == {"dup", "day", "late", "rep"}
+    assert cp.loc[cp["patient_id"] == "day", "repeat_resection"].tolist() == [False]
+    rep = cp[cp["patient_id"] == "rep"]
+    np.testing.assert_allclose(rep["start"], [0, 184 / 30.4375])
+    assert rep["repeat_resection"].tolist() == [False, True]
+    assert rep["event"].tolist() == [False, True]

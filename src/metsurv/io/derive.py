@@ -223,10 +223,15 @@ def irlm_group(complete: pd.Series, dfi_group: pd.Series, n_group: pd.Series) ->
 
 
 def resection_sequence(r: pd.DataFrame) -> pd.Series:
-    """1, 2, ... by operation date within each patient (ties keep their order in the file)."""
-    order = r.sort_values(["patient_id", "operation_date"], kind="stable")
-    seq = order.groupby("patient_id", sort=False).cumcount() + 1
-    return seq.reindex(r.index).astype("Int64")
+    """1, 2, ... by operation date within each patient; rows of the same day share a number
+    (one operation recorded on several rows, e.g. one per lobe)."""
+    seq = r.groupby("patient_id")["operation_date"].rank(method="dense")
+    return seq.astype("Int64")
+
+
+def n_metastasectomies(resections: pd.DataFrame) -> pd.Series:
+    """Metastasectomies per patient (distinct operation days), indexed by patient_id."""
+    return resections.groupby("patient_id")["sequence"].max().astype("Int64")
 
 
 def counting_process(patients: pd.DataFrame, resections: pd.DataFrame) -> pd.DataFrame:
@@ -245,11 +250,13 @@ def counting_process(patients: pd.DataFrame, resections: pd.DataFrame) -> pd.Dat
     base["metastasectomy_date"] = _col(patients, "metastasectomy_date")
     base = base[base["os_months"] > 0]
     rep = resections[resections["sequence"] >= 2][["patient_id", "operation_date"]]
+    rep = rep.drop_duplicates()  # one operation recorded on several rows counts once
     rep = rep.merge(base, on="patient_id", how="inner")
     rep["t"] = months_between(rep["metastasectomy_date"], rep["operation_date"])
     rep = rep[(rep["t"] > 0) & (rep["t"] < rep["os_months"])]
     # resections at t=0 (same day as the first) count from the start of follow-up
-    same_day = resections[(resections["sequence"] >= 2)].merge(
+    same_day = resections[(resections["sequence"] >= 2)].drop_duplicates(
+        ["patient_id", "operation_date"]).merge(
         base[["patient_id", "metastasectomy_date"]], on="patient_id")
     at_zero = same_day[same_day["operation_date"] <= same_day["metastasectomy_date"]]
     n_at_zero = at_zero.groupby("patient_id").size()

@@ -23,6 +23,7 @@ EXCLUSION_REASONS: tuple[str, ...] = (
     "follow-up before metastasectomy",
     "negative time",
     "resection of a patient not in the cohort",
+    "duplicate resection",
     "resection without a usable operation date",
 )
 

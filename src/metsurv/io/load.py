@@ -164,17 +164,36 @@ def load_cohort(
         reasons_r = log_r.excluded(len(conv_r.frame))
         r = conv_r.frame.assign(source_row=np.asarray(raw_r.rows, dtype=np.int64))
         r = r.loc[reasons_r.isna().to_numpy()].reset_index(drop=True)
+        given_sequence = r["sequence"] if "sequence" in r else None
         r["sequence"] = derive.resection_sequence(r)
+        if given_sequence is not None:
+            differs = given_sequence.notna() & given_sequence.ne(r["sequence"])
+            pos = np.flatnonzero(reasons_r.isna().to_numpy())[differs.to_numpy(dtype=bool)]
+            log_r.add(pos, conv_r.source_columns["sequence"],
+                      given_sequence[differs].to_numpy(dtype=object),
+                      "sequence differs from the order of operation dates (dates used)",
+                      "warning")
         res_table = r.sort_values(["patient_id", "sequence"], kind="stable").reset_index(drop=True)
-        counts = res_table.groupby("patient_id").size()
-        n_res = patients["patient_id"].map(counts)
+        n_res = patients["patient_id"].map(derive.n_metastasectomies(res_table))
+        if "n_metastasectomies" in patients:
+            differs = (patients["n_metastasectomies"].notna() & n_res.notna()
+                       & patients["n_metastasectomies"].ne(n_res)).to_numpy(dtype=bool)
+            log.add(kept_pos[differs], conv.source_columns["n_metastasectomies"],
+                    patients["n_metastasectomies"].to_numpy(dtype=object)[differs],
+                    "n_metastasectomies differs from the resections table (table used)",
+                    "warning")
         without = np.flatnonzero(n_res.isna().to_numpy())
         log.add(kept_pos[without], conv.source_columns.get("patient_id", "patient_id"),
                 patients["patient_id"].iloc[without].to_numpy(dtype=object),
                 "no row in the resections table (counted as one metastasectomy)", "warning")
         patients["n_metastasectomies"] = n_res.fillna(1).astype("Int64")
         _check_first_dates(patients, res_table, conv, log, kept_pos)
+        _check_after_followup(patients, res_table, conv_r, log_r, raw_r.rows)
         cp = derive.counting_process(patients, res_table)
+        zero = np.flatnonzero((patients["os_months"] <= 0).to_numpy())
+        log.add(kept_pos[zero], conv.source_columns.get("last_followup_date", "os_months"),
+                patients["os_months"].to_numpy()[zero],
+                "zero follow-up: not in the counting-process table (needs stop > start)", "info")
         flow.append(_flow("resections", len(raw_r.frame), reasons_r))
         findings = [log.frame(raw.rows, conv.frame["patient_id"]),
                     log_r.frame(raw_r.rows, conv_r.frame["patient_id"])]
@@ -192,12 +211,30 @@ def load_cohort(
     )
 
 
+def _check_after_followup(patients: pd.DataFrame, res: pd.DataFrame, conv_r: Converted,
+                          log_r: FindingLog, raw_rows: np.ndarray) -> None:
+    """An operation after the last follow-up means the last contact date is out of date."""
+    if "metastasectomy_date" not in patients:
+        return
+    ends = patients.set_index("patient_id")
+    t = derive.months_between(res["patient_id"].map(ends["metastasectomy_date"]),
+                              res["operation_date"])
+    late = (t > res["patient_id"].map(ends["os_months"])).to_numpy(dtype=bool)
+    # source rows increase with position, so a row number finds its raw position
+    pos = np.searchsorted(np.asarray(raw_rows), res.loc[late, "source_row"].to_numpy())
+    log_r.add(pos, conv_r.source_columns["operation_date"],
+              res.loc[late, "operation_date"].to_numpy(dtype=object),
+              "operation after the last follow-up (the last contact date is out of date)",
+              "warning")
+
+
 def _check_first_dates(patients: pd.DataFrame, res: pd.DataFrame, conv: Converted,
                        log: FindingLog, kept_pos: np.ndarray) -> None:
     """The first resection should be the time origin; say so where the two disagree."""
     if "metastasectomy_date" not in patients:
         return
-    first = res[res["sequence"] == 1].set_index("patient_id")["operation_date"]
+    first = res[res["sequence"] == 1].drop_duplicates("patient_id").set_index("patient_id")[
+        "operation_date"]
     differs = patients["patient_id"].map(first).ne(patients["metastasectomy_date"])
     differs &= patients["patient_id"].isin(first.index) & patients["metastasectomy_date"].notna()
     idx = np.flatnonzero(differs.to_numpy())

@@ -166,3 +166,14 @@ def validate_resections(conv: Converted, kept_ids: pd.Series, log: FindingLog) -
     no_date = (r["operation_date"].isna().to_numpy() & ~bad)
     log.add(where(no_date), _src(conv, "operation_date"), None, "operation date is missing",
             "error", "resection without a usable operation date")
+    dated = r[ids.notna() & r["operation_date"].notna()]
+    exact = dated.duplicated(keep="first")  # every canonical field repeated: exported twice
+    pos = dated.index[exact.to_numpy()].to_numpy()
+    log.add(pos, _src(conv, "patient_id"), ids.to_numpy(dtype=object)[pos],
+            "the same resection row occurs on an earlier row (first kept)", "error",
+            "duplicate resection")
+    same_day = dated[~exact].duplicated(["patient_id", "operation_date"], keep="first")
+    pos = dated[~exact].index[same_day.to_numpy()].to_numpy()
+    log.add(pos, _src(conv, "operation_date"), r["operation_date"].to_numpy(dtype=object)[pos],
+            "another row of this patient has the same operation date (one metastasectomy)",
+            "warning")
