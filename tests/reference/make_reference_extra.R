@@ -105,6 +105,35 @@ crfits$cause_specific_cox <- list(
   call = "coxph(Surv(time, status == 1) ~ grp, ties = 'efron')",
   coef = unname(coef(cs)), names = names(coef(cs)), var = unname(as.matrix(vcov(cs))),
   loglik = cs$loglik)
+# first events as metsurv's loader derives them (schema.FIRST_EVENTS): pulmonary recurrence
+# the cause of interest; extrathoracic recurrence, recurrence of unknown site and death
+# without recurrence distinct competing causes; some rows without a first event (DFS
+# unknown), which cmprsk omits (na.action) and metsurv counts in n_dropped.
+set.seed(19970103)
+n <- 300
+fe_grp <- sample(c("a", "b"), n, replace = TRUE)
+fe_time <- as.double(sample(1:60, n, replace = TRUE))
+fe_levels <- c("event_free", "pulmonary_recurrence", "death_without_recurrence",
+               "extrathoracic_recurrence", "recurrence_site_unknown")
+fe_prob <- rbind(a = c(.30, .30, .15, .15, .10), b = c(.25, .40, .10, .15, .10))
+fe <- vapply(fe_grp, function(g) sample(fe_levels, 1, prob = fe_prob[g, ]), "")
+fe[sample(n, 15)] <- NA
+fe_data <- write_input(data.frame(time = fe_time, first_event = unname(fe), grp = fe_grp),
+                       "extra_cr_first_event")
+# status codes as metsurv.stats.competing: 0 event-free, 1 pulmonary recurrence, 2 death
+# without recurrence, 3 extrathoracic recurrence, 4 recurrence of unknown site
+fe_data$status <- match(fe_data$first_event, fe_levels) - 1L
+crfits$first_event <- list(
+  call = paste("cuminc(time, status, grp, cencode = 0) on extra_cr_first_event, status",
+               "0 event_free, 1 pulmonary, 2 death, 3 extrathoracic, 4 site unknown"),
+  n_omitted = sum(is.na(fe_data$status)),
+  fit = cuminc_json(with(fe_data, cuminc(time, status, grp, cencode = 0))))
+fe_cs <- coxph(Surv(time, status == 1) ~ grp, data = fe_data, ties = "efron")
+crfits$first_event_cause_specific_cox <- list(
+  call = "coxph(Surv(time, status == 1) ~ grp, ties = 'efron') on extra_cr_first_event",
+  coef = unname(coef(fe_cs)), names = names(coef(fe_cs)),
+  var = unname(as.matrix(vcov(fe_cs))), loglik = fe_cs$loglik, n = fe_cs$n,
+  nevent = fe_cs$nevent)
 write_fixture(crfits, "extra_cr")
 
 # ------------------------------------------------------------------ RMST
@@ -135,6 +164,27 @@ rm$difference <- lapply(taus, function(tau) {
 })
 rm$call <- "summary(survfit(Surv(time, event) ~ sex, data = lung), rmean = tau)$table"
 write_fixture(rm, "extra_rmst")
+
+# ------------------------------------------------------------------ KM at given times
+# summary(fit, times) beyond a curve's last time (female 965, male 1022): dropped by
+# default (extend = FALSE), carried forward with n.risk 0 when extend = TRUE.
+km_times <- c(180, 365, 900, 965, 1000, 1022, 1100)
+km_at <- function(fit, extend) {
+  s <- summary(fit, times = km_times, extend = extend)
+  list(call = sprintf("summary(fit, times = c(%s), extend = %s)",
+                      paste(km_times, collapse = ", "), extend),
+       strata = if (is.null(s$strata)) rep("all", length(s$time)) else
+         sub("^sex=", "", as.character(s$strata)),
+       time = s$time, surv = s$surv, std_err = s$std.err, lower = s$lower,
+       upper = s$upper, n_risk = s$n.risk)
+}
+km_sex <- survfit(Surv(time, event) ~ sex, data = lung2, conf.type = "log-log")
+km_all <- survfit(Surv(time, event) ~ 1, data = lung2, conf.type = "log-log")
+write_fixture(list(
+  fit = "survfit(Surv(time, event) ~ sex, data = lung, conf.type = 'log-log')",
+  times = km_times,
+  by_sex = km_at(km_sex, FALSE), by_sex_extend = km_at(km_sex, TRUE),
+  overall = km_at(km_all, FALSE), overall_extend = km_at(km_all, TRUE)), "extra_km")
 
 # ------------------------------------------------------------------ counting-process Cox
 # Patients: death hazard 0.015/month * exp(0.5 x); recurrence at rate 0.05/month; a repeat

@@ -9,7 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metsurv.stats.competing import cause_specific_cox, cuminc, recurrence_status
+from metsurv.schema import FIRST_EVENTS
+from metsurv.stats.competing import (
+    CENSORED,
+    DEATH,
+    EXTRATHORACIC_RECURRENCE,
+    FIRST_EVENT_STATUS,
+    PULMONARY_RECURRENCE,
+    RECURRENCE_SITE_UNKNOWN,
+    cause_specific_cox,
+    cuminc,
+    recurrence_status,
+)
 from tests.stats.helpers import ABS_EST, REL_STAT, dataset, reference
 
 CASES = {
@@ -82,19 +93,68 @@ def test_cuminc_confidence_limits_bracket_estimate():
     assert res.to_dict()["tests"][0]["cause"] == 1
 
 
-def test_recurrence_status_from_canonical_columns():
-    """Pulmonary (or both) recurrence 1, death without recurrence 2, extrathoracic 3."""
+def test_recurrence_status_follows_first_event():
+    """Every first event is its own cause; a missing first event is a missing status."""
+    events = ["pulmonary_recurrence", "extrathoracic_recurrence", "recurrence_site_unknown",
+              "death_without_recurrence", "event_free", None]
+    df = pd.DataFrame({"first_event": pd.Categorical(events, categories=list(FIRST_EVENTS))})
+    assert recurrence_status(df).tolist() == [PULMONARY_RECURRENCE, EXTRATHORACIC_RECURRENCE,
+                                              RECURRENCE_SITE_UNKNOWN, DEATH, CENSORED, pd.NA]
+    assert set(FIRST_EVENT_STATUS) == set(FIRST_EVENTS)
+    with pytest.raises(ValueError, match="first_event"):
+        recurrence_status(df.drop(columns="first_event"))
+
+
+def test_cuminc_uses_first_event_not_recurrence_columns():
+    """Regression: a recurrence without a recorded site was counted as extrathoracic, and a
+    recurrence date the loader rejected (before the operation: first event missing) still
+    counted. The loader's first_event decides; the rejected row is dropped and counted."""
     df = pd.DataFrame({
-        "dfs_months": [5.0, 7.0, 9.0, 3.0, 4.0],
-        "dfs_event": [True, True, False, True, None],
-        "recurrence_date": pd.to_datetime(["2020-01-01", None, None, "2021-02-01", None]),
-        "recurrence_site": pd.Categorical(["pulmonary", None, None, "extrathoracic", None],
-                                          categories=["pulmonary", "extrathoracic", "both"]),
+        "dfs_months": [5.0, 7.0, 9.0, 3.0, 4.0, 6.0],
+        "dfs_event": [True, True, False, True, True, True],
+        "recurrence_date": pd.to_datetime(["2020-01-01", None, None, "2021-02-01",
+                                           "2021-03-01", "1999-01-01"]),
+        "recurrence_site": pd.Categorical(["pulmonary", None, None, "extrathoracic", None,
+                                           "pulmonary"]),
+        "first_event": pd.Categorical(
+            ["pulmonary_recurrence", "death_without_recurrence", "event_free",
+             "extrathoracic_recurrence", "recurrence_site_unknown", None],
+            categories=list(FIRST_EVENTS)),
     })
-    assert recurrence_status(df).tolist() == [1, 2, 0, 3, pd.NA]
     res = cuminc(df)
     assert res.n_dropped == 1
-    assert set(res.causes) == {1, 2, 3}
+    assert res.causes == (PULMONARY_RECURRENCE, DEATH, EXTRATHORACIC_RECURRENCE,
+                          RECURRENCE_SITE_UNKNOWN)
+    n_events = res.table.groupby("cause")["n_event"].sum().to_dict()
+    assert n_events == {1: 1, 2: 1, 3: 1, 4: 1}
+
+
+def test_cuminc_first_event_against_R_cmprsk():
+    """R: ``cuminc(time, status, grp, cencode = 0)`` on extra_cr_first_event with status
+    0 event_free, 1 pulmonary, 2 death, 3 extrathoracic, 4 site unknown (fixture call):
+    ``$est``/``$var`` 1e-8 absolute, ``$Tests`` 1e-6 relative; the 15 rows cmprsk omits
+    for a missing status are metsurv's n_dropped."""
+    ref = reference("extra_cr")["first_event"]
+    df = dataset("extra_cr_first_event")
+    df["first_event"] = pd.Categorical(df["first_event"], categories=list(FIRST_EVENTS))
+    res = cuminc(df, time="time", by="grp")
+    assert res.causes == (1, 2, 3, 4)
+    assert res.n_dropped == ref["n_omitted"] == 15
+    assert_cuminc_matches(res, ref["fit"])
+
+
+def test_cause_specific_cox_first_event_against_R():
+    """R: ``coxph(Surv(time, status == 1) ~ grp, ties = 'efron')`` on extra_cr_first_event
+    (rows with a missing status dropped): coef and loglik 1e-6 relative, se 1e-8 absolute;
+    n and events exact."""
+    ref = reference("extra_cr")["first_event_cause_specific_cox"]
+    df = dataset("extra_cr_first_event")
+    df["first_event"] = pd.Categorical(df["first_event"], categories=list(FIRST_EVENTS))
+    fit = cause_specific_cox(df, ["grp"], time="time")
+    assert (fit.n, fit.events, fit.n_dropped) == (ref["n"], ref["nevent"], 15)
+    np.testing.assert_allclose(fit.coef, ref["coef"], rtol=REL_STAT)
+    np.testing.assert_allclose(fit.se, np.sqrt(np.diag(ref["var"])), atol=ABS_EST, rtol=0)
+    np.testing.assert_allclose(fit.loglik, ref["loglik"][1], rtol=REL_STAT)
 
 
 def test_cause_specific_cox_against_R():

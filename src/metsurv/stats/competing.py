@@ -6,6 +6,13 @@ can never recur, so ``1 - KM`` with deaths censored overstates the incidence of 
 The cumulative incidence function (CIF) of cause *k* is
 ``F_k(t) = sum_{t_j <= t} S(t_j-) d_kj / n_j`` with ``S`` the all-cause Kaplan-Meier.
 
+On a cohort the causes are the loader's ``first_event`` (``metsurv.schema.FIRST_EVENTS``,
+derived once from the recurrence date and site): pulmonary recurrence is the event of
+interest; extrathoracic recurrence, recurrence of unknown site and death without
+recurrence compete with it as distinct causes. A recurrence without a recorded site is
+not guessed to be extrathoracic, and one the loader could not place in time leaves the
+first event missing (the patient is dropped and counted, not silently recoded).
+
 Numbers match R ``cmprsk::cuminc`` (Gray 1988; cmprsk 2.2): the estimate, its variance
 (the delta-method variance of Fortran ``cinc``, with the tie correction
 ``1 - (d - 1)/(n - 1)``), and Gray's K-sample test (Fortran ``crstm``: score ``s`` for the
@@ -30,43 +37,53 @@ from metsurv.stats._result import Result
 from metsurv.stats._times import aeq_times, as_frame, group_codes, group_levels
 from metsurv.stats.cox import CoxResult, cox
 
-#: Status codes of :func:`recurrence_status`.
-CENSORED, PULMONARY_RECURRENCE, DEATH, OTHER_RECURRENCE = 0, 1, 2, 3
+#: Status codes of :func:`recurrence_status` (cmprsk-style: 0 censored, causes 1-4).
+CENSORED, PULMONARY_RECURRENCE, DEATH, EXTRATHORACIC_RECURRENCE, RECURRENCE_SITE_UNKNOWN = range(5)
+#: ``first_event`` (:data:`metsurv.schema.FIRST_EVENTS`) -> status code. Every event is its
+#: own cause: a recurrence whose site was not recorded is never relabelled.
+FIRST_EVENT_STATUS = {
+    "pulmonary_recurrence": PULMONARY_RECURRENCE,
+    "extrathoracic_recurrence": EXTRATHORACIC_RECURRENCE,
+    "recurrence_site_unknown": RECURRENCE_SITE_UNKNOWN,
+    "death_without_recurrence": DEATH,
+    "event_free": CENSORED,
+}
 STATUS_LABELS = {
     PULMONARY_RECURRENCE: "pulmonary recurrence",
     DEATH: "death without recurrence",
-    OTHER_RECURRENCE: "extrathoracic recurrence",
+    EXTRATHORACIC_RECURRENCE: "extrathoracic recurrence",
+    RECURRENCE_SITE_UNKNOWN: "recurrence, site unknown",
 }
-#: Recurrence sites that count as pulmonary recurrence.
-PULMONARY_SITES = ("pulmonary", "both")
 
 
 def recurrence_status(data: Any) -> pd.Series:
-    """First-event status after metastasectomy from the canonical columns.
+    """First-event status after metastasectomy, from the ``first_event`` column that
+    ``metsurv.io.load_cohort`` derives (time: ``dfs_months``).
 
-    ``dfs_event`` with a ``recurrence_date`` is a recurrence (pulmonary when
-    ``recurrence_site`` is pulmonary or both, else extrathoracic), ``dfs_event`` without one
-    is death without recurrence, otherwise censored; the time is ``dfs_months``. Missing
-    ``dfs_event`` gives a missing status.
+    1 pulmonary recurrence (including pulmonary and extrathoracic at once), 2 death without
+    recurrence, 3 extrathoracic recurrence, 4 recurrence of unknown site, 0 event-free
+    (censored); missing where ``first_event`` is (DFS unknown: e.g. a recurrence without a
+    date, or dated before the operation). The loader decides which recurrences count, so
+    a recurrence date it rejected is not a recurrence here. A table without
+    ``first_event`` raises: pass ``status=`` to :func:`cuminc` instead.
 
-    >>> df = pd.DataFrame({"dfs_event": [True, True, False, True],
-    ...                    "recurrence_date": pd.to_datetime(["2020-01-01", None, None,
-    ...                                                      "2021-01-01"]),
-    ...                    "recurrence_site": ["both", None, None, "extrathoracic"]})
+    >>> df = pd.DataFrame({"first_event": pd.Categorical(
+    ...     ["pulmonary_recurrence", "death_without_recurrence", "event_free",
+    ...      "recurrence_site_unknown", None])})
     >>> recurrence_status(df).tolist()
-    [1, 2, 0, 3]
+    [1, 2, 0, 4, <NA>]
     """
     df = as_frame(data)
-    event = df["dfs_event"]
-    recurred = df["recurrence_date"].notna()
-    site = df["recurrence_site"].astype("object")
-    pulmonary = site.isin(PULMONARY_SITES).to_numpy()
-    out = np.where(
-        ~event.astype("boolean").fillna(False).to_numpy(dtype=bool),
-        CENSORED,
-        np.where(recurred, np.where(pulmonary, PULMONARY_RECURRENCE, OTHER_RECURRENCE), DEATH),
-    )
-    return pd.Series(out, index=df.index, dtype="Int64").mask(event.isna())
+    if "first_event" not in df.columns:
+        raise ValueError(
+            "no 'first_event' column: load the cohort with metsurv.io.load_cohort (it derives "
+            "the first event from the recurrence date and site), or pass status= naming a "
+            "column of event codes")
+    fe = df["first_event"].astype(object)
+    unknown = sorted(set(fe.dropna()) - set(FIRST_EVENT_STATUS), key=str)
+    if unknown:
+        raise ValueError(f"first_event values {unknown} are not among {list(FIRST_EVENT_STATUS)}")
+    return fe.map(FIRST_EVENT_STATUS).astype("Int64")
 
 
 # ------------------------------------------------------------------ estimator
@@ -265,9 +282,13 @@ def cuminc(
 ) -> CumulativeIncidence:
     """Cumulative incidence of each cause by group, with Gray's test across groups.
 
-    ``status`` names a column coding the first event (``cencode`` = censored); when None
-    the status is built from the canonical columns by :func:`recurrence_status`
-    (1 pulmonary recurrence, 2 death without recurrence, 3 extrathoracic recurrence).
+    ``status`` names a column coding the first event (``cencode`` = censored), for any
+    table. When None, the cohort's ``first_event`` (at ``dfs_months``) is used through
+    :func:`recurrence_status`: pulmonary recurrence (1) is the event of interest; death
+    without recurrence (2), extrathoracic recurrence (3) and recurrence of unknown site
+    (4) are distinct competing causes, each with its own curve and test. Rows with a
+    missing time, status (no first event: DFS unknown), group or stratum are dropped and
+    counted in ``n_dropped`` (cmprsk omits them the same way).
 
     R equivalents: ``estimate``/``variance`` match ``cmprsk::cuminc(time, status, by,
     strata, rho)$"<group> <cause>"$est/var`` at the cause's event times; the ``tests`` table
@@ -342,10 +363,11 @@ def cause_specific_cox(
     **cox_options: Any,
 ) -> CoxResult:
     """Cause-specific Cox model: the hazard of ``cause`` among patients still free of any
-    event, other causes (death, other recurrence) censored. Uses metsurv ``cox``; matches R
-    ``coxph(Surv(time, status == cause) ~ covariates)``. ``status`` as in :func:`cuminc`
-    (None: :func:`recurrence_status`); ``cox_options`` go to ``cox`` (ties, strata,
-    reference, robust, ...).
+    event, other causes (death, extrathoracic recurrence, recurrence of unknown site)
+    censored. Uses metsurv ``cox``; matches R ``coxph(Surv(time, status == cause) ~
+    covariates)``. ``status`` as in :func:`cuminc` (None: the cohort's ``first_event``
+    through :func:`recurrence_status`); rows without a status are dropped and counted in
+    ``n_dropped``. ``cox_options`` go to ``cox`` (ties, strata, reference, robust, ...).
 
     A cause-specific HR describes the rate of recurrence among those alive and
     recurrence-free; it is not the effect on the cumulative incidence (that is Fine-Gray's
