@@ -183,3 +183,42 @@ def test_pdfs_open_and_embed_every_font(report: Path):
     figure_fonts = subprocess.run(["pdffonts", str(report / "figures" / "forest.pdf")],
                                   capture_output=True, text=True, check=True).stdout
     assert "TrueType" in figure_fonts  # Type 42: journals reject Type 3 in figure files
+
+
+@pytest.mark.parametrize("content", ["thesis.tex", "provenance.json"])
+def test_out_never_replaces_a_folder_that_is_not_a_report(small_study: Path, tmp_path,
+                                                          content):
+    """``metsurv report --out ~/thesis`` once renamed the folder aside and deleted it.
+    A provenance.json that metsurv did not write does not make a folder a report."""
+    target = tmp_path / "thesis"
+    target.mkdir()
+    (target / content).write_text('{"note": "mine"}')
+    with pytest.raises(CohortError, match=r"thesis: the folder is not empty and holds no "
+                                          r"metsurv report .*choose a new or empty output"):
+        build(small_study, out=target)
+    assert [p.name for p in target.iterdir()] == [content]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["thesis"]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(CohortError, match="exists and is not a folder"):
+        build(small_study, out=tmp_path / "file")
+
+
+def test_out_dot_is_refused_in_a_working_folder(small_study: Path, tmp_path, monkeypatch):
+    (tmp_path / "notes.txt").write_text("keep me")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CohortError, match="not empty and holds no metsurv report"):
+        report_command(small_study, out=".")
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+def test_out_replaces_an_empty_folder_and_a_previous_report(report: Path, small_study: Path,
+                                                            tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert (build(small_study, out=empty) / "index.html").is_file()
+    assert json.loads((empty / "provenance.json").read_text())["generator"] == B.GENERATOR
+    previous = tmp_path / "previous"
+    shutil.copytree(report, previous)
+    (previous / "stale.txt").write_text("from an older build")
+    build(small_study, out=previous)
+    assert not (previous / "stale.txt").exists()

@@ -145,6 +145,7 @@ def build(config: ReportConfig | str | Path | dict[str, Any], out: str | Path | 
     if target is None:
         raise CohortError("no output folder: give out= or an 'out' key in the config")
     target = target.resolve()
+    _check_replaceable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
     # mkdtemp makes the folder private (0700); a report folder is an ordinary folder.
@@ -167,9 +168,43 @@ def build(config: ReportConfig | str | Path | dict[str, Any], out: str | Path | 
     return target
 
 
+#: Written into every provenance.json: what marks a folder as a metsurv report that a new
+#: build may replace.
+GENERATOR = "metsurv report"
+
+
+def _is_report(folder: Path) -> bool:
+    """Whether ``folder`` holds a metsurv report (its provenance.json says so). Reports
+    built before the ``generator`` key are recognised by their build line and checksums."""
+    try:
+        doc = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(doc, dict):
+        return False
+    return doc.get("generator") == GENERATOR or (
+        str(doc.get("built", "")).startswith(BUILT_PREFIX)
+        and isinstance(doc.get("outputs_sha256"), dict) and "metsurv" in doc.get("versions", {}))
+
+
+def _check_replaceable(target: Path) -> None:
+    """A build replaces ``target`` only if it is absent, an empty folder or a previous
+    metsurv report: ``--out ~/thesis`` or ``--out .`` must never delete a user's files."""
+    if not target.exists() and not target.is_symlink():
+        return
+    if target.is_symlink() or not target.is_dir():
+        raise CohortError(f"{target}: exists and is not a folder; choose another output "
+                          f"folder (--out)")
+    if any(target.iterdir()) and not _is_report(target):
+        raise CohortError(f"{target}: the folder is not empty and holds no metsurv report "
+                          f"(no metsurv provenance.json), so it will not be replaced; choose "
+                          f"a new or empty output folder (--out)")
+
+
 def _swap_into_place(tmp: Path, target: Path) -> None:
     """Replace ``target`` by ``tmp`` with two renames on the same file system."""
     old = None
+    _check_replaceable(target)  # again: the folder may have changed during the build
     if target.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
         old.rmdir()
@@ -785,6 +820,7 @@ def _provenance(cfg: ReportConfig, cohort: Any, outputs: dict[str, str], built: 
         versions.setdefault(pkg, _version(pkg))
     flow = cohort.flow[["table", "step", "reason", "n"]].astype(object)
     doc = {
+        "generator": GENERATOR,
         "built": f"{BUILT_PREFIX}{built}",
         "title": cfg.title,
         "inputs": inputs,
