@@ -93,3 +93,26 @@ def test_public_names_are_listed():
             assert hasattr(mod, name), name
     assert {"published_comparison", "format_irlm", "PUBLISHED_LEVELS",
             "PUBLISHED_SUBSETS"} <= set(T.__all__)
+
+
+def test_report_vocabulary_is_the_schemas_and_the_batterys():
+    """One definition each: endpoints and yes/no labels from metsurv.stats.irlm, reference
+    levels from metsurv.schema (the report once had copies that drifted in capitalisation)."""
+    import importlib
+
+    from metsurv import schema
+    from metsurv.report import config
+    from metsurv.stats import irlm
+
+    B = importlib.import_module("metsurv.report.build")
+    assert config.ENDPOINTS is irlm.ENDPOINTS
+    for factor, labels in irlm.BOOL_LABELS.items():
+        for level, text in labels.items():
+            printed = T.level_label(factor, level)
+            assert printed == text[:1].upper() + text[1:], (factor, level)
+    assert not hasattr(B, "_BOOL_REFERENCE")
+    for factor in ("complete_resection", "repeat_resection", "synchronous"):
+        ref = schema.REFERENCE_LEVELS.get(factor, False)
+        stats_order = list(irlm.schema_categorical(pd.Series([True, False]), factor)
+                           .cat.categories)
+        assert B._order(factor, [True, False]) == stats_order == [ref, not ref], factor

@@ -431,14 +431,11 @@ def _labels(factor: str, groups: list) -> dict[Any, str]:
     return {g: T.level_label(factor, g) for g in groups}
 
 
-#: Reference level of yes/no factors the schema gives none for (the unexposed group).
-_BOOL_REFERENCE = {"repeat_resection": False, "synchronous": False}
-
-
 def _order(factor: str, groups: list) -> list:
-    """IRLM order: schema order for coded factors; the reference level first for yes/no."""
+    """IRLM order: schema order for coded factors; the reference level first for yes/no
+    (the schema's, else "no", the unexposed group, as metsurv.stats.irlm and cox take it)."""
     if all(isinstance(g, (bool, np.bool_)) for g in groups):
-        ref = schema.REFERENCE_LEVELS.get(factor, _BOOL_REFERENCE.get(factor, True))
+        ref = schema.REFERENCE_LEVELS.get(factor, False)
         return [g for g in (ref, not ref) if g in groups]
     return list(groups)
 

@@ -17,6 +17,7 @@ import yaml
 
 from metsurv import schema
 from metsurv.errors import CohortError
+from metsurv.stats.irlm import ENDPOINTS
 
 __all__ = ["FactorSpec", "ReportConfig", "load_config", "default_config", "SUBSETS"]
 
@@ -26,7 +27,6 @@ SUBSETS: dict[str, tuple[str, Any]] = {
     "complete_resection": ("complete_resection", True),
     "sarcoma": ("histology_group", "sarcoma"),
 }
-ENDPOINTS = {"os": ("os_months", "os_event"), "dfs": ("dfs_months", "dfs_event")}
 TIME_UNITS = ("years", "months")
 FORMATS = ("png", "svg", "pdf")
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from metsurv import schema
 from metsurv.report._format import format_p, suppress_count
+from metsurv.stats.irlm import BOOL_LABELS as IRLM_BOOL_LABELS
 
 __all__ = [
     "FACTOR_TITLES",
@@ -72,12 +73,12 @@ FACTOR_TITLES: dict[str, str] = {
     "all": "All patients",
 }
 
-_BOOL_LABELS: dict[str, tuple[str, str]] = {
-    # field: (label of True, label of False)
-    "complete_resection": ("Complete (R0)", "Incomplete (R1/R2)"),
-    "leiomyosarcoma": ("Leiomyosarcoma", "Other sarcoma"),
-    "repeat_resection": ("Repeat resection", "Single resection"),
-    "synchronous": ("Synchronous", "Metachronous"),
+#: Labels of yes/no levels: the IRLM battery's (metsurv.stats.irlm.BOOL_LABELS), and those
+#: of the yes/no fields the battery does not analyse; printed with a capital.
+_BOOL_LABELS: dict[str, dict[bool, str]] = {
+    **IRLM_BOOL_LABELS,
+    "repeat_resection": {True: "repeat resection", False: "single resection"},
+    "synchronous": {True: "synchronous", False: "metachronous"},
 }
 _CODE_LABELS: dict[str, dict[str, str]] = {
     "dfi_group": {"0-11": "DFI 0-11 mo", "12-35": "DFI 12-35 mo", ">=36": "DFI \u226536 mo"},
@@ -121,7 +122,8 @@ def level_label(factor: str, level: Any) -> str:
     ('Complete (R0)', 'DFI ≥36 mo')
     """
     if factor in _BOOL_LABELS and isinstance(level, (bool, np.bool_)):
-        return _BOOL_LABELS[factor][0 if level else 1]
+        text = _BOOL_LABELS[factor][bool(level)]
+        return text[:1].upper() + text[1:]
     if isinstance(level, (bool, np.bool_)):
         return "Yes" if level else "No"
     text = str(level)
@@ -364,8 +366,8 @@ def _cohort_figures(published: pd.DataFrame, patients: pd.DataFrame, endpoint: s
     someone is still followed). One fit per subset and factor serves all its levels."""
     from metsurv.published import SURVIVAL_COLUMNS
     from metsurv.report._format import followed
-    from metsurv.report.config import ENDPOINTS
     from metsurv.stats import km
+    from metsurv.stats.irlm import ENDPOINTS
 
     time, event = ENDPOINTS[endpoint]
     times = [12.0 * y for y in SURVIVAL_COLUMNS.values()]
