@@ -57,11 +57,13 @@ def _survival_table(args: argparse.Namespace):
     time, event = args.time or "os_months", args.event or "os_event"
     covariates = [c for c in (getattr(args, "covariates", "") or "").split(",") if c]
     used = [time, event, *covariates,
-            *(c for c in (getattr(args, "by", None), getattr(args, "strata", None)) if c)]
+            *(c for c in (getattr(args, "by", None), getattr(args, "strata", None),
+                          getattr(args, "cluster", None)) if c)]
     for col in used:
         if col not in frame:
             raise CohortError(f"{raw.source}: there is no column {col!r} (columns: "
-                              f"{list(frame.columns)[:30]}); check --time/--event/--by.")
+                              f"{list(frame.columns)[:30]}); check --time/--event/--by, "
+                              "--covariates/--strata/--cluster.")
     return _numbers_where_numeric(frame[list(dict.fromkeys(used))], raw, time, event), time, event
 
 
@@ -123,7 +125,7 @@ def cmd_km(args: argparse.Namespace) -> int:
     data, time, event = _survival_table(args)
     times = [float(t) for t in args.times.split(",")] if args.times else None
     result = km_json(data, time=time, event=event, by=args.by, times=times,
-                     conf_type=args.conf_type)
+                     conf_type=args.conf_type, extend=args.extend)
     if args.json:
         _print_json(result)
     else:
@@ -136,8 +138,12 @@ def cmd_cox(args: argparse.Namespace) -> int:
 
     data, time, event = _survival_table(args)
     covariates = [c.strip() for c in args.covariates.split(",") if c.strip()]
+    absent = [c for c in (*covariates, args.strata, args.cluster) if c and c not in data]
+    if absent:
+        raise CohortError(f"{args.source}: there is no column {absent[0]!r} (columns: "
+                          f"{list(data.columns)[:30]}); check --covariates/--strata/--cluster.")
     result = cox_json(data, time=time, event=event, covariates=covariates, ties=args.ties,
-                      strata=args.strata)
+                      strata=args.strata, robust=args.robust, cluster=args.cluster)
     if args.json:
         _print_json(result)
     else:
@@ -219,7 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source(p, resections=False)
     _add_survival(p)
     p.add_argument("--by", help="grouping column")
-    p.add_argument("--times", help="comma-separated times, e.g. 12,36,60")
+    p.add_argument("--times", help="comma-separated times, e.g. 12,36,60; a time after a "
+                   "group's last follow-up is left out (R summary(fit, times))")
+    p.add_argument("--extend", action="store_true",
+                   help="keep times after the last follow-up: at risk 0, last estimate "
+                   "carried forward (R extend = TRUE)")
     p.add_argument("--conf-type", choices=["log", "log-log", "plain"], default="log-log")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_km)
@@ -227,9 +237,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cox", help="Cox proportional-hazards model and PH test")
     _add_source(p, resections=False)
     _add_survival(p)
-    p.add_argument("--covariates", required=True, help="comma-separated columns")
+    p.add_argument("--covariates", required=True,
+                   help="comma-separated columns; a categorical one is coded against the "
+                   "reference level the JSON lists under 'references' (R: relevel())")
     p.add_argument("--ties", choices=["efron", "breslow"], default="efron")
     p.add_argument("--strata", default=None)
+    p.add_argument("--robust", action="store_true",
+                   help="robust (sandwich) SE, as R coxph(robust = TRUE)")
+    p.add_argument("--cluster", default=None, metavar="COL",
+                   help="robust SE clustered on COL, as R cluster(COL); implies --robust")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_cox)
 

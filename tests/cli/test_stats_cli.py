@@ -13,6 +13,7 @@ import pytest
 
 from metsurv.cli import main
 from metsurv.stats.cli import cox_json, km_json
+from tests.stats.helpers import REFERENCE, dataset
 
 DATA = pd.DataFrame({
     "time": [1.5, 2, 3.25, 4, 5, 6.5, 7, 8, 9.75, 10],
@@ -47,6 +48,48 @@ def test_cox_file_equals_api(semicolon_csv, capsys):
                                           covariates=["grp", "age"])))
     assert got == want
     assert got["ph_test"][-1]["term"] == "GLOBAL"
+
+
+def test_cox_robust_and_cluster_from_file(capsys):
+    """`metsurv cox --robust` / `--cluster inst` on the R fixture's lung.csv: the JSON of
+    cox_json (proven against R coxph(..., robust = TRUE) and + cluster(inst) in
+    tests/stats/test_cli.py), the cluster column carried through, robust_se filled."""
+    lung = REFERENCE / "data" / "lung.csv"
+    base = ["cox", str(lung), "--time", "time", "--event", "event", "--covariates", "age,sex",
+            "--json"]
+    for flags, options in ((["--robust"], {"robust": True}), (["--cluster", "inst"],
+                                                               {"cluster": "inst"})):
+        assert main([*base, *flags]) == 0
+        got = json.loads(capsys.readouterr().out)
+        want = json.loads(json.dumps(cox_json(dataset("lung"), "time", "event", ["age", "sex"],
+                                              **options)))
+        assert got == want
+        assert got["robust"] and all(t["robust_se"] is not None for t in got["terms"])
+    assert got["cluster"] == "inst" and got["n_dropped"] == 1
+    assert main(base) == 0
+    assert all(t["robust_se"] is None for t in json.loads(capsys.readouterr().out)["terms"])
+
+
+def test_cox_missing_cluster_column_exits_2(semicolon_csv, capsys):
+    assert main(["cox", str(semicolon_csv), "--time", "time", "--event", "status",
+                 "--covariates", "age", "--cluster", "centre"]) == 2
+    assert "no column 'centre'" in capsys.readouterr().err
+
+
+def test_km_times_after_follow_up_dropped_unless_extend(semicolon_csv, capsys):
+    """R summary(fit, times = c(5, 20)) leaves out 20 (after the last time, 10); with
+    --extend (R extend = TRUE) it is kept with 0 at risk."""
+    args = ["km", str(semicolon_csv), "--time", "time", "--event", "status", "--times",
+            "20,5", "--json"]
+    assert main(args) == 0
+    rows = json.loads(capsys.readouterr().out)["groups"][0]["survival"]
+    assert [r["time"] for r in rows] == [5.0]
+    assert main([*args, "--extend"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    rows = got["groups"][0]["survival"]
+    assert [(r["time"], r["at_risk"]) for r in rows] == [(5.0, 6), (20.0, 0)]
+    assert got == json.loads(json.dumps(km_json(DATA, time="time", event="status",
+                                                times=[5, 20], extend=True)))
 
 
 @pytest.mark.parametrize("args, fragment", [

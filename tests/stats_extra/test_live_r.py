@@ -38,7 +38,8 @@ def fresh(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("name", ["extra_cr", "extra_rmst", "extra_tv", "extra_schema"])
+@pytest.mark.parametrize("name", ["extra_cr", "extra_rmst", "extra_km", "extra_tv",
+                                  "extra_schema"])
 def test_stored_fixtures_are_reproduced_by_R(fresh, name):
     """Inputs identical; every stored number within 1e-8 absolute or 1e-6 relative."""
     for csv in (REFERENCE / "data").glob(f"{name}*.csv"):

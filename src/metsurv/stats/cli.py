@@ -6,15 +6,32 @@ JSON of ``metsurv km --json``::
 
     {"groups": [{"group", "n", "events", "median", "median_ci": [lo, hi],
                  "survival": [{"time", "estimate", "se", "lower", "upper", "at_risk"}]}],
-     (at the --times given, else at every event time as R ``summary(fit)``)
+     (at the --times given, sorted, as R ``summary(fit, times)``: a time after a group's
+     last follow-up is left out, as R's default ``extend = FALSE`` does, or with --extend
+     kept with at_risk 0 and the last estimate carried forward, R's ``extend = TRUE``;
+     without --times at every event time as R ``summary(fit)``)
      "logrank": {"statistic", "df", "p"} | null, "peto": {"statistic", "df", "p"} | null,
      "n_dropped"}
 
 JSON of ``metsurv cox --json``::
 
-    {"n", "events", "loglik", "concordance",
+    {"n", "events", "loglik", "concordance", "robust", "cluster",
+     "references": {covariate: reference level},
      "terms": [{"term", "coef", "se", "robust_se", "hr", "lower", "upper", "p"}],
      "ph_test": [{"term", "chisq", "df", "p"}] (GLOBAL last), "n_dropped"}
+
+"robust_se" is the sandwich SE of R ``coxph(..., robust = TRUE)`` (``--robust``), or with
+``--cluster COL`` of ``coxph(... + cluster(COL))`` (which implies robust); then "p",
+"lower" and "upper" use it, as R ``summary.coxph`` does. Without either it is ``null``.
+
+Coding of factors: a categorical covariate (text, codes, yes/no) gives one term
+``column[level]`` per level against the level in "references", which is the schema's
+IRLM reference where there is one (``complete_resection``: True, so the term
+``complete_resection[False]`` is incomplete vs complete resection; ``dfi_group``: ">=36"),
+else the first level. R's default coding takes the first level (FALSE, alphabetical) and
+names terms ``columnlevel``; to reproduce metsurv's numbers in R set the reference first:
+``d$complete_resection <- relevel(factor(d$complete_resection), ref = "TRUE")``, then
+``coxph(Surv(time, event) ~ complete_resection + ..., d, ties = "efron")``.
 
 Missing values are ``null``; "se" is the standard error of S(t) as R ``summary.survfit``.
 """
@@ -38,19 +55,30 @@ def km_json(
     by: str | None = None,
     times: Sequence[float] | None = None,
     conf_type: str = "log-log",
+    extend: bool = False,
 ) -> dict[str, Any]:
-    """The ``metsurv km --json`` object (see module docstring).
+    """The ``metsurv km --json`` object (see module docstring). ``times`` as R
+    ``summary(fit, times = times, extend = extend)``: without ``extend`` a group lists only
+    the times up to its last follow-up (where R would stop with "no points selected" for a
+    group left with none, its list is empty).
 
     >>> import pandas as pd
     >>> df = pd.DataFrame({"os_months": [1, 2, 3, 4], "os_event": [1, 0, 1, 1]})
-    >>> km_json(df, times=[2])["groups"][0]["survival"][0]["at_risk"]
+    >>> km_json(df, times=[2, 6])["groups"][0]["survival"][0]["at_risk"]
     3
+    >>> [len(km_json(df, times=[2, 6], extend=e)["groups"][0]["survival"]) for e in (False, True)]
+    [1, 2]
     """
-    fit = km(df, by=by, time=time, event=event, conf_type=conf_type, times=times)
+    fit = km(df, by=by, time=time, event=event, conf_type=conf_type,
+             times=sorted(times) if times is not None else None)
     groups = []
     for c in fit.curves:
-        # without --times: every event time, as R's summary(fit) lists them
-        surv = c.at(fit.times) if fit.times else c.table[c.table["n_event"] > 0]
+        if fit.times:
+            surv = c.at(fit.times)
+            if not extend:  # R summary.survfit findrow: times <= max(fit$time) per curve
+                surv = surv[surv["time"] <= c.table["time"].max()]
+        else:  # every event time, as R's summary(fit) lists them
+            surv = c.table[c.table["n_event"] > 0]
         groups.append(
             {
                 "group": c.group,
@@ -81,10 +109,22 @@ def cox_json(
     ties: str = "efron",
     strata: str | Sequence[str] | None = None,
     robust: bool = False,
+    cluster: str | None = None,
 ) -> dict[str, Any]:
-    """The ``metsurv cox --json`` object (see module docstring)."""
-    fit = cox(df, list(covariates), strata=strata, ties=ties, robust=robust, time=time,
-              event=event)
+    """The ``metsurv cox --json`` object (see module docstring): R ``coxph(Surv(time,
+    event) ~ covariates + strata(strata) [+ cluster(cluster)], ties = ties, robust =
+    robust)``; ``cluster`` implies ``robust``.
+
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"os_months": [5, 8, 12, 3, 9, 15, 4, 11],
+    ...                    "os_event": [1, 1, 0, 1, 1, 0, 1, 1],
+    ...                    "complete_resection": [True, False] * 4})
+    >>> out = cox_json(df, covariates=["complete_resection"], robust=True)
+    >>> out["references"], out["terms"][0]["term"], out["terms"][0]["robust_se"] is None
+    ({'complete_resection': True}, 'complete_resection[False]', False)
+    """
+    fit = cox(df, list(covariates), strata=strata, ties=ties, robust=robust, cluster=cluster,
+              time=time, event=event)
     tab = fit.to_frame()
     zph = fit.ph_test().to_frame()
     return json_safe(
@@ -93,6 +133,9 @@ def cox_json(
             "events": fit.events,
             "loglik": fit.loglik,
             "concordance": fit.concordance,
+            "robust": fit.robust_se is not None,
+            "cluster": fit.cluster,
+            "references": fit.references,
             "terms": [
                 {"term": r.term, "coef": r.coef, "se": r.se, "robust_se": r.robust_se,
                  "hr": r.hr, "lower": r.lower, "upper": r.upper, "p": r.p}
@@ -150,9 +193,15 @@ def format_cox(result: dict[str, Any]) -> str:
     """Human-readable text of a :func:`cox_json` object."""
     lines = [f"n = {result['n']}, events = {result['events']}, "
              f"log-likelihood = {_num(result['loglik'], 6)}, "
-             f"concordance = {_num(result['concordance'], 3)}",
-             "",
-             f"{'term':<28}{'HR':>8}{'95% CI':>18}{'p':>9}"]
+             f"concordance = {_num(result['concordance'], 3)}"]
+    if result.get("references"):
+        lines.append("reference levels: " + ", ".join(
+            f"{k} = {v}" for k, v in result["references"].items()))
+    if result.get("robust"):
+        cl = result.get("cluster")
+        lines.append("CI and p from the robust (sandwich) SE"
+                     + (f", clustered on {cl}" if cl else ""))
+    lines += ["", f"{'term':<28}{'HR':>8}{'95% CI':>18}{'p':>9}"]
     for t in result["terms"]:
         ci = f"{_num(t['lower'])} - {_num(t['upper'])}"
         lines.append(f"{t['term']:<28}{_num(t['hr']):>8}{ci:>18}{_p(t['p']):>9}")
