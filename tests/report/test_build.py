@@ -222,3 +222,42 @@ def test_out_replaces_an_empty_folder_and_a_previous_report(report: Path, small_
     (previous / "stale.txt").write_text("from an older build")
     build(small_study, out=previous)
     assert not (previous / "stale.txt").exists()
+
+
+def test_one_p_value_per_factor_from_the_battery(tmp_path, make_study):
+    """Figure caption, survival table and battery table once quoted different log-rank and
+    trend p for one factor: the KM figures tested all levels (trend only with three), the
+    battery leaves sparse levels out. Now all three quote the battery, and say which
+    levels entered the test."""
+    from metsurv.io import load_cohort
+    from metsurv.stats import logrank
+    from metsurv.stats.irlm import irlm_comparisons
+
+    write_cohort, write_config = make_study
+    patients_csv, _ = write_cohort(tmp_path / "data", n=300, seed=5)
+    df = pd.read_csv(patients_csv, dtype=str)
+    nodes = df["nodal_status"].where(df["nodal_status"] != "N2", "N1")
+    nodes.iloc[:4] = "N2"  # a sparse level: 4 patients, fewer than the battery's 10
+    df.assign(nodal_status=nodes).to_csv(patients_csv, index=False)
+    cfg = write_config(tmp_path, factors=["nodal_status"], formats=["svg"], landmark_times=[],
+                       competing_risks=False, cox={"covariates": ["complete_resection"]})
+    out = build(cfg, out=tmp_path / "r")
+
+    cohort = load_cohort(str(patients_csv))
+    battery = irlm_comparisons(cohort).factors.set_index("factor").loc["nodal_status"]
+    all_levels = logrank(cohort.patients, by="nodal_status", time="os_months",
+                         event="os_event")
+    assert B.F.format_p(all_levels.p) != B.F.format_p(battery["logrank_p"])  # the old bug
+    want = (B.F.format_p(battery["logrank_p"], label=False),
+            B.F.format_p(battery["trend_p"], label=False))
+    survival = pd.read_csv(out / "tables" / "survival.csv", dtype=str, keep_default_na=False)
+    row = survival[survival["Factor"] == "Nodal status"].iloc[0]
+    assert (row["Log-rank p"], row["Trend p"]) == want
+    irlm = pd.read_csv(out / "tables" / "irlm_battery.csv", dtype=str, keep_default_na=False)
+    row = irlm[irlm["Factor"] == "Nodal status"].iloc[0]
+    assert (row["Log-rank p"], row["Trend p"]) == want
+    html = (out / "index.html").read_text()
+    caption = html[html.index('id="fig-km_nodal_status"'):].split("</figcaption>")[0]
+    assert f"Log-rank {B.F.format_p(battery['logrank_p'])}" in caption.replace("&lt;", "<")
+    assert "not tested: N2" in caption
+    assert "test for trend over N0 &lt; N1." in caption

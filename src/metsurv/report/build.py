@@ -314,6 +314,12 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
         + (f" Counts below {k} are shown as <{k}." if k else ""), t1))
     sections.append(sec)
 
+    # -- the IRLM battery: its tests are the report's tests (one rule for every p-value)
+    from metsurv.stats.irlm import irlm_comparisons
+
+    battery = irlm_comparisons(cohort, endpoint=cfg.endpoint)
+    batteries = _subset_batteries(cfg, patients, battery)
+
     # -- survival by factor
     sec = _Section("Survival by prognostic factor", _endpoint_text(cfg))
     published = _published(cfg)
@@ -335,34 +341,34 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
         fit = _km(data, spec.factor, cfg)
         if len(fit.curves) < 1:
             continue
-        lr_p, trend_p = _logrank(data, spec.factor, cfg)
+        tests = _factor_tests(cfg, batteries.get(spec.subset), data, spec.factor)
         bench, sources = F.benchmark_points(published, spec.factor, spec.subset, fit.groups)
         panel = F.panel_from_km(
             fit, at_risk_times=_tick_months(cfg), labels=_labels(spec.factor, fit.groups),
-            order=_order(spec.factor, fit.groups), p_logrank=lr_p, p_trend=trend_p,
+            order=_order(spec.factor, fit.groups), p_logrank=tests.p, p_trend=tests.trend,
             benchmarks=bench, benchmark_label=cfg.benchmark, benchmark_sources=sources)
         fig = F.km_figure(panel, **_plot_kwargs(cfg))
         sub_text = f"; {_SUBSET_TEXT[spec.subset]} only" if spec.subset else ""
         sec.items.append(_Figure(f"km_{spec.slug}", _factor_title(spec),
                                  _km_caption(cfg, _lower_first(T.FACTOR_TITLES.get(
-                                    spec.factor, spec.factor)) + sub_text, lr_p, trend_p,
-                                    sources),
+                                    spec.factor, spec.factor)) + sub_text, tests, sources),
                                  fig))
-        surv_rows.append(_survival_rows(fit, _factor_title(spec), lr_p, trend_p, k,
+        surv_rows.append(_survival_rows(fit, _factor_title(spec), tests.p, tests.trend, k,
                                         labels=_labels(spec.factor, fit.groups),
                                         order=_order(spec.factor, fit.groups)))
     surv = pd.concat(surv_rows, ignore_index=True)
     sec.items.append(_Table(
         "survival", "Survival estimates by factor",
         f"Kaplan-Meier median and {', '.join(f'{y}' for y in _SURV_YEARS)}-year survival with "
-        "95% CIs (log-log); p from the log-rank test (trend test for ordered factors). "
-        "Blank: not estimable (median not reached, or nobody followed that long).", surv))
+        "95% CIs (log-log). p as in the figures, from the IRLM battery on the same patients: "
+        f"log-rank over the levels with at least {battery.min_n} patients and "
+        f"{battery.min_events} {_events_word(cfg)} (sparse levels are described, not tested), "
+        "trend over the ordered levels among them; the figure captions name the levels "
+        "tested. Blank: not estimable (median not reached, or nobody followed that long).",
+        surv))
     sections.append(sec)
 
     # -- Cox models and the IRLM battery (its univariable HRs feed the forest plot)
-    from metsurv.stats.irlm import irlm_comparisons
-
-    battery = irlm_comparisons(cohort, endpoint=cfg.endpoint)
     cox_sec = _cox_section(cfg, patients, battery)
     if cox_sec is not None:
         sections.append(cox_sec)
@@ -398,23 +404,81 @@ def _km(data: pd.DataFrame, by: str | None, cfg: ReportConfig) -> Any:
               times=[12.0 * y for y in _SURV_YEARS])
 
 
-def _logrank(data: pd.DataFrame, by: str, cfg: ReportConfig) -> tuple[float | None, float | None]:
-    """Log-rank p over all levels; for ordered factors also the trend p over the ordered
-    levels only (nodal status: N0 < N1 < N2, without NX = not assessed)."""
+@dataclass(frozen=True)
+class _Tests:
+    """The log-rank and trend p of one Kaplan-Meier panel, and which levels entered them."""
+
+    p: float | None
+    trend: float | None
+    rule: str
+
+
+def _events_word(cfg: ReportConfig) -> str:
+    return "deaths" if cfg.endpoint == "os" else "events"
+
+
+def _subset_batteries(cfg: ReportConfig, patients: pd.DataFrame, battery: Any
+                      ) -> dict[str | None, Any]:
+    """The IRLM battery of the whole cohort (``None``) and, for each subset a panel is drawn
+    on, of that subset, limited to the factors drawn there (cheap at a million patients)."""
+    from metsurv.stats.irlm import FACTORS, irlm_comparisons
+
+    out: dict[str | None, Any] = {None: battery}
+    for subset in dict.fromkeys(s.subset for s in cfg.factors if s.subset):
+        factors = [s.factor for s in cfg.factors if s.subset == subset and s.factor in FACTORS
+                   and s.factor in patients.columns]
+        if not factors:
+            continue
+        needs_histology = any(FACTORS[f][1] is not None for f in factors)
+        cols = [cfg.time_column, cfg.event_column, *factors,
+                *(["histology_group"] if needs_histology else [])]
+        data = T.subset_patients(patients, subset)
+        out[subset] = irlm_comparisons(data[list(dict.fromkeys(c for c in cols
+                                                               if c in data.columns))],
+                                       endpoint=cfg.endpoint)
+    return out
+
+
+def _factor_tests(cfg: ReportConfig, battery: Any, data: pd.DataFrame, factor: str) -> _Tests:
+    """The panel's tests: the IRLM battery's for its factors (log-rank over the levels with
+    enough patients and events; trend over the ordered ones among them), so that figure,
+    survival table and battery table quote one p; for a factor the battery does not analyse,
+    log-rank over all its levels."""
+    rows = battery.factors if battery is not None else pd.DataFrame(columns=["factor"])
+    row = rows[rows["factor"] == factor]
+    if not len(row):
+        return _all_levels_test(cfg, data, factor)
+    row = row.iloc[0]
+    p = float(row["logrank_p"]) if np.isfinite(row["logrank_p"]) else None
+    trend = float(row["trend_p"]) if np.isfinite(row["trend_p"]) else None
+    lv = battery.levels[(battery.levels["factor"] == factor) & (battery.levels["n"] > 0)]
+    tested = [v for v in lv["level"] if not bool(lv.loc[lv["level"] == v, "sparse"].iloc[0])]
+    untested = [v for v in lv["level"] if v not in tested]
+    names = ", ".join(T.level_label(factor, v) for v in tested)
+    if p is None:
+        return _Tests(None, None, (
+            f"No log-rank test: fewer than two levels with at least {battery.min_n} patients "
+            f"and {battery.min_events} {_events_word(cfg)} (IRLM battery rule)."))
+    rule = (f"Log-rank test over the levels with at least {battery.min_n} patients and "
+            f"{battery.min_events} {_events_word(cfg)} (IRLM battery rule): "
+            + ("all levels" if not untested else names + "; not tested: "
+               + ", ".join(T.level_label(factor, v) for v in untested)))
+    if trend is not None:
+        tested_text = {str(v) for v in tested}
+        order = [v for v in schema.ORDERED_FACTORS.get(factor, ()) if v in tested_text]
+        rule += ("; test for trend over " + " < ".join(T.level_label(factor, v) for v in order))
+    return _Tests(p, trend, rule + ".")
+
+
+def _all_levels_test(cfg: ReportConfig, data: pd.DataFrame, factor: str) -> _Tests:
     from metsurv.stats import logrank
 
-    if data[by].nunique() < 2:
-        return None, None
-    res = logrank(data, by=by, time=cfg.time_column, event=cfg.event_column)
+    if data[factor].nunique() < 2:
+        return _Tests(None, None, "")
+    res = logrank(data, by=factor, time=cfg.time_column, event=cfg.event_column)
     p = float(res.p) if np.isfinite(res.p) else None
-    order = schema.ORDERED_FACTORS.get(by)
-    if order is None:
-        return p, None
-    ordered = data[data[by].astype(object).isin(order)]
-    if ordered[by].nunique() < 3:
-        return p, None
-    tr = logrank(ordered, by=by, time=cfg.time_column, event=cfg.event_column, trend=True)
-    return p, (float(tr.trend_p) if np.isfinite(tr.trend_p) else None)
+    return _Tests(p, None, "Log-rank test over all levels (not a factor of the IRLM "
+                           "battery, which applies no level rule to it).")
 
 
 def _tick_months(cfg: ReportConfig) -> list[float]:
@@ -452,8 +516,8 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
-def _km_caption(cfg: ReportConfig, what: str | None, p: float | None = None,
-                trend: float | None = None, sources: tuple[str, ...] | list[str] = ()) -> str:
+def _km_caption(cfg: ReportConfig, what: str | None, tests: _Tests | None = None,
+                sources: tuple[str, ...] | list[str] = ()) -> str:
     unit = cfg.time_unit
     text = (f"Kaplan-Meier estimate of {'overall' if cfg.endpoint == 'os' else 'disease-free'} "
             f"survival {'of all patients' if what is None else 'by ' + what}, {unit} from the "
@@ -461,9 +525,12 @@ def _km_caption(cfg: ReportConfig, what: str | None, p: float | None = None,
             f"censored patients (merged when closer than the print resolution)")
     text += "; shaded: 95% pointwise CI (log-log)." if cfg.ci_bands else "."
     text += " Legend: n and 5-year survival per group. " + F.AT_RISK_CAPTION
-    if p is not None:
-        text += f" Log-rank {F.format_p(p)}"
-        text += f"; test for trend {F.format_p(trend)}." if trend is not None else "."
+    if tests is not None and tests.p is not None:
+        text += f" Log-rank {F.format_p(tests.p)}"
+        text += (f"; test for trend {F.format_p(tests.trend)}." if tests.trend is not None
+                 else ".")
+    if tests is not None and tests.rule:
+        text += " " + tests.rule
     if sources:
         text += (f" Open diamonds: published {cfg.benchmark} figures (survival at 5/10/15 "
                  f"years; a median drawn at 50%): {'; '.join(sources)}.")
