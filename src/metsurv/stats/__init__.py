@@ -7,7 +7,7 @@ that this package does not need scikit-learn."""
 from .competing import CumulativeIncidence, cause_specific_cox, cuminc, gray_test
 from .cox import CoxResult, PHTestResult, cox
 from .irlm import IRLMBattery, irlm_comparisons
-from .km import KMCurve, KMResult, km
+from .km import KMCurve, KMResult, followed, km
 from .landmark import LandmarkResult, landmark
 from .rmst import RMSTResult, rmst
 from .tests import LogRankResult, logrank
@@ -32,6 +32,7 @@ __all__ = [
     "counting_process_cox",
     "cox",
     "cuminc",
+    "followed",
     "gray_test",
     "irlm_comparisons",
     "km",

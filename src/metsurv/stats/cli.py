@@ -150,10 +150,12 @@ def cox_json(
     )
 
 
-def _num(x: Any, digits: int = 3) -> str:
+def _num(x: Any, fmt: str = "{:.3g}") -> str:
+    """A number as printed by the text forms (km, cox, irlm): ``fmt`` for floats, ints as
+    they are, NA for missing."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "NA"
-    return f"{x:.{digits}g}" if isinstance(x, float) else str(x)
+    return fmt.format(x) if isinstance(x, float) else str(x)
 
 
 def _p(p: Any) -> str:
@@ -168,7 +170,7 @@ def format_km(result: dict[str, Any]) -> str:
     for g in result["groups"]:
         lo, hi = g["median_ci"]
         lines.append(f"{str(g['group']):<16}{g['n']:>7}{g['events']:>8}"
-                     f"{_num(g['median'], 4):>10}   {_num(lo, 4)} - {_num(hi, 4)}")
+                     f"{_num(g['median'], '{:.4g}'):>10}   {_num(lo, '{:.4g}')} - {_num(hi, '{:.4g}')}")
     for g in result["groups"]:
         if g["survival"]:
             lines.append("")
@@ -177,12 +179,12 @@ def format_km(result: dict[str, Any]) -> str:
             pad = " " * (len(str(g["group"])) + 2)
             for s in g["survival"]:
                 ci = f"{_num(s['lower'])} - {_num(s['upper'])}"
-                lines.append(f"{pad}{_num(s['time'], 6):>8}{_num(s['estimate']):>10}"
-                             f"{_num(s['se'], 2):>8}{ci:>18}{s['at_risk']:>9}")
+                lines.append(f"{pad}{_num(s['time'], '{:.6g}'):>8}{_num(s['estimate']):>10}"
+                             f"{_num(s['se'], '{:.2g}'):>8}{ci:>18}{s['at_risk']:>9}")
     for key, label in (("logrank", "Log-rank"), ("peto", "Peto-Peto")):
         t = result.get(key)
         if t:
-            lines.append(f"{label}: chisq = {_num(t['statistic'], 4)} on {t['df']} df, "
+            lines.append(f"{label}: chisq = {_num(t['statistic'], '{:.4g}')} on {t['df']} df, "
                          f"p {_p(t['p']).replace('<', '< ') if _p(t['p']).startswith('<') else '= ' + _p(t['p'])}")
     if result.get("n_dropped"):
         lines.append(f"({result['n_dropped']} rows with missing values dropped)")
@@ -192,8 +194,8 @@ def format_km(result: dict[str, Any]) -> str:
 def format_cox(result: dict[str, Any]) -> str:
     """Human-readable text of a :func:`cox_json` object."""
     lines = [f"n = {result['n']}, events = {result['events']}, "
-             f"log-likelihood = {_num(result['loglik'], 6)}, "
-             f"concordance = {_num(result['concordance'], 3)}"]
+             f"log-likelihood = {_num(result['loglik'], '{:.6g}')}, "
+             f"concordance = {_num(result['concordance'], '{:.3g}')}"]
     if result.get("references"):
         lines.append("reference levels: " + ", ".join(
             f"{k} = {v}" for k, v in result["references"].items()))

@@ -6,10 +6,9 @@ JSON or through :func:`format_battery`.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from metsurv.stats.cli import _p
+from metsurv.stats.cli import _num, _p
 from metsurv.stats.irlm import SURVIVAL_YEARS, irlm_comparisons
 
 
@@ -19,8 +18,7 @@ def battery_json(data: Any, endpoint: str = "os", **options: Any) -> dict[str, A
     return irlm_comparisons(data, endpoint=endpoint, **options).to_dict()
 
 
-def _num(x: Any, fmt: str = "{:.1f}") -> str:
-    return "NA" if x is None or (isinstance(x, float) and math.isnan(x)) else fmt.format(x)
+ONE = "{:.1f}"  # months: one decimal
 
 
 def _pct(row: dict, key: str) -> str:
@@ -54,8 +52,8 @@ def format_battery(result: dict[str, Any]) -> str:
         pop = "" if f["population"] == "all" or "only" in f["label"] else f" [{f['population']} only]"
         lines += ["", f"{f['label']}{pop}: n {f['n']}, {tests}", head]
         for r in f["levels"]:
-            med = f"{_num(r.get('median'))} ({_num(r.get('median_lower'))}-" \
-                  f"{_num(r.get('median_upper'))})"
+            med = f"{_num(r.get('median'), ONE)} ({_num(r.get('median_lower'), ONE)}-" \
+                  f"{_num(r.get('median_upper'), ONE)})"
             if r["reference"]:
                 hr = "1 (reference)"
             elif r.get("hr") is None:
@@ -66,7 +64,7 @@ def format_battery(result: dict[str, Any]) -> str:
             surv = "".join(f"{_pct(r, f'surv_{y}y'):<17}" for y in (1, 5, 10) if y in years)
             flag = " *" if r["sparse"] and r["n"] > 0 else ""
             lines.append(f"  {str(r['label'])[:21]:<22}{r['n']:>6}{r['events']:>8}  "
-                         f"{med:<22}{surv}{_num(r.get('rmst_5y')):>9}  {hr}{flag}")
+                         f"{med:<22}{surv}{_num(r.get('rmst_5y'), ONE):>9}  {hr}{flag}")
     mv = result["multivariable"]
     if mv["table"]:
         lines += ["", f"Multivariable Cox ({', '.join(mv['factors'])}): n {mv['n']}, "

@@ -14,8 +14,9 @@ Rules, stated once:
   log-rank test, the hazard ratios or the multivariable model (an HR estimated from three
   patients is noise). The note column says so: nothing is dropped silently.
 * Survival at a time beyond the group's follow-up (no patient observed that long and the
-  curve not at 0) is reported as missing, not carried forward; likewise RMST when
-  follow-up ends before 5 years.
+  curve not at 0: :func:`metsurv.stats.km.followed`) is reported as missing, not carried
+  forward; likewise RMST when follow-up ends before 5 years (where
+  :func:`metsurv.stats.rmst.rmst` would warn and extend the curve flat, as R ``rmean``).
 * LMS vs other sarcoma is analysed among sarcoma patients only; NX (nodes not assessed)
   is a level of nodal status but not of its trend test (N0 < N1 < N2).
 * The IRLM group is a summary of resection, DFI and number of metastases, so the
@@ -39,7 +40,7 @@ from metsurv.schema import ORDERED_FACTORS, REFERENCE_LEVELS, codes
 from metsurv.stats._result import Result, json_safe
 from metsurv.stats._times import as_frame, level_label
 from metsurv.stats.cox import cox
-from metsurv.stats.km import km
+from metsurv.stats.km import followed, km
 from metsurv.stats.rmst import rmst_from_curve
 from metsurv.stats.tests import logrank
 
@@ -158,15 +159,13 @@ def _level_row(curve, level, col, tp, tau) -> dict:
         return row
     med = curve.median, curve.median_lower, curve.median_upper
     row.update(median=med[0], median_lower=med[1], median_upper=med[2])
-    at = curve.at(tp)
-    last = curve.table["time"].max()
-    beyond = (at["time"].to_numpy() > last) & (at["estimate"].to_numpy() > 0)
-    for y, (_, r), out in zip(SURVIVAL_YEARS, at.iterrows(), beyond, strict=True):
+    at = curve.at([*tp, tau])
+    ok = followed(at["n_risk"].to_numpy(), at["estimate"].to_numpy())
+    for y, (_, r), good in zip(SURVIVAL_YEARS, at.iloc[:-1].iterrows(), ok[:-1], strict=True):
         for key, val in (("", r["estimate"]), ("_lower", r["lower"]), ("_upper", r["upper"])):
-            row[f"surv_{y}y{key}"] = np.nan if out else val
+            row[f"surv_{y}y{key}"] = val if good else np.nan
     m, se = rmst_from_curve(curve, tau)
-    ok = last >= tau or curve.table["estimate"].iloc[-1] == 0
-    row.update(rmst_5y=m if ok else np.nan, rmst_5y_se=se if ok else np.nan)
+    row.update(rmst_5y=m if ok[-1] else np.nan, rmst_5y_se=se if ok[-1] else np.nan)
     return row
 
 

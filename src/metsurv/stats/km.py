@@ -63,6 +63,23 @@ def _first_below_half(y: np.ndarray, x: np.ndarray) -> float:
     return float(xk[0])
 
 
+def followed(n_risk: Any, estimate: Any) -> Any:
+    """Whether a survival estimate at t rests on follow-up: someone is still at risk at t
+    (``n_risk > 0``), or the curve has already reached 0. After a curve's last time R's
+    ``summary(fit, times, extend = TRUE)`` and ``print(fit, rmean = tau)`` carry the last
+    value forward, which reports survival nobody was observed to have. metsurv's one
+    "beyond follow-up" rule: the IRLM battery, :func:`metsurv.stats.rmst.rmst` and the
+    report use it. Scalars give a bool, arrays an array.
+
+    >>> followed(0, 0.0), followed(0, 0.12), followed(3, 0.12)
+    (True, False, True)
+    >>> followed(np.array([2, 0]), np.array([0.5, 0.3])).tolist()
+    [True, False]
+    """
+    ok = (np.asarray(n_risk) > 0) | (np.asarray(estimate) == 0)
+    return bool(ok) if ok.ndim == 0 else ok
+
+
 @dataclass(frozen=True, eq=False)
 class KMCurve(Result):
     """One Kaplan-Meier curve. ``table`` has one row per distinct time (events and
@@ -99,7 +116,8 @@ class KMCurve(Result):
     def at(self, times: Sequence[float]) -> pd.DataFrame:
         """Survival at given times as R ``summary(fit, times = times, extend = TRUE)``:
         the estimate of the last distinct time <= t, and ``n_risk`` the number of
-        subjects with time >= t. Before the first time: S = 1, se 0, limits 1."""
+        subjects with time >= t. Before the first time: S = 1, se 0, limits 1. After the
+        last time the estimate is carried forward with ``n_risk`` 0 (see :func:`followed`)."""
         t = np.asarray(times, dtype=float)
         tab = self.table
         tt = tab["time"].to_numpy()

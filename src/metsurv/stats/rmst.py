@@ -10,8 +10,14 @@ Which R call each number matches:
   rmean = tau)$table[, c("rmean", "se(rmean)")]`` (the same values ``print(fit, rmean =
   tau)`` shows). The variance is ``sum_j A_j^2 d_j / (n_j (n_j - d_j))`` over event times
   ``t_j <= tau``, ``A_j`` the area under the curve from ``t_j`` to tau (survival
-  ``survmean``; survRM2 ``rmst1`` uses the same formula). When tau lies beyond the last
-  time, the curve is carried forward flat to tau, as R does.
+  ``survmean``; survRM2 ``rmst1`` uses the same formula).
+* tau after a group's last follow-up (curve not at 0, :func:`metsurv.stats.km.followed`):
+  survRM2 ``rmst2`` refuses such a tau; R's ``rmean`` carries the curve forward flat to
+  tau, counting survival nobody was observed to have. ``rmst`` does what R ``rmean``
+  does but warns (``beyond_follow_up="warn"``, the default), or does it silently
+  (``"extend"``), or refuses as survRM2 (``"error"``); the result lists the groups
+  extended (``extended``; table columns ``last_time`` and ``extended``). The IRLM battery
+  shows such an RMST as missing, by the same rule.
 * ``lower``/``upper``: normal approximation ``rmst -/+ z se`` (survRM2 ``rmst1``).
 * ``contrasts``: each group against the reference group, difference ``rmst_g - rmst_ref``
   with ``se = sqrt(se_g^2 + se_ref^2)``, normal CI and two-sided p, and the ratio with a CI
@@ -21,6 +27,7 @@ Which R call each number matches:
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 import numpy as np
@@ -29,7 +36,7 @@ from scipy import stats as sps
 
 from metsurv.schema import REFERENCE_LEVELS
 from metsurv.stats._result import Result
-from metsurv.stats.km import KMCurve, km
+from metsurv.stats.km import KMCurve, followed, km
 
 
 def rmst_from_curve(curve: KMCurve, tau: float) -> tuple[float, float]:
@@ -56,7 +63,9 @@ def rmst_from_curve(curve: KMCurve, tau: float) -> tuple[float, float]:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class RMSTResult(Result):
-    """RMST per group (``table``) and each group against the reference (``contrasts``)."""
+    """RMST per group (``table``) and each group against the reference (``contrasts``);
+    ``extended``: the groups whose curve was carried forward from its last follow-up time
+    to tau (R ``rmean``)."""
 
     tau: float
     table: pd.DataFrame
@@ -65,6 +74,7 @@ class RMSTResult(Result):
     reference: Any
     conf_level: float
     n_dropped: int
+    extended: tuple = ()
 
     def to_frame(self) -> pd.DataFrame:
         return self.table
@@ -87,24 +97,51 @@ def rmst(
     event: str = "os_event",
     reference: Any = None,
     conf_level: float = 0.95,
+    beyond_follow_up: str = "warn",
 ) -> RMSTResult:
     """Restricted mean survival time to ``tau`` per group, and contrasts with the reference
     group (default: the schema reference level of ``by``, else the first level).
 
+    When tau lies after a group's last follow-up time (and its curve is not at 0), the
+    curve is carried forward flat to tau as R ``print(survfit, rmean = tau)`` does, with a
+    UserWarning naming the group and its last time (``beyond_follow_up="warn"``); pass
+    ``"extend"`` for R's behaviour without the warning, ``"error"`` to refuse such a tau
+    as survRM2 ``rmst2`` does. The groups extended are in ``extended``.
+
     >>> df = pd.DataFrame({"os_months": [2, 4, 6, 8], "os_event": [1, 1, 0, 1]})
     >>> float(rmst(df, tau=6).table["rmst"].iloc[0])
     4.5
+    >>> rmst(df.assign(os_event=[1, 1, 0, 0]), tau=10, beyond_follow_up="extend").extended
+    ('all',)
     """
     if not tau > 0:
         raise ValueError("tau must be positive")
+    if beyond_follow_up not in ("warn", "extend", "error"):
+        raise ValueError("beyond_follow_up must be 'warn', 'extend' or 'error', got "
+                         f"{beyond_follow_up!r}")
     fit = km(data, by=by, time=time, event=event, conf_level=conf_level)
     z = sps.norm.ppf(0.5 + conf_level / 2)
     rows = []
     for c in fit.curves:
         m, se = rmst_from_curve(c, tau)
+        at_tau = c.at([tau]).iloc[0]
         rows.append({"group": c.group, "n": c.n, "events": c.events, "tau": float(tau),
-                     "rmst": m, "se": se, "lower": m - z * se, "upper": m + z * se})
+                     "rmst": m, "se": se, "lower": m - z * se, "upper": m + z * se,
+                     "last_time": float(c.table["time"].iloc[-1]),
+                     "extended": not followed(at_tau["n_risk"], at_tau["estimate"])})
     table = pd.DataFrame(rows)
+    extended = [(g, t) for g, t, x in zip(table["group"], table["last_time"],
+                                          table["extended"], strict=True) if x]
+    if extended and beyond_follow_up != "extend":
+        which = ", ".join(f"{g!r} (last follow-up {t:g})" for g, t in extended)
+        if beyond_follow_up == "error":
+            raise ValueError(f"tau = {tau:g} is after the last follow-up of group {which}; "
+                             "survRM2 refuses such a tau: choose one no later than every "
+                             "group's last follow-up, or beyond_follow_up='extend' (R rmean)")
+        warnings.warn(f"tau = {tau:g} is after the last follow-up of group {which}: its "
+                      "survival is carried forward flat to tau (R rmean); "
+                      "beyond_follow_up='extend' silences this, 'error' refuses it.",
+                      UserWarning, stacklevel=2)
     groups = table["group"].tolist()
     ref = _reference(by, groups, reference)
     contrasts = []
@@ -133,4 +170,5 @@ def rmst(
         reference=ref,
         conf_level=conf_level,
         n_dropped=fit.n_dropped,
+        extended=tuple(g for g, _ in extended),
     )
