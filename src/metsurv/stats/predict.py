@@ -4,7 +4,7 @@ Four predictors are compared by stratified K-fold cross-validation with a fixed 
 
 * ``irlm_group``: the published IRLM prognostic groups I-IV used as they are (no fitting);
   risk score = group number, survival curve = Kaplan-Meier of the training patients of
-  the same group;
+  the same group (of all training patients when the fold has none of that group);
 * ``cox``: Cox model on the IRLM factors (scikit-survival ``CoxPHSurvivalAnalysis``, Efron);
 * ``coxnet``: elastic-net Cox (``CoxnetSurvivalAnalysis``, l1_ratio 0.5), penalty chosen
   by an inner 3-fold CV on Harrell's C within each training fold;
@@ -20,7 +20,9 @@ Uno's C (``concordance_index_ipcw`` truncated at ``tau``), the cumulative/dynami
 Brier score over ``times`` (``integrated_brier_score``). The IPCW metrics estimate the
 censoring distribution on the training fold, so test follow-up is administratively
 censored at the largest training time (the standard device; otherwise the weights are
-undefined).
+undefined). Every evaluation setting not given is taken from the training fold alone (the
+time grid, ``tau``), never from the patients it is tested on; the grid is then cut to the
+test fold's follow-up range, as ``cumulative_dynamic_auc`` requires.
 """
 
 from __future__ import annotations
@@ -50,16 +52,18 @@ METRICS = ("harrell_c", "uno_c", "mean_auc", "ibs")
 class PredictionResult(Result):
     """Cross-validated discrimination and calibration of each model.
 
-    ``folds``: one row per model and fold; ``summary``: mean and SD over folds;
-    ``auc``: time-dependent AUC per model and time (mean over folds).
+    ``folds``: one row per model and fold (with the fold's ``tau``); ``summary``: mean
+    and SD over folds; ``auc``: time-dependent AUC per model and grid point, mean over
+    folds (``time`` is the point's mean over folds: with the default grid each training
+    fold has its own percentiles). ``times`` and ``tau``: each fold's grid and Uno tau.
     """
 
     summary: pd.DataFrame
     folds: pd.DataFrame
     auc: pd.DataFrame
     features: tuple[str, ...]
-    times: tuple[float, ...]
-    tau: float
+    times: tuple[tuple[float, ...], ...]
+    tau: tuple[float, ...]
     n: int
     n_events: int
     n_splits: int
@@ -87,6 +91,8 @@ class _IRLMGrouping:
     def fit(self, frame: pd.DataFrame, time: str, event: str) -> _IRLMGrouping:
         fit = km(frame, by="irlm_group", time=time, event=event)
         self.curves_ = {str(c.group): c for c in fit.curves}
+        # a group absent from the training fold (rare group IV in a small cohort)
+        self.pooled_ = km(frame, time=time, event=event).curves[0]
         return self
 
     def risk(self, frame: pd.DataFrame) -> np.ndarray:
@@ -94,9 +100,11 @@ class _IRLMGrouping:
         return frame["irlm_group"].astype(str).map(order).to_numpy(dtype=float)
 
     def survival(self, frame: pd.DataFrame, times: np.ndarray) -> np.ndarray:
+        groups = frame["irlm_group"].astype(str).to_numpy()
         out = np.empty((len(frame), times.size))
-        for i, g in enumerate(frame["irlm_group"].astype(str)):
-            out[i] = self.curves_[g].at(times)["estimate"].to_numpy()
+        for g in np.unique(groups):
+            curve = self.curves_.get(g, self.pooled_)
+            out[groups == g] = curve.at(times)["estimate"].to_numpy()
         return out
 
 
@@ -161,9 +169,10 @@ def compare_models(
     survival forest (see the module docstring for orientation and metrics).
 
     ``times`` (months) for the AUC and Brier score default to the 10th-80th percentiles
-    of observed event times (8 points); ``tau`` for Uno's C defaults to the 80th
-    percentile of follow-up. Rows missing the outcome, ``irlm_group`` (when that model is
-    requested) or a feature are dropped and counted in ``n_dropped``.
+    of the training fold's event times (8 points); ``tau`` for Uno's C defaults to the
+    80th percentile of the training fold's follow-up. Rows missing the outcome,
+    ``irlm_group`` (when that model is requested) or a feature are dropped and counted in
+    ``n_dropped``.
 
     >>> rng = np.random.default_rng(0)
     >>> df = pd.DataFrame({"os_months": rng.exponential(40, 120),
@@ -195,16 +204,18 @@ def compare_models(
     e = frame[event].astype(bool).to_numpy()
     y = _structured(t, e)
     x = design_matrix(frame, feats).to_numpy(dtype=float) if feats else np.zeros((len(t), 0))
-    grid = np.asarray(times if times is not None else
-                      np.percentile(t[e], np.linspace(10, 80, 8)), dtype=float)
-    tau = float(tau if tau is not None else np.percentile(t, 80))
-
-    folds, aucs = [], []
+    folds, aucs, grids, taus = [], [], [], []
     splitter = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
     for k, (tr, te) in enumerate(splitter.split(x, e)):
         y_tr = y[tr]
+        # evaluation settings from the training fold only
+        grid = np.asarray(times if times is not None else
+                          np.percentile(t[tr][e[tr]], np.linspace(10, 80, 8)), dtype=float)
         # administrative censoring of the test fold at the last training time (IPCW)
         cap = t[tr].max()
+        tau_k = min(float(tau if tau is not None else np.percentile(t[tr], 80)), cap)
+        grids.append(tuple(float(v) for v in grid))
+        taus.append(tau_k)
         y_te = _structured(np.minimum(t[te], cap), e[te] & (t[te] <= cap))
         inside = (grid > y_te["time"].min()) & (grid < y_te["time"].max())
         g = grid[inside]
@@ -220,25 +231,28 @@ def compare_models(
                 risk = m.risk(x[te])
                 surv = m.survival(x[te], g)
             harrell = concordance_index_censored(y_te["event"], y_te["time"], risk)[0]
-            uno = concordance_index_ipcw(y_tr, y_te, risk, tau=min(tau, cap))[0]
+            uno = concordance_index_ipcw(y_tr, y_te, risk, tau=tau_k)[0]
             auc_t, auc_mean = cumulative_dynamic_auc(y_tr, y_te, risk, g)
             ibs = integrated_brier_score(y_tr, y_te, surv, g) if g.size > 1 else np.nan
             folds.append({"model": name, "fold": k, "harrell_c": harrell, "uno_c": uno,
-                          "mean_auc": auc_mean, "ibs": ibs})
-            aucs.extend({"model": name, "fold": k, "time": tt, "auc": a}
-                        for tt, a in zip(g, auc_t, strict=True))
+                          "mean_auc": auc_mean, "ibs": ibs, "tau": tau_k})
+            aucs.extend({"model": name, "fold": k, "point": j, "time": tt, "auc": a}
+                        for j, tt, a in zip(np.flatnonzero(inside), g, auc_t, strict=True))
     fold_df = pd.DataFrame(folds)
     summary = fold_df.groupby("model", sort=False)[list(METRICS)].agg(["mean", "std"])
     summary.columns = [f"{m}_{s}" for m, s in summary.columns]
-    auc_df = (pd.DataFrame(aucs).groupby(["model", "time"], sort=False)["auc"].mean()
-              .reset_index())
+    rank = {m: i for i, m in enumerate(models)}
+    auc_df = (pd.DataFrame(aucs).groupby(["model", "point"])[["time", "auc"]].mean()
+              .reset_index().sort_values(["model", "point"], key=lambda c: c.map(rank)
+                                         if c.name == "model" else c)
+              .drop(columns="point").reset_index(drop=True))
     return PredictionResult(
         summary=summary.reset_index(),
         folds=fold_df,
         auc=auc_df,
         features=feats,
-        times=tuple(float(v) for v in grid),
-        tau=tau,
+        times=tuple(grids),
+        tau=tuple(taus),
         n=len(frame),
         n_events=int(e.sum()),
         n_splits=n_splits,
