@@ -261,3 +261,33 @@ def test_one_p_value_per_factor_from_the_battery(tmp_path, make_study):
     assert f"Log-rank {B.F.format_p(battery['logrank_p'])}" in caption.replace("&lt;", "<")
     assert "not tested: N2" in caption
     assert "test for trend over N0 &lt; N1." in caption
+
+
+def test_the_two_multivariable_models_are_named_with_n_and_events(report: Path,
+                                                                   small_study: Path):
+    """The Cox section's model (config cox.covariates) and the battery's (its own factors,
+    sparse levels left out) differ: each table header and caption says which is which."""
+    from metsurv.io import load_cohort
+    from metsurv.stats import cox
+    from metsurv.stats.irlm import irlm_comparisons
+
+    data = small_study.parent / "data"
+    cohort = load_cohort(str(data / "patients.csv"), resections=str(data / "resections.csv"))
+    battery = irlm_comparisons(cohort)
+    study = cox(cohort.patients, ["complete_resection", "dfi_group", "n_metastases_group"])
+    assert set(battery.multivariable_factors) > {"complete_resection", "dfi_group",
+                                                 "n_metastases_group"}
+    cox_head = (report / "tables" / "cox.csv").read_text().splitlines()[0]
+    assert (f"Multivariable, study model (n = {study.n:,}, events = {study.events:,}) "
+            "HR (95% CI)") in cox_head
+    irlm_head = (report / "tables" / "irlm_battery.csv").read_text().splitlines()[0]
+    assert (f"Multivariable HR (95% CI), battery model (n = {battery.multivariable_n:,}, "
+            f"events = {battery.multivariable_events:,})") in irlm_head
+    html = (report / "index.html").read_text()
+    study_text = ("study model (config cox.covariates): completeness of resection, "
+                  "disease-free interval (DFI) group, number of metastases; "
+                  f"n = {study.n:,}, events = {study.events:,}")
+    assert study_text in html
+    assert "the battery model: completeness of resection, " in html
+    assert all(f in battery.multivariable_factors for f in ("nodal_status", "histology_group"))
+    assert ("histology, nodal status" in html.split("the battery model: ")[1].split(".")[0])

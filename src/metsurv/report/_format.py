@@ -50,3 +50,12 @@ def followed(n_risk: float, estimate: float) -> bool:
     (True, False, True)
     """
     return bool(n_risk > 0 or estimate == 0)
+
+
+def lower_first(text: str) -> str:
+    """A title inside a sentence: the first letter lower case unless it starts an acronym.
+
+    >>> lower_first("Disease-free interval (DFI) group"), lower_first("IRLM prognostic group")
+    ('disease-free interval (DFI) group', 'IRLM prognostic group')
+    """
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text

@@ -41,6 +41,7 @@ from metsurv.errors import CohortError
 from metsurv.report import figures as F
 from metsurv.report import style
 from metsurv.report import tables as T
+from metsurv.report._format import lower_first
 from metsurv.report.config import (
     FactorSpec,
     ReportConfig,
@@ -268,6 +269,9 @@ def _sha256(p: Path) -> str:
     return h.hexdigest()
 
 
+#: The Cox section's multivariable model (config cox.covariates), as its forest legend and
+#: table name it; the IRLM battery's is the "battery model".
+_STUDY_MODEL = "Multivariable (study)"
 _SUBSET_TEXT = {"complete_resection": "complete resections", "sarcoma": "sarcomas"}
 
 
@@ -305,7 +309,7 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
                                 "metsurv validate lists them).", findings))
     missing_by = cfg.table1_by if cfg.table1_by in patients.columns else None
     t1 = T.table1(patients, by=missing_by, variables=cfg.table1_variables, suppress_below=k)
-    by_text = (f" by {_lower_first(T.FACTOR_TITLES.get(missing_by, missing_by))}"
+    by_text = (f" by {lower_first(T.FACTOR_TITLES.get(missing_by, missing_by))}"
                if missing_by else "")
     sec.items.append(_Table(
         "table1", f"Table 1. Patient characteristics{by_text}",
@@ -350,7 +354,7 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
         fig = F.km_figure(panel, **_plot_kwargs(cfg))
         sub_text = f"; {_SUBSET_TEXT[spec.subset]} only" if spec.subset else ""
         sec.items.append(_Figure(f"km_{spec.slug}", _factor_title(spec),
-                                 _km_caption(cfg, _lower_first(T.FACTOR_TITLES.get(
+                                 _km_caption(cfg, lower_first(T.FACTOR_TITLES.get(
                                     spec.factor, spec.factor)) + sub_text, tests, sources),
                                  fig))
         surv_rows.append(_survival_rows(fit, _factor_title(spec), tests.p, tests.trend, k,
@@ -511,11 +515,6 @@ def _factor_title(spec: FactorSpec) -> str:
     return t + (f" ({_SUBSET_TEXT[spec.subset]})" if spec.subset else "")
 
 
-def _lower_first(text: str) -> str:
-    """'Disease-free interval (DFI) group' -> 'disease-free interval (DFI) group'."""
-    return text[:1].lower() + text[1:] if text[1:2].islower() else text
-
-
 def _km_caption(cfg: ReportConfig, what: str | None, tests: _Tests | None = None,
                 sources: tuple[str, ...] | list[str] = ()) -> str:
     unit = cfg.time_unit
@@ -649,20 +648,27 @@ def _cox_section(cfg: ReportConfig, patients: pd.DataFrame, battery: Any) -> _Se
             uni.append(rows if rows is not None else T.cox_frame(fit([c])))
         models["Univariable"] = pd.concat(uni, ignore_index=True)
     multi = fit(covs)
-    models["Multivariable"] = T.cox_frame(multi)
+    k = cfg.suppress_below
+    study = T.describe_model(covs, multi.n, multi.events, k)
+    models[_STUDY_MODEL] = T.cox_frame(multi)
     sec = _Section("Cox proportional-hazards models",
                    "Hazard ratios against the reference level of each factor (complete "
                    "resection, DFI \u226536 months, single metastasis, N0, IRLM group I, ...); "
-                   "Efron ties; 95% Wald CIs, as R coxph. Multivariable model: "
-                   f"n = {T.suppress_count(multi.n, cfg.suppress_below)}, "
-                   f"events = {T.suppress_count(multi.events, cfg.suppress_below)}, "
-                   f"{multi.n_dropped:,} patients with a missing covariate left out.")
+                   "Efron ties; 95% Wald CIs, as R coxph. Two multivariable models appear in "
+                   f"this report. Here, the study model (config cox.covariates): {study}; "
+                   f"{T.suppress_count(multi.n_dropped, k)} patients with a missing covariate "
+                   "left out. In the IRLM comparison battery, the battery model: "
+                   + _battery_model_text(battery, k) + ".")
     sec.items.append(_Figure("forest", "Hazard ratios",
-                             "Univariable (filled circles) and multivariable (open squares) "
-                             "Cox hazard ratios with 95% CIs, log scale.",
+                             "Univariable (filled circles) and study-model multivariable (open "
+                             f"squares; {study}) Cox hazard ratios with 95% CIs, log scale.",
                              F.forest_figure(models)))
-    sec.items.append(_Table("cox", "Cox models", "HR (95% CI) and Wald p per model.",
-                            T.format_cox(models)))
+    table = T.format_cox(models)
+    table.columns = [c.replace(_STUDY_MODEL, f"Multivariable, study model (n = "
+                               f"{T.suppress_count(multi.n, k)}, events = "
+                               f"{T.suppress_count(multi.events, k)})") for c in table.columns]
+    sec.items.append(_Table("cox", "Cox models", "HR (95% CI) and Wald p per model. "
+                            f"Study model: {study}.", table))
     try:
         ph = multi.ph_test().to_frame()
     except Exception:  # noqa: BLE001 - the PH check is informative, never fatal
@@ -674,12 +680,19 @@ def _cox_section(cfg: ReportConfig, patients: pd.DataFrame, battery: Any) -> _Se
             "df": [str(int(v)) for v in ph["df"]],
             "p": [F.format_p(v, label=False) for v in ph["p"]],
         })
-        sec.items.append(_Table("cox_ph_test", "Proportional-hazards check (multivariable)",
+        sec.items.append(_Table("cox_ph_test", "Proportional-hazards check (study model)",
                                 "Score test of a time-varying coefficient, x * (1 - KM(t)), "
                                 "per term and globally, as R cox.zph(fit, transform = 'km'). "
                                 "A small p questions the proportional-hazards assumption.",
                                 ph_tab))
     return sec
+
+
+def _battery_model_text(res: Any, k: int) -> str:
+    if not res.multivariable_factors:
+        return "none (fewer than two factors with enough data)"
+    return T.describe_model(res.multivariable_factors, res.multivariable_n,
+                            res.multivariable_events, k)
 
 
 def _irlm_section(cfg: ReportConfig, res: Any) -> _Section:
@@ -688,12 +701,13 @@ def _irlm_section(cfg: ReportConfig, res: Any) -> _Section:
                    "Every prognostic factor of the International Registry of Lung Metastases "
                    "(Pastorino 1997) on this cohort: Kaplan-Meier per level, log-rank (and "
                    "trend) tests, univariable hazard ratios against the reference level and a "
-                   f"multivariable Cox model (n = {T.suppress_count(res.multivariable_n, k)}, "
-                   f"events = {T.suppress_count(res.multivariable_events, k)}). "
+                   f"multivariable Cox model, the battery model: {_battery_model_text(res, k)}. "
                    f"Levels with fewer than {res.min_n} patients or {res.min_events} events are "
-                   "described but not tested (see Note).")
+                   "described but not tested and left out of the battery model (see Note); "
+                   "it is not the study model of the Cox section.")
     sec.items.append(_Table("irlm_battery", "IRLM battery", "Medians in months; survival in "
-                            "percent; HR from Cox models (Efron ties).",
+                            "percent; HR from Cox models (Efron ties). Battery model: "
+                            f"{_battery_model_text(res, k)}.",
                             T.format_irlm(res, k)))
     return sec
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from metsurv import schema
-from metsurv.report._format import format_p, suppress_count
+from metsurv.report._format import format_p, lower_first, suppress_count
 from metsurv.stats.irlm import BOOL_LABELS as IRLM_BOOL_LABELS
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "TABLE1_DEFAULT",
     "ci_text",
     "cox_frame",
+    "describe_model",
     "format_cox",
     "format_irlm",
     "level_label",
@@ -261,6 +262,19 @@ def _term_label(term: str, refs: Mapping[str, Any]) -> str:
     if col in refs:
         text += f" vs {level_label(col, refs[col])}"
     return text
+
+
+def describe_model(factors: Sequence[str], n: int, events: int, suppress_below: int = 0
+                   ) -> str:
+    """A multivariable model in words, for captions and table headers: its factors, n and
+    events (counts under small-cell suppression).
+
+    >>> describe_model(["complete_resection", "dfi_group"], 4321, 2900)
+    'completeness of resection, disease-free interval (DFI) group; n = 4,321, events = 2,900'
+    """
+    names = ", ".join(lower_first(FACTOR_TITLES.get(f, f)) for f in factors)
+    return (f"{names}; n = {suppress_count(n, suppress_below)}, "
+            f"events = {suppress_count(events, suppress_below)}")
 
 
 def format_cox(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -526,9 +540,14 @@ def ci_text(est: float, lo: float, hi: float, scale: float = 1.0, digits: int = 
 def format_irlm(battery: Any, suppress_below: int = 0) -> pd.DataFrame:
     """The IRLM battery (:func:`metsurv.stats.irlm.irlm_comparisons`) as a printed table:
     one row per factor level with n, events, median, 5- and 10-year survival, univariable
-    and multivariable HR, the factor's log-rank and trend p, and the battery's note."""
+    and multivariable HR, the factor's log-rank and trend p, and the battery's note. The
+    multivariable column's header names the battery's model (n and events): it is not the
+    report's study model (config ``cox.covariates``)."""
     k = int(suppress_below or 0)
     df = battery.to_frame()
+    mv_header = (f"Multivariable HR (95% CI), battery model "
+                 f"(n = {suppress_count(battery.multivariable_n, k)}, "
+                 f"events = {suppress_count(battery.multivariable_events, k)})")
     rows = []
     last = None
     for _, r in df.iterrows():
@@ -548,7 +567,7 @@ def format_irlm(battery: Any, suppress_below: int = 0) -> pd.DataFrame:
                                         r["surv_10y_upper"], 100, 0),
             "HR (95% CI)": "reference" if is_ref else ci_text(r["hr"], r["hr_lower"],
                                                                r["hr_upper"], 1, 2),
-            "Multivariable HR (95% CI)": ("" if pd.isna(r.get("mv_hr")) else
+            mv_header: ("" if pd.isna(r.get("mv_hr")) else
                                           ci_text(r["mv_hr"], r["mv_lower"], r["mv_upper"],
                                                    1, 2)),
             "Log-rank p": format_p(r["logrank_p"], label=False) if first else "",
