@@ -108,3 +108,39 @@ def built_report(small_study: Path, tmp_path_factory) -> Path:
 def make_study():
     """(write_cohort, write_config) for tests that need a cohort of their own."""
     return write_cohort, write_config
+
+
+#: Small-cell threshold of the suppressed study.
+SUPPRESS_BELOW = 5
+
+
+@pytest.fixture(scope="session")
+def suppressed_study(tmp_path_factory) -> tuple[Path, Path, dict]:
+    """A study with ``suppress_below: 5`` and small cells everywhere: 2 patient records and
+    2 resections excluded, a nodal level (N2) of 3 patients, 2 patients without a Cox
+    covariate. Returns (config, report folder, {figure name: matplotlib figure})."""
+    import importlib
+
+    B = importlib.import_module("metsurv.report.build")
+    root = tmp_path_factory.mktemp("suppressed")
+    p_path, _ = write_cohort(root / "data", n=200, seed=3)
+    df = pd.read_csv(p_path, dtype=str)
+    df.loc[:1, "patient_id"] = None                       # excluded: 2 records
+    df["nodal_status"] = df["nodal_status"].replace("N2", "N1")
+    df.loc[10:12, "nodal_status"] = "N2"                  # a level of 3 patients
+    df.loc[20:21, "n_metastases"] = None                  # 2 left out of the Cox model
+    df.to_csv(p_path, index=False)
+    cfg = write_config(root, suppress_below=SUPPRESS_BELOW,
+                       factors=["nodal_status", "complete_resection"],
+                       cox={"covariates": ["complete_resection", "n_metastases_group"]})
+    drawn: dict = {}
+    real_save = B.F.save_figure
+
+    def save(fig, stem, *args, **kwargs):
+        drawn[Path(stem).name] = fig
+        return real_save(fig, stem, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(B.F, "save_figure", save)
+        out = B.build(cfg, out=root / "report")
+    return cfg, out, drawn

@@ -41,6 +41,17 @@ def suppress_count(n: int | float | None, k: int) -> str:
     return f"{n:,}"
 
 
+def shows_estimates(n: int | float | None, k: int) -> bool:
+    """Whether a group's estimates (survival %, median) may be printed under small-cell
+    suppression with threshold ``k``: not when its n prints as <k (a 5-year survival of
+    33% in a group of "<5" says 1 of 3).
+
+    >>> shows_estimates(3, 5), shows_estimates(12, 5), shows_estimates(3, 0)
+    (False, True, True)
+    """
+    return not (k and n is not None and math.isfinite(n) and 0 < int(n) < k)
+
+
 def followed(n_risk: float, estimate: float) -> bool:
     """Whether a survival estimate at t may be quoted: someone is still followed at t, or
     the curve has already reached 0 (after the last follow-up R's ``extend = TRUE`` carries

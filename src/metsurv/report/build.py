@@ -41,7 +41,7 @@ from metsurv.errors import CohortError
 from metsurv.report import figures as F
 from metsurv.report import style
 from metsurv.report import tables as T
-from metsurv.report._format import lower_first
+from metsurv.report._format import lower_first, shows_estimates
 from metsurv.report.config import (
     FactorSpec,
     ReportConfig,
@@ -294,13 +294,12 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
 
     # -- the cohort
     sec = _Section("Cohort", _endpoint_text(cfg))
-    flow = cohort.flow[["table", "step", "reason", "n"]].copy()
-    flow["reason"] = flow["reason"].fillna("")
-    flow["n"] = [T.suppress_count(v, k) if s == "excluded" else f"{int(v):,}"
-                 for s, v in zip(flow["step"], flow["n"], strict=False)]
+    flow = _flow_printed(cohort.flow, k)
     sec.items.append(_Table("flow", "Flow of records",
                             "Every record read is kept or excluded with its reason "
-                            "(read = analysed + excluded).", flow))
+                            "(read = analysed + excluded)."
+                            + (f" Counts below {k} are shown as <{k}; the number read is then "
+                               "shown as the range they allow." if k else ""), flow))
     findings = _findings_summary(cohort.findings, k)
     if len(findings):
         sec.items.append(_Table("findings", "Data checks",
@@ -368,8 +367,9 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
         f"log-rank over the levels with at least {battery.min_n} patients and "
         f"{battery.min_events} {_events_word(cfg)} (sparse levels are described, not tested), "
         "trend over the ordered levels among them; the figure captions name the levels "
-        "tested. Blank: not estimable (median not reached, or nobody followed that long).",
-        surv))
+        "tested. Blank: not estimable (median not reached, or nobody followed that long)"
+        + (f", or a group of fewer than {k} patients (counts below {k} shown as <{k})."
+           if k else "."), surv))
     sections.append(sec)
 
     # -- Cox models and the IRLM battery (its univariable HRs feed the forest plot)
@@ -383,6 +383,37 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
                 _landmark_section(cfg, cohort) if cfg.landmark_times else None,
                 _published_section(cfg, patients))
     return sections + [s for s in optional if s is not None]
+
+
+def _flow_printed(flow: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The flow of records as printed. Under suppression an excluded count 1..k-1 prints
+    as <k, and its table's read count, which would give it away (read = analysed +
+    excluded, and the analysed count is every table's n), as the range the suppressed
+    cells allow: 198 analysed, <5 excluded -> 199-202 read."""
+    out = flow[["table", "step", "reason", "n"]].copy()
+    out["reason"] = out["reason"].fillna("")
+    printed = []
+    for table, step, n in zip(out["table"], out["step"], out["n"], strict=True):
+        if step != "read":
+            printed.append(T.suppress_count(n, k))
+            continue
+        excluded = out.loc[(out["table"] == table) & (out["step"] == "excluded"), "n"]
+        hidden = [int(v) for v in excluded if k and 0 < v < k]
+        if not hidden:
+            printed.append(T.suppress_count(n, k))
+            continue
+        known = int(n) - sum(hidden)
+        printed.append(f"{known + len(hidden):,}\u2013{known + len(hidden) * (k - 1):,}")
+    out["n"] = printed
+    return out
+
+
+def _read_and_analysed(cohort: Any, k: int) -> tuple[str, str]:
+    """The patients table's read and analysed counts as the flow table prints them."""
+    flow = _flow_printed(cohort.flow, k)
+    rows = flow[flow["table"] == "patients"].set_index("step")["n"]
+    return (rows.get("read", T.suppress_count(cohort.n_read, k)),
+            rows.get("analysed", T.suppress_count(cohort.n_analysed, k)))
 
 
 def _findings_summary(findings: pd.DataFrame, k: int) -> pd.DataFrame:
@@ -535,7 +566,7 @@ def _km_caption(cfg: ReportConfig, what: str | None, tests: _Tests | None = None
                  f"years; a median drawn at 50%): {'; '.join(sources)}.")
     if cfg.suppress_below:
         k = cfg.suppress_below
-        text += f" Counts below {k} shown as <{k}."
+        text += f" Counts below {k} shown as <{k}, without the group's 5-year survival."
     return text
 
 
@@ -552,12 +583,14 @@ def _survival_rows(fit: Any, factor_title: str, p: float | None, trend: float | 
             "Group": labels.get(g, str(g)),
             "n": T.suppress_count(m["n"], k),
             "Events": T.suppress_count(m["events"], k),
-            "Median (95% CI), months": _est_ci(m["median"], m["lower"], m["upper"], 1, "{:.1f}"),
+            "Median (95% CI), months": (_est_ci(m["median"], m["lower"], m["upper"], 1,
+                                                "{:.1f}") if shows_estimates(m["n"], k) else ""),
         }
         a = at[at["group"].astype(str) == str(g)]
         for y in _SURV_YEARS:
             r = a[np.isclose(a["time"], 12.0 * y)]
-            if len(r) and F.followed(r["n_risk"].iloc[0], r["estimate"].iloc[0]):
+            if (len(r) and F.followed(r["n_risk"].iloc[0], r["estimate"].iloc[0])
+                    and shows_estimates(m["n"], k)):
                 row[f"{y}-year % (95% CI)"] = _est_ci(r["estimate"].iloc[0], r["lower"].iloc[0],
                                                      r["upper"].iloc[0], 100, "{:.0f}")
             else:
@@ -833,8 +866,7 @@ def _html(cfg: ReportConfig, cohort: Any, sections: list[_Section], outdir: Path
         "<body>",
         "<main>",
         f"<h1>{esc(cfg.title)}</h1>",
-        f'<p class="lead">{esc(_endpoint_text(cfg))} {cohort.n_analysed:,} patients analysed '
-        f"of {cohort.n_read:,} records read.</p>",
+        f'<p class="lead">{esc(_endpoint_text(cfg))} {esc(_lead_counts(cohort, cfg))}</p>',
         f'<p class="built">{BUILT_PREFIX}{esc(built)} with metsurv {esc(_version("metsurv"))}'
         "</p>",
         '<nav><ol>' + "".join(f'<li><a href="#s{i}">{esc(s.title)}</a></li>'
@@ -878,6 +910,11 @@ def _html(cfg: ReportConfig, cohort: Any, sections: list[_Section], outdir: Path
     return "\n".join(parts) + "\n"
 
 
+def _lead_counts(cohort: Any, cfg: ReportConfig) -> str:
+    read, analysed = _read_and_analysed(cohort, cfg.suppress_below)
+    return f"{analysed} patients analysed of {read} records read."
+
+
 def _version(pkg: str) -> str:
     try:
         return metadata.version(pkg)
@@ -887,26 +924,40 @@ def _version(pkg: str) -> str:
 
 def _provenance(cfg: ReportConfig, cohort: Any, outputs: dict[str, str], built: str) -> str:
     prov = cohort.provenance
-    inputs = {"patients": {k: prov.get(k) for k in ("format", "sha256", "records")}}
+    k = cfg.suppress_below
+    # Under suppression every count is written as the report prints it (text).
+    flow = (_flow_printed(cohort.flow, k) if k else
+            cohort.flow[["table", "step", "reason", "n"]].astype(object))
+    read = flow[flow["step"] == "read"].set_index("table")["n"]
+
+    def records(table: str, n: Any) -> Any:
+        return read.get(table, n) if k else n
+
+    inputs = {"patients": {k_: prov.get(k_) for k_ in ("format", "sha256")}}
+    inputs["patients"]["records"] = records("patients", prov.get("records"))
     inputs["patients"]["file"] = Path(str(prov.get("source", cfg.source))).name
     if isinstance(prov.get("resections"), dict):
         r = prov["resections"]
         inputs["resections"] = {"file": Path(str(r.get("source", ""))).name,
-                                **{k: r.get(k) for k in ("format", "sha256", "records")}}
+                                **{k_: r.get(k_) for k_ in ("format", "sha256")},
+                                "records": records("resections", r.get("records"))}
     versions = dict(prov.get("versions", {}))
     for pkg in ("metsurv", "matplotlib", "pandas", "numpy", "scipy", "pyyaml"):
         versions.setdefault(pkg, _version(pkg))
-    flow = cohort.flow[["table", "step", "reason", "n"]].astype(object)
+    n_read, n_analysed = (_read_and_analysed(cohort, k) if k
+                          else (cohort.n_read, cohort.n_analysed))
     doc = {
         "generator": GENERATOR,
         "built": f"{BUILT_PREFIX}{built}",
         "title": cfg.title,
         "inputs": inputs,
         "mapping": prov.get("mapping"),
-        "n_read": cohort.n_read,
-        "n_analysed": cohort.n_analysed,
-        "flow": [{k: (None if pd.isna(v) else (int(v) if k == "n" else v))
-                  for k, v in row.items()} for row in flow.to_dict(orient="records")],
+        "n_read": n_read,
+        "n_analysed": n_analysed,
+        "flow": [{"table": t, "step": st, "reason": None if pd.isna(r) or r == "" else r,
+                  "n": n if k else int(n)}
+                 for t, st, r, n in flow[["table", "step", "reason", "n"]].itertuples(
+                     index=False)],
         "config": cfg.to_dict(),
         "seed": cfg.seed,
         "versions": versions,
@@ -931,8 +982,8 @@ def _pdf(cfg: ReportConfig, cohort: Any, sections: list[_Section], path: Path,
         page.text(0.08, 0.92, cfg.title, fontsize=14, fontweight="bold", va="top", wrap=True)
         page.text(0.08, 0.87, _endpoint_text(cfg), fontsize=8, va="top", wrap=True)
         page.text(0.08, 0.84, f"{BUILT_PREFIX}{built}", fontsize=7, va="top", color="0.3")
-        page.text(0.08, 0.82, f"{cohort.n_analysed:,} patients analysed of {cohort.n_read:,} "
-                  f"records read. Input SHA-256 {cohort.provenance.get('sha256', '')}.",
+        page.text(0.08, 0.82, f"{_lead_counts(cohort, cfg)} "
+                  f"Input SHA-256 {cohort.provenance.get('sha256', '')}.",
                   fontsize=7, va="top", color="0.3")
         y = 0.77
         for i, sec in enumerate(sections, 1):

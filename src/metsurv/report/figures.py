@@ -30,7 +30,7 @@ from matplotlib.gridspec import SubplotSpec
 from matplotlib.lines import Line2D
 
 from metsurv.report import style
-from metsurv.report._format import followed, format_p, suppress_count
+from metsurv.report._format import followed, format_p, shows_estimates, suppress_count
 
 __all__ = [
     "Curve",
@@ -332,7 +332,8 @@ def plot_km(
 
     ``max_time`` and ``tick_step`` are in ``time_unit`` (years or months); the curves are in
     months. At-risk counts are read from ``panel.at_risk`` at the tick times and never
-    recomputed here; with ``suppress_below`` = k, counts 1..k-1 print as "<k".
+    recomputed here; with ``suppress_below`` = k, counts 1..k-1 print as "<k" and a group
+    of fewer than k patients has no 5-year survival in the legend.
     ``legend_loc`` is a matplotlib location, or "above" to put the legend over the axes.
     """
     scale = UNIT_SCALE[time_unit]
@@ -344,7 +345,8 @@ def plot_km(
                    float(np.max(c.censor_times)) if c.censor_times.size else 0.0)
         t_stop = min(last, t_end_months)
         parts = [f"n = {suppress_count(c.n, suppress_below)}"] if c.n else []
-        if c.surv_5y is not None and np.isfinite(c.surv_5y):
+        if (c.surv_5y is not None and np.isfinite(c.surv_5y)
+                and shows_estimates(c.n, suppress_below)):
             parts.append(f"5-y {100 * c.surv_5y:.0f}%")
         label = c.label + (f" ({'; '.join(parts)})" if parts else "")
         _draw_curve(ax, c, i, t_stop, scale, label, band=ci, zorder=3)

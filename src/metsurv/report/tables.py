@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from metsurv import schema
-from metsurv.report._format import format_p, lower_first, suppress_count
+from metsurv.report._format import format_p, lower_first, shows_estimates, suppress_count
 from metsurv.stats.irlm import BOOL_LABELS as IRLM_BOOL_LABELS
 
 __all__ = [
@@ -458,6 +458,8 @@ def published_comparison(
     rows = []
     for i, p in published.iterrows():
         c = cohort_rows.loc[i] if i in cohort_rows.index else pd.Series(dtype=float)
+        if not shows_estimates(c.get("n", np.nan), k):  # no estimates of a "<k" group
+            c = pd.Series({"n": c["n"]})
         row = {
             "Study": p["study"],
             "Published cohort": p["cohort"],
@@ -554,6 +556,9 @@ def format_irlm(battery: Any, suppress_below: int = 0) -> pd.DataFrame:
         first = r["factor"] != last
         last = r["factor"]
         is_ref = bool(r.get("reference", False))
+        if not shows_estimates(r["n"], k):  # a survival % of "<k" patients gives n away
+            r = r.copy()
+            r[[c for c in r.index if c.startswith(("median", "surv_"))]] = np.nan
         rows.append({
             "Factor": FACTOR_TITLES.get(r["factor"], r["factor"]) if first else "",
             "Level": level_label(r["factor"], r["level"]),
