@@ -64,17 +64,32 @@ def _survival_table(args: argparse.Namespace):
             raise CohortError(f"{raw.source}: there is no column {col!r} (columns: "
                               f"{list(frame.columns)[:30]}); check --time/--event/--by, "
                               "--covariates/--strata/--cluster.")
-    return _numbers_where_numeric(frame[list(dict.fromkeys(used))], raw, time, event), time, event
+    table = _numbers_where_numeric(frame[list(dict.fromkeys(used))], raw, time, event,
+                                   m.patients)
+    return table, time, event
 
 
-def _numbers_where_numeric(frame, raw, time: str, event: str):
-    """A plain survival table: numbers where a column is all numbers; the event as 0/1."""
+def _numbers_where_numeric(frame, raw, time: str, event: str, tm):
+    """A plain survival table: the mapping's missing codes, decimal mark and time unit applied;
+    numbers where a column is all numbers; the event as 0/1."""
     from metsurv.io.convert import parse_numbers
-    from metsurv.schema import BOOLEAN_SYNONYMS, FIELD_BOOLEAN_SYNONYMS, normalise_token
+    from metsurv.schema import (
+        BOOLEAN_SYNONYMS,
+        DAYS_PER_MONTH,
+        DAYS_PER_UNIT,
+        FIELD_BOOLEAN_SYNONYMS,
+        normalise_token,
+        raw_key,
+    )
 
+    frame = frame.copy()
+    for col in frame.columns:
+        codes = tm.missing_codes(col)
+        missing = frame[col].map(lambda v, codes=codes: pd.isna(v) or raw_key(v) in codes)
+        frame[col] = frame[col].astype(object).where(~missing.to_numpy(dtype=bool), None)
     out = frame.copy()
     for col in out.columns:
-        num = parse_numbers(out[col], raw.decimal)
+        num = parse_numbers(out[col], tm.source.get("decimal", raw.decimal))
         present = out[col].notna() & (out[col].astype(str).str.strip() != "")
         if col == time or not (present & pd.isna(num)).any():
             out[col] = num
@@ -86,6 +101,8 @@ def _numbers_where_numeric(frame, raw, time: str, event: str):
         raise CohortError(f"{raw.source}: row {row}, column {event!r}: {frame[event][bad].iloc[0]!r}"
                           " is not an event code (use 1/0, true/false, dead/alive).")
     out[event] = ev.astype(float)
+    if time in tm.units:  # e.g. units: {os_months: days}
+        out[time] = out[time] * (DAYS_PER_UNIT[tm.units[time]] / DAYS_PER_MONTH)
     for col, values in ((time, out[time]),):
         negative = values < 0
         if negative.any():

@@ -115,3 +115,15 @@ def test_synth_choices_are_the_shipped_presets_and_dialects():
     synth = build_parser()._subparsers._group_actions[0].choices["synth"]
     choices = {a.dest: a.choices for a in synth._actions if a.choices}
     assert set(choices["preset"]) == set(PRESETS) and set(choices["dialect"]) == set(DIALECTS)
+
+
+def test_km_with_time_column_applies_the_mapping(tmp_path, capsys):
+    """--time/--event read a plain table, still through the mapping's missing codes and units:
+    730.5 days is 24 months exactly (730.5 / 30.4375); 99 means not recorded."""
+    (tmp_path / "t.csv").write_text("os_months,os_event\n730.5,1\n99,1\n365.25,0\n1461,1\n")
+    (tmp_path / "m.yaml").write_text("version: 1\nmissing: [\"99\"]\nunits: {os_months: days}\n")
+    assert main(["km", str(tmp_path / "t.csv"), "--mapping", str(tmp_path / "m.yaml"),
+                 "--time", "os_months", "--event", "os_event", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["groups"][0]["n"] == 3 and out["n_dropped"] == 1
+    assert [r["time"] for r in out["groups"][0]["survival"]] == [24.0, 48.0]

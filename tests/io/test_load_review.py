@@ -148,3 +148,14 @@ def test_resection_duplicates_same_day_and_after_followup():
     np.testing.assert_allclose(rep["start"], [0, 184 / 30.4375])
     assert rep["repeat_resection"].tolist() == [False, True]
     assert rep["event"].tolist() == [False, True]
+
+
+def test_first_event_from_a_registry_dfs():
+    """A registry's own DFS: an event before death (or in a survivor) is a recurrence of
+    unrecorded site; an event at the time of death is the death."""
+    df = pd.DataFrame({"patient_id": list("abcd"), "os_months": [40.0, 30, 30, 50],
+                       "os_event": [0, 1, 1, 0], "dfs_months": [12.0, 30, 20, 50],
+                       "dfs_event": [1, 1, 1, 0], "recurrence_site": [None, None, "lung", None]})
+    p = load_cohort(df).patients
+    assert p["first_event"].tolist() == ["recurrence_site_unknown", "death_without_recurrence",
+                                         "pulmonary_recurrence", "event_free"]

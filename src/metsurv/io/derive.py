@@ -72,15 +72,21 @@ def outcomes(p: pd.DataFrame) -> pd.DataFrame:
     dfs = dfs.where(~unplaced)
     dfs_event = dfs_event.where(~unplaced)
     rec = rec.where(placed)
+    recurred_given = pd.Series(False, index=p.index)
     if "dfs_months" in p:  # given analysis-ready DFS is kept where no recurrence date overrides
         given = p["dfs_months"].notna() & rec.isna() & p.get("dfs_event", dfs_event).notna()
         dfs = dfs.where(~given, p["dfs_months"])
         if "dfs_event" in p:
-            dfs_event = dfs_event.where(~given, p["dfs_event"].astype("boolean"))
+            given_event = p["dfs_event"].astype("boolean")
+            dfs_event = dfs_event.where(~given, given_event)
+            # a registry's DFS event before death (or in a survivor) is a recurrence
+            at_death = out["os_event"].fillna(False).astype(bool) & (
+                p["dfs_months"] >= out["os_months"])
+            recurred_given = given & given_event.fillna(False).astype(bool) & ~at_death
     out["dfs_months"] = dfs.astype(float)
     out["dfs_event"] = dfs_event.astype("boolean")
-    out["first_event"] = first_event(placed, _col(p, "recurrence_site"), out["os_event"],
-                                     dfs.notna())
+    out["first_event"] = first_event(placed | recurred_given, _col(p, "recurrence_site"),
+                                     out["os_event"], dfs.notna())
     return out
 
 
