@@ -8,6 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -360,3 +361,35 @@ def test_the_two_multivariable_models_are_named_with_n_and_events(report: Path,
     assert "the battery model: completeness of resection, " in html
     assert all(f in battery.multivariable_factors for f in ("nodal_status", "histology_group"))
     assert ("histology, nodal status" in html.split("the battery model: ")[1].split(".")[0])
+
+
+def test_cif_section_uses_first_event_and_the_dfs_number_at_risk(tmp_path, make_study):
+    """Causes come from the loader's first_event (a recurrence without a site is its own
+    cause); the at-risk row is km(...).at_risk on DFS; curves run to the end of follow-up."""
+    from metsurv.io import load_cohort
+    from metsurv.report.config import load_config
+    from metsurv.stats import km
+
+    write_cohort, write_config = make_study
+    patients_csv, _ = write_cohort(tmp_path / "data", n=200, seed=8)
+    df = pd.read_csv(patients_csv, dtype=str)
+    recurred = df.index[df["recurrence_site"].notna()]
+    df.loc[recurred[:6], "recurrence_site"] = None  # recurrence, site unknown
+    df.to_csv(patients_csv, index=False)
+    cfg = load_config(write_config(tmp_path))
+    patients = load_cohort(str(patients_csv)).patients
+    sec = B._competing_section(cfg, patients)
+    fig = next(i for i in sec.items if isinstance(i, B._Figure)).fig
+    ax, risk_ax = fig.axes
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["Pulmonary recurrence", "Extrathoracic recurrence",
+                      "Recurrence, site unknown", "Death without recurrence"]
+    data = patients[patients["first_event"].notna()]
+    ticks = B._tick_months(cfg)
+    want = km(data, time="dfs_months", event="dfs_event").at_risk(ticks).iloc[0]
+    shown = [t.get_text() for t in sorted(risk_ax.texts, key=lambda t: t.get_position()[0])
+             if t.get_text() != "Number at risk"]
+    assert shown == [f"{int(want[t]):,}" for t in ticks]
+    end = min(float(data["dfs_months"].max()), cfg.max_time * 12) / 12
+    for line in ax.get_lines()[:4]:
+        assert float(np.max(line.get_xdata())) >= end - 1e-9, line.get_label()

@@ -77,3 +77,12 @@ def test_shipped_configs_are_valid_apart_from_the_data(name):
     raw["data"] = {"source": str(ROOT / "pyproject.toml")}  # bundled data may not be built yet
     cfg = load_config(raw, base=ROOT / "reports")
     assert cfg.factors and cfg.benchmark
+
+
+def test_ci_bands_are_automatic_unless_set(tmp_path):
+    """Absent: bands for up to three groups (four overlapping bands are unreadable);
+    true or false forces them on or off."""
+    assert load_config(_write(tmp_path, BASE)).ci_bands is None
+    assert load_config(_write(tmp_path, {**BASE, "ci_bands": True})).ci_bands is True
+    with pytest.raises(CohortError, match="ci_bands must be true or false"):
+        load_config(_write(tmp_path, {**BASE, "ci_bands": "yes"}))

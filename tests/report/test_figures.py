@@ -197,3 +197,121 @@ def test_benchmark_points_match_factor_subset_and_level():
                                       ["0-11", "12-35", ">=36"])
     assert set(pts["group"]) == {"0-11", ">=36"} and len(sources) == 1
     assert F.benchmark_points(pub, "dfi_group", None, ["0-11"]) == (None, ())
+
+
+def _at_dpi(fig, dpi=300):
+    fig.set_dpi(dpi)
+    fig.draw_without_rendering()
+    return fig.canvas.get_renderer()
+
+
+def test_at_risk_labels_stand_clear_of_the_first_count():
+    """Reviewers read "N0 240": the group label nearly touched the count under t = 0."""
+    rng = np.random.default_rng(1)
+    for n in (480, 3000, 30):  # 3-, 4- and 2-digit counts under t = 0
+        df = pd.DataFrame({"os_months": rng.exponential(60, n), "os_event": True,
+                           "dfi_group": pd.Categorical(np.repeat(["0-11", ">=36"], n // 2),
+                                                       categories=["0-11", "12-35", ">=36"])})
+        _assert_label_gap(F.km_figure(_panel(df, F.time_ticks(15))))
+
+
+def _assert_label_gap(fig):
+    risk_ax = fig.axes[1]
+    r = _at_dpi(fig)
+    for row, label in enumerate(risk_ax.get_yticklabels()):
+        first = next(t for t in risk_ax.texts if t.get_position() == (0.0, row))
+        gap_pt = (first.get_window_extent(r).x0 - label.get_window_extent(r).x1) / 300 * 72
+        # 7 pt (2.5 mm, about two digits): it was 5 pt, which reads as "N0 240"
+        assert gap_pt >= 7.0, (label.get_text(), first.get_text(), gap_pt)
+
+
+def _bands(ax) -> int:
+    from matplotlib.collections import PolyCollection
+
+    return sum(isinstance(c, PolyCollection) for c in ax.collections)
+
+
+def test_ci_bands_default_off_above_three_groups_and_can_be_forced():
+    rng = np.random.default_rng(2)
+    four = pd.DataFrame({"os_months": rng.exponential(50, 800), "os_event": True,
+                         "irlm_group": rng.choice(["I", "II", "III", "IV"], 800)})
+    panel4 = F.panel_from_km(km(four, by="irlm_group"), at_risk_times=[0, 60])
+    assert _bands(F.km_figure(panel4).axes[0]) == 0
+    assert _bands(F.km_figure(panel4, ci=True).axes[0]) == 4
+    panel3 = _panel(_cohort(), F.time_ticks(15))
+    assert _bands(F.km_figure(panel3).axes[0]) == 3
+    assert _bands(F.km_figure(panel3, ci=False).axes[0]) == 0
+
+
+def test_benchmarks_from_secondary_sources_are_marked_and_explained():
+    """IRLM's group medians come from reviews or are "commonly quoted": the legend must not
+    call them "IRLM 1997 (published)"; they get an open circle and a note."""
+    from metsurv.published import published_figures
+
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"os_months": rng.exponential(50, 800), "os_event": True,
+                       "irlm_group": rng.choice(["I", "II", "III", "IV"], 800),
+                       "complete_resection": rng.random(800) < 0.8})
+    pub = published_figures("IRLM 1997")
+    fit = km(df, by="irlm_group")
+    pts, sources = F.benchmark_points(pub, "irlm_group", None, fit.groups)
+    assert not pts["primary"].any()
+    fig = F.km_figure(F.panel_from_km(fit, at_risk_times=[0, 60], benchmarks=pts,
+                                      benchmark_label="IRLM 1997", benchmark_sources=sources))
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "IRLM 1997, quoted by others (see note)" in legend
+    assert not any("(published)" in t for t in legend)
+    markers = {ln.get_marker() for ln in fig.axes[0].lines if ln.get_linestyle() == "None"
+               and ln.get_marker() not in ("|", "None", None)}
+    assert markers == {style.BENCHMARK_SECONDARY_MARKER}
+    notes = " ".join(t.get_text() for t in fig.texts)
+    assert "\u25cb quoted by a review or commonly quoted, not verified" in notes
+    # figures read from the abstract keep the diamond and "(published)"
+    fit = km(df, by="complete_resection")
+    pts, sources = F.benchmark_points(pub, "complete_resection", None, fit.groups)
+    fig = F.km_figure(F.panel_from_km(fit, at_risk_times=[0, 60], benchmarks=pts,
+                                      benchmark_label="IRLM 1997", benchmark_sources=sources))
+    assert "IRLM 1997 (published)" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def _cif_curves():
+    from metsurv.stats.competing import cuminc
+
+    rng = np.random.default_rng(4)
+    n = 600
+    df = pd.DataFrame({"t": np.round(rng.exponential(40, n), 1),
+                       "s": rng.choice([0, 1, 2, 3], n, p=[0.3, 0.4, 0.25, 0.05])})
+    df.loc[df["s"] == 3, "t"] = np.minimum(df.loc[df["s"] == 3, "t"], 20.0)  # an early cause
+    res = cuminc(df, "t", "s")
+    curves = []
+    for cause in res.causes:
+        cur = res.table[res.table["cause"] == cause]
+        curves.append(F.Curve(label=f"cause {cause}",
+                              time=np.r_[0.0, cur["time"].to_numpy(float)],
+                              estimate=np.r_[0.0, cur["estimate"].to_numpy(float)]))
+    return df, curves
+
+
+def test_cif_curves_run_to_the_end_of_follow_up_not_their_last_event():
+    df, curves = _cif_curves()
+    end = float(df["t"].max())
+    fig = F.cif_figure(curves, end_of_followup=end)
+    ax = fig.axes[0]
+    ends = [float(np.max(ln.get_xdata())) for ln in ax.lines if ln.get_label().startswith("cause")]
+    assert len(ends) == 3
+    # drawn at least to the end of follow-up (beyond the axis end the axes clip it); the
+    # early cause once stopped at its last event, under 2 years
+    assert min(ends) >= min(end, 180.0) / 12 - 1e-9
+
+
+def test_cif_number_at_risk_is_the_dfs_kaplan_meier_count():
+    df, curves = _cif_curves()
+    ticks = F.time_ticks(15)
+    fit = km(df.assign(e=df["s"] > 0), time="t", event="e")
+    at_risk = fit.at_risk(list(ticks * 12))
+    fig = F.cif_figure(curves, end_of_followup=float(df["t"].max()), at_risk=at_risk)
+    risk_ax = fig.axes[1]
+    shown = {x: t for (x, _), t in _risk_texts(risk_ax).items()}
+    for t in ticks:
+        assert int(shown[t].replace(",", "")) == int((df["t"] >= 12 * t).sum())
+    assert [lbl.get_text() for lbl in risk_ax.get_yticklabels()] == ["All patients"]

@@ -354,7 +354,8 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
         sub_text = f"; {_SUBSET_TEXT[spec.subset]} only" if spec.subset else ""
         sec.items.append(_Figure(f"km_{spec.slug}", _factor_title(spec),
                                  _km_caption(cfg, lower_first(T.FACTOR_TITLES.get(
-                                    spec.factor, spec.factor)) + sub_text, tests, sources),
+                                    spec.factor, spec.factor)) + sub_text, tests, bench,
+                                    sources, n_groups=len(fit.curves)),
                                  fig))
         surv_rows.append(_survival_rows(fit, _factor_title(spec), tests.p, tests.trend, k,
                                         labels=_labels(spec.factor, fit.groups),
@@ -547,13 +548,18 @@ def _factor_title(spec: FactorSpec) -> str:
 
 
 def _km_caption(cfg: ReportConfig, what: str | None, tests: _Tests | None = None,
-                sources: tuple[str, ...] | list[str] = ()) -> str:
+                bench: pd.DataFrame | None = None, sources: tuple[str, ...] = (),
+                n_groups: int = 1) -> str:
     unit = cfg.time_unit
     text = (f"Kaplan-Meier estimate of {'overall' if cfg.endpoint == 'os' else 'disease-free'} "
             f"survival {'of all patients' if what is None else 'by ' + what}, {unit} from the "
             f"first pulmonary metastasectomy; ticks mark "
             f"censored patients (merged when closer than the print resolution)")
-    text += "; shaded: 95% pointwise CI (log-log)." if cfg.ci_bands else "."
+    if cfg.ci_bands or (cfg.ci_bands is None and n_groups <= F.MAX_CI_BAND_GROUPS):
+        text += "; shaded: 95% pointwise CI (log-log)."
+    else:
+        text += (f"; 95% CIs not shaded (more than {F.MAX_CI_BAND_GROUPS} groups overlap; "
+                 "see the survival table)." if cfg.ci_bands is None else ".")
     text += " Legend: n and 5-year survival per group. " + F.AT_RISK_CAPTION
     if tests is not None and tests.p is not None:
         text += f" Log-rank {F.format_p(tests.p)}"
@@ -561,9 +567,15 @@ def _km_caption(cfg: ReportConfig, what: str | None, tests: _Tests | None = None
                  else ".")
     if tests is not None and tests.rule:
         text += " " + tests.rule
-    if sources:
-        text += (f" Open diamonds: published {cfg.benchmark} figures (survival at 5/10/15 "
-                 f"years; a median drawn at 50%): {'; '.join(sources)}.")
+    if sources and bench is not None:
+        text += (f" Published {cfg.benchmark} figures (survival at 5/10/15 years; a median "
+                 "drawn at 50%), in the group's colour: ")
+        primary = bench.drop_duplicates("source").set_index("source")["primary"]
+        kinds = [("open diamonds, from the study's abstract", True),
+                 ("open circles, quoted by a review or commonly quoted and not verified in "
+                  "the study's full text", False)]
+        text += "; ".join(f"{what_}: " + "; ".join(x for x in sources if primary[x] == kind)
+                          for what_, kind in kinds if (primary == kind).any()) + "."
     if cfg.suppress_below:
         k = cfg.suppress_below
         text += f" Counts below {k} shown as <{k}, without the group's 5-year survival."
@@ -746,32 +758,46 @@ def _irlm_section(cfg: ReportConfig, res: Any) -> _Section:
 
 
 def _competing_section(cfg: ReportConfig, patients: pd.DataFrame) -> _Section | None:
-    needed = ("dfs_months", "dfs_event", "recurrence_date", "recurrence_site")
-    if not all(c in patients.columns for c in needed) or patients["dfs_event"].notna().sum() == 0:
+    if not {"dfs_months", "dfs_event", "first_event"} <= set(patients.columns):
         return None
-    from metsurv.stats.competing import STATUS_LABELS, cuminc
+    # the patients whose first event is known, as cuminc keeps them
+    data = patients[patients["first_event"].notna() & patients["dfs_months"].notna()]
+    if not len(data):
+        return None
+    from metsurv.stats import km
+    from metsurv.stats.competing import FIRST_EVENT_STATUS, STATUS_LABELS, cuminc
 
-    res = cuminc(patients)
+    res = cuminc(data)
     tab = res.table
+    # causes in the schema's order of first events: pulmonary, extrathoracic, site unknown,
+    # death without recurrence
+    rank = {code: schema.FIRST_EVENTS.index(name) for name, code in FIRST_EVENT_STATUS.items()}
+    causes = sorted(res.causes, key=lambda c: rank.get(c, len(rank)))
     curves = []
-    for cause in res.causes:
+    for cause in causes:
         cur = tab[tab["cause"] == cause]
         t0 = np.concatenate(([0.0], cur["time"].to_numpy(float)))
         curves.append(F.Curve(
-            label=STATUS_LABELS.get(cause, str(cause)).capitalize(),
+            label=_cause_label(cause, STATUS_LABELS),
             time=t0,
             estimate=np.concatenate(([0.0], cur["estimate"].to_numpy(float))),
             lower=np.concatenate(([0.0], cur["lower"].to_numpy(float))),
             upper=np.concatenate(([0.0], cur["upper"].to_numpy(float))),
         ))
+    # number at risk on the DFS endpoint (dfs_months >= t), as the estimator counts it
+    at_risk = km(data, time="dfs_months", event="dfs_event").at_risk(_tick_months(cfg))
     fig = F.cif_figure(curves, time_unit=cfg.time_unit, max_time=cfg.max_time,
-                       tick_step=cfg.tick_step,
-                       note="Aalen-Johansen estimates; first event after metastasectomy.")
+                       tick_step=cfg.tick_step, end_of_followup=float(data["dfs_months"].max()),
+                       at_risk=at_risk, suppress_below=cfg.suppress_below,
+                       note="Aalen-Johansen estimates; first event after metastasectomy; "
+                            "curves drawn to the end of follow-up.")
     at = res.at([12.0 * y for y in (1, 2, 3, 5, 10)])
-    at["cause"] = [STATUS_LABELS.get(c, str(c)) for c in at["cause"]]
+    at["cause"] = pd.Categorical([_cause_label(c, STATUS_LABELS) for c in at["cause"]],
+                                 categories=[c.label for c in curves])
+    at = at.sort_values(["cause", "time"], kind="stable")
     at["years"] = (at["time"] / 12).round(2)
     table = pd.DataFrame({
-        "First event": at["cause"], "Years": at["years"],
+        "First event": at["cause"].astype(str), "Years": at["years"],
         "Cumulative incidence % (95% CI)": [
             _est_ci(e, lo, hi, 100, "{:.1f}") if e > 0 else "0.0"
             for e, lo, hi in zip(at["estimate"], at["lower"], at["upper"], strict=False)],
@@ -780,12 +806,25 @@ def _competing_section(cfg: ReportConfig, patients: pd.DataFrame) -> _Section | 
                    "Death without recurrence competes with recurrence: the cumulative "
                    "incidence (Aalen-Johansen, as R cmprsk::cuminc) is shown, not 1 - KM.")
     sec.items.append(_Figure("cif_recurrence", "Cumulative incidence of first events",
-                             "Cumulative incidence of pulmonary recurrence, extrathoracic "
-                             "recurrence and death without recurrence after the first "
-                             "metastasectomy; shaded: 95% CI.", fig))
+                             "Cumulative incidence of each first event after the first "
+                             f"metastasectomy ({', '.join(_lower_label(c.label) for c in curves)}"
+                             "); shaded: 95% CI. Each curve runs flat from its cause's last "
+                             "event to the end of follow-up. " + F.CIF_AT_RISK_CAPTION
+                             + (f" Counts below {cfg.suppress_below} shown as "
+                                f"<{cfg.suppress_below}." if cfg.suppress_below else ""), fig))
     sec.items.append(_Table("cif_recurrence", "Cumulative incidence at 1, 2, 3, 5, 10 years",
                             "", table))
     return sec
+
+
+def _cause_label(cause: Any, labels: dict) -> str:
+    """'recurrence, site unknown' -> 'Recurrence, site unknown'."""
+    text = str(labels.get(cause, cause)).replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
+def _lower_label(text: str) -> str:
+    return text[:1].lower() + text[1:]
 
 
 def _landmark_section(cfg: ReportConfig, cohort: Any) -> _Section | None:

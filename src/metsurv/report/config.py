@@ -75,7 +75,7 @@ class ReportConfig:
     competing_risks: bool = True
     benchmark: str | None = "IRLM 1997"
     suppress_below: int = 0
-    ci_bands: bool = True
+    ci_bands: bool | None = None  # None: shaded for up to 3 groups (figures.MAX_CI_BAND_GROUPS)
     seed: int = 0
     out: Path | None = None
     formats: tuple[str, ...] = FORMATS
@@ -289,7 +289,9 @@ def load_config(
     if k < 0:
         raise c.fail(f"suppress_below must be 0 or more, got {k}")
     seed = c.typed(raw.get("seed", 0), int, "seed", "a whole number")
-    ci = c.typed(raw.get("ci_bands", True), bool, "ci_bands", "true or false")
+    ci = raw.get("ci_bands")
+    if ci is not None:
+        c.typed(ci, bool, "ci_bands", "true or false (or absent: bands for up to 3 groups)")
     cr = c.typed(raw.get("competing_risks", True), bool, "competing_risks", "true or false")
     formats = raw.get("formats", list(FORMATS))
     c.typed(formats, list, "formats", f"a list drawn from {', '.join(FORMATS)}")

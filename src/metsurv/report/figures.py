@@ -37,6 +37,7 @@ __all__ = [
     "KMPanel",
     "panel_from_km",
     "benchmark_points",
+    "is_primary",
     "km_axes",
     "plot_km",
     "km_figure",
@@ -48,6 +49,7 @@ __all__ = [
     "format_p",
     "ENDPOINT_LABELS",
     "AT_RISK_CAPTION",
+    "CIF_AT_RISK_CAPTION",
     "UNIT_SCALE",
     "UNIT_LABEL",
 ]
@@ -59,6 +61,14 @@ ENDPOINT_LABELS = {
 AT_RISK_CAPTION = (
     "Number at risk: patients still under observation (time \u2265 t) at each tick."
 )
+#: Under a cumulative incidence plot the count is of the DFS endpoint.
+CIF_AT_RISK_CAPTION = (
+    "Number at risk: patients free of any first event and still followed (DFS time \u2265 t)."
+)
+#: Confidence bands are shaded by default up to this many groups (more overlap unreadably).
+MAX_CI_BAND_GROUPS = 3
+#: Clear space (points) between an at-risk row's label and its first count.
+AT_RISK_LABEL_GAP_PT = 5.0
 #: At most this many censor marks per curve are drawn; see :func:`_thin_censor_marks`.
 MAX_CENSOR_MARKS = 120
 #: Step functions with more points than this are resampled for display only (2000 points
@@ -174,8 +184,10 @@ def benchmark_points(published: pd.DataFrame | None, factor: str, subset: str | 
     """Published points for one Kaplan-Meier panel of ``factor`` (drawn on ``subset``, a key
     of :data:`metsurv.report.config.SUBSETS`, or None) with curves for ``groups``: each
     figure of the same factor, subset and a level the panel has, as rows ``group``,
-    ``months``, ``survival`` (survival at 2-15 years; a median drawn at 50%), and the
-    citations. ``(None, ())`` when nothing matches. Pass it to :func:`panel_from_km`.
+    ``months``, ``survival`` (survival at 2-15 years; a median drawn at 50%), ``source``
+    and ``primary`` (read from the study's abstract, see :func:`is_primary`; a figure quoted
+    in a review or "commonly quoted" is drawn with another marker), and the citations.
+    ``(None, ())`` when nothing matches. Pass it to :func:`panel_from_km`.
 
     >>> from metsurv.published import published_figures
     >>> pts, src = benchmark_points(published_figures("IRLM 1997"), "complete_resection",
@@ -199,12 +211,25 @@ def benchmark_points(published: pd.DataFrame | None, factor: str, subset: str | 
         pts = [(12.0 * y, p[c]) for c, y in SURVIVAL_COLUMNS.items() if pd.notna(p[c])]
         if pd.notna(p["median_months"]):
             pts.append((float(p["median_months"]), 0.5))
-        rows.extend({"group": level[0], "months": m, "survival": float(s)} for m, s in pts)
+        rows.extend({"group": level[0], "months": m, "survival": float(s),
+                     "source": p["source"], "primary": is_primary(p.get("confidence"))}
+                    for m, s in pts)
         if pts and p["source"] not in sources:
             sources.append(p["source"])
     if not rows:
         return None, ()
     return pd.DataFrame(rows), tuple(sources)
+
+
+def is_primary(confidence: Any) -> bool:
+    """Whether a published figure was read from the study itself (its ``confidence`` in
+    :func:`metsurv.published.published_figures` starts with "abstract"), not quoted by a
+    review or "commonly quoted".
+
+    >>> is_primary("abstract"), is_primary("abstract+review"), is_primary("commonly quoted")
+    (True, True, False)
+    """
+    return str(confidence).startswith("abstract")
 
 
 # ---------------------------------------------------------------------------------------
@@ -323,7 +348,7 @@ def plot_km(
     time_unit: str = "years",
     max_time: float = 15.0,
     tick_step: float | None = None,
-    ci: bool = True,
+    ci: bool | None = None,
     legend: bool = True,
     legend_loc: str = "best",
     suppress_below: int = 0,
@@ -335,8 +360,12 @@ def plot_km(
     recomputed here; with ``suppress_below`` = k, counts 1..k-1 print as "<k" and a group
     of fewer than k patients has no 5-year survival in the legend.
     ``legend_loc`` is a matplotlib location, or "above" to put the legend over the axes.
+    ``ci``: shade the 95% CIs; None (default) shades them for up to
+    :data:`MAX_CI_BAND_GROUPS` groups (more overlapping bands are unreadable).
     """
     scale = UNIT_SCALE[time_unit]
+    if ci is None:
+        ci = len(panel.curves) <= MAX_CI_BAND_GROUPS
     t_end_months = max_time / scale
     ticks = time_ticks(max_time, tick_step)
     for i, c in enumerate(panel.curves):
@@ -374,10 +403,10 @@ def plot_km(
         lines.append(f"Log-rank trend {format_p(panel.p_trend)}")
     if legend:
         handles, labels = ax.get_legend_handles_labels()
-        if panel.benchmarks is not None and len(panel.benchmarks):
-            handles.append(Line2D([], [], marker=style.BENCHMARK_MARKER, color="0.35",
+        for marker, text in _benchmark_kinds(panel):
+            handles.append(Line2D([], [], marker=marker, color="0.35",
                                   markerfacecolor="white", linestyle="none", markersize=3.5))
-            labels.append(f"{panel.benchmark_label or 'published'} (published)")
+            labels.append(text)
         # p-values as handle-less legend rows: they travel with the legend, which goes where
         # the curves are not ("best" is deterministic: it scores fixed candidate spots).
         handles.extend(Line2D([], [], linestyle="none") for _ in lines)
@@ -418,27 +447,39 @@ def _draw_curve(ax: Axes, c: Curve, i: int, t_stop: float, scale: float, label: 
 
 def _draw_at_risk(panel: KMPanel, risk_ax: Axes, ticks: np.ndarray, scale: float,
                   suppress_below: int = 0) -> None:
-    n = len(panel.curves)
+    cells = _at_risk_cells(panel, ticks / scale, suppress_below)
+    _draw_risk_rows(risk_ax, [(c.label, style.colour(i), row)
+                              for i, (c, row) in enumerate(zip(panel.curves, cells,
+                                                               strict=True))], ticks)
+
+
+def _draw_risk_rows(risk_ax: Axes, rows: Sequence[tuple[str, str, list[str]]],
+                    ticks: np.ndarray) -> None:
+    """Number-at-risk rows, (label, colour, count under each tick), in the table axes."""
+    n = len(rows)
     risk_ax.set_ylim(n - 0.5, -1.5)
     for side in ("top", "right", "bottom", "left"):
         risk_ax.spines[side].set_visible(False)
     risk_ax.tick_params(axis="x", which="both", bottom=False, labelbottom=False)
-    cells = _at_risk_cells(panel, ticks / scale, suppress_below)
-    # The count under tick 0 is centred on x = 0 and reaches left of the axes: push the
-    # group labels out by half the widest count so the two never touch.
-    widest = max((len(v) for row in cells for v in row), default=1)
-    risk_ax.tick_params(axis="y", which="both", left=False, pad=2.0 + 0.62 * 6 * widest / 2)
+    # The count under tick 0 is centred on x = 0 and reaches left of the axes by half its
+    # width (a 6 pt digit is about 3.4 pt wide): the group labels stand that far out plus
+    # a clear gap, so that "N0" and "240" never read as "N0 240".
+    widest = max((len(v) for _, _, cells in rows for v in cells), default=1)
+    risk_ax.tick_params(axis="y", which="both", left=False,
+                        pad=AT_RISK_LABEL_GAP_PT + 0.62 * 6 * widest / 2)
     risk_ax.set_yticks(range(n))
-    risk_ax.set_yticklabels([c.label for c in panel.curves], fontsize=6)
-    for i, lbl in enumerate(risk_ax.get_yticklabels()):
-        lbl.set_color(style.colour(i))
-    risk_ax.text(0.0, -1.1, "Number at risk", transform=risk_ax.get_yaxis_transform(),
-                 ha="left", va="center", fontsize=6)
+    risk_ax.set_yticklabels([label for label, _, _ in rows], fontsize=6)
+    for lbl, (_, colour, _) in zip(risk_ax.get_yticklabels(), rows, strict=True):
+        lbl.set_color(colour)
+        lbl.set_verticalalignment("center")  # on the counts' line, not their baseline
+    if n:
+        risk_ax.text(0.0, -1.1, "Number at risk", transform=risk_ax.get_yaxis_transform(),
+                     ha="left", va="center", fontsize=6)
     # Data coordinates on the shared x-axis: each count sits exactly under its tick.
-    for i, row in enumerate(cells):
-        for t_disp, text in zip(ticks, row, strict=False):
+    for i, (_, colour, cells) in enumerate(rows):
+        for t_disp, text in zip(ticks, cells, strict=False):
             risk_ax.text(t_disp, i, text, ha="center", va="center", fontsize=6,
-                         color=style.colour(i), clip_on=False)
+                         color=colour, clip_on=False)
 
 
 def _at_risk_cells(panel: KMPanel, months: np.ndarray, suppress_below: int) -> list[list[str]]:
@@ -475,7 +516,9 @@ def _draw_benchmarks(panel: KMPanel, ax: Axes, scale: float, max_time: float) ->
         x = row["months"] * scale
         if x > max_time:
             continue
-        ax.plot([x], [100 * row["survival"]], marker=style.BENCHMARK_MARKER, markersize=3.8,
+        marker = (style.BENCHMARK_MARKER if bool(row.get("primary", True))
+                  else style.BENCHMARK_SECONDARY_MARKER)
+        ax.plot([x], [100 * row["survival"]], marker=marker, markersize=3.8,
                 markerfacecolor="white", markeredgecolor=style.colour(i), markeredgewidth=0.9,
                 linestyle="none", zorder=5, clip_on=False)
 
@@ -513,10 +556,15 @@ def km_figure(
         plot_km(panel, ax, risk_ax, **kwargs)
         height = _km_layout(fig, ax, risk_ax, plot_h=plot_h, gap=gap, risk_h=risk_h,
                             bottom=bottom)
-        for k, text in enumerate(notes):
-            fig.text(0.04 / width_in, (0.03 + 0.095 * (len(notes) - 1 - k)) / height, text,
-                     fontsize=5, ha="left", va="bottom", color="0.25")
+        _draw_footnotes(fig, notes, width_in, height)
     return fig
+
+
+def _draw_footnotes(fig: Figure, notes: Sequence[str], width_in: float, height: float) -> None:
+    """Footnote lines at the bottom of a figure laid out by :func:`_km_layout`."""
+    for k, text in enumerate(notes):
+        fig.text(0.04 / width_in, (0.03 + 0.095 * (len(notes) - 1 - k)) / height, text,
+                 fontsize=5, ha="left", va="bottom", color="0.25")
 
 
 def _km_layout(fig: Figure, ax: Axes, risk_ax: Axes, *, plot_h: float, gap: float,
@@ -627,12 +675,39 @@ def _wrap_legend(legend: Any, right_in: float, fig: Figure) -> None:
             t.set_text("\n".join(textwrap.wrap(text, width)))
 
 
+def _benchmark_kinds(panel: KMPanel) -> list[tuple[str, str]]:
+    """(marker, legend text) of the kinds of published points the panel draws: figures
+    read from the study's abstract, and figures quoted by others (see note)."""
+    b = panel.benchmarks
+    if b is None or not len(b):
+        return []
+    label = panel.benchmark_label or "published"
+    primary = b["primary"].astype(bool) if "primary" in b else pd.Series(True, index=b.index)
+    if primary.all():
+        return [(style.BENCHMARK_MARKER, f"{label} (published)")]
+    kinds = [(style.BENCHMARK_SECONDARY_MARKER, f"{label}, quoted by others (see note)")]
+    if primary.any():
+        kinds.insert(0, (style.BENCHMARK_MARKER, f"{label} (published abstract)"))
+    return kinds
+
+
 def _footnotes(panel: KMPanel) -> list[str]:
     notes = [AT_RISK_CAPTION]
-    if panel.benchmarks is not None and len(panel.benchmarks) and panel.benchmark_sources:
+    b = panel.benchmarks
+    if b is None or not len(b) or not panel.benchmark_sources:
+        return notes
+    if "primary" not in b or b["primary"].astype(bool).all():
         text = "\u25c7 published: " + "; ".join(panel.benchmark_sources)
-        notes.extend(textwrap.wrap(text, 95))
-    return notes
+        return notes + textwrap.wrap(text, 95)
+    parts = []
+    for primary, head in ((True, "\u25c7 published abstract: "),
+                          (False, "\u25cb quoted by a review or commonly quoted, not verified "
+                                  "in the study's full text: ")):
+        sources = [x for x in panel.benchmark_sources
+                   if x in set(b.loc[b["primary"].astype(bool) == primary, "source"])]
+        if sources:
+            parts.append(head + "; ".join(sources))
+    return notes + [line for text in parts for line in textwrap.wrap(text, 95)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -751,29 +826,53 @@ def cif_figure(
     title: str | None = None,
     note: str | None = None,
     width_in: float = style.COLUMN_WIDTH_IN,
+    end_of_followup: float | None = None,
+    at_risk: pd.DataFrame | None = None,
+    suppress_below: int = 0,
 ) -> Figure:
     """Cumulative incidence curves (Aalen-Johansen), one per event type, rising from 0.
 
     ``curves`` hold the stats layer's step functions (``estimate`` is the incidence, as a
-    proportion). Not 1 - KM: the competing event is a curve of its own.
+    proportion). Not 1 - KM: the competing event is a curve of its own. Each curve runs
+    flat to ``end_of_followup`` (months; default: its own last event) or the axis end,
+    whichever comes first: a curve that stopped at its cause's last event would read as
+    the end of follow-up. ``at_risk``, a :func:`metsurv.stats.km` ``at_risk(times)`` frame
+    of one row (months as columns, e.g. on the DFS endpoint: patients with
+    ``dfs_months`` >= t), is printed under the plot, counts 1..k-1 as "<k".
     """
     scale = UNIT_SCALE[time_unit]
+    ticks = time_ticks(max_time, tick_step)
     with style.figure_style():
-        fig = style.new_figure((width_in, width_in * 0.75 + (0.15 if note else 0)))
-        ax = fig.add_axes((0.15, 0.17 + (0.05 if note else 0), 0.8, 0.72))
+        plot_h, gap = width_in * 0.62, 0.36
+        risk_h = 0.12 * 2 if at_risk is not None else 0.0
+        notes = ([CIF_AT_RISK_CAPTION] if at_risk is not None else []) + ([note] if note else [])
+        bottom = 0.06 + 0.095 * len(notes)
+        fig = style.new_figure((width_in, plot_h + gap + risk_h + bottom + 1.0))
+        ax = fig.add_axes((0.2, 0.5, 0.7, 0.4))
+        risk_ax = fig.add_axes((0.2, 0.1, 0.7, 0.2), sharex=ax)
         for i, c in enumerate(curves):
             last = float(np.max(c.time)) if c.time.size else 0.0
-            _draw_curve(ax, c, i, min(last, max_time / scale), scale, c.label)
+            end = end_of_followup if end_of_followup is not None else last
+            _draw_curve(ax, c, i, min(max(end, last), max_time / scale), scale, c.label)
         ax.set_xlim(0, max_time)
         ax.set_ylim(0, 100)
-        ax.set_xticks(time_ticks(max_time, tick_step))
+        ax.set_xticks(ticks)
+        ax.tick_params(labelbottom=True)
         ax.set_xlabel(f"{UNIT_LABEL[time_unit]} after pulmonary metastasectomy")
         ax.set_ylabel(ylabel)
         ax.legend(loc="upper left", frameon=False)
         if title:
             ax.set_title(title, loc="left", fontweight="bold")
-        if note:
-            fig.text(0.02, 0.02, note, fontsize=5, color="0.25")
+        if at_risk is not None:
+            row = at_risk.iloc[0]
+            cells = ["" if v is None else suppress_count(v, suppress_below)
+                     for v in (_lookup(row, t) for t in ticks / scale)]
+            _draw_risk_rows(risk_ax, [("All patients", "0.15", cells)], ticks)
+        else:
+            _draw_risk_rows(risk_ax, [], ticks)
+        height = _km_layout(fig, ax, risk_ax, plot_h=plot_h, gap=gap, risk_h=risk_h,
+                            bottom=bottom)
+        _draw_footnotes(fig, notes, width_in, height)
     return fig
 
 

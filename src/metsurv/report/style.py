@@ -37,6 +37,9 @@ LINESTYLES: tuple[object, ...] = (
 )
 #: Marker of published benchmark points (open, so the cohort's curve shows through).
 BENCHMARK_MARKER = "D"
+#: Marker of published points quoted by others (a review, "commonly quoted"), not read from
+#: the study's abstract.
+BENCHMARK_SECONDARY_MARKER = "o"
 
 MM = 1 / 25.4
 #: Journal single-column width (most journals: 85-90 mm) and double-column width.
