@@ -116,3 +116,19 @@ def test_report_vocabulary_is_the_schemas_and_the_batterys():
         stats_order = list(irlm.schema_categorical(pd.Series([True, False]), factor)
                            .cat.categories)
         assert B._order(factor, [True, False]) == stats_order == [ref, not ref], factor
+
+
+def test_irlm_notebook_uses_the_public_helpers_not_copies():
+    """Notebook 02 once rebuilt the published comparison and the benchmark points by hand
+    (PUBLISHED_LEVELS, SURVIVAL_COLUMNS); it must call the report's helpers."""
+    import json
+    from pathlib import Path
+
+    nb = Path(__file__).resolve().parents[2] / "notebooks" / "02_irlm_replication.ipynb"
+    code = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"]
+                     if c["cell_type"] == "code")
+    assert "figures.benchmark_points(" in code
+    assert "tables.published_comparison(irlm, patients=cohort)" in code
+    for copy in ("PUBLISHED_LEVELS", "PUBLISHED_SUBSETS", "SURVIVAL_COLUMNS", "def benchmarks",
+                 "def cohort_figures"):
+        assert copy not in code, copy
