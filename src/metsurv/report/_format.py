@@ -1,5 +1,6 @@
 """Number formats shared by figures and tables: p-values, suppressed counts, and whether a
-survival estimate may be quoted at all."""
+group's estimates may be printed under suppression. (Whether an estimate rests on follow-up
+at all is metsurv's one rule, :func:`metsurv.stats.km.followed`.)"""
 
 from __future__ import annotations
 
@@ -50,23 +51,3 @@ def shows_estimates(n: int | float | None, k: int) -> bool:
     (False, True, True)
     """
     return not (k and n is not None and math.isfinite(n) and 0 < int(n) < k)
-
-
-def followed(n_risk: float, estimate: float) -> bool:
-    """Whether a survival estimate at t may be quoted: someone is still followed at t, or
-    the curve has already reached 0 (after the last follow-up R's ``extend = TRUE`` carries
-    the last value forward, which would report survival nobody was observed to have).
-
-    >>> followed(0, 0.0), followed(0, 0.12), followed(3, 0.12)
-    (True, False, True)
-    """
-    return bool(n_risk > 0 or estimate == 0)
-
-
-def lower_first(text: str) -> str:
-    """A title inside a sentence: the first letter lower case unless it starts an acronym.
-
-    >>> lower_first("Disease-free interval (DFI) group"), lower_first("IRLM prognostic group")
-    ('disease-free interval (DFI) group', 'IRLM prognostic group')
-    """
-    return text[:1].lower() + text[1:] if text[1:2].islower() else text

@@ -30,7 +30,8 @@ from matplotlib.gridspec import SubplotSpec
 from matplotlib.lines import Line2D
 
 from metsurv.report import style
-from metsurv.report._format import followed, format_p, shows_estimates, suppress_count
+from metsurv.report._format import format_p, shows_estimates, suppress_count
+from metsurv.stats.km import followed
 
 __all__ = [
     "Curve",

@@ -379,9 +379,9 @@ def _cohort_figures(published: pd.DataFrame, patients: pd.DataFrame, endpoint: s
     survival for each (Kaplan-Meier of the same subset and group; survival only where
     someone is still followed). One fit per subset and factor serves all its levels."""
     from metsurv.published import SURVIVAL_COLUMNS
-    from metsurv.report._format import followed
     from metsurv.stats import km
     from metsurv.stats.irlm import ENDPOINTS
+    from metsurv.stats.km import followed
 
     time, event = ENDPOINTS[endpoint]
     times = [12.0 * y for y in SURVIVAL_COLUMNS.values()]
