@@ -51,3 +51,12 @@ def shows_estimates(n: int | float | None, k: int) -> bool:
     (False, True, True)
     """
     return not (k and n is not None and math.isfinite(n) and 0 < int(n) < k)
+
+
+def lower_first(text: str) -> str:
+    """A title inside a sentence: the first letter lower case unless it starts an acronym.
+
+    >>> lower_first("Disease-free interval (DFI) group"), lower_first("IRLM prognostic group")
+    ('disease-free interval (DFI) group', 'IRLM prognostic group')
+    """
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
