@@ -170,6 +170,16 @@ REFERENCE_LEVELS: dict[str, str | bool] = {
     "histology_group": "epithelial",
     "chemo_response": "response",
     "sex": "female",
+    "repeat_resection": False,
+    "synchronous": False,
+}
+
+#: Readable labels of the levels of yes/no factors, for tables and figure legends.
+BOOL_LABELS: dict[str, dict[bool, str]] = {
+    "complete_resection": {True: "complete (R0)", False: "incomplete (R1/R2)"},
+    "leiomyosarcoma": {True: "leiomyosarcoma", False: "other sarcoma"},
+    "repeat_resection": {True: "repeat resection", False: "single resection"},
+    "synchronous": {True: "synchronous", False: "metachronous"},
 }
 
 #: Factors with a natural order, for the log-rank test for trend (order as listed).

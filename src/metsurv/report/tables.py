@@ -20,7 +20,6 @@ import pandas as pd
 
 from metsurv import schema
 from metsurv.report._format import format_p, lower_first, shows_estimates, suppress_count
-from metsurv.stats.irlm import BOOL_LABELS as IRLM_BOOL_LABELS
 
 __all__ = [
     "FACTOR_TITLES",
@@ -74,13 +73,6 @@ FACTOR_TITLES: dict[str, str] = {
     "all": "All patients",
 }
 
-#: Labels of yes/no levels: the IRLM battery's (metsurv.stats.irlm.BOOL_LABELS), and those
-#: of the yes/no fields the battery does not analyse; printed with a capital.
-_BOOL_LABELS: dict[str, dict[bool, str]] = {
-    **IRLM_BOOL_LABELS,
-    "repeat_resection": {True: "repeat resection", False: "single resection"},
-    "synchronous": {True: "synchronous", False: "metachronous"},
-}
 _CODE_LABELS: dict[str, dict[str, str]] = {
     "dfi_group": {"0-11": "DFI 0-11 mo", "12-35": "DFI 12-35 mo", ">=36": "DFI \u226536 mo"},
     "n_metastases_group": {"1": "Single", "2-3": "2-3", ">=4": "\u22654"},
@@ -122,8 +114,8 @@ def level_label(factor: str, level: Any) -> str:
     >>> level_label("complete_resection", True), level_label("dfi_group", ">=36")
     ('Complete (R0)', 'DFI ≥36 mo')
     """
-    if factor in _BOOL_LABELS and isinstance(level, (bool, np.bool_)):
-        text = _BOOL_LABELS[factor][bool(level)]
+    if factor in schema.BOOL_LABELS and isinstance(level, (bool, np.bool_)):
+        text = schema.BOOL_LABELS[factor][bool(level)]
         return text[:1].upper() + text[1:]
     if isinstance(level, (bool, np.bool_)):
         return "Yes" if level else "No"
@@ -257,7 +249,7 @@ def _term_label(term: str, refs: Mapping[str, Any]) -> str:
     if not m:
         return FACTOR_TITLES.get(term, term)
     col, level = m.group(1), m.group(2)
-    lev: Any = {"True": True, "False": False}.get(level, level) if col in _BOOL_LABELS else level
+    lev: Any = {"True": True, "False": False}.get(level, level) if col in schema.BOOL_LABELS else level
     text = f"{FACTOR_TITLES.get(col, col)}: {level_label(col, lev)}"
     if col in refs:
         text += f" vs {level_label(col, refs[col])}"

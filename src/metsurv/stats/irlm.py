@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metsurv.schema import ORDERED_FACTORS, REFERENCE_LEVELS, codes
+from metsurv.schema import BOOL_LABELS, ORDERED_FACTORS, REFERENCE_LEVELS, codes
 from metsurv.stats._result import Result, json_safe
 from metsurv.stats._times import as_frame, level_label
 from metsurv.stats.cox import cox
@@ -54,11 +54,6 @@ FACTORS: dict[str, tuple[str, str | None]] = {
     "nodal_status": ("Nodal status", None),
     "irlm_group": ("IRLM prognostic group", None),
     "chemo_response": ("Response to preoperative chemotherapy", None),
-}
-#: Display labels of boolean levels.
-BOOL_LABELS = {
-    "complete_resection": {True: "complete (R0)", False: "incomplete (R1/R2)"},
-    "leiomyosarcoma": {True: "leiomyosarcoma", False: "other sarcoma"},
 }
 #: Left out of the multivariable model (see module docstring).
 NOT_MULTIVARIABLE = ("irlm_group", "leiomyosarcoma")
