@@ -1351,11 +1351,6 @@ def _read_sql(src: SqlSource) -> RawTable:
         frame = records
         frame.columns = names
     else:
-        if not records:
-            raise CohortError(
-                f"{label}: the query returned no rows; check the query "
-                "(a WHERE clause that matches nothing?) or the table's contents."
-            )
         frame = pd.DataFrame.from_records(records, columns=names, coerce_float=True)
     if len(frame) == 0:
         raise CohortError(
