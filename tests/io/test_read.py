@@ -325,8 +325,8 @@ def test_parquet_date32_arrives_as_datetime(tmp_path):
 # SAS, Stata, SPSS
 # ----------------------------------------------------------------------------------------
 
-# haven::write_sas(data.frame(patient_id, name, age, dfi_months, op_date)) from R 4 /
-# haven 2.5.1, zlib-compressed: there is no pure-Python sas7bdat writer.
+# Written by R haven 2.5.1 (there is no Python sas7bdat writer), zlib-compressed, base64:
+# tests/io/make_sas7bdat.R makes it from the same data as mixed_frame().
 _SAS7BDAT = (
     "eNrt2k1LAkEYB/Bnrcisg1GHqCCpS4HEbkoQdFDQJNAw9NDNBLcSTEU36JbdO3Xq1ifoFHQqkDx4iugQdOveB6ig"
     "F1t3Rl0H7YUIiv4/Dw/z35lnYGBhByRqOL/bXT0e7L8827dST1nZGxqz97uIxkkihd412DSKeCOOhcWg3+eNeiP+"
