@@ -148,7 +148,8 @@ def _term(col: str, level: Any) -> str:
     return f"{col}[{level_label(level)}]"
 
 
-def _level_row(curve, level, col, tp, tau) -> dict:
+def _level_row(curve, tp, tau) -> dict:
+    """Median, survival at ``tp`` and RMST to ``tau`` of one level's curve (None: empty)."""
     row: dict[str, Any] = {}
     if curve is None:
         return row
@@ -211,7 +212,7 @@ def _analyse_factor(df, col, label, population, time, event, min_n, min_events):
                      "not tested, no HR") if sparse and n > 0 else
                     ("no patients" if n == 0 else ""),
         }
-        row.update(_level_row(curves.get(str(level_label(lev))), lev, col, tp, tau))
+        row.update(_level_row(curves.get(str(level_label(lev))), tp, tau))
         if lev == ref:
             row.update(hr=1.0, hr_lower=np.nan, hr_upper=np.nan, hr_p=np.nan)
         elif len(hr) and _term(col, lev) in hr.index:
