@@ -30,8 +30,6 @@ from metsurv.stats.cox import CoxResult, cox
 
 #: Columns of the counting-process table (Cohort.counting_process).
 CP_COLUMNS = ("patient_id", "start", "stop", "event")
-#: Time-dependent exposures the counting-process table carries.
-TIME_DEPENDENT = ("repeat_resection", "resection_number")
 
 IMMORTAL_TIME_WARNING = (
     "naive comparison of patients with and without a repeat resection is biased by immortal "
