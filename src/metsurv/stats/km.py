@@ -10,14 +10,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from ._result import Result
-from ._times import group_codes, group_levels, level_label, survival_data
+from ._result import Result, json_safe
+from ._times import AEQ_TOLERANCE, group_codes, group_levels, level_label, survival_data
 
 CONF_TYPES = ("log", "log-log", "plain")
 _TABLE_COLUMNS = ["time", "n_risk", "n_event", "n_censor", "estimate", "std_err", "lower", "upper"]
 _AT_COLUMNS = ["time", "n_risk", "estimate", "std_err", "lower", "upper"]
-# R print.survfit: a survival value within this of 0.5 counts as exactly 0.5 (all.equal)
-_HALF_TOL = float(np.sqrt(np.finfo(float).eps))
 
 
 def _confint(
@@ -52,11 +50,12 @@ def _first_below_half(y: np.ndarray, x: np.ndarray) -> float:
     """R print.survfit's ``minmin``: the first x whose y is <= 0.5 (NA y skipped); when
     that y equals 0.5 (within all.equal tolerance) and the curve drops further later, the
     midpoint between that x and the x of the next drop (the flat-at-0.5 case)."""
-    keep = ~np.isnan(y) & (y < 0.5 + _HALF_TOL)
+    # R compares with all.equal, whose tolerance is aeqSurv's
+    keep = ~np.isnan(y) & (y < 0.5 + AEQ_TOLERANCE)
     if not keep.any():
         return float("nan")
     xk, yk = x[keep], y[keep]
-    if abs(yk[0] - 0.5) < _HALF_TOL:
+    if abs(yk[0] - 0.5) < AEQ_TOLERANCE:
         lower = np.flatnonzero(yk < yk[0])
         if lower.size:
             return float((xk[0] + xk[lower[0]]) / 2)
@@ -191,8 +190,6 @@ class KMResult(Result):
         return pd.DataFrame.from_dict(rows, orient="index", columns=t).rename_axis("group")
 
     def to_dict(self) -> dict[str, Any]:
-        from ._result import json_safe
-
         return json_safe(
             {
                 "by": self.by,
@@ -228,8 +225,7 @@ def _km_curve(
     cnt = np.bincount(code, minlength=unique_times.size)
     present = cnt > 0
     counts = cnt[present]
-    n_event = np.bincount(code, weights=e, minlength=unique_times.size)[present]
-    n_event = n_event.astype(np.int64)
+    n_event = np.bincount(code, weights=e, minlength=unique_times.size)[present].astype(np.int64)
     utime = unique_times[present]
     n = int(code.size)
     n_risk = n - np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
@@ -244,7 +240,7 @@ def _km_curve(
         {
             "time": utime,
             "n_risk": n_risk,
-            "n_event": n_event.astype(np.int64),
+            "n_event": n_event,
             "n_censor": (counts - n_event).astype(np.int64),
             "estimate": surv,
             "std_err": std_err,
@@ -254,7 +250,7 @@ def _km_curve(
     )
     return KMCurve(
         group=group,
-        n=int(n),
+        n=n,
         events=int(e.sum()),
         table=table,
         median=_first_below_half(surv, utime),
