@@ -94,14 +94,11 @@ def _convert_uniques(kind: str, name: str, uniques: pd.Index, tm: TableMapping,
         return text.to_numpy(dtype=object), status
     # codes and yes/no values are looked up folded: case, accents, spaces, punctuation
     tokens = [schema.normalise_token(t) for t in text]  # distinct values only, not rows
-    if kind == "code":
-        table = {**schema.SYNONYMS.get(name, {}), **tm.codes.get(name, {})}
-        vals = np.array([table.get(t) for t in tokens], dtype=object)
-        status = np.where((status == 0) & (vals == None), 2, status)  # noqa: E711
-        return vals, status
-    if kind == "bool":
-        table = {**schema.BOOLEAN_SYNONYMS, **schema.FIELD_BOOLEAN_SYNONYMS.get(name, {}),
-                 **tm.codes.get(name, {})}
+    if kind in ("code", "bool"):
+        # the mapping's code table first, then the built-in synonyms
+        builtin = (schema.SYNONYMS.get(name, {}) if kind == "code" else
+                   {**schema.BOOLEAN_SYNONYMS, **schema.FIELD_BOOLEAN_SYNONYMS.get(name, {})})
+        table = {**builtin, **tm.codes.get(name, {})}
         vals = np.array([table.get(t) for t in tokens], dtype=object)
         status = np.where((status == 0) & (vals == None), 2, status)  # noqa: E711
         return vals, status
@@ -216,14 +213,11 @@ def convert(raw: RawTable, tm: TableMapping, table: str, log: FindingLog) -> Con
             decimal = tm.source.get("decimal", raw.decimal)  # the mapping knows best
             vals, status = _convert_uniques(fld.kind, name, pd.Index(uniques, dtype=object), tm,
                                             decimal)
-        else:
-            vals, status = _empty(fld.kind, 0), np.zeros(0, dtype=np.int64)
-        has = idx >= 0
-        safe = np.where(has, idx, 0)
-        if len(uniques):
+            has = idx >= 0
+            safe = np.where(has, idx, 0)
             row_vals = np.asarray(vals)[safe]
             row_status = np.where(has, status[safe], 1)
-        else:
+        else:  # nothing but empty cells
             row_vals, row_status = _empty(fld.kind, n), np.ones(n, dtype=np.int64)
         if fld.kind == "date":
             row_vals = np.where(row_status == 0, row_vals, np.datetime64("NaT"))
