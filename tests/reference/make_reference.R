@@ -4,20 +4,14 @@
 # Usage: Rscript tests/reference/make_reference.R [outdir]
 #   outdir defaults to the directory of this script. Writes <outdir>/data/*.csv (the exact
 #   inputs Python reads) and <outdir>/<dataset>.json (the R results, full precision).
-# Self-contained: needs only survival and jsonlite. Deterministic (set.seed).
-suppressPackageStartupMessages({
-  library(survival)
-  library(jsonlite)
-})
+# Needs survival, jsonlite and common.R beside it. Deterministic (set.seed).
 
-args <- commandArgs(trailingOnly = TRUE)
-if (length(args) >= 1) {
-  outdir <- args[1]
-} else {
+# the directory of this script (also when run from elsewhere): common.R lies beside it
+script_dir <- local({
   f <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))
-  outdir <- if (length(f)) dirname(normalizePath(f)) else "tests/reference"
-}
-dir.create(file.path(outdir, "data"), recursive = TRUE, showWarnings = FALSE)
+  if (length(f)) dirname(normalizePath(f)) else "tests/reference"
+})
+source(file.path(script_dir, "common.R"))
 
 # ---------------------------------------------------------------- datasets
 datasets <- list()
@@ -67,20 +61,8 @@ datasets$noevent <- data.frame(
   event = c(rep(1L, 10), 0, 0, 0, 0, 0, 1, 0, 1, 0, 1, 1, 0),
   grp   = c(rep("flat", 10), rep("none", 5), rep("mixed", 6), "single"))
 
-full_precision <- function(df) {
-  # write.csv keeps 15 significant digits, which would erase the near ties: use 17
-  for (v in names(df)) if (is.double(df[[v]]))
-    df[[v]] <- ifelse(is.na(df[[v]]), NA, sprintf("%.17g", df[[v]]))
-  df
-}
-for (nm in names(datasets))
-  write.csv(full_precision(datasets[[nm]]), file.path(outdir, "data", paste0(nm, ".csv")),
-            row.names = FALSE, na = "", quote = FALSE)
-# read back exactly what Python will read (17 significant digits in the CSV)
-for (nm in names(datasets)) {
-  datasets[[nm]] <- read.csv(file.path(outdir, "data", paste0(nm, ".csv")),
-                             stringsAsFactors = FALSE)
-}
+# from here on the data as Python reads them (17 significant digits in the CSV)
+for (nm in names(datasets)) datasets[[nm]] <- write_input(datasets[[nm]], nm)
 
 # ---------------------------------------------------------------- helpers
 strip_strata <- function(s, n) {

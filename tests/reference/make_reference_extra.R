@@ -5,33 +5,16 @@
 # Usage: Rscript tests/reference/make_reference_extra.R [outdir]
 #   outdir defaults to the directory of this script. Writes <outdir>/data/extra_*.csv (the
 #   exact inputs Python reads) and <outdir>/extra_*.json (the R results, full precision).
-# Needs survival, cmprsk and jsonlite. Deterministic (set.seed).
-suppressPackageStartupMessages({
-  library(survival)
-  library(cmprsk)
-  library(jsonlite)
-})
+# Needs survival, cmprsk, jsonlite and common.R beside it. Deterministic (set.seed).
 
-args <- commandArgs(trailingOnly = TRUE)
-if (length(args) >= 1) {
-  outdir <- args[1]
-} else {
+# the directory of this script (also when run from elsewhere): common.R lies beside it
+script_dir <- local({
   f <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))
-  outdir <- if (length(f)) dirname(normalizePath(f)) else "tests/reference"
-}
-dir.create(file.path(outdir, "data"), recursive = TRUE, showWarnings = FALSE)
+  if (length(f)) dirname(normalizePath(f)) else "tests/reference"
+})
+source(file.path(script_dir, "common.R"))
+suppressPackageStartupMessages(library(cmprsk))
 
-full_precision <- function(df) {
-  for (v in names(df)) if (is.double(df[[v]]))
-    df[[v]] <- ifelse(is.na(df[[v]]), NA, sprintf("%.17g", df[[v]]))
-  df
-}
-write_input <- function(df, name) {
-  path <- file.path(outdir, "data", paste0(name, ".csv"))
-  write.csv(full_precision(df), path, row.names = FALSE, na = "", quote = FALSE)
-  # read back exactly what Python will read
-  read.csv(path, stringsAsFactors = FALSE)
-}
 write_fixture <- function(x, name) {
   x$generated_by <- "tests/reference/make_reference_extra.R"
   x$r_version <- R.version.string
