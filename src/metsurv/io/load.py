@@ -154,38 +154,15 @@ def load_cohort(
     patients = p.loc[keep, canonical_order(list(p.columns))].reset_index(drop=True)
     patients["os_event"] = patients["os_event"].astype(bool)
     flow = [_flow("patients", len(raw.frame), reasons)]
-    findings = [log.frame(raw.rows, conv.frame["patient_id"])]
+    findings: list[pd.DataFrame] = []
     provenance: dict[str, Any] = {**_describe(raw), "mapping": m.to_dict(),
                                   "versions": _versions()}
 
     res_table = cp = None
     if conv_r is not None and raw_r is not None and log_r is not None:
-        validate_resections(conv_r, patients["patient_id"], log_r)
-        reasons_r = log_r.excluded(len(conv_r.frame))
-        r = conv_r.frame.assign(source_row=np.asarray(raw_r.rows, dtype=np.int64))
-        r = r.loc[reasons_r.isna().to_numpy()].reset_index(drop=True)
-        given_sequence = r["sequence"] if "sequence" in r else None
-        r["sequence"] = derive.resection_sequence(r)
-        if given_sequence is not None:
-            differs = given_sequence.notna() & given_sequence.ne(r["sequence"])
-            pos = np.flatnonzero(reasons_r.isna().to_numpy())[differs.to_numpy(dtype=bool)]
-            log_r.add(pos, conv_r.source_columns["sequence"],
-                      given_sequence[differs].to_numpy(dtype=object),
-                      "sequence differs from the order of operation dates (dates used)",
-                      "warning")
-        res_table = r.sort_values(["patient_id", "sequence"], kind="stable").reset_index(drop=True)
+        res_table = _analysed_resections(patients, conv_r, raw_r, log_r)
         n_res = patients["patient_id"].map(derive.n_metastasectomies(res_table))
-        if "n_metastasectomies" in patients:
-            differs = (patients["n_metastasectomies"].notna() & n_res.notna()
-                       & patients["n_metastasectomies"].ne(n_res)).to_numpy(dtype=bool)
-            log.add(kept_pos[differs], conv.source_columns["n_metastasectomies"],
-                    patients["n_metastasectomies"].to_numpy(dtype=object)[differs],
-                    "n_metastasectomies differs from the resections table (table used)",
-                    "warning")
-        without = np.flatnonzero(n_res.isna().to_numpy())
-        log.add(kept_pos[without], conv.source_columns.get("patient_id", "patient_id"),
-                patients["patient_id"].iloc[without].to_numpy(dtype=object),
-                "no row in the resections table (counted as one metastasectomy)", "warning")
+        _check_counts(patients, n_res, conv, log, kept_pos)
         patients["n_metastasectomies"] = n_res.fillna(1).astype("Int64")
         _check_first_dates(patients, res_table, conv, log, kept_pos)
         _check_after_followup(patients, res_table, conv_r, log_r, raw_r.rows)
@@ -194,10 +171,10 @@ def load_cohort(
         log.add(kept_pos[zero], conv.source_columns.get("last_followup_date", "os_months"),
                 patients["os_months"].to_numpy()[zero],
                 "zero follow-up: not in the counting-process table (needs stop > start)", "info")
-        flow.append(_flow("resections", len(raw_r.frame), reasons_r))
-        findings = [log.frame(raw.rows, conv.frame["patient_id"]),
-                    log_r.frame(raw_r.rows, conv_r.frame["patient_id"])]
+        flow.append(_flow("resections", len(raw_r.frame), log_r.excluded(len(raw_r.frame))))
+        findings.append(log_r.frame(raw_r.rows, conv_r.frame["patient_id"]))
         provenance["resections"] = _describe(raw_r)
+    findings.insert(0, log.frame(raw.rows, conv.frame["patient_id"]))  # after every check
     if "n_metastasectomies" in patients:
         patients["repeat_resection"] = (patients["n_metastasectomies"] >= 2).astype("boolean")
     patients = patients[canonical_order(list(patients.columns))]
@@ -209,6 +186,38 @@ def load_cohort(
         findings=pd.concat([f for f in findings if len(f)] or findings[:1], ignore_index=True),
         provenance=provenance,
     )
+
+
+def _analysed_resections(patients: pd.DataFrame, conv_r: Converted, raw_r: RawTable,
+                         log_r: FindingLog) -> pd.DataFrame:
+    """The kept resections rows, numbered by date (a given sequence is checked, not trusted)."""
+    validate_resections(conv_r, patients["patient_id"], log_r)
+    kept = log_r.excluded(len(conv_r.frame)).isna().to_numpy()
+    r = conv_r.frame.assign(source_row=np.asarray(raw_r.rows, dtype=np.int64))
+    r = r.loc[kept].reset_index(drop=True)
+    given_sequence = r["sequence"] if "sequence" in r else None
+    r["sequence"] = derive.resection_sequence(r)
+    if given_sequence is not None:
+        differs = (given_sequence.notna() & given_sequence.ne(r["sequence"])).to_numpy(dtype=bool)
+        log_r.add(np.flatnonzero(kept)[differs], conv_r.source_columns["sequence"],
+                  given_sequence[differs].to_numpy(dtype=object),
+                  "sequence differs from the order of operation dates (dates used)", "warning")
+    return r.sort_values(["patient_id", "sequence"], kind="stable").reset_index(drop=True)
+
+
+def _check_counts(patients: pd.DataFrame, n_res: pd.Series, conv: Converted, log: FindingLog,
+                  kept_pos: np.ndarray) -> None:
+    """A given n_metastasectomies that the table contradicts, and patients with no row."""
+    if "n_metastasectomies" in patients:
+        differs = (patients["n_metastasectomies"].notna() & n_res.notna()
+                   & patients["n_metastasectomies"].ne(n_res)).to_numpy(dtype=bool)
+        log.add(kept_pos[differs], conv.source_columns["n_metastasectomies"],
+                patients["n_metastasectomies"].to_numpy(dtype=object)[differs],
+                "n_metastasectomies differs from the resections table (table used)", "warning")
+    without = np.flatnonzero(n_res.isna().to_numpy())
+    log.add(kept_pos[without], conv.source_columns.get("patient_id", "patient_id"),
+            patients["patient_id"].iloc[without].to_numpy(dtype=object),
+            "no row in the resections table (counted as one metastasectomy)", "warning")
 
 
 def _check_after_followup(patients: pd.DataFrame, res: pd.DataFrame, conv_r: Converted,
