@@ -296,6 +296,7 @@ def cuminc(
     transform of F (``conf_type="log-log"``, as tidycmprsk) or ``"plain"``.
 
     >>> df = pd.DataFrame({"t": [1, 2, 2, 3, 4, 5], "s": [1, 2, 1, 0, 1, 0]})
+    >>> # R: cmprsk::cuminc(df$t, df$s)[["1 1"]]$est at its jumps
     >>> cuminc(df, "t", "s").table.query("cause == 1")["estimate"].round(4).tolist()
     [0.1667, 0.3333, 0.5833]
     """

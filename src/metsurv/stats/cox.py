@@ -845,7 +845,7 @@ def cox(
     ...                    "os_event": [1, 1, 0, 1, 1, 0, 1, 1],
     ...                    "age": [60, 70, 55, 80, 65, 50, 75, 62]})
     >>> fit = cox(df, ["age"])
-    >>> fit.terms, round(float(fit.coef[0]), 4)
+    >>> fit.terms, round(float(fit.coef[0]), 4)  # R: coef(coxph(Surv(...) ~ age)) 0.2799259
     (('age',), 0.2799)
     >>> cp = pd.DataFrame({"start": [0, 5, 0, 0, 2, 0, 0, 0],
     ...                    "stop": [5, 9, 7, 2, 11, 4, 8, 10],

@@ -285,10 +285,10 @@ def km(
     Groups without events, with one patient, or all censored give NaN medians.
 
     >>> df = pd.DataFrame({"os_months": [1, 2, 3, 4, 5, 6], "os_event": [1, 0, 1, 1, 0, 1]})
-    >>> fit = km(df, times=[3])
-    >>> fit.curves[0].median
+    >>> fit = km(df, times=[3])  # R: f <- survfit(Surv(os_months, os_event) ~ 1, df)
+    >>> fit.curves[0].median  # R: summary(f)$table["median"]
     4.0
-    >>> round(float(fit.survival_at()["estimate"][0]), 4)
+    >>> round(float(fit.survival_at()["estimate"][0]), 4)  # R: summary(f, times = 3)$surv
     0.625
     """
     if conf_type not in CONF_TYPES:

@@ -109,7 +109,7 @@ def rmst(
     as survRM2 ``rmst2`` does. The groups extended are in ``extended``.
 
     >>> df = pd.DataFrame({"os_months": [2, 4, 6, 8], "os_event": [1, 1, 0, 1]})
-    >>> float(rmst(df, tau=6).table["rmst"].iloc[0])
+    >>> float(rmst(df, tau=6).table["rmst"].iloc[0])  # R: print(survfit(...), rmean = 6)
     4.5
     >>> rmst(df.assign(os_event=[1, 1, 0, 0]), tau=10, beyond_follow_up="extend").extended
     ('all',)

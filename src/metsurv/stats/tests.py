@@ -141,8 +141,8 @@ def logrank(
     >>> df = pd.DataFrame({"os_months": [1, 2, 3, 4, 5, 6, 7, 8],
     ...                    "os_event": [1, 1, 0, 1, 1, 0, 1, 0],
     ...                    "arm": ["a", "a", "a", "a", "b", "b", "b", "b"]})
-    >>> res = logrank(df, by="arm")
-    >>> res.df, round(res.statistic, 4)
+    >>> res = logrank(df, by="arm")  # R: survdiff(Surv(os_months, os_event) ~ arm, df)
+    >>> res.df, round(res.statistic, 4)  # R: $chisq 5.347772
     (1, 5.3478)
     """
     sd = survival_data(data, time, event, [by, strata] if strata else [by])
