@@ -51,7 +51,7 @@ def analysis_frame(cohort: SyntheticCohort) -> pd.DataFrame:
             p[name] = pd.to_datetime(p[name], format="%Y-%m-%d")
     p = p.assign(**derive.outcomes(p), **derive.factors(p))
     r = cohort.resections
-    n_ops = p["patient_id"].map(r.groupby("patient_id").size()).fillna(1)
+    n_ops = p["patient_id"].map(derive.n_metastasectomies(r)).fillna(1)
     second = r.loc[r["sequence"] == 2].set_index("patient_id")["operation_date"]
     second_date = pd.to_datetime(p["patient_id"].map(second), format="%Y-%m-%d")
     sites = schema.codes("recurrence_site")
