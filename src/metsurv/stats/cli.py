@@ -184,8 +184,10 @@ def format_km(result: dict[str, Any]) -> str:
     for key, label in (("logrank", "Log-rank"), ("peto", "Peto-Peto")):
         t = result.get(key)
         if t:
+            p = _p(t["p"])
+            p = f"< {p[1:]}" if p.startswith("<") else f"= {p}"
             lines.append(f"{label}: chisq = {_num(t['statistic'], '{:.4g}')} on {t['df']} df, "
-                         f"p {_p(t['p']).replace('<', '< ') if _p(t['p']).startswith('<') else '= ' + _p(t['p'])}")
+                         f"p {p}")
     if result.get("n_dropped"):
         lines.append(f"({result['n_dropped']} rows with missing values dropped)")
     return "\n".join(lines)
