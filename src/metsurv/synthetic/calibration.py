@@ -18,6 +18,7 @@ from scipy.optimize import least_squares
 
 from metsurv import schema
 from metsurv.io import derive
+from metsurv.stats.km import km
 from metsurv.synthetic.model import (
     LEVELS,
     SyntheticCohort,
@@ -66,35 +67,22 @@ def analysis_frame(cohort: SyntheticCohort) -> pd.DataFrame:
     )
 
 
-def kaplan_meier(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct event times and the Kaplan-Meier survival just after each (vectorised).
+def km_summary(time: np.ndarray, event: np.ndarray, statistic: str) -> float:
+    """S(5/10/15 years) or the median in months, from :func:`metsurv.stats.km.km` (median as
+    R print.survfit); NaN without patients or with the horizon after the last follow-up.
 
-    >>> t, s = kaplan_meier(np.array([1.0, 2, 2, 3]), np.array([1, 1, 0, 1]))
-    >>> t.tolist(), s.round(3).tolist()
-    ([1.0, 2.0, 3.0], [0.75, 0.5, 0.0])
+    >>> km_summary(np.array([1.0, 2, 3, 4, 5]), np.array([1, 1, 1, 0, 1]), "median")
+    3.0
     """
     time = np.asarray(time, dtype=float)
-    event = np.asarray(event, dtype=bool)
-    uniq, inv = np.unique(time, return_inverse=True)
-    deaths = np.bincount(inv, weights=event, minlength=uniq.size)
-    leaving = np.bincount(inv, minlength=uniq.size)
-    at_risk = time.size - np.concatenate([[0], np.cumsum(leaving)[:-1]])
-    surv = np.cumprod(1.0 - deaths / at_risk)
-    keep = deaths > 0
-    return uniq[keep], surv[keep]
-
-
-def km_summary(time: np.ndarray, event: np.ndarray, statistic: str) -> float:
-    """S(5/10/15 years) or the median (first time S <= 0.5, as R print.survfit) in months."""
-    t, s = kaplan_meier(time, event)
-    if statistic == "median":
-        below = np.flatnonzero(s <= 0.5)
-        return float(t[below[0]]) if below.size else float("nan")
-    horizon = 12.0 * _YEARS[statistic]
-    if time.max(initial=0.0) < horizon:
+    horizon = 0.0 if statistic == "median" else 12.0 * _YEARS[statistic]
+    if time.size == 0 or time.max() < horizon:
         return float("nan")
-    idx = np.searchsorted(t, horizon, side="right") - 1
-    return float(s[idx]) if idx >= 0 else 1.0
+    data = pd.DataFrame({"time": time, "event": np.asarray(event, dtype=bool)})
+    curve = km(data, time="time", event="event").curves[0]
+    if statistic == "median":
+        return float(curve.median)
+    return float(curve.at([horizon])["estimate"].iloc[0])
 
 
 def _subset(frame: pd.DataFrame, target: Target) -> np.ndarray:
