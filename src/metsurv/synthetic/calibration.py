@@ -10,7 +10,6 @@ survival of each target subgroup (no censoring, no Monte Carlo noise).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -355,12 +354,6 @@ def _set(cure: CureModel, name: str, value: float) -> CureModel:
                      for t in cure.ties)
         return dataclasses.replace(cure, ties=ties)
     return dataclasses.replace(cure, coef={**cure.coef, name: value})
-
-
-def as_dict(table: pd.DataFrame) -> list[dict[str, Any]]:
-    """JSON-safe records of a calibration table."""
-    return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-            for r in table.to_dict("records")]
 
 
 def ph_covariates(frame: pd.DataFrame, preset: str | Preset) -> pd.DataFrame:
