@@ -595,16 +595,18 @@ def _survival_rows(fit: Any, factor_title: str, p: float | None, trend: float | 
             "Group": labels.get(g, str(g)),
             "n": T.suppress_count(m["n"], k),
             "Events": T.suppress_count(m["events"], k),
-            "Median (95% CI), months": (_est_ci(m["median"], m["lower"], m["upper"], 1,
-                                                "{:.1f}") if shows_estimates(m["n"], k) else ""),
+            "Median (95% CI), months": (T.ci_text(m["median"], m["lower"], m["upper"],
+                                                  missing="not reached")
+                                        if shows_estimates(m["n"], k) else ""),
         }
         a = at[at["group"].astype(str) == str(g)]
         for y in _SURV_YEARS:
             r = a[np.isclose(a["time"], 12.0 * y)]
             if (len(r) and F.followed(r["n_risk"].iloc[0], r["estimate"].iloc[0])
                     and shows_estimates(m["n"], k)):
-                row[f"{y}-year % (95% CI)"] = _est_ci(r["estimate"].iloc[0], r["lower"].iloc[0],
-                                                     r["upper"].iloc[0], 100, "{:.0f}")
+                row[f"{y}-year % (95% CI)"] = T.ci_text(r["estimate"].iloc[0],
+                                                        r["lower"].iloc[0], r["upper"].iloc[0],
+                                                        100, 0)
             else:
                 row[f"{y}-year % (95% CI)"] = ""
         row["Log-rank p"] = F.format_p(p, label=False) if j == 0 and p is not None else ""
@@ -612,11 +614,6 @@ def _survival_rows(fit: Any, factor_title: str, p: float | None, trend: float | 
                           if j == 0 and trend is not None else "")
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _est_ci(est: float, lo: float, hi: float, scale: float, fmt: str) -> str:
-    digits = 1 if fmt == "{:.1f}" else 0
-    return T.ci_text(est, lo, hi, scale, digits, missing="not reached" if scale == 1 else "")
 
 
 # ---------------------------------------------------------------------------------------
@@ -799,7 +796,7 @@ def _competing_section(cfg: ReportConfig, patients: pd.DataFrame) -> _Section | 
     table = pd.DataFrame({
         "First event": at["cause"].astype(str), "Years": at["years"],
         "Cumulative incidence % (95% CI)": [
-            _est_ci(e, lo, hi, 100, "{:.1f}") if e > 0 else "0.0"
+            T.ci_text(e, lo, hi, 100) if e > 0 else "0.0"
             for e, lo, hi in zip(at["estimate"], at["lower"], at["upper"], strict=False)],
     })
     sec = _Section("Pulmonary recurrence and death (competing risks)",
@@ -807,7 +804,7 @@ def _competing_section(cfg: ReportConfig, patients: pd.DataFrame) -> _Section | 
                    "incidence (Aalen-Johansen, as R cmprsk::cuminc) is shown, not 1 - KM.")
     sec.items.append(_Figure("cif_recurrence", "Cumulative incidence of first events",
                              "Cumulative incidence of each first event after the first "
-                             f"metastasectomy ({', '.join(_lower_label(c.label) for c in curves)}"
+                             f"metastasectomy ({', '.join(lower_first(c.label) for c in curves)}"
                              "); shaded: 95% CI. Each curve runs flat from its cause's last "
                              "event to the end of follow-up. " + F.CIF_AT_RISK_CAPTION
                              + (f" Counts below {cfg.suppress_below} shown as "
@@ -821,10 +818,6 @@ def _cause_label(cause: Any, labels: dict) -> str:
     """'recurrence, site unknown' -> 'Recurrence, site unknown'."""
     text = str(labels.get(cause, cause)).replace("_", " ")
     return text[:1].upper() + text[1:]
-
-
-def _lower_label(text: str) -> str:
-    return text[:1].lower() + text[1:]
 
 
 def _landmark_section(cfg: ReportConfig, cohort: Any) -> _Section | None:
