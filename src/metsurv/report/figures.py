@@ -270,8 +270,7 @@ def _display_steps(time: np.ndarray, y: np.ndarray, t_end: float) -> tuple[np.nd
     if time.size > MAX_STEP_POINTS:
         # t_end is where the drawing stops (end of follow-up or of the axis)
         grid = np.linspace(0.0, t_end if t_end > 0 else time[-1], MAX_STEP_POINTS)
-        idx = np.searchsorted(time, grid, side="right") - 1
-        time, y = grid, y[np.clip(idx, 0, None)]
+        time, y = grid, _step_value(time, y, grid)
     if t_end > time[-1]:
         time = np.append(time, t_end)
         y = np.append(y, y[-1])
@@ -286,6 +285,7 @@ def _band_limit(limit: np.ndarray | None, estimate: np.ndarray) -> np.ndarray:
 
 
 def _step_value(time: np.ndarray, y: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """A right-continuous step function's value at ``at`` (its first value before ``time[0]``)."""
     idx = np.searchsorted(np.asarray(time, float), np.asarray(at, float), side="right") - 1
     return np.asarray(y, float)[np.clip(idx, 0, None)]
 
@@ -490,10 +490,15 @@ def _at_risk_cells(panel: KMPanel, months: np.ndarray, suppress_below: int) -> l
         if panel.at_risk is None or c.label not in panel.at_risk.index:
             out.append([""] * len(months))
             continue
-        row = panel.at_risk.loc[c.label]
-        vals = [_lookup(row, t) for t in months]
-        out.append(["" if v is None else suppress_count(v, suppress_below) for v in vals])
+        out.append(_risk_cells(panel.at_risk.loc[c.label], months, suppress_below))
     return out
+
+
+def _risk_cells(row: pd.Series, months: Iterable[float], suppress_below: int) -> list[str]:
+    """One at-risk row as printed: the count at each time in months, read from ``row``
+    (an ``at_risk(times)`` row, months as columns), blank where it has no such column."""
+    return ["" if v is None else suppress_count(v, suppress_below)
+            for v in (_lookup(row, t) for t in months)]
 
 
 def _lookup(row: pd.Series, t: float) -> float | None:
@@ -865,9 +870,7 @@ def cif_figure(
         if title:
             ax.set_title(title, loc="left", fontweight="bold")
         if at_risk is not None:
-            row = at_risk.iloc[0]
-            cells = ["" if v is None else suppress_count(v, suppress_below)
-                     for v in (_lookup(row, t) for t in ticks / scale)]
+            cells = _risk_cells(at_risk.iloc[0], ticks / scale, suppress_below)
             _draw_risk_rows(risk_ax, [("All patients", "0.15", cells)], ticks)
         else:
             _draw_risk_rows(risk_ax, [], ticks)
