@@ -124,7 +124,7 @@ def level_label(factor: str, level: Any) -> str:
 
 
 def _pct(n: int, d: int, k: int) -> str:
-    if k and 0 < n < k:
+    if not shows_estimates(n, k):  # "<k", without the percentage that would give n away
         return suppress_count(n, k)
     return f"{n:,} ({100 * n / d:.1f}%)" if d else f"{n:,}"
 
@@ -240,7 +240,7 @@ def cox_frame(result: Any, model: str = "") -> pd.DataFrame:
 
 
 def _term_label(term: str, refs: Mapping[str, Any]) -> str:
-    """``dfi_group[0-11]`` -> "Disease-free interval (months): DFI 0-11 mo vs DFI >=36 mo".
+    """``dfi_group[0-11]`` -> "Disease-free interval (DFI) group: DFI 0-11 mo vs DFI ≥36 mo".
 
     >>> _term_label("complete_resection[False]", {"complete_resection": True})
     'Completeness of resection: Incomplete (R1/R2) vs Complete (R0)'
@@ -565,8 +565,7 @@ def format_irlm(battery: Any, suppress_below: int = 0) -> pd.DataFrame:
             "HR (95% CI)": "reference" if is_ref else ci_text(r["hr"], r["hr_lower"],
                                                                r["hr_upper"], 1, 2),
             mv_header: ("" if pd.isna(r.get("mv_hr")) else
-                                          ci_text(r["mv_hr"], r["mv_lower"], r["mv_upper"],
-                                                   1, 2)),
+                        ci_text(r["mv_hr"], r["mv_lower"], r["mv_upper"], 1, 2)),
             "Log-rank p": format_p(r["logrank_p"], label=False) if first else "",
             "Trend p": format_p(r["trend_p"], label=False) if first else "",
             "Note": "" if pd.isna(r.get("note")) else str(r.get("note") or ""),
