@@ -22,6 +22,9 @@ def test_package_file_is_the_reference_file_unedited():
 
 
 def test_irlm_complete_vs_incomplete_as_published():
+    """Oracle: the abstract of Pastorino U et al., J Thorac Cardiovasc Surg 1997;113:37-49
+    (IRLM): 4,572 complete resections, actuarial survival 36% at 5, 26% at 10 and 22% at 15
+    years; 634 incomplete resections, 13% at 5 years, median 15 months."""
     df = published_figures("IRLM 1997")
     complete = df[(df["factor"] == "resection") & (df["level"] == "complete")].iloc[0]
     incomplete = df[(df["factor"] == "resection") & (df["level"] == "incomplete")].iloc[0]
