@@ -54,7 +54,7 @@ class Dialect:
     description: str
     file_format: str  # "csv" or "xlsx"
     columns: dict[str, str]  # canonical field -> registry column (patients)
-    resection_columns: dict[str, str]
+    sequence_column: str  # the resections sheet's operation number; see resection_columns
     labels: dict[str, dict[Any, str]]  # canonical field -> canonical code -> registry label
     missing: dict[str, str]  # canonical field (or "all") -> token written for a missing value
     date_format: str
@@ -68,6 +68,14 @@ class Dialect:
     @property
     def files(self) -> tuple[str, str]:
         return f"patients.{self.file_format}", f"resections.{self.file_format}"
+
+    @property
+    def resection_columns(self) -> dict[str, str]:
+        """Registry columns of the resections table: the patients table's own names (the
+        operation date under the metastasectomy date's), plus the operation number."""
+        own = {"operation_date": self.columns["metastasectomy_date"],
+               "sequence": self.sequence_column}
+        return {k: own[k] if k in own else self.columns[k] for k in RESECTION_COLUMNS}
 
     def token(self, name: str) -> str:
         return self.missing.get(name, self.missing["all"])
@@ -91,11 +99,7 @@ _DE = Dialect(
         "vital_status": "Status", "death_cause": "Todesursache",
         "recurrence_date": "Rezidiv_Datum", "recurrence_site": "Rezidiv_Ort",
     },
-    resection_columns={
-        "patient_id": "PatNr", "operation_date": "OP_Datum", "sequence": "OP_Nr",
-        "resection_status": "Resektion", "nodal_status": "N_Status",
-        "n_metastases": "Anzahl_Metastasen", "approach": "Zugang", "extent": "Ausmass",
-    },
+    sequence_column="OP_Nr",
     labels={
         "sex": _labels("sex", "w", "m", "u"),
         "histology_group": _labels("histology_group", "Karzinom", "Sarkom", "Keimzelltumor",
@@ -144,12 +148,7 @@ _IT = Dialect(
         "vital_status": "Stato_in_vita", "death_cause": "Causa_decesso",
         "recurrence_date": "Data_recidiva", "recurrence_site": "Sede_recidiva",
     },
-    resection_columns={
-        "patient_id": "ID_paziente", "operation_date": "Data_intervento",
-        "sequence": "N_intervento", "resection_status": "Radicalita",
-        "nodal_status": "Stato_linfonodale", "n_metastases": "N_metastasi",
-        "approach": "Accesso", "extent": "Tipo_resezione",
-    },
+    sequence_column="N_intervento",
     labels={
         "sex": _labels("sex", "F", "M", "ignoto"),
         "histology_group": _labels("histology_group", "carcinoma", "sarcoma", "tumore germinale",
@@ -345,8 +344,7 @@ def write_dialect(cohort: SyntheticCohort, name: str, out_dir: str | Path,
                                  sorted(DIALECTS).index(name)])
     pcells = _cells(d, cohort.patients, {k: d.columns[k] for k in PATIENT_COLUMNS}, rng)
     pcells, broken = _plant_broken_rows(d, pcells, cohort, rng)
-    rcells = _cells(d, cohort.resections,
-                    {k: d.resection_columns[k] for k in RESECTION_COLUMNS}, rng)
+    rcells = _cells(d, cohort.resections, d.resection_columns, rng)
     pfile, rfile = d.files
     if d.file_format == "csv":
         for cells, fname in ((pcells, pfile), (rcells, rfile)):
