@@ -383,7 +383,6 @@ def _fmt(statistic: str, value: float) -> str:
 
 def calibration_markdown(table: pd.DataFrame) -> str:
     """A calibration table as the Markdown shown in docs/synthetic.md."""
-
     lines = ["| target | statistic | published | achieved | n | tolerance | within |",
              "|---|---|---|---|---|---|---|"]
     for r in table.itertuples(index=False):

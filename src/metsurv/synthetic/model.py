@@ -173,7 +173,8 @@ def draw_covariates(p: Preset, n: int, rng: np.random.Generator) -> dict[str, np
     synchronous = (dfi == 0) & (rng.random(n) < p.synchronous_share_early)
     cov["dfi_days"] = np.where(synchronous, 0, np.ceil(months * DPM)).astype(np.int64)
     cov["synchronous"] = synchronous
-    # The group the loader will derive from the dates (identical by construction).
+    # The loader groups by completed calendar months (derive.factors); every DFI above stays
+    # at least 0.1 month inside its group's cuts, so that gives back this very group.
     cov["dfi_group"] = np.searchsorted(schema.DFI_CUTS_MONTHS, cov["dfi_days"] / DPM,
                                        side="right").astype(np.int16)
     return cov
