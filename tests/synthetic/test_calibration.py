@@ -82,7 +82,7 @@ def test_every_published_order_holds(orders):
     assert len(t) and t["holds"].all(), t[~t["holds"]]
 
 
-def test_no_unsourced_target():
+def test_every_target_is_tested():
     """Every target with a number is tested (no 'reported, not tested' figures)."""
     for p in PRESETS.values():
         assert all(t.tolerance is not None for t in p.targets), p.name

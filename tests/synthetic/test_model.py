@@ -44,6 +44,9 @@ def test_codes_are_canonical(irlm):
 
 
 def test_irlm_composition_is_exact_at_published_size(irlm, irlm_frame):
+    """Oracle: Pastorino 1997 (IRLM), the counts stored in presets.IRLM1997: histology
+    2260/2173/363/328/82, 4572 complete resections, DFI 1729/1857/1620, 2383 single metastases
+    of 5109 known (97 unknown), 18 centres. The loader's derived groups must give them back."""
     p = irlm.patients
     groups = schema.codes("histology_group")
     assert p["histology_group"].value_counts()[list(groups)].tolist() == [2260, 2173, 363, 328, 82]
@@ -63,6 +66,9 @@ def test_histology_text_gives_its_group(irlm, sarcoma):
 
 
 def test_sarcoma_subtypes_and_nodal_recording(sarcoma):
+    """Oracle: the sarcoma preset's composition (presets.SARCOMA_SUBTYPES, domain brief: UPS
+    25%, leiomyosarcoma 11% + 7% uterine; nodes recorded in half, metsurv issue 3 brief;
+    N0/N1/N2 80/8/12% of the recorded, presets._SHARED) on a 3,000-patient draw, seed 0."""
     p = sarcoma.patients
     share = p["histology"].value_counts(normalize=True)
     assert share["undifferentiated pleomorphic sarcoma"] == pytest.approx(0.25, abs=0.03)
@@ -131,6 +137,7 @@ def test_manifest_records_truth():
     c = generate("irlm1997", n=100, seed=3, outcome="ph")
     m = c.manifest
     assert (m["preset"], m["n"], m["seed"], m["outcome"]) == ("irlm1997", 100, 3, "ph")
+    # presets._ph_log_hr: incomplete resection log HR 0.80 in every preset
     assert m["true_parameters"]["ph"]["log_hr"]["complete_resection=False"] == 0.8
     assert "cure" in m["true_parameters"]
 
@@ -149,8 +156,8 @@ def test_ph_outcome_ignores_repeat_resection():
     """In the ph model repeat resection has no effect: the naive 'had a repeat resection'
     comparison finds a spurious benefit (immortal time), the counting-process Cox model
     (``metsurv.stats.counting_process_cox``, R coxph(Surv(start, stop, event) ~
-    repeat_resection)) finds HR 1 (lifelines CoxTimeVaryingFitter on this draw: 1.014,
-    0.966-1.066)."""
+    repeat_resection)) finds HR 1 (lifelines CoxTimeVaryingFitter on this draw: 1.047,
+    0.997-1.099)."""
     c = generate("sarcoma", n=20_000, seed=4, outcome="ph")
     assert not any(k.startswith("repeat") for k in c.manifest["true_parameters"]["ph"]["log_hr"])
     cohort = metsurv.load_cohort(c.patients, resections=c.resections)
@@ -161,4 +168,4 @@ def test_ph_outcome_ignores_repeat_resection():
     ).summary.loc["repeat"]
     assert naive["exp(coef) upper 95%"] < 0.8, "the naive comparison finds a benefit"
     tv = counting_process_cox(cohort).to_frame().iloc[0]  # checked against lifelines
-    assert tv["lower"] < 1 < tv["upper"]                    # CoxTimeVaryingFitter: 1.014
+    assert tv["lower"] < 1 < tv["upper"]                    # CoxTimeVaryingFitter: 1.047
