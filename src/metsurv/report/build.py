@@ -41,13 +41,14 @@ from metsurv.errors import CohortError
 from metsurv.report import figures as F
 from metsurv.report import style
 from metsurv.report import tables as T
-from metsurv.report._format import lower_first, shows_estimates
+from metsurv.report._format import format_p, lower_first, shows_estimates
 from metsurv.report.config import (
     FactorSpec,
     ReportConfig,
     default_config,
     load_config,
 )
+from metsurv.stats.km import followed
 
 __all__ = ["build", "report_command", "BUILT_PREFIX"]
 
@@ -562,8 +563,8 @@ def _km_caption(cfg: ReportConfig, what: str | None, tests: _Tests | None = None
                  "see the survival table)." if cfg.ci_bands is None else ".")
     text += " Legend: n and 5-year survival per group. " + F.AT_RISK_CAPTION
     if tests is not None and tests.p is not None:
-        text += f" Log-rank {F.format_p(tests.p)}"
-        text += (f"; test for trend {F.format_p(tests.trend)}." if tests.trend is not None
+        text += f" Log-rank {format_p(tests.p)}"
+        text += (f"; test for trend {format_p(tests.trend)}." if tests.trend is not None
                  else ".")
     if tests is not None and tests.rule:
         text += " " + tests.rule
@@ -602,15 +603,15 @@ def _survival_rows(fit: Any, factor_title: str, p: float | None, trend: float | 
         a = at[at["group"].astype(str) == str(g)]
         for y in _SURV_YEARS:
             r = a[np.isclose(a["time"], 12.0 * y)]
-            if (len(r) and F.followed(r["n_risk"].iloc[0], r["estimate"].iloc[0])
+            if (len(r) and followed(r["n_risk"].iloc[0], r["estimate"].iloc[0])
                     and shows_estimates(m["n"], k)):
                 row[f"{y}-year % (95% CI)"] = T.ci_text(r["estimate"].iloc[0],
                                                         r["lower"].iloc[0], r["upper"].iloc[0],
                                                         100, 0)
             else:
                 row[f"{y}-year % (95% CI)"] = ""
-        row["Log-rank p"] = F.format_p(p, label=False) if j == 0 and p is not None else ""
-        row["Trend p"] = (F.format_p(trend, label=False)
+        row["Log-rank p"] = format_p(p, label=False) if j == 0 and p is not None else ""
+        row["Trend p"] = (format_p(trend, label=False)
                           if j == 0 and trend is not None else "")
         rows.append(row)
     return pd.DataFrame(rows)
@@ -720,7 +721,7 @@ def _cox_section(cfg: ReportConfig, patients: pd.DataFrame, battery: Any) -> _Se
             "Term": [T.FACTOR_TITLES.get(t, t) for t in ph["term"]],
             "Chi-square": [f"{v:.2f}" for v in ph["chisq"]],
             "df": [str(int(v)) for v in ph["df"]],
-            "p": [F.format_p(v, label=False) for v in ph["p"]],
+            "p": [format_p(v, label=False) for v in ph["p"]],
         })
         sec.items.append(_Table("cox_ph_test", "Proportional-hazards check (study model)",
                                 "Score test of a time-varying coefficient, x * (1 - KM(t)), "
@@ -861,7 +862,7 @@ def _landmark_section(cfg: ReportConfig, cohort: Any) -> _Section | None:
             f"earlier), by repeat resection at or before the landmark ({sc(res.n_exposed)} "
             "patients). "
             "Patients re-operated after the landmark stay in the single-resection group. "
-            + F.AT_RISK_CAPTION + (f" Log-rank {F.format_p(p)}." if p is not None else ""),
+            + F.AT_RISK_CAPTION + (f" Log-rank {format_p(p)}." if p is not None else ""),
             fig))
         rows.append(_survival_rows(fit, f"Landmark {lm:g} months", p, None,
                                    cfg.suppress_below,

@@ -46,8 +46,6 @@ __all__ = [
     "cif_figure",
     "save_figure",
     "time_ticks",
-    "followed",
-    "format_p",
     "ENDPOINT_LABELS",
     "AT_RISK_CAPTION",
     "CIF_AT_RISK_CAPTION",
