@@ -55,8 +55,8 @@ def test_survival_data_validates_event_coding():
     assert sd.event.tolist() == [1, 0] and sd.n_dropped == 0
 
 
-def test_json_safe_turns_nan_into_null():
+def test_json_safe_turns_nan_into_null_and_inf_into_a_string():
     out = json_safe({"a": np.float64("nan"), "b": [np.int64(2), math.inf],
                      "c": pd.DataFrame({"x": [1.0, np.nan]}), "d": pd.NA})
-    assert json.loads(json.dumps(out)) == {"a": None, "b": [2, None],
+    assert json.loads(json.dumps(out)) == {"a": None, "b": [2, "Inf"],
                                            "c": [{"x": 1.0}, {"x": None}], "d": None}

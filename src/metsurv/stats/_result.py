@@ -1,18 +1,29 @@
 """Base for metsurv.stats results: frozen dataclasses that render as a table in Jupyter
-and serialise to JSON-safe dicts (NaN and missing values become ``None``)."""
+and serialise to JSON-safe dicts. Missing values (NaN, NA) become ``None``; infinities stay
+infinite as the strings ``"Inf"`` and ``"-Inf"`` (as R prints them), never confused with
+missing. Every result carries ``warnings``: the texts of the warnings raised while making it."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import warnings as _warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..errors import StatsWarning
+
 
 def json_safe(obj: Any) -> Any:
-    """Convert numpy/pandas values to plain Python; NaN, NA and infinities become None."""
+    """Convert numpy/pandas values to plain Python: NaN and NA become None, +-infinity the
+    strings "Inf" and "-Inf" (strict JSON has no infinity; an infinite CI limit is not a
+    missing one).
+
+    >>> json_safe({"a": np.float64("nan"), "b": np.inf, "c": -np.inf, "d": np.int64(2)})
+    {'a': None, 'b': 'Inf', 'c': '-Inf', 'd': 2}
+    """
     if isinstance(obj, pd.DataFrame):
         return [json_safe(r) for r in obj.to_dict(orient="records")]
     if isinstance(obj, pd.Series):
@@ -31,7 +42,9 @@ def json_safe(obj: Any) -> Any:
         return int(obj)
     if isinstance(obj, (float, np.floating)):
         f = float(obj)
-        return f if math.isfinite(f) else None
+        if math.isinf(f):
+            return "Inf" if f > 0 else "-Inf"
+        return None if math.isnan(f) else f
     if obj is None or obj is pd.NA or obj is pd.NaT:
         return None
     if isinstance(obj, (int, str)):
@@ -44,9 +57,22 @@ def json_safe(obj: Any) -> Any:
     return str(obj)
 
 
+def warn(notes: list[str], message: str, stacklevel: int = 3) -> None:
+    """Record ``message`` for a result's ``warnings`` and raise it as a :class:`StatsWarning`
+    (once per message)."""
+    if message not in notes:
+        notes.append(message)
+        _warnings.warn(message, StatsWarning, stacklevel=stacklevel)
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Result:
-    """Shared behaviour; subclasses implement ``to_frame`` (their main table)."""
+    """Shared behaviour; subclasses implement ``to_frame`` (their main table).
+
+    ``warnings`` (keyword-only, last field of every result): the warnings raised while the
+    result was made, as R would print them; JSON key ``warnings``."""
+
+    warnings: tuple[str, ...] = dataclasses.field(default=(), kw_only=True)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Put the readable repr in the subclass before @dataclass runs: dataclass never
@@ -62,6 +88,8 @@ class Result:
         stat, df, p = (getattr(self, k, None) for k in ("statistic", "df", "p"))
         if stat is not None and df is not None and p is not None:
             text += f"\n Chisq = {stat:.6g} on {df} degrees of freedom, p = {p:.3g}"
+        for w in self.warnings:
+            text += f"\nWarning: {w}"
         return text
 
     def summary_frame(self) -> pd.DataFrame:

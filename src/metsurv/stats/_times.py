@@ -1,5 +1,20 @@
-"""Input preparation shared by km, tests and cox: pick the columns, drop incomplete rows
-(and count them), check the event coding, and merge near-tied times as R does.
+"""Input preparation shared by every estimator: pick the columns, drop incomplete rows
+(and count them), check the event coding, the times and the case weights, and merge
+near-tied times as R does.
+
+**The outcome, named the same way everywhere.** Every estimator (``km``, ``logrank``,
+``cox``, ``rmst``, ``cuminc``, ...) names its outcome with the same keywords, read here
+and nowhere else, as R's ``Surv()`` and ``weights =``:
+
+- ``time``: follow-up time (months), the stop time of ``(start, stop]`` data;
+- ``event``: 1/0 or bool (``cuminc``: the cause column);
+- ``start``: entry time for delayed entry (left truncation) or the start of a
+  counting-process interval: ``Surv(start, time, event)``. For a
+  :class:`~metsurv.cohort.Cohort` whose patients carry ``entry_months`` (the loader derives
+  it from ``registry_entry_date``), ``start=None`` means that column for the cohort's own
+  ``os_months``/``dfs_months``: the left-truncated analysis is the default, as it is the
+  correct one; pass ``start=False`` to ignore entry times;
+- ``weights``: non-negative case weights, R ``weights =``.
 
 R survival merges times that differ only by floating-point noise before counting anything
 (``aeqSurv``, called by ``survfit``, ``survdiff`` and ``coxph`` through ``timefix = TRUE``).
@@ -14,6 +29,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ..errors import DataError
 
 #: R's default: ``sqrt(.Machine$double.eps)``, the same tolerance as ``all.equal``.
 AEQ_TOLERANCE: float = float(np.sqrt(np.finfo(float).eps))
@@ -37,13 +54,18 @@ def aeq_codes(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`aeq_times` plus what every estimator needs next, from the same single sort:
     (merged times, code of each time in the distinct merged times, distinct merged times).
-    Times must be finite."""
+    An infinite time (a censoring at Inf, which R accepts) is kept as it is and takes no
+    part in the tolerance (R ``aeqSurv`` looks at finite times only)."""
     x = np.asarray(times, dtype=float)
     y, inv = np.unique(x, return_inverse=True)
     inv = inv.ravel()
-    if tolerance > 0 and y.size > 1:
+    fin = np.isfinite(y)
+    if tolerance > 0 and fin.sum() > 1:
         dy = np.diff(y)
-        tied = (dy <= tolerance) | (dy / np.mean(np.abs(y)) <= tolerance)
+        scale = np.mean(np.abs(y[fin]))
+        with np.errstate(invalid="ignore"):
+            tied = (dy <= tolerance) | (dy / scale <= tolerance)
+        tied &= fin[1:] & fin[:-1]
         if tied.any():
             # every unique value maps to the first value of its run of ties (R's cuts)
             first = np.concatenate(([True], ~tied))
@@ -67,6 +89,43 @@ def as_frame(data: Any) -> pd.DataFrame:
     )
 
 
+def _number(value: Any) -> str:
+    """A value as a person writes it (``-3.5``, not ``np.float64(-3.5)``)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
+
+
+def _numeric(df: pd.DataFrame, col: str, keep: np.ndarray, everything: bool) -> np.ndarray:
+    values = df[col] if everything else df[col][keep]
+    num = pd.to_numeric(values, errors="coerce")
+    bad = num.isna() & values.notna()
+    if bad.any():
+        raise DataError(f"column {col!r}: {values[bad].iloc[0]!r} (row label "
+                        f"{values[bad].index[0]!r}) is not a number", column=col)
+    return num.to_numpy(dtype=float)
+
+
+def default_start(data: Any, time: str, start: str | None | bool) -> str | None:
+    """The entry-time column to use: ``start`` as given; ``False`` for none; ``None`` means
+    ``entry_months`` for a Cohort's own ``os_months``/``dfs_months`` when any patient entered
+    the registry after the operation (left truncation by default), else none."""
+    if start is False:
+        return None
+    if start is not None:
+        return start  # type: ignore[return-value]
+    if isinstance(data, pd.DataFrame) or time not in ("os_months", "dfs_months"):
+        return None
+    patients = getattr(data, "patients", None)
+    if isinstance(patients, pd.DataFrame) and "entry_months" in patients:
+        entry = pd.to_numeric(patients["entry_months"], errors="coerce")
+        if (entry > 0).any():
+            return "entry_months"
+    return None
+
+
 @dataclass(frozen=True, eq=False)
 class SurvivalData:
     """Complete cases of the requested columns, with times merged (``aeqSurv``)."""
@@ -78,6 +137,8 @@ class SurvivalData:
     time_code: np.ndarray  # index of each time in unique_times
     unique_times: np.ndarray  # sorted distinct (merged) times
     start: np.ndarray | None = None  # start of each (start, stop] interval, merged with time
+    weight: np.ndarray | None = None  # case weights (R weights =), None when not given
+    start_name: str | None = None  # the start column used (after default_start)
 
 
 def survival_data(
@@ -85,48 +146,81 @@ def survival_data(
     time: str,
     event: str,
     columns: list[str] | tuple[str, ...] = (),
-    start: str | None = None,
+    start: str | None | bool = None,
+    weights: str | None = None,
 ) -> SurvivalData:
-    """Select ``time``, ``event`` and ``columns``, drop rows with a missing value in any of
-    them (counted in ``n_dropped``), validate, and merge near-tied times.
+    """Select ``time``, ``event``, ``start``, ``weights`` and ``columns``, drop rows with a
+    missing value in any of them but the weights (counted in ``n_dropped``), validate, and
+    merge near-tied times.
 
-    With ``start`` the data are ``(start, time]`` intervals (counting process); start and
-    stop times are merged together, as R ``aeqSurv`` does for ``Surv(start, stop, event)``,
-    and every interval must have ``start < time`` after merging."""
+    With ``start`` the data are ``(start, time]`` intervals (delayed entry or counting
+    process); start and stop times are merged together, as R ``aeqSurv`` does for
+    ``Surv(start, stop, event)``, and every interval must have ``start < time`` after
+    merging. ``start=None`` on a Cohort may mean its ``entry_months`` (:func:`default_start`).
+
+    Raises
+    ------
+    KeyError
+        A named column is absent.
+    DataError
+        A time or start that is not a number, negative (right-censored data), or infinite
+        for an event; an event not coded 0/1; ``start >= time``; a missing, negative or
+        infinite weight. An infinite *censoring* time is accepted, as R accepts it."""
     df = as_frame(data)
+    start = default_start(data, time, start)
     extra = [c for c in dict.fromkeys(columns)
-             if c is not None and c not in (time, event, start)]
+             if c is not None and c not in (time, event, start, weights)]
     wanted = [time, event, *([start] if start is not None else []), *extra]
-    absent = [c for c in wanted if c not in df.columns]
+    absent = [c for c in [*wanted, *([weights] if weights else [])] if c not in df.columns]
     if absent:
         raise KeyError(f"column(s) not found: {', '.join(absent)}")
     keep = np.ones(len(df), dtype=bool)
     for c in wanted:
         keep &= df[c].notna().to_numpy()
     everything = bool(keep.all())
-    ts, ev = df[time], df[event]
-    if not everything:
-        ts, ev = ts[keep], ev[keep]
-    t = pd.to_numeric(ts, errors="raise").to_numpy(dtype=float)
-    if not np.isfinite(t).all():
-        raise ValueError(f"{time!r} has infinite values")
-    e = ev.to_numpy().astype(np.int64) if ev.dtype == bool else pd.to_numeric(ev).to_numpy()
+    ev = df[event] if everything else df[event][keep]
+    t = _numeric(df, time, keep, everything)
+    if ev.dtype == bool:
+        e = ev.to_numpy().astype(np.int64)
+    else:
+        e = pd.to_numeric(ev, errors="coerce").to_numpy(dtype=float)
     if not ((e == 0) | (e == 1)).all():
-        raise ValueError(f"{event!r} must be coded 0 (censored) / 1 (event) or bool")
+        first = ev[~((e == 0) | (e == 1))].iloc[0]
+        raise DataError(f"column {event!r}: {_number(first)!r} is not an event code; code "
+                        "it 0 (censored) / 1 (event) or true/false", column=event)
+    bad = t[np.isinf(t) & ((e == 1) | (t < 0))]
+    if bad.size:
+        raise DataError(f"column {time!r}: an event at time {_number(bad[0])} is not a "
+                        "time; only a censoring may be at Inf", column=time)
     frame = df[extra] if everything else df.loc[keep, extra]
     t0 = None
     if start is not None:
-        t0 = pd.to_numeric(df[start][keep] if not everything else df[start],
-                           errors="raise").to_numpy(dtype=float)
+        t0 = _numeric(df, start, keep, everything)
         if not np.isfinite(t0).all():
-            raise ValueError(f"{start!r} has infinite values")
+            raise DataError(f"column {start!r}: entry time {_number(t0[~np.isfinite(t0)][0])} "
+                            "is not a finite number", column=start)
         if not (t0 < t).all():
-            raise ValueError(f"every interval needs {start!r} < {time!r} (R: stop time must "
-                             f"be > start time); {int((t0 >= t).sum())} row(s) are not")
+            i = int(np.flatnonzero(~(t0 < t))[0])
+            raise DataError(
+                f"every row needs {start!r} < {time!r} (R: stop time must be > start time); "
+                f"{int((t0 >= t).sum())} row(s) are not, the first with {start} = "
+                f"{_number(t0[i])} and {time} = {_number(t[i])}", column=start)
         both = aeq_times(np.concatenate([t0, t]))
         t0, t = both[: t.size], both[t.size :]
         if not (t0 < t).all():  # R aeqSurv: "an interval has effective length 0"
-            raise ValueError("merging near-tied times left an interval of length 0")
+            raise DataError(f"merging near-tied times left an interval ({start!r}, {time!r}] "
+                            "of length 0", column=start)
+    elif (t < 0).any():
+        raise DataError(f"column {time!r}: negative time {_number(t[t < 0][0])}; times must "
+                        "be >= 0 (months from the time origin)", column=time)
+    w = None
+    if weights is not None:
+        w = _numeric(df, weights, keep, everything)
+        bad = np.isnan(w) | ~np.isfinite(w) | (w < 0)
+        if bad.any():
+            raise DataError(f"column {weights!r}: weight {_number(w[bad][0])} is not allowed; "
+                            "case weights must be finite numbers >= 0 and not missing",
+                            column=weights)
     # (start, stop] times are already merged, jointly: do not merge the stops again
     merged, code, unique = aeq_codes(t, AEQ_TOLERANCE if t0 is None else 0.0)
     return SurvivalData(
@@ -137,6 +231,8 @@ def survival_data(
         time_code=code,
         unique_times=unique,
         start=t0,
+        weight=w,
+        start_name=start,
     )
 
 
