@@ -32,6 +32,10 @@ def schema_markdown() -> str:
     out += ["A table needs `patient_id` and an outcome: either `metastasectomy_date` + "
             "`last_followup_date` + `vital_status`, or `os_months` + `os_event`. With a "
             "resections table the time origin may come from the first operation.", "",
+            "Delayed entry (left truncation): a table that records `registry_entry_date` (or "
+            "an analysis-ready `entry_months`) gets `entry_months`, and `metsurv.stats` "
+            "analyses `os_months`/`dfs_months` of the cohort from it by default, as R "
+            "`Surv(entry_months, os_months, os_event)`; `start=False` ignores it.", "",
             "Exclusion reasons, in the order a row is counted under:", ""]
     out += [f"- {r}" for r in EXCLUSION_REASONS]
     return "\n".join(out) + "\n"

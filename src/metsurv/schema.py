@@ -94,6 +94,14 @@ PATIENT_FIELDS: tuple[Field, ...] = (
         description="response to preoperative chemotherapy",
     ),
     Field("metastasectomy_date", "date", description="first pulmonary metastasectomy: time origin"),
+    Field(
+        "registry_entry_date",
+        "date",
+        description="date the patient entered the registry or cohort (registries call it "
+        "entry date, date of registration, enrolment date, Aufnahmedatum, data di "
+        "registrazione; map it by name); after the metastasectomy it makes the analysis "
+        "left-truncated (delayed entry)",
+    ),
     Field("last_followup_date", "date", description="last contact or death"),
     Field("vital_status", "code", codes=("alive", "dead")),
     Field("death_cause", "code", codes=("cancer", "other", "unknown")),
@@ -101,6 +109,15 @@ PATIENT_FIELDS: tuple[Field, ...] = (
     Field("recurrence_site", "code", codes=("pulmonary", "extrathoracic", "both")),
     Field("n_metastasectomies", "int", minimum=1, description="from the resections table if given"),
     # Analysis-ready outcomes: accepted as given, or derived from the dates.
+    Field(
+        "entry_months",
+        "float",
+        description="delayed entry: months from the metastasectomy to registry entry, from "
+        "registry_entry_date (or given); 0 when entry is on or before the operation (no "
+        "truncation). A row needs os_months > entry_months (else excluded); DFS ending at "
+        "or before entry is set to missing. metsurv.stats uses it as the default start of "
+        "os_months/dfs_months: Surv(entry_months, os_months, os_event)",
+    ),
     Field("os_months", "float", minimum=0, description="overall survival from metastasectomy"),
     Field("os_event", "bool", description="death from any cause"),
     Field("dfs_months", "float", minimum=0, description="to recurrence or death"),

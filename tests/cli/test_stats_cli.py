@@ -1,6 +1,6 @@
 """`metsurv km` / `metsurv cox` on any survival table: the file path gives what the API gives.
 
-Oracle: metsurv.stats.cli.km_json / cox_json on the same data as a DataFrame (those are proven
+Oracle: metsurv.cli.km.km_json / cox_json on the same data as a DataFrame (those are proven
 against R survival in tests/stats); here the point is reading, parsing and error handling.
 """
 
@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from metsurv.cli import main
-from metsurv.stats.cli import cox_json, km_json
+from metsurv.cli.cox import cox_json
+from metsurv.cli.km import km_json
 from tests.stats.helpers import REFERENCE, dataset
 
 DATA = pd.DataFrame({

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import subprocess
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reference"
 DATASETS = ("lung", "veteran", "ties", "neartie", "noevent")
@@ -24,6 +27,21 @@ REL_STAT = 1e-6
 
 #: factor levels R used (make_reference.R), given to pandas as Categorical order
 R_LEVELS = {"veteran": {"celltype": ["squamous", "smallcell", "adeno", "large"]}}
+
+
+#: Rscript on this machine, or None; tests that rerun an R script live skip without it
+RSCRIPT = shutil.which("Rscript")
+needs_r = pytest.mark.skipif(RSCRIPT is None, reason="Rscript not installed")
+
+
+def run_r_script(script: str, *args: str | Path, timeout: float = 300) -> None:
+    """Run ``Rscript tests/reference/<script> args...`` (the committed fixture script) and
+    fail with R's own message when it fails; skip when an R package it needs is absent."""
+    proc = subprocess.run([RSCRIPT or "Rscript", str(REFERENCE / script), *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0 and "there is no package" in proc.stderr:
+        pytest.skip(f"{script}: an R package is missing: {proc.stderr[-300:]}")
+    assert proc.returncode == 0, f"{script} failed: {proc.stderr[-800:]}"
 
 
 @cache

@@ -7,7 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from metsurv.stats.cli import cox_json, format_cox, format_km, km_json
+from metsurv.cli.cox import cox_json, format_cox
+from metsurv.cli.km import format_km, km_json
 from tests.stats.helpers import ABS_EST, assert_close_abs, assert_close_rel, dataset, reference
 
 
@@ -20,7 +21,9 @@ def test_km_json_schema_and_values_match_R():
     out = km_json(dataset("lung"), "time", "event", "sex", ref["times"], "log-log",
                   extend=True)
     json.dumps(out)
-    assert set(out) == {"groups", "logrank", "peto", "n_dropped"}
+    assert set(out) == {"groups", "logrank", "peto", "n_dropped", "by", "time", "event",
+                        "start", "weights", "conf_type", "warnings"}
+    assert (out["start"], out["weights"], out["warnings"]) == (None, None, [])
     g = out["groups"][0]
     assert set(g) == {"group", "n", "events", "median", "median_ci", "survival"}
     assert set(g["survival"][0]) == {"time", "estimate", "se", "lower", "upper", "at_risk"}

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from metsurv.errors import DataError, StatsWarning
 from metsurv.schema import DFI_GROUPS
 from metsurv.stats import cox
 from tests.stats.helpers import (
@@ -183,13 +184,23 @@ def test_cox_handles_large_data_vectorised():
 
 
 def test_cox_clear_errors_for_degenerate_input():
+    """No events is a DataError; an aliased column (y = 2x) is no longer an error but NA
+    with a warning, as R coxph (it used to raise "singular"). Here x also separates the
+    deaths, so R runs out of iterations: coxph(Surv(t, e) ~ x + y) gives fit$iter 21,
+    x -19.0394799256, y 0 (not NA: R marks NA only in a converged fit), and the warning."""
     df = pd.DataFrame({"t": [1.0, 2, 3, 4], "e": [0, 0, 0, 0], "x": [1.0, 2, 3, 4]})
-    with pytest.raises(ValueError, match="no events"):
+    with pytest.raises(DataError, match="no events"):
         cox(df, ["x"], time="t", event="e")
     df = pd.DataFrame({"t": [1.0, 2, 3, 4, 5], "e": [1, 1, 0, 1, 1], "x": [1.0, 2, 3, 4, 6],
                        "y": [2.0, 4, 6, 8, 12]})
-    with pytest.raises(ValueError, match="singular"):
-        cox(df, ["x", "y"], time="t", event="e")
+    with pytest.warns(StatsWarning, match="Ran out of iterations"):
+        fit = cox(df, ["x", "y"], time="t", event="e")
+    assert (fit.iterations, fit.converged) == (21, False)
+    assert fit.coef[0] == pytest.approx(-19.0394799256, rel=1e-8) and fit.coef[1] == 0.0
+    df["t"] = [5.0, 2, 3, 1, 4]  # no separation: y is NA
+    with pytest.warns(StatsWarning, match="y is not estimable"):
+        fit = cox(df, ["x", "y"], time="t", event="e")
+    assert fit.converged and np.isnan(fit.coef[1]) and np.isfinite(fit.coef[0])
 
 
 def test_cox_categorical_uses_first_category_of_pandas_categorical():
@@ -262,6 +273,10 @@ def test_cox_explicit_reference_wins_and_absent_schema_reference_falls_back():
     base = cox(df, ["complete_resection", "dfi_group"])
     assert fit.loglik == pytest.approx(base.loglik, rel=1e-12)
     short = df[df["dfi_group"] != ">=36"]  # the schema reference is absent: first level
-    assert cox(short, ["dfi_group"]).terms == ("dfi_group[12-35]",)
+    # present is the reference; the unused category is listed as an NA row (R: NA)
+    with pytest.warns(StatsWarning, match=r"dfi_group\[>=36\] is not estimable"):
+        fit_short = cox(short, ["dfi_group"])
+    assert fit_short.terms == ("dfi_group[12-35]", "dfi_group[>=36]")
+    assert np.isfinite(fit_short.coef[0]) and np.isnan(fit_short.coef[1])
     with pytest.raises(ValueError, match="reference level"):
         cox(short, ["dfi_group"], reference={"dfi_group": ">=36"})

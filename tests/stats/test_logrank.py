@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
+from metsurv.errors import DataError
 from metsurv.stats import logrank
 from tests.stats.helpers import (
     ABS_EST,
@@ -67,10 +67,14 @@ def test_logrank_result_is_json_safe_and_tabular():
     assert "chisq" in res._repr_html_()
 
 
-def test_logrank_single_group_has_no_test():
-    df = pd.DataFrame({"t": [1.0, 2, 3], "e": [1, 0, 1], "g": "a"})
-    res = logrank(df, by="g", time="t", event="e")
-    assert res.statistic == 0 and res.df == 0 and np.isnan(res.p)
+def test_logrank_single_group_is_a_data_error():
+    """Regression (issue 9): one group gave chisq 0 on 0 df; R survdiff stops with "There is
+    only 1 group", metsurv raises a DataError naming the column and the group."""
+    df = pd.DataFrame({"t": [1.0, 2, 3, 4], "e": [1, 0, 1, 1], "g": ["a", "a", "a", None]})
+    with pytest.raises(DataError, match="needs at least two groups; 'g' has one: 'a'"):
+        logrank(df, by="g", time="t", event="e")
+    with pytest.raises(DataError, match="'g' has none"):
+        logrank(df.assign(g=None), by="g", time="t", event="e")
 
 
 def test_logrank_trend_needs_one_score_per_group():

@@ -3,22 +3,24 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import pandas as pd
 import pytest
 
-from tests.stats.helpers import DATASETS, REFERENCE, assert_same_numbers, dataset, reference
+from tests.stats.helpers import (
+    DATASETS,
+    assert_same_numbers,
+    dataset,
+    needs_r,
+    reference,
+    run_r_script,
+)
 
 
-@pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript not installed")
+@needs_r
 def test_make_reference_R_reproduces_committed_fixtures(tmp_path):
     """Rscript tests/reference/make_reference.R <tmp>: every JSON value equal to the
     committed one (1e-12 relative), every input CSV identical."""
-    proc = subprocess.run(["Rscript", str(REFERENCE / "make_reference.R"), str(tmp_path)],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    run_r_script("make_reference.R", tmp_path)
     for name in DATASETS:
         fresh, committed = reference(name, tmp_path), reference(name)
         if fresh["survival_version"] != committed["survival_version"]:

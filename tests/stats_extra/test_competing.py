@@ -49,7 +49,7 @@ def assert_cuminc_matches(res, ref: dict, ungrouped: bool = False) -> None:
         row = res.tests.set_index("cause").loc[int(test["cause"])]
         assert row["df"] == test["df"]
         np.testing.assert_allclose(row["statistic"], test["stat"], rtol=REL_STAT)
-        np.testing.assert_allclose(row["p_value"], test["pv"], rtol=REL_STAT)
+        np.testing.assert_allclose(row["p"], test["pv"], rtol=REL_STAT)
 
 
 @pytest.mark.parametrize("case", CASES)

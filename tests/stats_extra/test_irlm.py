@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from metsurv.cli.irlm import battery_json, format_battery
 from metsurv.schema import DFI_GROUPS, IRLM_GROUPS, REFERENCE_LEVELS
-from metsurv.stats.cli_irlm import battery_json, format_battery
 from metsurv.stats.cox import cox
 from metsurv.stats.irlm import irlm_comparisons
 from metsurv.stats.km import km

@@ -4,9 +4,6 @@ Rscript (or cmprsk) is not available."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import numpy as np
 import pytest
 
@@ -20,22 +17,20 @@ from tests.stats.helpers import (
     assert_close_abs,
     assert_same_numbers,
     dataset,
+    needs_r,
     reference,
+    run_r_script,
 )
 
 from .test_competing import assert_cuminc_matches
 
-RSCRIPT = shutil.which("Rscript")
-pytestmark = pytest.mark.skipif(RSCRIPT is None, reason="Rscript not installed")
+pytestmark = needs_r
 
 
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory):
     out = tmp_path_factory.mktemp("extra_reference")
-    proc = subprocess.run([RSCRIPT, str(REFERENCE / "make_reference_extra.R"), str(out)],
-                          capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        pytest.skip(f"make_reference_extra.R failed (R packages missing?): {proc.stderr[-300:]}")
+    run_r_script("make_reference_extra.R", out)
     return out
 
 

@@ -216,3 +216,36 @@ def test_landmark_against_R():
         assert_close_abs(surv["estimate"], ref["km"]["surv"], ABS_EST)
         assert_close_abs(surv["std_err"], ref["km"]["std_err"], ABS_EST)
     assert res.to_dict()["n_excluded"] == 300 - ref["n"]
+
+
+def test_landmark_keeps_delayed_entry_after_the_landmark():
+    """A patient who entered the registry after the landmark is at risk only from entry - at
+    (months from the landmark): the landmark analysis of a cohort with ``entry_months`` equals
+    km/logrank/cox on the hand-built landmark set ``Surv(pmax(entry - 24, 0), os - 24,
+    event)`` (each of those is proven against R: km R survfit(Surv(start, stop, event)),
+    cox R coxph, logrank tests/reference/make_logrank_entry.R), and differs from ignoring entry
+    (``start=False``), which counts patients at risk before anyone could see them."""
+    from metsurv.stats import km, logrank
+
+    cohort = tv_cohort()
+    p = cohort.patients.copy()
+    rng = np.random.default_rng(7)
+    p["entry_months"] = np.where(rng.random(len(p)) < 0.4,
+                                 rng.uniform(0, 1, len(p)) * p["os_months"], 0.0)
+    data = SimpleNamespace(patients=p, counting_process=cohort.counting_process)
+    res = landmark(data, at=24, covariates=["x"], times=[12, 36])
+    lm = res.data
+    hand = lm.assign(s=np.clip(p.set_index("patient_id").loc[lm["patient_id"],
+                                                              "entry_months"].to_numpy() - 24,
+                               0, None))
+    outcome = {"time": "os_months", "event": "os_event", "start": "s"}
+    want_km = km(hand, by="repeat_resection", times=[12, 36], **outcome).survival_at()
+    assert_close_abs(res.km.survival_at()["estimate"], want_km["estimate"], 1e-12)
+    want_lr = logrank(hand, by="repeat_resection", **outcome)
+    assert res.logrank.statistic == pytest.approx(want_lr.statistic, rel=1e-12)
+    want_cox = cox(hand, ["repeat_resection", "x"], reference={"repeat_resection": False},
+                   **outcome)
+    np.testing.assert_allclose(res.cox.coef, want_cox.coef, rtol=1e-10)
+    naive = landmark(data, at=24, covariates=["x"], times=[12, 36], start=False)
+    assert not np.allclose(naive.km.survival_at()["estimate"],
+                           res.km.survival_at()["estimate"])

@@ -47,12 +47,37 @@ def os_from_dates(p: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     return months, died
 
 
+def records_entry(p: pd.DataFrame) -> bool:
+    """Whether the table records when patients entered the registry (date or months)."""
+    return "registry_entry_date" in p or "entry_months" in p
+
+
+def entry_months(p: pd.DataFrame) -> pd.Series:
+    """Delayed entry: months from the metastasectomy to registry entry, 0 for entry on or
+    before the operation (the patient was under observation from the time origin: no
+    truncation). From ``registry_entry_date`` where it and the metastasectomy date are
+    known, else the given ``entry_months``; missing where neither.
+
+    >>> p = pd.DataFrame({"metastasectomy_date": pd.to_datetime(["2001-01-01", "2001-01-01"]),
+    ...                   "registry_entry_date": pd.to_datetime(["2001-03-02", "2000-06-01"])})
+    >>> entry_months(p).round(4).tolist()
+    [1.9713, 0.0]
+    """
+    from_dates = months_between(_col(p, "metastasectomy_date"), _col(p, "registry_entry_date"))
+    given = _col(p, "entry_months").astype(float)
+    return from_dates.where(from_dates.notna(), given).clip(lower=0).astype(float)
+
+
 def outcomes(p: pd.DataFrame) -> pd.DataFrame:
-    """``os_months``/``os_event`` (dates where complete, else as given) and ``dfs_*``.
+    """``os_months``/``os_event`` (dates where complete, else as given), ``dfs_*`` and, when
+    the table records registry entry, ``entry_months`` (:func:`entry_months`).
 
     DFS counts recurrence or death: with a recurrence date, the time to it and an event;
     without one (and no recurrence recorded), the OS time and status. A recurrence recorded
-    without a date leaves DFS missing rather than guessing its time.
+    without a date leaves DFS missing rather than guessing its time. So does a DFS that
+    ended at or before registry entry (a patient who entered after a recurrence was never
+    observed disease-free: left truncation leaves no time at risk for DFS, and counting the
+    recurrence would put back the event the truncation excludes); OS still counts.
     """
     out = pd.DataFrame(index=p.index)
     months, died = os_from_dates(p)
@@ -83,6 +108,11 @@ def outcomes(p: pd.DataFrame) -> pd.DataFrame:
             at_death = out["os_event"].fillna(False).astype(bool) & (
                 p["dfs_months"] >= out["os_months"])
             recurred_given = given & given_event.fillna(False).astype(bool) & ~at_death
+    if records_entry(p):
+        out["entry_months"] = entry = entry_months(p)
+        ended_before_entry = (dfs <= entry) & entry.notna()
+        dfs = dfs.where(~ended_before_entry)
+        dfs_event = dfs_event.where(~ended_before_entry)
     out["dfs_months"] = dfs.astype(float)
     out["dfs_event"] = dfs_event.astype("boolean")
     out["first_event"] = first_event(placed | recurred_given, _col(p, "recurrence_site"),
@@ -250,6 +280,10 @@ def counting_process(patients: pd.DataFrame, resections: pd.DataFrame) -> pd.Dat
     follow-up cannot change the hazard and add no split. Patients with zero follow-up have
     no interval (R's ``coxph`` needs stop > start) and are left out of this table only.
     This is the layout of R's ``coxph(Surv(start, stop, event) ~ repeat_resection)``.
+    With delayed entry (``entry_months``) follow-up starts at entry: intervals are cut at
+    it and those ending by then dropped (a resection before entry still counts in
+    ``resection_number``); patients whose entry time is unknown are left out, as they are
+    of every left-truncated analysis.
     """
     base = patients[["patient_id", "os_months", "os_event"]].copy()
     # without a date of origin a patient has no resection rows to place (see load_cohort)
@@ -286,5 +320,10 @@ def counting_process(patients: pd.DataFrame, resections: pd.DataFrame) -> pd.Dat
         "event": event.to_numpy(dtype=bool),
         "resection_number": breaks["resection_number"].to_numpy(dtype=np.int64),
     })
+    if "entry_months" in patients:
+        entry = out["patient_id"].map(patients.set_index("patient_id")["entry_months"])
+        at_risk = (out["stop"] > entry).to_numpy(dtype=bool)  # False for an unknown entry
+        out = out[at_risk]
+        out["start"] = np.maximum(out["start"].to_numpy(), entry.to_numpy()[at_risk])
     out["repeat_resection"] = out["resection_number"] >= 2
     return out.reset_index(drop=True)

@@ -22,6 +22,7 @@ EXCLUSION_REASONS: tuple[str, ...] = (
     "no usable time origin or outcome",
     "follow-up before metastasectomy",
     "negative time",
+    "no follow-up after registry entry",
     "resection of a patient not in the cohort",
     "duplicate resection",
     "resection without a usable operation date",

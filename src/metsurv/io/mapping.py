@@ -25,13 +25,14 @@ from typing import Any
 import yaml
 
 from metsurv import schema
+from metsurv._yaml import YAMLTooLarge, load_yaml
 from metsurv.errors import CohortError
 
 _TOP_KEYS = {"version", "description", "source", "columns", "codes", "missing", "dates", "units",
              "resections"}
 _TABLE_KEYS = {"source", "columns", "codes", "missing", "dates"}
 _SOURCE_KEYS = {"delimiter", "decimal", "encoding", "sheet"}
-_DURATION_FIELDS = ("os_months", "dfs_months", "dfi_months")
+_DURATION_FIELDS = ("os_months", "dfs_months", "dfi_months", "entry_months")
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,9 @@ def read_mapping(path: str | os.PathLike[str] | dict[str, Any] | Mapping | None)
         raise CohortError(f"{p.name}: the mapping file cannot be read ({exc}); save it as "
                           "UTF-8 YAML.") from exc
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except YAMLTooLarge as exc:
+        raise CohortError(f"{p.name}: the mapping is refused: {exc}.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""

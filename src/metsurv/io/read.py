@@ -453,10 +453,34 @@ def _no_rows(label: str) -> CohortError:
     )
 
 
-def _finish(frame: pd.DataFrame, label: str) -> pd.DataFrame:
+def _refuse_nested(frame: pd.DataFrame, label: str) -> None:
+    """A column of lists, maps, arrays or raw bytes (Parquet/Arrow nested and binary types,
+    a DuckDB LIST, a DataFrame cell holding a list) is no registry field: refuse it by name
+    instead of failing later on an unhashable value. ``infer_dtype`` scans in C, so plain
+    text and number columns cost little; only an already mixed column is looked at in Python."""
+    for name in frame.columns:
+        col = frame[name]
+        if col.dtype != object:
+            continue
+        kind = pd.api.types.infer_dtype(col, skipna=True)
+        if kind not in ("mixed", "bytes", "mixed-integer", "unknown-array"):
+            continue
+        nested = col.map(lambda v: isinstance(v, (list, tuple, dict, set, np.ndarray, bytes,
+                                                   bytearray, memoryview)))
+        if nested.any():
+            what = "binary data" if kind == "bytes" else "nested values (lists or maps)"
+            raise CohortError(
+                f"{label}: column {name!r} holds {what}, which no registry field can take; "
+                "export it as plain text or numbers, or leave the column out."
+            )
+
+
+def _finish(frame: pd.DataFrame, label: str, check_types: bool = True) -> pd.DataFrame:
     frame.columns = _check_columns(list(frame.columns), label)
     if len(frame) == 0:
         raise _no_rows(label)
+    if check_types:  # delimited text holds only strings: nothing nested to find
+        _refuse_nested(frame, label)
     if not (isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0
             and frame.index.step == 1):
         frame = frame.reset_index(drop=True)
@@ -711,7 +735,7 @@ def _read_csv(path: Path, name: str, *, encoding: str | None, delimiter: str | N
     frame, simple = _parse_csv(path, name, enc, delim, header, data)
     del data
     frame = _drop_trailing_empty_column(frame)
-    frame = _finish(frame, name)
+    frame = _finish(frame, name, check_types=False)
 
     # Each record on one line, header on line 1, no blank lines: the line count says so
     # (a blank line or a value with a line break adds lines without adding records).

@@ -8,11 +8,15 @@ Rules for the patients table (an ``error`` excludes the row; reasons in
 - no usable time origin or outcome: neither complete dates (metastasectomy date, last
   follow-up date, vital status) nor an analysis-ready ``os_months`` + ``os_event``; when the
   cause is an unreadable date or an unknown vital-status code, that is the reason given;
-- follow-up before metastasectomy; a negative given time.
+- follow-up before metastasectomy; a negative given time;
+- registry entry on or after the end of follow-up (``entry_months >= os_months``): a
+  left-truncated analysis, ``Surv(entry, os, status)``, has no time at risk for the row
+  (R refuses such an interval), so it is excluded with the entry it has.
 
 Warnings (the row stays): a bad optional value (set to missing, see ``convert``), given
 ``os_months`` disagreeing with the dates, DFS or DFI conflicts, recurrence after the last
-follow-up.
+follow-up, an unknown entry time where the registry records entry, a given ``entry_months``
+disagreeing with the dates, a DFS that ended before registry entry (DFS set to missing).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import pandas as pd
 
 from metsurv import schema
 from metsurv.io.convert import Converted
-from metsurv.io.derive import months_between, os_from_dates
+from metsurv.io.derive import entry_months, months_between, os_from_dates, records_entry
 from metsurv.io.findings import FindingLog
 
 #: Given times and times from dates may differ by rounding; more than a day is a conflict.
@@ -112,7 +116,53 @@ def validate_patients(conv: Converted, raw_frame: pd.DataFrame, log: FindingLog)
     disagree |= both & ~same_event.to_numpy(dtype=bool)
     log.add(where(disagree), _src(conv, "os_months"), given_time.to_numpy()[disagree],
             "os_months/os_event disagree with the dates (the dates were used)", "warning")
+    _check_entry(conv, raw_frame, log, months.where(dates_ok, given_time),
+                 unusable | before | negative)
     _warn_timeline(conv, raw_frame, log)
+
+
+def _check_entry(conv: Converted, raw_frame: pd.DataFrame, log: FindingLog,
+                 os_months: pd.Series, excluded: np.ndarray) -> None:
+    """Registry entry (delayed entry): exclude rows with no follow-up after entry, say where
+    the entry time is unknown or the given one disagrees with the dates."""
+    p = conv.frame
+    if not records_entry(p):
+        return
+    where = np.flatnonzero
+    entry = entry_months(p)
+    by_date = "registry_entry_date" in p and p["registry_entry_date"].notna().any()
+    col = "registry_entry_date" if "registry_entry_date" in p else "entry_months"
+    late = (entry >= os_months).to_numpy(dtype=bool) & ~excluded
+    shown = _raw(conv, raw_frame, col, where(late))
+    log.add(where(late), _src(conv, col), shown,
+            "registry entry on or after the last follow-up or death: no time at risk after "
+            "entry, so the row cannot enter a left-truncated analysis", "error",
+            "no follow-up after registry entry")
+    unknown = entry.isna().to_numpy() & ~excluded
+    log.add(where(unknown), _src(conv, col), _raw(conv, raw_frame, col, where(unknown)),
+            "entry time unknown (no registry entry date, or no metastasectomy date to measure "
+            "it from): left out of left-truncated analyses (entry_months missing)", "warning")
+    if by_date and "entry_months" in p and "metastasectomy_date" in p:
+        dated = months_between(p["metastasectomy_date"], p["registry_entry_date"]).clip(lower=0)
+        given = p["entry_months"].astype(float).clip(lower=0)
+        clash = where((np.abs(dated - given) > OS_AGREEMENT_MONTHS).to_numpy(dtype=bool)
+                      & ~excluded)
+        log.add(clash, _src(conv, "entry_months"), given.to_numpy()[clash],
+                "entry_months disagrees with registry_entry_date (the date was used)", "warning")
+    # DFS that ended at or before entry (derive.outcomes sets it missing): a recurrence date,
+    # else a registry's own dfs_months
+    rec = months_between(p["metastasectomy_date"], p["recurrence_date"]) if {
+        "metastasectomy_date", "recurrence_date"} <= set(p) else pd.Series(np.nan, index=p.index)
+    rec = rec.where((rec >= 0) & (rec <= os_months))
+    given_dfs = p["dfs_months"].astype(float) if "dfs_months" in p else rec * np.nan
+    rule = ("disease-free survival ended at or before registry entry: not at risk for DFS "
+            "when entered, DFS set to missing (OS kept)")
+    keep = ~late & ~excluded
+    by_rec = where((rec <= entry).to_numpy(dtype=bool) & keep)
+    log.add(by_rec, _src(conv, "recurrence_date"),
+            _raw(conv, raw_frame, "recurrence_date", by_rec), rule, "warning")
+    by_given = where((rec.isna() & (given_dfs <= entry)).to_numpy(dtype=bool) & keep)
+    log.add(by_given, _src(conv, "dfs_months"), given_dfs.to_numpy()[by_given], rule, "warning")
 
 
 def _warn_timeline(conv: Converted, raw_frame: pd.DataFrame, log: FindingLog) -> None:

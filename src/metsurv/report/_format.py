@@ -1,31 +1,11 @@
-"""Number formats shared by figures and tables: p-values, suppressed counts, and whether a
+"""Number formats shared by figures and tables: suppressed counts, and whether a
 group's estimates may be printed under suppression. (Whether an estimate rests on follow-up
-at all is metsurv's one rule, :func:`metsurv.stats.km.followed`.)"""
+at all is metsurv's one rule, :func:`metsurv.stats.km.followed`; p-values and CIs are
+:mod:`metsurv.format`'s.)"""
 
 from __future__ import annotations
 
 import math
-
-
-def format_p(p: float | None, label: bool = True) -> str:
-    """A p-value as journals print it; ``label=False`` for a table cell.
-
-    >>> format_p(0.0004), format_p(0.0312), format_p(0.5), format_p(0.0312, label=False)
-    ('p < 0.001', 'p = 0.031', 'p = 0.50', '0.031')
-    >>> format_p(float("nan"), label=False)
-    ''
-    """
-    if p is None or not math.isfinite(p):
-        return "p = n/a" if label else ""
-    if p < 0.001:
-        text = "< 0.001"
-    elif p < 0.1:
-        text = f"{p:.3f}"
-    else:
-        text = f"{p:.2f}"
-    if not label:
-        return text
-    return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
 def suppress_count(n: int | float | None, k: int) -> str:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata, resources
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -38,10 +39,11 @@ import pandas as pd
 
 from metsurv import schema
 from metsurv.errors import CohortError
+from metsurv.format import format_p
 from metsurv.report import figures as F
 from metsurv.report import style
 from metsurv.report import tables as T
-from metsurv.report._format import format_p, lower_first, shows_estimates
+from metsurv.report._format import lower_first, shows_estimates
 from metsurv.report.config import (
     FactorSpec,
     ReportConfig,
@@ -70,6 +72,7 @@ class _Figure:
     caption: str
     fig: Any
     table: str | None = None  # name of the table shown under it in the HTML
+    notes: tuple[str, ...] = ()  # warnings of the results drawn (result.warnings)
 
 
 @dataclass
@@ -78,6 +81,7 @@ class _Table:
     title: str
     caption: str
     frame: pd.DataFrame
+    notes: tuple[str, ...] = ()  # warnings of the results shown (result.warnings)
 
 
 @dataclass
@@ -467,7 +471,7 @@ def _subset_batteries(cfg: ReportConfig, patients: pd.DataFrame, battery: Any
         if not factors:
             continue
         needs_histology = any(FACTORS[f][1] is not None for f in factors)
-        cols = [cfg.time_column, cfg.event_column, *factors,
+        cols = [cfg.time_column, cfg.event_column, "entry_months", *factors,
                 *(["histology_group"] if needs_histology else [])]
         data = T.subset_patients(patients, subset)
         out[subset] = irlm_comparisons(data[list(dict.fromkeys(c for c in cols
@@ -684,13 +688,23 @@ def _cox_section(cfg: ReportConfig, patients: pd.DataFrame, battery: Any) -> _Se
         return cox(patients, covariates=columns, time=cfg.time_column, event=cfg.event_column)
 
     models: dict[str, pd.DataFrame] = {}
+    fitted: list[tuple[str, Any]] = []  # (what, result) of every fit shown, for its warnings
     if cfg.cox_univariable:
         uni = []
         for c in covs:
             rows = _battery_univariable(battery, c)
-            uni.append(rows if rows is not None else T.cox_frame(fit([c])))
+            if rows is None:
+                one = fit([c])
+                fitted.append((f"Univariable, {T.FACTOR_TITLES.get(c, c)}", one))
+                rows = T.cox_frame(one)
+            else:  # the battery's warnings about this factor's fit (its own prefix)
+                fitted.append(("IRLM battery", SimpleNamespace(warnings=tuple(
+                    w for w in getattr(battery, "warnings", ()) if w.startswith(f"{c} (")))))
+            uni.append(rows)
         models["Univariable"] = pd.concat(uni, ignore_index=True)
     multi = fit(covs)
+    fitted.insert(0, ("Study model", multi))
+    notes = T.result_notes(fitted)
     k = cfg.suppress_below
     study = T.describe_model(covs, multi.n, multi.events, k)
     models[_STUDY_MODEL] = T.cox_frame(multi)
@@ -705,17 +719,19 @@ def _cox_section(cfg: ReportConfig, patients: pd.DataFrame, battery: Any) -> _Se
     sec.items.append(_Figure("forest", "Hazard ratios",
                              "Univariable (filled circles) and study-model multivariable (open "
                              f"squares; {study}) Cox hazard ratios with 95% CIs, log scale.",
-                             F.forest_figure(models)))
+                             F.forest_figure(models), notes=notes))
     table = T.format_cox(models)
     table.columns = [c.replace(_STUDY_MODEL, f"Multivariable, study model (n = "
                                f"{T.suppress_count(multi.n, k)}, events = "
                                f"{T.suppress_count(multi.events, k)})") for c in table.columns]
-    sec.items.append(_Table("cox", "Cox models", "HR (95% CI) and Wald p per model. "
-                            f"Study model: {study}.", table))
+    sec.items.append(_Table("cox", "Cox models", "HR (95% CI) and Wald p per model; "
+                            f"{T.NOT_ESTIMABLE}: a term R reports as NA. "
+                            f"Study model: {study}.", table, notes=notes))
     try:
-        ph = multi.ph_test().to_frame()
+        ph_fit = multi.ph_test()
+        ph = ph_fit.to_frame()
     except Exception:  # noqa: BLE001 - the PH check is informative, never fatal
-        ph = None
+        ph = ph_fit = None
     if ph is not None:
         ph_tab = pd.DataFrame({
             "Term": [T.FACTOR_TITLES.get(t, t) for t in ph["term"]],
@@ -727,7 +743,7 @@ def _cox_section(cfg: ReportConfig, patients: pd.DataFrame, battery: Any) -> _Se
                                 "Score test of a time-varying coefficient, x * (1 - KM(t)), "
                                 "per term and globally, as R cox.zph(fit, transform = 'km'). "
                                 "A small p questions the proportional-hazards assumption.",
-                                ph_tab))
+                                ph_tab, notes=T.result_notes([("PH check", ph_fit)], skip=multi.warnings)))
     return sec
 
 
@@ -751,7 +767,7 @@ def _irlm_section(cfg: ReportConfig, res: Any) -> _Section:
     sec.items.append(_Table("irlm_battery", "IRLM battery", "Medians in months; survival in "
                             "percent; HR from Cox models (Efron ties). Battery model: "
                             f"{_battery_model_text(res, k)}.",
-                            T.format_irlm(res, k)))
+                            T.format_irlm(res, k), notes=T.result_notes([("", res)])))
     return sec
 
 
@@ -922,7 +938,8 @@ def _html(cfg: ReportConfig, cohort: Any, sections: list[_Section], outdir: Path
                     f'<figure id="fig-{esc(item.name)}"><img{wide} alt="{esc(item.title)}" '
                     f'src="data:image/svg+xml;base64,{b64}">'
                     f"<figcaption><b>{esc(item.title)}.</b> {esc(item.caption)} "
-                    f'<span class="dl">{links}</span></figcaption></figure>')
+                    f'<span class="dl">{links}</span></figcaption>{_notes_html(item.notes)}'
+                    "</figure>")
             else:
                 if item.frame.empty:
                     parts.append(f"<p><b>{esc(item.title)}.</b> {esc(item.caption)}</p>")
@@ -931,7 +948,7 @@ def _html(cfg: ReportConfig, cohort: Any, sections: list[_Section], outdir: Path
                 parts.append(T.to_html(item.frame, caption=item.title, table_id=f"tab-{item.name}"))
                 note = esc(item.caption)
                 parts.append(f'<p class="note">{note} <a href="tables/{item.name}.csv">CSV</a>'
-                             "</p></div>")
+                             f"</p>{_notes_html(item.notes)}</div>")
         parts.append("</section>")
     prov = cohort.provenance
     parts.append('<section id="provenance"><h2>Provenance</h2>')
@@ -941,6 +958,14 @@ def _html(cfg: ReportConfig, cohort: Any, sections: list[_Section], outdir: Path
                  + '. Full record: <a href="provenance.json">provenance.json</a>.</p>')
     parts.append("</section></main></body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _notes_html(notes: tuple[str, ...]) -> str:
+    """A fit's warnings under the table or figure they concern (R prints them with the fit)."""
+    if not notes:
+        return ""
+    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    return f'<div class="warnings" role="note"><b>Warning</b><ul>{items}</ul></div>'
 
 
 def _lead_counts(cohort: Any, cfg: ReportConfig) -> str:
@@ -1043,6 +1068,8 @@ def _table_pages(item: _Table, rows_per_page: int = 52) -> list[Any]:
     header = fmt_row(df.columns)
     total = sum(widths) + 2 * (len(widths) - 1)
     size = min(7.0, 10.2 * 72 / max(total, 1) / 0.6)
+    if item.notes:  # room for the warnings at the foot of each page
+        rows_per_page -= 3 * len(item.notes) + 2
     pages = []
     for start in range(0, max(len(df), 1), rows_per_page):
         chunk = df.iloc[start:start + rows_per_page]
@@ -1052,10 +1079,15 @@ def _table_pages(item: _Table, rows_per_page: int = 52) -> list[Any]:
                  fontweight="bold", va="top")
         fig.text(0.04, 0.92, "\n".join(lines), family="DejaVu Sans Mono", fontsize=size,
                  va="top", linespacing=1.25)
-        if item.caption:
-            import textwrap
+        import textwrap
 
+        if item.caption:
             fig.text(0.04, 0.03, "\n".join(textwrap.wrap(item.caption, 190)), fontsize=6,
                      color="0.3", va="bottom")
+        if item.notes:  # the fit's warnings right under the table, on every page of it
+            notes = [w for n in item.notes for w in textwrap.wrap("Warning: " + n, 170)]
+            below = 0.92 - (len(lines) + 0.8) * size * 1.25 / (8.27 * 72)
+            fig.text(0.04, below, "\n".join(notes), fontsize=7, color=style.WARNING_COLOUR,
+                     va="top", linespacing=1.25)
         pages.append(fig)
     return pages

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from metsurv import schema
+from metsurv._yaml import load_yaml
 from metsurv.errors import CohortError
 from metsurv.stats.irlm import ENDPOINTS
 
@@ -189,7 +190,7 @@ def load_config(
         if not origin.is_file():
             raise CohortError(f"{where}: config file not found")
         try:
-            raw = yaml.safe_load(origin.read_text(encoding="utf-8"))
+            raw = load_yaml(origin.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
             raise CohortError(f"{where}: not valid YAML ({exc})") from exc
         base = origin.parent

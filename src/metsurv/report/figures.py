@@ -29,8 +29,9 @@ from matplotlib.figure import Figure
 from matplotlib.gridspec import SubplotSpec
 from matplotlib.lines import Line2D
 
+from metsurv.format import format_p
 from metsurv.report import style
-from metsurv.report._format import format_p, shows_estimates, suppress_count
+from metsurv.report._format import shows_estimates, suppress_count
 from metsurv.stats.km import followed
 
 __all__ = [

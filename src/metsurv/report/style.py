@@ -41,6 +41,9 @@ BENCHMARK_MARKER = "D"
 #: the study's abstract.
 BENCHMARK_SECONDARY_MARKER = "o"
 
+#: Text colour of a fit's warnings in the PDF (the HTML's div.warnings border, report.css).
+WARNING_COLOUR = "#8a3b00"
+
 MM = 1 / 25.4
 #: Journal single-column width (most journals: 85-90 mm) and double-column width.
 COLUMN_WIDTH_IN = 85 * MM

@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 
 from metsurv import schema
-from metsurv.report._format import format_p, lower_first, shows_estimates, suppress_count
+from metsurv.format import format_ci as ci_text
+from metsurv.format import format_p
+from metsurv.report._format import lower_first, shows_estimates, suppress_count
 
 __all__ = [
     "FACTOR_TITLES",
@@ -269,8 +271,72 @@ def describe_model(factors: Sequence[str], n: int, events: int, suppress_below: 
             f"events = {suppress_count(events, suppress_below)}")
 
 
+#: A Cox term whose coefficient R reports as NA (aliased, or constant within every stratum).
+NOT_ESTIMABLE = "NA (not estimable)"
+
+
+def hr_text(hr: float, lower: float, upper: float) -> str:
+    """A hazard ratio with its 95% CI as tables print it: :data:`NOT_ESTIMABLE` for a term
+    without a coefficient, ``Inf`` for an infinite limit (never a confident number).
+
+    >>> hr_text(1.5, 1.1, 2.0), hr_text(float("nan"), float("nan"), float("nan"))
+    ('1.50 (1.10–2.00)', 'NA (not estimable)')
+    >>> hr_text(2.5, 0.5, float("inf")), hr_text(4.36e9, 0.0, float("inf"))
+    ('2.50 (0.50–Inf)', '4.36e+09 (0–Inf)')
+    """
+    values = [v for v in (hr, lower, upper) if v is not None and np.isfinite(v) and v > 0]
+    if any(v >= 1e4 or v < 1e-4 for v in values):  # a diverging (near-infinite) estimate
+        def num(v: float) -> str:
+            return "NA" if pd.isna(v) else ("Inf" if np.isinf(v) else f"{v:.3g}")
+
+        return NOT_ESTIMABLE if pd.isna(hr) else f"{num(hr)} ({num(lower)}\u2013{num(upper)})"
+    return ci_text(hr, lower, upper, 1, 2, missing=NOT_ESTIMABLE)
+
+
+def result_notes(results: Sequence[tuple[str, Any]],
+                 skip: Sequence[str] = ()) -> tuple[str, ...]:
+    """The warnings of fitted results (``result.warnings``) as notes for the table that shows
+    them: each prefixed by what was fitted, terms named as the table names them
+    (``complete_resection[False]`` -> "Completeness of resection: Incomplete (R1/R2) vs
+    Complete (R0)"), without repeats and without the warnings in ``skip`` (already shown
+    with another table).
+
+    >>> from types import SimpleNamespace as R
+    >>> fit = R(warnings=("dfi_group[0-11] is not estimable",), references={"dfi_group": ">=36"})
+    >>> result_notes([("Study model", fit), ("", R(warnings=()))])
+    ('Study model: Disease-free interval (DFI) group: DFI 0-11 mo vs DFI ≥36 mo is not estimable',)
+    """
+    out: list[str] = []
+    for label, res in results:
+        refs = getattr(res, "references", None) or {}
+        for w in getattr(res, "warnings", None) or ():
+            if w in skip:
+                continue
+            text = readable(str(w), refs)
+            text = f"{label}: {text}" if label else text
+            if text not in out:
+                out.append(text)
+    return tuple(out)
+
+
+def readable(text: str, refs: Mapping[str, Any] | None = None) -> str:
+    """A stats message with model terms (``column[level]``) and snake_case column names
+    written as the report's tables write them.
+
+    >>> readable("complete_resection left out of the PH test")
+    'Completeness of resection left out of the PH test'
+    """
+    text = re.sub(r"\b(\w+)\[([^\]]*)\]", lambda m: _term_label(m.group(0), refs or {}), text)
+    names = sorted((k for k in FACTOR_TITLES if "_" in k), key=len, reverse=True)
+    if not names:
+        return text
+    pattern = r"\b(" + "|".join(map(re.escape, names)) + r")\b"
+    return re.sub(pattern, lambda m: FACTOR_TITLES[m.group(1)], text)
+
+
 def format_cox(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """Univariable and multivariable Cox rows side by side: HR (95% CI) and p per model."""
+    """Univariable and multivariable Cox rows side by side: HR (95% CI) and p per model; a
+    term R reports as NA reads :data:`NOT_ESTIMABLE` with p "NA"."""
     terms: list[str] = []
     for df in tables.values():
         terms.extend(t for t in df["term"] if t not in terms)
@@ -281,8 +347,8 @@ def format_cox(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         for t in terms:
             if t in by.index:
                 r = by.loc[t]
-                hr.append(f"{r['hr']:.2f} ({r['lower']:.2f}\u2013{r['upper']:.2f})")
-                p.append(format_p(float(r["p"]), label=False))
+                hr.append(hr_text(r["hr"], r["lower"], r["upper"]))
+                p.append(format_p(r["p"], label=False))
             else:
                 hr.append("")
                 p.append("")
@@ -514,23 +580,6 @@ def _looks_numeric(text: str) -> bool:
     return True
 
 
-def ci_text(est: float, lo: float, hi: float, scale: float = 1.0, digits: int = 1,
-            missing: str = "") -> str:
-    """An estimate with its CI, e.g. "35.1 (32.2–37.7)"; ``missing`` when not estimable.
-
-    >>> ci_text(0.361, 0.34, 0.38, 100, 0), ci_text(0.0, float("nan"), float("nan"), 100, 0)
-    ('36 (34–38)', '0')
-    """
-    if est is None or pd.isna(est):
-        return missing
-    f = f"{{:.{digits}f}}"
-    if pd.isna(lo) and pd.isna(hi):
-        return f.format(scale * est)
-    lo_s = f.format(scale * lo) if pd.notna(lo) else "NA"
-    hi_s = f.format(scale * hi) if pd.notna(hi) else "NA"
-    return f"{f.format(scale * est)} ({lo_s}\u2013{hi_s})"
-
-
 def format_irlm(battery: Any, suppress_below: int = 0) -> pd.DataFrame:
     """The IRLM battery (:func:`metsurv.stats.irlm.irlm_comparisons`) as a printed table:
     one row per factor level with n, events, median, 5- and 10-year survival, univariable
@@ -542,6 +591,10 @@ def format_irlm(battery: Any, suppress_below: int = 0) -> pd.DataFrame:
     mv_header = (f"Multivariable HR (95% CI), battery model "
                  f"(n = {suppress_count(battery.multivariable_n, k)}, "
                  f"events = {suppress_count(battery.multivariable_events, k)})")
+    # levels of the battery model: an NA there is a term R reports as NA, not a level left out
+    mv = battery.multivariable
+    in_mv = (set(zip(mv["factor"], mv["level"].map(str), strict=True)) if len(mv)
+             else set())
     rows = []
     last = None
     for _, r in df.iterrows():
@@ -562,10 +615,11 @@ def format_irlm(battery: Any, suppress_below: int = 0) -> pd.DataFrame:
                                        100, 0),
             "10-y % (95% CI)": ci_text(r["surv_10y"], r["surv_10y_lower"],
                                         r["surv_10y_upper"], 100, 0),
-            "HR (95% CI)": "reference" if is_ref else ci_text(r["hr"], r["hr_lower"],
-                                                               r["hr_upper"], 1, 2),
-            mv_header: ("" if pd.isna(r.get("mv_hr")) else
-                        ci_text(r["mv_hr"], r["mv_lower"], r["mv_upper"], 1, 2)),
+            "HR (95% CI)": "reference" if is_ref else (
+                "" if r["sparse"] or not r["n"] else hr_text(r["hr"], r["hr_lower"],
+                                                             r["hr_upper"])),
+            mv_header: (hr_text(r["mv_hr"], r["mv_lower"], r["mv_upper"])
+                        if (r["factor"], str(r["level"])) in in_mv else ""),
             "Log-rank p": format_p(r["logrank_p"], label=False) if first else "",
             "Trend p": format_p(r["trend_p"], label=False) if first else "",
             "Note": "" if pd.isna(r.get("note")) else str(r.get("note") or ""),

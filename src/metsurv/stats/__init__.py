@@ -4,7 +4,13 @@ IRLM battery. Pure functions: a DataFrame (or a Cohort with ``.patients``) in, a
 result out. ``metsurv.stats.predict`` (scikit-survival models) is imported on its own so
 that this package does not need scikit-learn."""
 
-from .competing import CumulativeIncidence, cause_specific_cox, cuminc, gray_test
+from .competing import (
+    CumulativeIncidence,
+    GrayTestResult,
+    cause_specific_cox,
+    cuminc,
+    gray_test,
+)
 from .cox import CoxResult, PHTestResult, cox
 from .irlm import IRLMBattery, irlm_comparisons
 from .km import KMCurve, KMResult, followed, km
@@ -20,6 +26,7 @@ from .timevarying import (
 __all__ = [
     "CoxResult",
     "CumulativeIncidence",
+    "GrayTestResult",
     "IRLMBattery",
     "KMCurve",
     "KMResult",

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import StatsWarning
+from ..format import format_num, format_p
 
 
 def json_safe(obj: Any) -> Any:
@@ -84,10 +85,14 @@ class Result:
 
     def __repr__(self) -> str:
         """The main table as text, and the test line where there is one, as R prints it."""
-        text = f"{type(self).__name__}\n{self.summary_frame().to_string(index=False, max_rows=40)}"
+        table = self.summary_frame().to_string(
+            index=False, max_rows=40, na_rep="NA",
+            float_format=lambda x: format_num(x, "{:.6g}"))  # NA and Inf as R prints them
+        text = f"{type(self).__name__}\n{table}"
         stat, df, p = (getattr(self, k, None) for k in ("statistic", "df", "p"))
-        if stat is not None and df is not None and p is not None:
-            text += f"\n Chisq = {stat:.6g} on {df} degrees of freedom, p = {p:.3g}"
+        if stat is not None and df is not None and np.ndim(p) == 0 and p is not None:
+            text += (f"\n Chisq = {format_num(stat, '{:.6g}')} on {format_num(df)} degrees of "
+                     f"freedom, {format_p(p)}")
         for w in self.warnings:
             text += f"\nWarning: {w}"
         return text

@@ -10,10 +10,10 @@ and nowhere else, as R's ``Surv()`` and ``weights =``:
 - ``event``: 1/0 or bool (``cuminc``: the cause column);
 - ``start``: entry time for delayed entry (left truncation) or the start of a
   counting-process interval: ``Surv(start, time, event)``. For a
-  :class:`~metsurv.cohort.Cohort` whose patients carry ``entry_months`` (the loader derives
-  it from ``registry_entry_date``), ``start=None`` means that column for the cohort's own
-  ``os_months``/``dfs_months``: the left-truncated analysis is the default, as it is the
-  correct one; pass ``start=False`` to ignore entry times;
+  :class:`~metsurv.cohort.Cohort` (or its ``patients`` table) that carries ``entry_months``
+  (the loader derives it from ``registry_entry_date``), ``start=None`` means that column for
+  the cohort's own ``os_months``/``dfs_months``: the left-truncated analysis is the default,
+  as it is the correct one; pass ``start=False`` to ignore entry times;
 - ``weights``: non-negative case weights, R ``weights =``.
 
 R survival merges times that differ only by floating-point noise before counting anything
@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from ..format import format_num
 
 #: R's default: ``sqrt(.Machine$double.eps)``, the same tolerance as ``all.equal``.
 AEQ_TOLERANCE: float = float(np.sqrt(np.finfo(float).eps))
@@ -90,12 +91,15 @@ def as_frame(data: Any) -> pd.DataFrame:
 
 
 def _number(value: Any) -> str:
-    """A value as a person writes it (``-3.5``, not ``np.float64(-3.5)``)."""
+    """A value as a person (and R) writes it: ``-3.5``, ``NA``, ``Inf``; never
+    ``np.float64(-3.5)`` or ``nan``.
+
+    >>> _number(np.float64(-3.0)), _number(float("nan")), _number(np.inf), _number(2.5)
+    ('-3', 'NA', 'Inf', '2.5')
+    """
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return str(value)
+    return format_num(value, "{:.10g}") if isinstance(value, (int, float)) else str(value)
 
 
 def _numeric(df: pd.DataFrame, col: str, keep: np.ndarray, everything: bool) -> np.ndarray:
@@ -110,15 +114,22 @@ def _numeric(df: pd.DataFrame, col: str, keep: np.ndarray, everything: bool) -> 
 
 def default_start(data: Any, time: str, start: str | None | bool) -> str | None:
     """The entry-time column to use: ``start`` as given; ``False`` for none; ``None`` means
-    ``entry_months`` for a Cohort's own ``os_months``/``dfs_months`` when any patient entered
-    the registry after the operation (left truncation by default), else none."""
+    ``entry_months`` for a cohort's own ``os_months``/``dfs_months`` (a Cohort, or a table
+    with the loader's ``entry_months`` column, as the report and the IRLM battery pass) when
+    any patient entered the registry after the operation (left truncation by default), else
+    none.
+
+    >>> df = pd.DataFrame({"os_months": [5.0, 9.0], "entry_months": [0.0, 2.0]})
+    >>> default_start(df, "os_months", None), default_start(df, "os_months", False)
+    ('entry_months', None)
+    """
     if start is False:
         return None
     if start is not None:
         return start  # type: ignore[return-value]
-    if isinstance(data, pd.DataFrame) or time not in ("os_months", "dfs_months"):
+    if time not in ("os_months", "dfs_months"):
         return None
-    patients = getattr(data, "patients", None)
+    patients = data if isinstance(data, pd.DataFrame) else getattr(data, "patients", None)
     if isinstance(patients, pd.DataFrame) and "entry_months" in patients:
         entry = pd.to_numeric(patients["entry_months"], errors="coerce")
         if (entry > 0).any():

@@ -21,6 +21,12 @@ weight ``(1 - F(t-))^rho``, stratified by summing ``s`` and ``V`` over strata). 
 are used as they are (no random jitter); near-tied times (floating-point noise) are merged
 first as R survival's ``aeqSurv`` does, which cmprsk itself does not do: on data without
 near ties the two are identical.
+
+With case weights or entry times (delayed entry), which cmprsk does not take, ``cuminc``
+matches R survival instead: ``survfit(Surv([start,] time, factor(status)) ~ group,
+weights = w, id = row)``, its Aalen-Johansen estimate and infinitesimal-jackknife
+``std.err``; Gray's test is then not computed. ``gray_test`` returns a
+:class:`GrayTestResult` (``statistic``, ``df``, ``p``) like every other test.
 """
 
 from __future__ import annotations
@@ -33,8 +39,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from metsurv.stats._result import Result
-from metsurv.stats._times import aeq_times, as_frame, group_codes, group_levels
+from metsurv.errors import DataError
+from metsurv.stats._result import Result, json_safe, warn
+from metsurv.stats._times import (
+    as_frame,
+    default_start,
+    group_codes,
+    group_levels,
+    level_label,
+    survival_data,
+)
 from metsurv.stats.cox import CoxResult, cox
 
 #: Status codes of :func:`recurrence_status` (cmprsk-style: 0 censored, causes 1-4).
@@ -190,16 +204,108 @@ def _gray_stratum(time, status, group, ng, cause, cencode, rho):
     return score[: ng - 1], var[: ng - 1, : ng - 1]
 
 
-def gray_test(time, status, group, strata=None, cause=1, cencode=0, rho=0.0):
-    """Gray's K-sample test of the CIF of ``cause`` across groups (arrays in, dict out).
+def _qr_rank(v: np.ndarray, tol: float = 1e-7) -> int:
+    """Rank as R ``qr()`` (LINPACK ``dqrdc2``) decides it, which is what cmprsk tests:
+    a column is negligible when what is left of it after removing the kept columns before
+    it has a norm below ``tol`` times its own norm."""
+    kept: list[np.ndarray] = []
+    for j in range(v.shape[1]):
+        col = v[:, j].astype(float)
+        norm = float(np.linalg.norm(col))
+        for qv in kept:
+            col = col - (qv @ col) * qv
+        rest = float(np.linalg.norm(col))
+        if norm > 0 and rest >= tol * norm:
+            kept.append(col / rest)
+    return len(kept)
 
-    Matches the ``Tests`` row of R ``cmprsk::cuminc(time, status, group, strata, rho)``.
-    The statistic is NaN when the covariance is singular (cmprsk reports -1).
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GrayTestResult(Result):
+    """Gray's K-sample test of the cumulative incidence of one cause (R ``cmprsk::cuminc``
+    ``$Tests`` row): ``statistic`` on ``df`` = groups - 1, ``p``; ``score`` and
+    ``variance``: the score of the first K - 1 groups (in ``groups`` order) and its
+    covariance, as cmprsk's Fortran ``crstm`` returns them. When that covariance is
+    singular (R ``qr()`` rank short of K - 1) cmprsk reports stat -1 and p 1 for every
+    cause: here ``statistic`` is NaN (-1 is cmprsk's flag, not a chi-square), ``p`` is 1,
+    ``singular`` is True and a warning says so."""
+
+    cause: Any
+    statistic: float
+    df: int
+    p: float
+    rho: float
+    groups: tuple
+    score: np.ndarray
+    variance: np.ndarray
+    singular: bool = False
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per group but the last (cmprsk's scores): group, score, variance."""
+        k = len(self.score)
+        return pd.DataFrame({"group": list(self.groups[:k]), "score": self.score,
+                             "variance": np.diag(self.variance) if k else []})
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_safe({"test": "Gray", "cause": self.cause, "statistic": self.statistic,
+                          "df": self.df, "p": self.p, "rho": self.rho,
+                          "singular": self.singular, "groups": self.groups,
+                          "score": self.score, "variance": self.variance,
+                          "warnings": self.warnings})
+
+
+def gray_test(
+    time: Any,
+    status: Any,
+    group: Any,
+    strata: Any = None,
+    cause: Any = 1,
+    cencode: Any = 0,
+    rho: float = 0.0,
+) -> GrayTestResult:
+    """Gray's K-sample test of the cumulative incidence of ``cause`` across groups.
+
+    Matches the ``Tests`` row of R ``cmprsk::cuminc(time, status, group, strata, rho,
+    cencode)`` (Gray 1988; cmprsk 2.2): the score ``s`` of the first K - 1 groups, its
+    covariance ``V``, ``statistic = s' V^-1 s`` on K - 1 df, weight ``(1 - F(t-))^rho``,
+    stratified by summing ``s`` and ``V`` over strata.
+
+    Parameters
+    ----------
+    time, status, group : array-like, length n
+        Times (months), status codes (``cencode`` = censored, any other value a cause) and
+        groups (a pandas Categorical keeps its level order, as an R factor).
+    strata : array-like, optional
+        Stratum of each row.
+    cause, cencode, rho
+        The cause tested, the censoring code, Gray's rho.
+
+    Returns
+    -------
+    GrayTestResult
+        ``statistic``, ``df``, ``p``, ``score``, ``variance``; a singular covariance gives
+        ``p`` = 1 and ``statistic`` NaN, as cmprsk (stat -1, pv 1), with a warning.
+
+    Raises
+    ------
+    DataError
+        Fewer than two groups.
+
+    Examples
+    --------
+    >>> t = [1, 2, 3, 4, 5, 6, 7, 8]
+    >>> res = gray_test(t, [1, 2, 1, 0, 2, 1, 1, 0], list("aabbabab"))
+    >>> res.df, round(res.p, 4)  # R: cmprsk::cuminc(t, s, g)$Tests["1", c("df", "pv")]
+    (1, 0.8088)
     """
     time = np.asarray(time, dtype=float)
     status = np.asarray(status)
-    levels = group_levels(pd.Series(group))
-    codes = group_codes(pd.Series(group), levels)
+    grp = group if isinstance(group, pd.Series) else pd.Series(group)
+    levels = group_levels(grp)
+    if len(levels) < 2:
+        raise DataError("Gray's test needs at least two groups; got "
+                        f"{len(levels)}: {[level_label(v) for v in levels]}")
+    codes = group_codes(grp, levels)
     ng = len(levels)
     strata = np.zeros(time.size, dtype=int) if strata is None else np.asarray(strata)
     s = np.zeros(ng - 1)
@@ -210,19 +316,93 @@ def gray_test(time, status, group, strata=None, cause=1, cencode=0, rho=0.0):
         s += ss
         v += vv
     df = ng - 1
-    if df < 1 or np.linalg.matrix_rank(v) < df:
-        stat = float("nan")
+    notes: list[str] = []
+    singular = _qr_rank(v) < df
+    if singular:
+        stat, p = float("nan"), 1.0
+        warn(notes, f"Gray's test for cause {level_label(cause)!r}: the covariance of the "
+                    "scores is singular (a group without anyone at risk at the event times?); "
+                    "reported as cmprsk does: p = 1 (cmprsk prints stat -1), no statistic")
     else:
         stat = float(s @ np.linalg.solve(v, s))
-    return {"cause": cause, "statistic": stat, "df": df, "p_value": float(sps.chi2.sf(stat, df)),
-            "rho": float(rho), "score": s, "variance": v}
+        p = float(sps.chi2.sf(stat, df))
+    return GrayTestResult(cause=level_label(cause), statistic=stat, df=df, p=p,
+                          rho=float(rho), groups=tuple(level_label(g) for g in levels),
+                          score=s, variance=v, singular=singular, warnings=tuple(notes))
 
 
 # ------------------------------------------------------------------ public API
+def _aj_survfit(code, status, causes, w, entered, m):
+    """Aalen-Johansen CIF of each cause at every table time of one group, with case weights
+    and delayed entry, and its standard error as R ``survfit`` on a multi-state ``Surv``
+    computes it: the infinitesimal jackknife, each row its own cluster.
+
+    ``code``: each row's index in the group's distinct times (``m`` of them); ``entered``:
+    index of the first time after each row's start (None: at risk from the first time).
+    With weighted ``n_j``, ``d_j`` (any cause), ``h_j = d_j / n_j``, ``q_j = 1/(n_j(1-h_j))``
+    and ``S`` the all-cause KM, the weighted influence of row i on ``F_k(t)`` is
+    ``w_i [sum_{t_j<=t} S(t_j-) (dN_ik(t_j) - Y_i(t_j) h_kj)/n_j
+    + sum_{t_l<=t} q_l (Y_i(t_l) h_l - dN_i(t_l)) (F_k(t) - F_k(t_l))]``; its square is
+    summed in closed form (no loop over rows): constants for rows that have left, sums of
+    powers of their entry-time values for rows at risk.
+    Returns {cause: (n_risk, n_event, F, se)} over the m times."""
+    def per_time(x, index=code, size=m):
+        return np.bincount(index, weights=x, minlength=size)
+
+    n = per_time(w)[::-1].cumsum()[::-1]
+    ent = np.zeros(w.size, dtype=np.int64) if entered is None else entered
+    if entered is not None:
+        n = n - np.bincount(entered, weights=w, minlength=m + 1)[::-1].cumsum()[::-1][1:]
+    any_event = np.isin(status, causes).astype(float)
+    d = per_time(w * any_event)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = np.where(d > 0, d / n, 0.0)
+        all_die = np.isclose(n, d, rtol=1e-12, atol=0.0) & (d > 0)
+        s_after = np.cumprod(np.where(all_die, 0.0, 1.0 - h))
+        # a time where everyone dies: F is flat after it, so its KM term is 0
+        q = np.where((d > 0) & ~all_die, 1.0 / (n * (1.0 - h)), 0.0)
+    s_before = np.concatenate(([1.0], s_after[:-1]))
+    w2 = w * w
+    a2 = np.cumsum(q * h)
+
+    def from_start(a):
+        return np.concatenate(([0.0], a))[ent] if entered is not None else np.zeros(w.size)
+
+    def at_risk(x):
+        return np.cumsum(per_time(x, ent, m + 1))[:m] - np.cumsum(per_time(x))
+
+    a2s = from_start(a2)
+    out = {}
+    for k in causes:
+        is_k = (status == k).astype(float)
+        dk = per_time(w * is_k)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            direct = np.where(dk > 0, s_before / n, 0.0)
+        f = np.cumsum(direct * dk)
+        a1 = np.cumsum(direct * dk / n)
+        a3 = np.cumsum(q * h * f)
+        g = f * a2 - a1 - a3
+        c_start = from_start(a1) + from_start(a3)
+        # rows that have left: w (x + F(t) y), x and y fixed at their exit
+        x = is_k * direct[code] - a1[code] - a3[code] + c_start + any_event * q[code] * f[code]
+        y = a2[code] - a2s - any_event * q[code]
+        var = (np.cumsum(per_time(w2 * x * x)) + 2 * f * np.cumsum(per_time(w2 * x * y))
+               + f**2 * np.cumsum(per_time(w2 * y * y)))
+        # rows at risk: w (G(t) + C(start) - F(t) A2(start))
+        var += (g**2 * at_risk(w2) + 2 * g * at_risk(w2 * c_start)
+                - 2 * g * f * at_risk(w2 * a2s) + at_risk(w2 * c_start**2)
+                - 2 * f * at_risk(w2 * c_start * a2s) + f**2 * at_risk(w2 * a2s**2))
+        out[k] = (n, dk, f, np.sqrt(np.fmax(var, 0.0)))
+    return out
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class CumulativeIncidence(Result):
     """Cumulative incidence curves (one row per group, cause and time of that cause) and
-    Gray's tests (one row per cause)."""
+    Gray's tests (``tests``: one row per cause; ``gray``: the :class:`GrayTestResult`
+    objects). ``variance`` names the variance used: ``"cmprsk"`` (Gray's delta method, R
+    ``cmprsk::cuminc``) or ``"survfit"`` (infinitesimal jackknife, R ``survfit`` on a
+    multi-state ``Surv``); ``start``/``weights`` the entry-time and weight columns used."""
 
     table: pd.DataFrame
     tests: pd.DataFrame
@@ -232,6 +412,10 @@ class CumulativeIncidence(Result):
     conf_level: float
     conf_type: str
     n_dropped: int
+    gray: tuple = ()
+    start: str | None = None
+    weights: str | None = None
+    variance: str = "cmprsk"
 
     def to_frame(self) -> pd.DataFrame:
         return self.table
@@ -279,6 +463,10 @@ def cuminc(
     cencode: Any = 0,
     conf_level: float = 0.95,
     conf_type: str = "log-log",
+    *,
+    start: str | None | bool = None,
+    weights: str | None = None,
+    variance: str | None = None,
 ) -> CumulativeIncidence:
     """Cumulative incidence of each cause by group, with Gray's test across groups.
 
@@ -287,13 +475,52 @@ def cuminc(
     :func:`recurrence_status`: pulmonary recurrence (1) is the event of interest; death
     without recurrence (2), extrathoracic recurrence (3) and recurrence of unknown site
     (4) are distinct competing causes, each with its own curve and test. Rows with a
-    missing time, status (no first event: DFS unknown), group or stratum are dropped and
-    counted in ``n_dropped`` (cmprsk omits them the same way).
+    missing time, status (no first event: DFS unknown), group, stratum or entry time are
+    dropped and counted in ``n_dropped`` (cmprsk omits them the same way).
 
     R equivalents: ``estimate``/``variance`` match ``cmprsk::cuminc(time, status, by,
     strata, rho)$"<group> <cause>"$est/var`` at the cause's event times; the ``tests`` table
-    matches ``$Tests`` (stat, pv, df). Confidence limits (not in cmprsk) use the log(-log)
-    transform of F (``conf_type="log-log"``, as tidycmprsk) or ``"plain"``.
+    (and ``gray``) matches ``$Tests`` (stat, pv, df). With ``weights`` or ``start`` (which
+    cmprsk does not take) the estimate is the weighted, left-truncated Aalen-Johansen
+    estimate of R ``survfit(Surv([start,] time, factor(status)) ~ by, weights = w, id =
+    row)``, its ``std_err`` the infinitesimal-jackknife ``std.err`` of that fit
+    (``variance="survfit"``; the default then, and available without weights too), and
+    Gray's test is not computed (a warning says so). Confidence limits (not in cmprsk) use
+    the log(-log) transform of F (``conf_type="log-log"``, as tidycmprsk) or ``"plain"``.
+
+    Parameters
+    ----------
+    data : DataFrame or Cohort
+        One row per patient.
+    time, status : str
+        Time to the first event (months) and its code column (None: ``first_event``).
+    by, strata : str, optional
+        Groups (curves, Gray's test) and strata of Gray's test.
+    rho, cencode : float, Any
+        Gray's rho; the censoring code.
+    conf_level, conf_type : float, str
+        Pointwise CI level and transform.
+    start : str or False, optional
+        Entry-time column (delayed entry); ``None`` on a Cohort means its
+        ``entry_months`` for ``dfs_months``/``os_months``; ``False`` ignores it.
+    weights : str, optional
+        Case weights (finite, >= 0).
+    variance : {"cmprsk", "survfit"}, optional
+        Default ``"cmprsk"`` without weights and entry times, else ``"survfit"``.
+
+    Returns
+    -------
+    CumulativeIncidence
+        ``table`` (group, cause, time, n_risk, n_event, estimate, variance, std_err,
+        lower, upper; n_risk/n_event weighted sums with weights), ``tests``, ``gray``,
+        ``warnings``.
+
+    Raises
+    ------
+    DataError
+        Bad times, entry times or weights (:func:`metsurv.stats._times.survival_data`).
+    ValueError
+        Bad ``conf_type``, ``conf_level`` or ``variance``.
 
     >>> df = pd.DataFrame({"t": [1, 2, 2, 3, 4, 5], "s": [1, 2, 1, 0, 1, 0]})
     >>> # R: cmprsk::cuminc(df$t, df$s)[["1 1"]]$est at its jumps
@@ -305,53 +532,90 @@ def cuminc(
     if not 0 < conf_level < 1:
         raise ValueError("conf_level must lie in (0, 1)")
     df = as_frame(data)
-    if status is None:
-        st = recurrence_status(df)
-        status_name = "status"
-    else:
-        st = df[status]
-        status_name = status
-    frame = pd.DataFrame({"time": pd.to_numeric(df[time]), status_name: st})
-    if by is not None:
-        frame["group"] = df[by]
-    if strata is not None:
-        frame["stratum"] = df[strata]
-    keep = frame.notna().all(axis=1)
-    frame = frame.loc[keep]
-    t = aeq_times(frame["time"].to_numpy(dtype=float))
-    s = frame[status_name].to_numpy()
+    start_col = default_start(data, time, start)
+    if variance is None:
+        variance = "cmprsk" if start_col is None and weights is None else "survfit"
+    if variance not in ("cmprsk", "survfit"):
+        raise ValueError(f"variance must be 'cmprsk' or 'survfit', got {variance!r}")
+    if variance == "cmprsk" and (start_col is not None or weights is not None):
+        raise ValueError("cmprsk's variance takes no case weights or entry times: use "
+                         "variance='survfit' (R survfit's infinitesimal jackknife)")
+    st = recurrence_status(df) if status is None else df[status]
+    frame = pd.DataFrame({time: df[time], "_status": st}, index=df.index)
+    frame["_event"] = (st != cencode).astype(float).where(st.notna())
+    extra = ["_status"]
+    for name, col in (("_group", by), ("_stratum", strata), (start_col, start_col),
+                      (weights, weights)):
+        if col is not None:
+            if col not in df.columns:
+                raise KeyError(f"column(s) not found: {col}")
+            frame[name] = df[col]
+            extra += [name] if name in ("_group", "_stratum") else []
+    sd = survival_data(frame, time, "_event", extra, start=start_col or False, weights=weights)
+    t = sd.time
+    s = sd.frame["_status"].to_numpy()
     if isinstance(s.dtype, pd.api.extensions.ExtensionDtype) or s.dtype == object:
         s = np.asarray(s.tolist())
-    grp = frame["group"] if by is not None else pd.Series(["all"] * len(frame), index=frame.index)
+    grp = (sd.frame["_group"] if by is not None
+           else pd.Series(["all"] * len(t), index=sd.frame.index))
     levels = group_levels(grp)
+    codes = group_codes(grp, levels)
     causes = tuple(sorted(set(s[s != cencode].tolist())))
+    w_all = sd.weight if sd.weight is not None else np.ones(t.size)
     rows = []
-    for g in levels:
-        w = (grp == g).to_numpy()
+    notes: list[str] = []
+    for gi, g in enumerate(levels):
+        w = codes == gi
+        if variance == "cmprsk":
+            fits = {k: _cif(t[w], s[w], k, cencode) for k in causes}
+        else:
+            u, code = np.unique(t[w], return_inverse=True)
+            entered = None if sd.start is None else np.searchsorted(u, sd.start[w], "right")
+            aj = _aj_survfit(code, s[w], causes, w_all[w], entered, u.size)
+            # rows at the cause's event times, as cmprsk's table
+            fits = {}
+            for k, (n, dk, f, se) in aj.items():
+                at = np.bincount(code, weights=(s[w] == k).astype(float), minlength=u.size) > 0
+                fits[k] = (u[at], f[at], se[at] ** 2, n[at], dk[at])
         for k in causes:
-            u, est, var, n, d = _cif(t[w], s[w], k, cencode)
+            u, est, var, n, d = fits[k]
             lo, hi = _ci(est, var, conf_level, conf_type)
+            whole = sd.weight is None
             rows.append(pd.DataFrame({
-                "group": g, "cause": k, "time": u, "n_risk": n.astype(int),
-                "n_event": d.astype(int), "estimate": est, "variance": var,
+                "group": level_label(g), "cause": k, "time": u,
+                "n_risk": n.astype(int) if whole else n,
+                "n_event": d.astype(int) if whole else d, "estimate": est, "variance": var,
                 "std_err": np.sqrt(var), "lower": lo, "upper": hi,
             }))
     table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-    tests = []
-    if len(levels) > 1:
-        stratum = frame["stratum"].to_numpy() if strata is not None else None
+    gray: list[GrayTestResult] = []
+    if len(levels) > 1 and variance == "survfit":
+        warn(notes, "Gray's test is not computed with case weights or entry times (cmprsk "
+                    "takes neither)")
+    elif len(levels) > 1:
+        stratum = sd.frame["_stratum"].to_numpy() if strata is not None else None
         for k in causes:
-            res = gray_test(t, s, grp.to_numpy(), stratum, cause=k, cencode=cencode, rho=rho)
-            tests.append({key: res[key] for key in ("cause", "statistic", "df", "p_value", "rho")})
+            res = gray_test(t, s, grp, stratum, cause=k, cencode=cencode, rho=rho)
+            gray.append(res)
+            for message in res.warnings:
+                notes.append(message)
+    tests = pd.DataFrame([{"cause": r.cause, "statistic": r.statistic, "df": r.df, "p": r.p,
+                           "rho": r.rho} for r in gray],
+                         columns=["cause", "statistic", "df", "p", "rho"])
     return CumulativeIncidence(
         table=table,
-        tests=pd.DataFrame(tests, columns=["cause", "statistic", "df", "p_value", "rho"]),
+        tests=tests,
         causes=causes,
-        groups=tuple(levels),
+        groups=tuple(level_label(g) for g in levels),
         by=by,
         conf_level=conf_level,
         conf_type=conf_type,
-        n_dropped=int((~keep).sum()),
+        n_dropped=sd.n_dropped,
+        gray=tuple(gray),
+        start=sd.start_name,
+        weights=weights,
+        variance=variance,
+        warnings=tuple(notes),
     )
 
 
@@ -361,6 +625,9 @@ def cause_specific_cox(
     cause: Any = PULMONARY_RECURRENCE,
     time: str = "dfs_months",
     status: str | None = None,
+    *,
+    start: str | None | bool = None,
+    weights: str | None = None,
     **cox_options: Any,
 ) -> CoxResult:
     """Cause-specific Cox model: the hazard of ``cause`` among patients still free of any
@@ -368,7 +635,10 @@ def cause_specific_cox(
     censored. Uses metsurv ``cox``; matches R ``coxph(Surv(time, status == cause) ~
     covariates)``. ``status`` as in :func:`cuminc` (None: the cohort's ``first_event``
     through :func:`recurrence_status`); rows without a status are dropped and counted in
-    ``n_dropped``. ``cox_options`` go to ``cox`` (ties, strata, reference, robust, ...).
+    ``n_dropped``. ``start`` (entry times; None on a Cohort: its ``entry_months``) and
+    ``weights`` (case weights) give R ``coxph(Surv(start, time, status == cause) ~ ...,
+    weights = w)``; ``cox_options`` go to ``cox`` (ties, strata, reference, robust, ...).
+    The fit's ``warnings`` (aliased terms, infinite coefficients) are on the result.
 
     A cause-specific HR describes the rate of recurrence among those alive and
     recurrence-free; it is not the effect on the cumulative incidence (that is Fine-Gray's
@@ -380,4 +650,8 @@ def cause_specific_cox(
     st = recurrence_status(df) if status is None else df[status]
     frame = df.assign(_time=pd.to_numeric(df[time]),
                       _event=(st == cause).astype("Int64").where(st.notna()))
-    return cox(frame, list(covariates), time="_time", event="_event", **cox_options)
+    # a Cohort's entry times (left truncation) as cuminc and km take them; the fit's
+    # warnings (NA terms, infinite coefficients) travel on the returned CoxResult
+    entry = default_start(data, time, start)
+    return cox(frame, list(covariates), time="_time", event="_event",
+               start=entry if entry is not None else False, weights=weights, **cox_options)

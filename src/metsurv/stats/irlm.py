@@ -25,7 +25,9 @@ Rules, stated once:
 
 R equivalents: ``survfit`` (median, CI: log-log), ``summary(fit, times)``, ``survdiff``
 (log-rank; trend from O, E, V), ``coxph`` (Efron), ``print(fit, rmean = 60)`` (see
-metsurv ``km``, ``logrank``, ``cox``, ``rmst``).
+metsurv ``km``, ``logrank``, ``cox``, ``rmst``). With delayed entry (a cohort's
+``entry_months``) all of them are left-truncated: ``Surv(entry, time, event)``, and the
+log-rank test from left-truncated risk sets (:func:`metsurv.stats.logrank`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import pandas as pd
 
 from metsurv.schema import BOOL_LABELS, ORDERED_FACTORS, REFERENCE_LEVELS, codes
 from metsurv.stats._result import Result, json_safe
-from metsurv.stats._times import as_frame, level_label
+from metsurv.stats._times import as_frame, default_start, level_label
 from metsurv.stats.cox import cox
 from metsurv.stats.km import followed, km
 from metsurv.stats.rmst import rmst_from_curve
@@ -111,6 +113,7 @@ class IRLMBattery(Result):
             "multivariable": {"factors": self.multivariable_factors,
                               "n": self.multivariable_n, "events": self.multivariable_events,
                               "table": self.multivariable},
+            "warnings": self.warnings,
         })
 
     def _repr_html_(self) -> str:
@@ -168,7 +171,8 @@ def _level_row(curve, tp, tau) -> dict:
 def _analyse_factor(df, col, label, population, time, event, min_n, min_events):
     s = df[col]
     levels = _factor_levels(col, s)
-    keep = [time, event] + (["histology_group"] if population is not None else [])
+    keep = [time, event, *[c for c in ("entry_months",) if c in df.columns]] + (
+        ["histology_group"] if population is not None else [])
     sub = df[keep].assign(**{col: schema_categorical(s, col)})
     if population is not None:
         sub = sub[sub["histology_group"].astype(object) == population]
@@ -188,6 +192,7 @@ def _analyse_factor(df, col, label, population, time, event, min_n, min_events):
     lr_p = trend_p = np.nan
     hr = {}
     note_factor = ""
+    notes: list[str] = []
     if len(adequate) >= 2:
         lr_p = logrank(tested, by=col, time=time, event=event).p
         order = [lev for lev in ORDERED_FACTORS.get(col, ()) if lev in adequate]
@@ -198,6 +203,7 @@ def _analyse_factor(df, col, label, population, time, event, min_n, min_events):
         # cox's default reference is ``ref``: the schema level if adequate, else the first
         fit_cox = cox(tested, [col], time=time, event=event)
         hr = fit_cox.to_frame().set_index("term")
+        notes = [f"{col} (univariable Cox): {w}" for w in fit_cox.warnings]
     else:
         note_factor = "fewer than two levels with enough data: no test"
     rows = []
@@ -226,7 +232,7 @@ def _analyse_factor(df, col, label, population, time, event, min_n, min_events):
         "levels_tested": [level_label(v) for v in adequate],
         "logrank_p": lr_p, "trend_p": trend_p, "note": note_factor,
     }
-    return rows, factor, adequate
+    return rows, factor, adequate, notes
 
 
 _LEVEL_COLUMNS = (
@@ -263,11 +269,19 @@ def irlm_comparisons(
         raise ValueError(f"endpoint must be one of {tuple(ENDPOINTS)}, got {endpoint!r}")
     time, event = ENDPOINTS[endpoint]
     df = as_frame(cohort)
-    # only the columns the battery reads: a registry has dozens, copied per factor
-    used = [c for c in (time, event, *FACTORS) if c in df.columns]
-    df = df.loc[df[time].notna() & df[event].notna(), used]
+    # only the columns the battery reads: a registry has dozens, copied per factor; with
+    # delayed entry the entry time too, so that km, logrank and cox are left-truncated as
+    # the report's curves are (default_start), and a patient with an unknown entry time is
+    # left out as from every left-truncated analysis
+    start = default_start(df, time, None)
+    used = [c for c in (time, event, start, *FACTORS) if c is not None and c in df.columns]
+    complete = df[time].notna() & df[event].notna()
+    if start is not None:
+        complete &= df[start].notna()
+    df = df.loc[complete, used]
     df[event] = df[event].astype(bool)
     level_rows, factor_rows, mv_factors, skipped = [], [], [], []
+    notes: list[str] = []  # the Cox fits' warnings (NA or infinite terms), said where
     for col, (label, population) in FACTORS.items():
         if col not in df.columns or df[col].notna().sum() == 0:
             skipped.append(col)
@@ -275,8 +289,9 @@ def irlm_comparisons(
         if population is not None and "histology_group" not in df.columns:
             skipped.append(col)
             continue
-        rows, factor, adequate = _analyse_factor(df, col, label, population, time, event,
-                                                 min_n, min_events)
+        rows, factor, adequate, factor_notes = _analyse_factor(
+            df, col, label, population, time, event, min_n, min_events)
+        notes += factor_notes
         level_rows.extend(rows)
         factor_rows.append(factor)
         if (col not in NOT_MULTIVARIABLE and len(adequate) >= 2
@@ -301,11 +316,12 @@ def irlm_comparisons(
             "hr": tab["hr"], "lower": tab["lower"], "upper": tab["upper"], "p": tab["p"],
         })
         mv_n, mv_events = fit.n, fit.events
+        notes += [f"multivariable Cox: {w}" for w in fit.warnings]
     levels = pd.DataFrame(level_rows).reindex(columns=_LEVEL_COLUMNS)
     return IRLMBattery(
         endpoint=endpoint, time=time, event=event, n=len(df), events=int(df[event].sum()),
         levels=levels, factors=pd.DataFrame(factor_rows), multivariable=mv_table,
         multivariable_factors=tuple(c for c, _ in mv_factors), multivariable_n=mv_n,
         multivariable_events=mv_events, skipped=tuple(skipped), min_n=min_n,
-        min_events=min_events,
+        min_events=min_events, warnings=tuple(notes),
     )

@@ -24,11 +24,14 @@ import numpy as np
 import pandas as pd
 
 from metsurv.stats._result import Result, json_safe
-from metsurv.stats._times import as_frame
+from metsurv.stats._times import as_frame, default_start
 from metsurv.stats.cox import CoxResult, cox
 from metsurv.stats.km import KMResult, km
 from metsurv.stats.tests import LogRankResult, logrank
 from metsurv.stats.timevarying import counting_process_table
+
+#: the landmark data set's entry time (months from the landmark), when entry times apply
+_ENTRY = "entry_from_landmark"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -76,6 +79,7 @@ class LandmarkResult(Result):
             "table": self.to_frame(),
             "logrank_p": None if self.logrank is None else self.logrank.p,
             "cox": None if self.cox is None else self.cox.to_dict(),
+            "warnings": self.warnings,
         })
 
 
@@ -113,6 +117,7 @@ def landmark(
     exposure_time: str | None = None,
     times: Sequence[float] | None = None,
     conf_type: str = "log-log",
+    start: str | None | bool = None,
 ) -> LandmarkResult:
     """Landmark analysis at month ``at`` of ``exposure`` (default: repeat resection).
 
@@ -120,6 +125,11 @@ def landmark(
     exposure is taken as known at the landmark (see :func:`exposure_at`). Returns KM by
     exposure (``times`` are months from the landmark), log-rank, and a Cox model of the
     exposure plus ``covariates`` (reference: unexposed).
+
+    Delayed entry: with an entry-time column (``start``, or by default a cohort's
+    ``entry_months``, as every estimator) a patient who entered the registry after the
+    landmark is at risk only from ``entry - at`` on (time from the landmark), so the
+    landmark data set stays left-truncated; ``start=False`` ignores entry times.
 
     >>> from types import SimpleNamespace
     >>> patients = pd.DataFrame({"patient_id": [1, 2, 3, 4, 5, 6],
@@ -138,17 +148,22 @@ def landmark(
     p = as_frame(data)
     alive = pd.to_numeric(p[time]) > at
     lm = p.loc[alive, ["patient_id", time, event, *covariates]].copy()
+    entry = default_start(data, time, start)
+    if entry is not None:  # time from the landmark at which the patient enters the risk set
+        lm[_ENTRY] = (pd.to_numeric(p.loc[alive, entry]) - at).clip(lower=0.0)
     known = exposure_at(data, at, exposure, counting_process, exposure_time)
     lm[exposure] = lm["patient_id"].map(known)
     unknown = lm[exposure].isna()
     lm = lm.loc[~unknown].assign(**{time: pd.to_numeric(lm.loc[~unknown, time]) - at})
     if not pd.api.types.is_numeric_dtype(lm[exposure]) or str(lm[exposure].dtype) == "boolean":
         lm[exposure] = lm[exposure].astype(bool)
-    fit_km = km(lm, by=exposure, time=time, event=event, conf_type=conf_type, times=times)
+    outcome = {"time": time, "event": event,
+               "start": _ENTRY if entry is not None and (lm[_ENTRY] > 0).any() else False}
+    fit_km = km(lm, by=exposure, conf_type=conf_type, times=times, **outcome)
     groups = lm[exposure].dropna().nunique()
-    test = logrank(lm, by=exposure, time=time, event=event) if groups > 1 else None
+    test = logrank(lm, by=exposure, **outcome) if groups > 1 else None
     reference = {exposure: False} if lm[exposure].dtype == bool else {}
-    fit_cox = (cox(lm, [exposure, *covariates], time=time, event=event, reference=reference)
+    fit_cox = (cox(lm, [exposure, *covariates], reference=reference, **outcome)
                if groups > 1 else None)
     exposed = lm[exposure].astype(float).fillna(0)
     return LandmarkResult(
@@ -162,4 +177,7 @@ def landmark(
         logrank=test,
         cox=fit_cox,
         data=lm.reset_index(drop=True),
+        # the warnings of the estimators it is made of (an NA or infinite Cox term, ...)
+        warnings=tuple(dict.fromkeys(
+            w for r in (fit_km, test, fit_cox) if r is not None for w in r.warnings)),
     )

@@ -27,7 +27,6 @@ Which R call each number matches:
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from typing import Any
 
 import numpy as np
@@ -35,7 +34,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from metsurv.schema import REFERENCE_LEVELS
-from metsurv.stats._result import Result
+from metsurv.stats._result import Result, warn
 from metsurv.stats.km import KMCurve, followed, km
 
 
@@ -75,6 +74,8 @@ class RMSTResult(Result):
     conf_level: float
     n_dropped: int
     extended: tuple = ()
+    start: str | None = None
+    weights: str | None = None
 
     def to_frame(self) -> pd.DataFrame:
         return self.table
@@ -98,6 +99,9 @@ def rmst(
     reference: Any = None,
     conf_level: float = 0.95,
     beyond_follow_up: str = "warn",
+    *,
+    start: str | None | bool = None,
+    weights: str | None = None,
 ) -> RMSTResult:
     """Restricted mean survival time to ``tau`` per group, and contrasts with the reference
     group (default: the schema reference level of ``by``, else the first level).
@@ -106,7 +110,15 @@ def rmst(
     curve is carried forward flat to tau as R ``print(survfit, rmean = tau)`` does, with a
     UserWarning naming the group and its last time (``beyond_follow_up="warn"``); pass
     ``"extend"`` for R's behaviour without the warning, ``"error"`` to refuse such a tau
-    as survRM2 ``rmst2`` does. The groups extended are in ``extended``.
+    as survRM2 ``rmst2`` does. The groups extended are in ``extended``; the warning is
+    also kept in ``warnings``.
+
+    ``start`` (entry times, delayed entry; None on a Cohort: its ``entry_months``) and
+    ``weights`` (case weights) are passed to :func:`metsurv.stats.km.km`: the RMST and its
+    se are then R's ``summary(survfit(Surv(start, time, event) ~ by, weights = w),
+    rmean = tau)$table[, c("rmean", "se(rmean)")]`` (R ``survmean``: the se formula above on
+    the weighted counts, whatever variance the curve has). Missing or negative weights
+    raise :class:`~metsurv.errors.DataError`.
 
     >>> df = pd.DataFrame({"os_months": [2, 4, 6, 8], "os_event": [1, 1, 0, 1]})
     >>> float(rmst(df, tau=6).table["rmst"].iloc[0])  # R: print(survfit(...), rmean = 6)
@@ -119,7 +131,8 @@ def rmst(
     if beyond_follow_up not in ("warn", "extend", "error"):
         raise ValueError("beyond_follow_up must be 'warn', 'extend' or 'error', got "
                          f"{beyond_follow_up!r}")
-    fit = km(data, by=by, time=time, event=event, conf_level=conf_level)
+    fit = km(data, by=by, time=time, event=event, conf_level=conf_level, start=start,
+             weights=weights)
     z = sps.norm.ppf(0.5 + conf_level / 2)
     rows = []
     for c in fit.curves:
@@ -130,6 +143,7 @@ def rmst(
                      "last_time": float(c.table["time"].iloc[-1]),
                      "extended": not followed(at_tau["n_risk"], at_tau["estimate"])})
     table = pd.DataFrame(rows)
+    notes = list(fit.warnings)
     extended = [(g, t) for g, t, x in zip(table["group"], table["last_time"],
                                           table["extended"], strict=True) if x]
     if extended and beyond_follow_up != "extend":
@@ -138,10 +152,9 @@ def rmst(
             raise ValueError(f"tau = {tau:g} is after the last follow-up of group {which}; "
                              "survRM2 refuses such a tau: choose one no later than every "
                              "group's last follow-up, or beyond_follow_up='extend' (R rmean)")
-        warnings.warn(f"tau = {tau:g} is after the last follow-up of group {which}: its "
-                      "survival is carried forward flat to tau (R rmean); "
-                      "beyond_follow_up='extend' silences this, 'error' refuses it.",
-                      UserWarning, stacklevel=2)
+        warn(notes, f"tau = {tau:g} is after the last follow-up of group {which}: its "
+                    "survival is carried forward flat to tau (R rmean); "
+                    "beyond_follow_up='extend' silences this, 'error' refuses it.")
     groups = table["group"].tolist()
     ref = _reference(by, groups, reference)
     contrasts = []
@@ -171,4 +184,7 @@ def rmst(
         conf_level=conf_level,
         n_dropped=fit.n_dropped,
         extended=tuple(g for g, _ in extended),
+        start=fit.start,
+        weights=weights,
+        warnings=tuple(notes),
     )

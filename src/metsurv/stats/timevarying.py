@@ -153,6 +153,7 @@ def counting_process_cox(
         robust=robust,
         conf_level=conf_level,
         cox=fit,
+        warnings=fit.warnings,  # an NA or infinite term, as the Cox fit says
     )
 
 
@@ -225,4 +226,5 @@ def naive_repeat_resection_comparison(
         hr_upper=float(row["upper"]),
         cox_p=float(row["p"]),
         logrank_p=float(test.p),
+        warnings=tuple(dict.fromkeys([IMMORTAL_TIME_WARNING, *fit.warnings, *test.warnings])),
     )

@@ -1,0 +1,46 @@
+"""Arguments shared by several subcommands."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def add_source(p: argparse.ArgumentParser, resections: bool = True) -> None:
+    p.add_argument("source", help="registry export: CSV/TSV, .xlsx, Parquet, SAS, Stata, SPSS, "
+                                  "or a DuckDB/SQLite database file")
+    p.add_argument("--mapping", help="mapping YAML (docs/mapping.md)")
+    p.add_argument("--table", help="database file: the table to read")
+    p.add_argument("--query", help="database file: the SQL query to run")
+    if resections:
+        p.add_argument("--resections", help="resections table (one row per metastasectomy)")
+
+
+def add_survival(p: argparse.ArgumentParser) -> None:
+    """--time/--event (a plain survival table), --start (delayed entry), --weights."""
+    p.add_argument("--time", help="time column of any survival table (default os_months)")
+    p.add_argument("--event", help="event column (1/0, true/false; default os_event)")
+    p.add_argument("--start", metavar="COL",
+                   help="entry time column: delayed entry (left truncation) or the start of "
+                   "(start, stop] intervals, R Surv(start, time, event). A cohort with "
+                   "entry_months uses it by default; the column used is printed")
+    p.add_argument("--weights", metavar="COL",
+                   help="case weights column (>= 0, finite), R weights = COL")
+
+
+def add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object on stdout (warnings also on stderr)")

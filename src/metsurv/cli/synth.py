@@ -1,0 +1,31 @@
+"""``metsurv synth``: write a synthetic registry cohort (:func:`metsurv.synthetic.cli.synth_command`,
+which holds the writing; this is its command line)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ._args import non_negative_int, positive_int
+from ._errors import EXIT_OK
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("synth", help="write a synthetic registry cohort")
+    p.add_argument("--preset", required=True, choices=["irlm1997", "sarcoma"])
+    p.add_argument("--n", type=positive_int, default=None, help="number of patients")
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--dialect", default=None, choices=["de_registry", "it_xlsx"],
+                   help="write as a messy registry export")
+    p.add_argument("--outcome", choices=["calibrated", "ph"], default="calibrated")
+    p.add_argument("--out", required=True, help="output directory")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from metsurv.synthetic.cli import synth_command
+
+    out = synth_command(preset=args.preset, n=args.n, seed=args.seed, dialect=args.dialect,
+                        outcome=args.outcome, out=args.out)
+    print(f"wrote {out}")
+    return EXIT_OK

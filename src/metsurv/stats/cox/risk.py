@@ -1,0 +1,304 @@
+"""Sorted risk sets and the vectorised sums over them: log partial likelihood, score,
+information and score residuals (R ``coxfit6``/``agfit4`` sums, ``coxscore2``/``agscore3``)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class _Stratum:
+    """One stratum, rows sorted by time: block = run of equal times."""
+
+    rows: slice  # its rows in the sorted arrays
+    starts: np.ndarray  # first row (relative) of each block
+    block: np.ndarray  # block of each row
+    ev_blocks: np.ndarray  # blocks with >= 1 death
+    d: np.ndarray  # deaths per event block
+    sub_block: np.ndarray  # event block (position in ev_blocks) of each Efron sub-step
+    frac: np.ndarray  # k / d of each sub-step (0 for Breslow)
+    dead_rows: np.ndarray  # rows (relative) with an event
+    dead_block: np.ndarray  # their event block (position in ev_blocks)
+    sub_w: np.ndarray  # weight of each sub-step: mean case weight of its tied deaths
+    # (start, stop] data only: rows (relative) by start time; for each event block the
+    # position in that order from which rows start at or after it (not yet at risk); for
+    # each row the number of event blocks at or before its start
+    start_order: np.ndarray | None = None
+    late: np.ndarray | None = None
+    ev_before: np.ndarray | None = None
+    ev_upto: np.ndarray | None = None  # event blocks at or before each row's stop
+
+
+class _Risk:
+    """Sorted data and the vectorised sums over risk sets that every quantity needs.
+
+    Right-censored data: the risk set at t is every row with time >= t, a reverse
+    cumulative sum. Counting-process data (``start`` given): rows with start < t <= stop,
+    i.e. that sum less the rows that start at or after t (R ``agfit4`` keeps the same two
+    running sums)."""
+
+    def __init__(self, X: np.ndarray, t: np.ndarray, e: np.ndarray, s: np.ndarray,
+                 efron: bool, start: np.ndarray | None = None, w: np.ndarray | None = None):
+        order = np.lexsort((t, s))
+        self.order = order
+        self.t, self.e, self.s = t[order], e[order].astype(float), s[order]
+        self.start = None if start is None else start[order]
+        # case weights (R weights =): every row's risk score and every death carry its
+        # weight; unweighted data take weight 1 through the same arithmetic (one path)
+        self.w = np.ones(t.size) if w is None else np.asarray(w, dtype=float)[order]
+        self.we = self.w * self.e
+        self.p = X.shape[1]
+        self.pairs = [(j, k) for j in range(self.p) for k in range(j + 1)]
+        self.strata: list[_Stratum] = []
+        bounds = np.flatnonzero(np.diff(self.s)) + 1
+        Xs = X[order]
+        # centring changes nothing but roundoff; per stratum, so that a column constant
+        # within every stratum is exactly 0 (its information exactly 0, not roundoff)
+        Xc = np.empty_like(Xs, dtype=float)
+        for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, self.s.size], strict=True):
+            ww = self.w[lo:hi]
+            tot = ww.sum()
+            mean = (ww @ Xs[lo:hi]) / tot if tot > 0 else Xs[lo:hi].mean(axis=0)
+            Xc[lo:hi] = Xs[lo:hi] - mean
+        self.X = np.asfortranarray(Xc)  # columns contiguous for the sums
+        for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, self.s.size], strict=True):
+            tt, ee = self.t[lo:hi], self.e[lo:hi]
+            starts = np.r_[0, np.flatnonzero(np.diff(tt)) + 1]
+            block = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, tt.size]))
+            deaths = np.add.reduceat(ee, starts)
+            ev_blocks = np.flatnonzero(deaths > 0)
+            d = deaths[ev_blocks].astype(np.int64)
+            sub_block = np.repeat(np.arange(d.size), d)
+            k = np.arange(sub_block.size) - np.repeat(np.cumsum(d) - d, d)
+            frac = k / np.repeat(d, d) if efron else np.zeros(k.size)
+            dead_rows = np.flatnonzero(ee > 0)
+            pos = np.full(starts.size, -1)
+            pos[ev_blocks] = np.arange(ev_blocks.size)
+            # R: each of the d sub-steps of a tied time carries the mean weight of its
+            # deaths (Efron), d sub-steps of that weight make Breslow's deadwt
+            deadwt = np.bincount(pos[block[dead_rows]], self.w[lo:hi][dead_rows], d.size)
+            sub_w = (deadwt / d)[sub_block]
+            entry: dict[str, np.ndarray] = {}
+            if self.start is not None:
+                t0 = self.start[lo:hi]
+                start_order = np.argsort(t0, kind="stable")
+                ev_times = tt[starts[ev_blocks]]
+                entry = {"start_order": start_order,
+                         "late": np.searchsorted(t0[start_order], ev_times, side="left"),
+                         "ev_before": np.searchsorted(ev_times, t0, side="right"),
+                         "ev_upto": np.searchsorted(ev_times, tt, side="right")}
+            self.strata.append(
+                _Stratum(slice(int(lo), int(hi)), starts, block, ev_blocks, d, sub_block, frac,
+                         dead_rows, pos[block[dead_rows]], sub_w, **entry)
+            )
+        self.scale = self._r_scale(Xs)
+
+    def _r_scale(self, Xs: np.ndarray) -> np.ndarray:
+        """R's column scaling (``coxfit6``/``agfit4`` ``doscale``): sum(w) / sum(w |x - c|).
+        Only the Cholesky tolerance sees it (it is relative to the largest diagonal of the
+        scaled information), so it decides, as in R, which nearly dependent column is
+        declared non-estimable. c is the weighted mean for right-censored data; agfit4
+        subtracts the value of its first used row (R code as it is: the per-stratum
+        mean is overwritten by the first row's value) and uses only the rows whose
+        interval holds an event time of their stratum."""
+        if self.p == 0:
+            return np.ones(0)
+        w = self.w
+        if self.start is None:
+            c = (w @ Xs) / w.sum()
+            rows = np.arange(Xs.shape[0])
+        else:
+            used = np.zeros(Xs.shape[0], dtype=bool)
+            for st in self.strata:
+                used[st.rows] = st.ev_upto > st.ev_before
+            rows = np.flatnonzero(used)
+            if rows.size == 0:
+                return np.ones(self.p)
+            # R agreg.fit: order(ignore, strata, -stop): first used row of the first
+            # stratum with the largest stop time (the earliest row among ties)
+            orig = self.order[rows]
+            first = rows[np.lexsort((orig, -self.t[rows], self.s[rows]))[0]]
+            c = Xs[first]
+        dev = (w[rows] @ np.abs(Xs[rows] - c))
+        tot = w[rows].sum()
+        return np.where(dev > 0, tot / np.where(dev > 0, dev, 1.0), 1.0)
+
+    def subset(self, cols: np.ndarray) -> _Risk:
+        """The same risk sets with only the columns ``cols`` of X (R cox.zph without the
+        NA coefficients' columns)."""
+        out = copy.copy(self)
+        out.X = np.asfortranarray(self.X[:, cols])
+        out.p = int(len(cols))
+        out.pairs = [(j, k) for j in range(out.p) for k in range(j + 1)]
+        out.scale = self.scale[cols]
+        return out
+
+    def _sums(self, st: _Stratum, w: np.ndarray,
+              pick: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Risk-set sum and deaths-only sum of ``w`` at each event block.
+
+        (start, stop] rows: the rows at risk at t are those with stop >= t less those with
+        start >= t (A), or equally those with start < t less those with stop < t (B).
+        Either is a difference of two cumulative sums, which loses the digits of a small
+        risk set beside large totals (one patient left at risk, or a risk score near 0
+        when a coefficient runs off to infinity); ``pick`` (from :meth:`_pick`) says
+        where B has the smaller terms, so each risk set is summed with the digits R's
+        running sums keep."""
+        per_block = w if st.starts.size == w.size else np.add.reduceat(w, st.starts)
+        at_risk = np.cumsum(per_block[::-1])[::-1][st.ev_blocks]
+        if st.start_order is not None:
+            later = np.cumsum(w[st.start_order][::-1])[::-1]
+            at_risk = at_risk - np.r_[later, 0.0][st.late]
+            if pick is not None and pick.any():
+                started = np.r_[0.0, np.cumsum(w[st.start_order])][st.late]
+                ended = np.r_[0.0, np.cumsum(per_block)][st.ev_blocks]
+                at_risk = np.where(pick, started - ended, at_risk)
+        dead = np.bincount(st.dead_block, w[st.dead_rows], st.d.size)
+        return at_risk, dead
+
+    @staticmethod
+    def _pick(st: _Stratum, r: np.ndarray) -> np.ndarray | None:
+        """Event blocks where form B of :meth:`_sums` has smaller terms than form A, judged
+        on the (positive) risk scores ``r``."""
+        if st.start_order is None:
+            return None
+        per_block = r if st.starts.size == r.size else np.add.reduceat(r, st.starts)
+        mag_a = np.cumsum(per_block[::-1])[::-1][st.ev_blocks]
+        mag_b = np.r_[0.0, np.cumsum(r[st.start_order])][st.late]
+        return mag_b < mag_a
+
+    def steps(
+        self, beta: np.ndarray, st: _Stratum, second: bool = False
+    ) -> dict[str, np.ndarray]:
+        """Per Efron sub-step: denominator and weighted mean of x; with ``second`` the
+        information (summed) and each sub-step's weighted covariance ``v{j}_{k}`` (cox.zph
+        weights them by g(t); the fit itself uses :meth:`information`). ``r`` is the risk
+        score times the case weight, ``ex`` the risk score alone."""
+        X = self.X[st.rows]
+        eta = _lp(X, beta)
+        ex = np.exp(eta)
+        r = ex * self.w[st.rows]
+        pick = self._pick(st, r)
+        S0, D0 = self._sums(st, r, pick)
+        sb, frac = st.sub_block, st.frac
+        denom = S0[sb] - frac * D0[sb]
+        mean = np.empty((sb.size, self.p))
+        for j in range(self.p):
+            S1, D1 = self._sums(st, r * X[:, j], pick)
+            mean[:, j] = (S1[sb] - frac * D1[sb]) / denom
+        out = {"eta": eta, "ex": ex, "r": r, "denom": denom, "mean": mean, "pick": pick}
+        if second:
+            cov = np.empty((self.p, self.p))
+            for j, k in self.pairs:
+                S2, D2 = self._sums(st, r * X[:, j] * X[:, k], pick)
+                v = (S2[sb] - frac * D2[sb]) / denom - mean[:, j] * mean[:, k]
+                out[f"v{j}_{k}"] = v
+                cov[j, k] = cov[k, j] = st.sub_w @ v
+            out["info"] = cov
+        return out
+
+    def information(self, st: _Stratum, z: dict[str, np.ndarray]) -> np.ndarray:
+        """The information of one stratum, sum over sub-steps of the weighted covariance
+        of x (each sub-step weighted by its mean death weight c_i), without a risk-set sum
+        per pair of columns: with a_i = c_i / denom_i and b_i = c_i frac_i / denom_i, sum_i (S2 - frac_i D2) a_i regroups into one weight per
+        row, r times the a's of the risk sets the row belongs to (less the b's of its own
+        sub-steps for a death), so the whole matrix is X' W X - M'M (two products instead
+        of p(p + 1) / 2 passes over the rows)."""
+        X, r, mean = self.X[st.rows], z["r"], z["mean"]
+        ne = st.d.size
+        c = st.sub_w / z["denom"]
+        a = np.bincount(st.sub_block, c, ne)
+        b = np.bincount(st.sub_block, st.frac * c, ne)
+        if st.ev_before is None:  # event blocks at or before the row's time
+            cum_a = np.zeros(st.starts.size)
+            cum_a[st.ev_blocks] = a
+            w = np.cumsum(cum_a)[st.block]
+        else:  # event blocks inside the row's (start, stop]
+            w = _window(a, st.ev_before, st.ev_upto, a)
+        w = w * r
+        w[st.dead_rows] -= r[st.dead_rows] * b[st.dead_block]
+        return X.T @ (X * w[:, None]) - mean.T @ (mean * st.sub_w[:, None])
+
+    def derivs(self, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """Log partial likelihood, score and information at ``beta``."""
+        ll, U, info = 0.0, np.zeros(self.p), np.zeros((self.p, self.p))
+        for st in self.strata:
+            if st.d.size == 0:
+                continue
+            z = self.steps(beta, st)
+            we = self.we[st.rows]
+            ll += float(we @ z["eta"] - st.sub_w @ np.log(z["denom"]))
+            U += we @ self.X[st.rows] - st.sub_w @ z["mean"]
+            info += self.information(st, z)
+        return ll, U, info
+
+    def score_residuals(self, beta: np.ndarray) -> np.ndarray:
+        """Score residuals (rows in sorted order), Efron-aware as R ``coxscore2`` (and
+        ``agscore3`` for (start, stop] rows, which take only the event times inside their
+        interval): a death at a tied time receives only the fraction (1 - k/d) of the k-th
+        sub-step. With case weights the hazard increments are the weighted ones and each
+        row's residual is multiplied by its weight (R ``residuals(type = "score",
+        weighted = TRUE)``, what the robust variance uses)."""
+        res = np.zeros((self.t.size, self.p))
+        for st in self.strata:
+            X = self.X[st.rows]
+            if st.d.size == 0:
+                continue
+            z = self.steps(beta, st)
+            h = st.sub_w / z["denom"]
+            hd = (1.0 - st.frac) * h
+            nb, ne = st.starts.size, st.d.size
+            H = np.zeros(nb)
+            G = np.zeros((nb, self.p))
+            H[st.ev_blocks] = np.bincount(st.sub_block, h, ne)
+            Hd = np.bincount(st.sub_block, hd, ne)
+            M = np.zeros((ne, self.p))
+            Gd = np.zeros((ne, self.p))
+            for j in range(self.p):
+                G[st.ev_blocks, j] = np.bincount(st.sub_block, h * z["mean"][:, j], ne)
+                Gd[:, j] = np.bincount(st.sub_block, hd * z["mean"][:, j], ne)
+                M[:, j] = np.bincount(st.sub_block, z["mean"][:, j], ne) / st.d
+            b = st.block
+            if st.ev_before is None:
+                Hi, Gi = np.cumsum(H)[b], np.cumsum(G, axis=0)[b]
+            else:  # only the event times inside the row's (start, stop]
+                He = H[st.ev_blocks]
+                Hi = _window(He, st.ev_before, st.ev_upto, He)
+                Gi = _window(G[st.ev_blocks], st.ev_before, st.ev_upto, He)
+            # deaths: replace the full share of their own time by the Efron share
+            dead, eb = st.dead_rows, st.dead_block
+            Hi[dead] += Hd[eb] - H[b[dead]]
+            Gi[dead] += Gd[eb] - G[b[dead]]
+            out = -z["ex"][:, None] * (X * Hi[:, None] - Gi)
+            out[dead] += X[dead] - M[eb]
+            res[st.rows] = out * self.w[st.rows, None]
+        return res
+
+
+def _window(vals: np.ndarray, lo: np.ndarray, hi: np.ndarray, mag: np.ndarray) -> np.ndarray:
+    """sum(vals[lo:hi]) for each row (event blocks inside its (start, stop]), from the
+    forward cumulative sum or the backward one, whichever has the smaller terms by the
+    positive per-event magnitudes ``mag`` (a difference of two large sums loses digits)."""
+    zero = np.zeros((1, *vals.shape[1:]))
+    fwd = np.concatenate([zero, np.cumsum(vals, axis=0)])
+    bwd = np.concatenate([np.cumsum(vals[::-1], axis=0)[::-1], zero])
+    f_mag = np.r_[0.0, np.cumsum(mag)][hi]
+    b_mag = np.r_[np.cumsum(mag[::-1])[::-1], 0.0][lo]
+    use_b = b_mag < f_mag
+    if vals.ndim > 1:
+        use_b = use_b[:, None]
+    return np.where(use_b, bwd[lo] - bwd[hi], fwd[hi] - fwd[lo])
+
+
+def _lp(X: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """X @ beta column by column: elementwise arithmetic, so identical covariate rows get
+    bit-identical scores (BLAS may round rows differently, which would break ties in the
+    concordance)."""
+    out = np.zeros(X.shape[0])
+    for j, b in enumerate(beta):
+        out += X[:, j] * b
+    return out
+
