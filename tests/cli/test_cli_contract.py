@@ -110,7 +110,46 @@ def test_cohort_entry_time_is_the_default_start(capsys):
     assert [r["estimate"] for r in out["groups"][0]["survival"]] == pytest.approx(
         want["estimate"].tolist(), abs=1e-12)
     assert main(["km", str(path)]) == 0
-    assert "entry_months" in capsys.readouterr().out.splitlines()[0]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Cohort: ") and "entry_months" in lines[1]
+
+
+def test_plain_table_with_entry_months_is_left_truncated_as_a_cohort(capsys):
+    """The same canonical file read as a plain table (--time os_months --event os_event)
+    uses its entry_months as the cohort does, not the untruncated analysis."""
+    path = BAD / "delayed_entry.csv"
+    cohort, _ = _json(["km", str(path), "--times", "12,36"], capsys)
+    plain, _ = _json(["km", str(path), "--time", "os_months", "--event", "os_event",
+                      "--times", "12,36"], capsys)
+    assert plain["start"] == "entry_months"
+    assert [r["estimate"] for r in plain["groups"][0]["survival"]] == pytest.approx(
+        [r["estimate"] for r in cohort["groups"][0]["survival"]], abs=1e-12)
+
+
+def test_cohort_records_excluded_at_loading_are_accounted_for(tmp_path, capsys):
+    """A record the loader excluded (here: entry on the day of death, no follow-up after
+    entry) is in the km/cox answer: "cohort_flow" in JSON (read, excluded by reason), a
+    first text line; read = analysed + excluded."""
+    df = pd.read_csv(BAD / "delayed_entry.csv")
+    df.loc[0, "entry_months"] = df.loc[0, "os_months"]
+    path = tmp_path / "entry_after_end.csv"
+    df.to_csv(path, index=False)
+    out, _ = _json(["km", str(path)], capsys)
+    flow = out["cohort_flow"]
+    excluded = sum(e["count"] for e in flow["excluded"])
+    assert flow["read"] == len(df) and excluded >= 1
+    assert out["groups"][0]["n"] + out["n_dropped"] + excluded == len(df)
+    cox_out, _ = _json(["cox", str(path), "--covariates", "age_at_metastasectomy"], capsys)
+    assert cox_out["cohort_flow"] == flow
+    assert main(["km", str(path)]) == 0
+    assert "excluded at loading" in capsys.readouterr().out.splitlines()[0]
+
+
+@pytest.mark.parametrize("flag", ["--by", "--weights", "--start"])
+def test_time_column_given_as_another_role_is_named_as_such(flag, capsys):
+    err = _refusal(["km", str(BAD / "14_case_weights.csv"), "--time", "time", "--event",
+                    "status", flag, "time"], capsys)
+    assert "14_case_weights.csv" in err and "'time' is the time column" in err
 
 
 def test_weights_reach_km_and_cox(capsys):

@@ -173,6 +173,13 @@ cases <- list(
        py("cox_edge_registry", c("g3", "z", "male", "g3:z"))),
   case("interaction_dup", "cox_edge_registry", Surv(time, status) ~ male * female + age,
        py("cox_edge_registry", c("male", "female", "age", "male:female"))),
+  # a factor whose margin is absent gets one column per level (R model.matrix TermCode)
+  case("interaction_no_main_numeric_factor", "cox_edge_registry", Surv(time, status) ~ z:hist,
+       py("cox_edge_registry", "z:hist")),
+  case("interaction_no_main_factors", "cox_edge_registry", Surv(time, status) ~ hist:g3,
+       py("cox_edge_registry", "hist:g3")),
+  case("interaction_one_margin", "cox_edge_registry", Surv(time, status) ~ g3 + g3:hist + age,
+       py("cox_edge_registry", c("g3", "age", "g3:hist"))),
   case("unused_level", "cox_edge_registry", Surv(time, status) ~ stage + age,
        py("cox_edge_registry", c("stage", "age")), levels = list(stage = c("I", "II", "III", "IV"))),
   case("level_without_events", "cox_edge_registry", Surv(time, status) ~ rare + age,

@@ -32,6 +32,24 @@ class SurvivalInput:
     event: str
     columns: tuple[str, ...]
     name: str
+    #: a cohort's records read and excluded at loading (by reason), so that the answer
+    #: accounts for every record: {"read": n, "excluded": [{"reason", "count"}]}; None for a
+    #: plain survival table (whose dropped rows are the result's ``n_dropped``)
+    cohort_flow: dict[str, Any] | None = None
+
+
+def with_flow(result: dict[str, Any], text: str, inp: SurvivalInput) -> tuple[dict, str]:
+    """``result`` with the key "cohort_flow" (JSON) and ``text`` with a first line saying how
+    many records the cohort read and excluded at loading, and why."""
+    if inp.cohort_flow is None:
+        return result, text
+    flow = inp.cohort_flow
+    line = f"Cohort: {flow['read']} records read"
+    if flow["excluded"]:
+        why = "; ".join(f"{e['reason']}: {e['count']}" for e in flow["excluded"])
+        line += (f", {sum(e['count'] for e in flow['excluded'])} excluded at loading ({why};"
+                 " metsurv validate lists them)")
+    return {**result, "cohort_flow": flow}, f"{line}\n{text}"
 
 
 def source_of(args: argparse.Namespace) -> Any:
@@ -72,21 +90,33 @@ def survival_input(args: argparse.Namespace, columns: list[str]) -> SurvivalInpu
             raise CohortError(f"{name}: the cohort has no field {absent[0]!r} (fields: "
                               f"{list(cohort.patients.columns)}); give a canonical field, or "
                               "--time/--event to read the file as a plain survival table.")
+        flow = {"read": cohort.n_read,
+                "excluded": cohort.excluded().to_dict(orient="records")}
         return SurvivalInput(cohort, "os_months", "os_event", tuple(cohort.patients.columns),
-                             name)
+                             name, flow)
     from metsurv.io import read_mapping, read_table
 
     m = read_mapping(args.mapping)
     raw = read_table(source_of(args), **m.patients.source)
     frame = raw.frame.rename(columns=m.patients.columns)
     time, event = args.time or "os_months", args.event or "os_event"
+    for col in wanted:
+        if col in (time, event):
+            raise CohortError(f"{raw.source}: column {col!r} is the "
+                              f"{'time' if col == time else 'event'} column; it cannot also be "
+                              "a grouping column, covariate, stratum, start or weight.")
+    start = getattr(args, "start", None)
+    if start is None and time in ("os_months", "dfs_months") and "entry_months" in frame:
+        # the loader's entry time: delayed entry by default, as for a loaded cohort
+        start = "entry_months"
+        wanted = [*wanted, start]
     used = list(dict.fromkeys([time, event, *wanted]))
     for col in used:
         if col not in frame:
             raise CohortError(f"{raw.source}: there is no column {col!r} (columns: "
                               f"{list(frame.columns)[:30]}); check --time/--event/--start/"
                               "--weights/--by/--covariates/--strata/--cluster.")
-    table = _plain_table(frame[used], raw, time, event, getattr(args, "start", None),
+    table = _plain_table(frame[used], raw, time, event, start,
                          getattr(args, "weights", None), m.patients)
     return SurvivalInput(table, time, event, tuple(table.columns), str(raw.source))
 

@@ -31,6 +31,11 @@ else the first level. R's default coding takes the first level (FALSE, alphabeti
 names terms ``columnlevel``; to reproduce metsurv's numbers in R set the reference first:
 ``d$complete_resection <- relevel(factor(d$complete_resection), ref = "TRUE")``, then
 ``coxph(Surv(time, event) ~ complete_resection + ..., d, ties = "efron")``.
+
+When SOURCE is read as a cohort (no ``--time``/``--event``), the JSON also has
+``"cohort_flow": {"read", "excluded": [{"reason", "count"}]}`` and the text starts with a line
+saying how many records were read and excluded at loading and why, so that read = analysed +
+dropped (``n_dropped``) + excluded always adds up (``metsurv validate`` lists each one).
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from metsurv.errors import DataError
 from metsurv.format import as_float, format_ci, format_num, format_p
 
 from ._args import add_json, add_source, add_survival
-from ._data import survival_input
+from ._data import survival_input, with_flow
 from ._errors import EXIT_OK
 from ._output import Notes, catching, emit
 from .km import _count, _outcome
@@ -177,5 +182,5 @@ def run(args: argparse.Namespace) -> int:
                           robust=True if args.robust else None,
                           cluster=args.cluster, start=args.start, weights=args.weights)
         notes.add_result(result)
-    emit(result, format_cox(result), args.json, notes)
+    emit(*with_flow(result, format_cox(result), inp), args.json, notes)
     return EXIT_OK

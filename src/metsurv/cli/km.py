@@ -11,8 +11,8 @@ JSON of ``metsurv km --json``::
      last follow-up is left out, as R's default ``extend = FALSE`` does, or with --extend
      kept with at_risk 0 and the last estimate carried forward, R's ``extend = TRUE``;
      without --times at every event time as R ``summary(fit)``)
-     "logrank": {"statistic", "df", "p"} | {"not_computed": reason} | null,
-     "peto": {"statistic", "df", "p"} | {"not_computed": reason} | null,
+     "logrank": {"statistic", "df", "p", "weighted": false} | {"not_computed": reason} | null,
+     "peto": {"statistic", "df", "p", "weighted": false} | {"not_computed": reason} | null,
      "n_dropped", "by", "time", "event", "start", "weights", "conf_type", "warnings"}
 
 "logrank" and "peto" are ``null`` without ``--by``. With ``--by`` a test that cannot be
@@ -30,6 +30,11 @@ and of the tests (also printed on stderr as ``metsurv: warning: ...``).
 
 Missing values are ``null``, infinite ones ``"Inf"``; "se" is the standard error of S(t) as
 R ``summary.survfit``.
+
+When SOURCE is read as a cohort (no ``--time``/``--event``), the JSON also has
+``"cohort_flow": {"read", "excluded": [{"reason", "count"}]}`` and the text starts with a line
+saying how many records were read and excluded at loading and why, so that read = analysed +
+dropped (``n_dropped``) + excluded always adds up (``metsurv validate`` lists each one).
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from metsurv.errors import DataError
 from metsurv.format import as_float, format_ci, format_num, format_p
 
 from ._args import add_json, add_source, add_survival
-from ._data import survival_input
+from ._data import survival_input, with_flow
 from ._errors import EXIT_OK, one_line
 from ._output import Notes, catching, emit
 
@@ -92,7 +97,8 @@ def _tests(data: Any, by: str, n_groups: int, time: str, event: str, start: str 
         except DataError as exc:
             out[key] = {"not_computed": one_line(str(exc))}
             continue
-        out[key] = {"statistic": d["statistic"], "df": d["df"], "p": d["p"]}
+        # "weighted": false - survdiff has no case weights, so neither has this test
+        out[key] = {"statistic": d["statistic"], "df": d["df"], "p": d["p"], "weighted": False}
         notes += [w for w in d.get("warnings") or () if w not in notes]
     return out
 
@@ -219,5 +225,5 @@ def run(args: argparse.Namespace) -> int:
                          times=args.times, conf_type=args.conf_type, extend=args.extend,
                          start=args.start, weights=args.weights)
         notes.add_result(result)
-    emit(result, format_km(result), args.json, notes)
+    emit(*with_flow(result, format_km(result), inp), args.json, notes)
     return EXIT_OK

@@ -107,8 +107,10 @@ def _numeric(df: pd.DataFrame, col: str, keep: np.ndarray, everything: bool) -> 
     num = pd.to_numeric(values, errors="coerce")
     bad = num.isna() & values.notna()
     if bad.any():
-        raise DataError(f"column {col!r}: {values[bad].iloc[0]!r} (row label "
-                        f"{values[bad].index[0]!r}) is not a number", column=col)
+        label = values[bad].index[0]
+        label = label.item() if isinstance(label, np.generic) else label
+        raise DataError(f"column {col!r}: {values[bad].iloc[0]!r} (row label {label!r}) is "
+                        "not a number", column=col)
     return num.to_numpy(dtype=float)
 
 

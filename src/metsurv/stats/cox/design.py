@@ -46,6 +46,39 @@ def variables(covariates: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(v for term in covariates for v in term.split(":")))
 
 
+def _all_levels(frame: pd.DataFrame, cov: str, unused: bool) -> tuple[list[np.ndarray], list[str]]:
+    """One indicator per level, no reference: how R codes a factor in an interaction whose
+    margin is absent (``~ x:grp`` without ``x``; ``~ a:b`` alone)."""
+    s = frame[cov]
+    present = group_levels(s)
+    levels = (list(s.cat.categories) if unused and isinstance(s.dtype, pd.CategoricalDtype)
+              else present)
+    codes = group_codes(s, levels)
+    return ([(codes == i).astype(float) for i in range(len(levels))],
+            [f"{cov}[{level_label(lev)}]" for lev in levels])
+
+
+def contrast_coded(terms: Sequence[str]) -> list[list[bool]]:
+    """For each term and each of its variables: coded by contrasts against a reference
+    (True) or by one indicator per level (False), by R's rule (``TermCode`` in R's
+    ``model.c``, for a formula with an intercept, as coxph's is): a variable gets contrasts
+    when the term without it is empty (a main effect) or is contained in a term before it.
+    So ``grp + x:grp`` and ``x + x:grp`` give contrasts, ``x:grp`` alone one column per level
+    of grp. Terms are taken in the order given (:func:`metsurv.stats.formula.parse_formula`
+    gives R's order).
+
+    >>> contrast_coded(["x", "x:grp"]), contrast_coded(["x:grp"]), contrast_coded(["a:b"])
+    ([[True], [False, True]], [[False, False]], [[False, False]])
+    """
+    sets = [frozenset(t.split(":")) for t in terms]
+    out = []
+    for k, term in enumerate(terms):
+        parts = term.split(":")
+        out.append([not (sets[k] - {v}) or any(sets[k] - {v} <= prior for prior in sets[:k])
+                    for v in parts])
+    return out
+
+
 def _main_effect(
     frame: pd.DataFrame, cov: str, reference: Mapping[str, Any], refs: dict[str, Any],
     unused: bool = True,
@@ -88,19 +121,25 @@ def _design(frame: pd.DataFrame, covariates: Sequence[str], reference: Mapping[s
             unused: bool = True) -> _Design:
     """Columns of each term in order. An interaction ``"a:b"`` is the product of every
     column of a with every column of b, a's columns varying fastest and named
-    ``a_col:b_col`` (R ``model.matrix``: ``dfi_group[0-11]:age``)."""
+    ``a_col:b_col`` (R ``model.matrix``: ``dfi_group[0-11]:age``); a factor whose margin is
+    absent from the model is coded with one column per level (:func:`contrast_coded`)."""
     cols: list[np.ndarray] = []
     names: list[str] = []
     assign: list[tuple[int, ...]] = []
     refs: dict[str, Any] = {}
     effects: dict[str, tuple[list[np.ndarray], list[str]]] = {}
+    full: dict[str, tuple[list[np.ndarray], list[str]]] = {}
     for var in variables(covariates):
         effects[var] = _main_effect(frame, var, reference, refs, unused)
-    for term in covariates:
+        if _is_categorical(frame[var]):
+            full[var] = _all_levels(frame, var, unused)
+    coding = contrast_coded(covariates)
+    for term, contrasts in zip(covariates, coding, strict=True):
         parts = term.split(":")
-        tcols, tnames = effects[parts[0]]
-        for part in parts[1:]:
-            pc, pn = effects[part]
+        pick = [effects[v] if c or v not in full else full[v]
+                for v, c in zip(parts, contrasts, strict=True)]
+        tcols, tnames = pick[0]
+        for pc, pn in pick[1:]:
             tcols = [a * b for b in pc for a in tcols]
             tnames = [f"{x}:{y}" for y in pn for x in tnames]
         start = len(names)

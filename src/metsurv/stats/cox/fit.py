@@ -42,6 +42,27 @@ def _strata(frame: pd.DataFrame, cols: list[str], n: int) -> tuple[np.ndarray, l
     return s.ravel(), labels
 
 
+#: spread of a covariate column beyond which its products overflow (or underflow) double
+#: precision in the information matrix: the fit would stop with coefficients of 0 or NaN
+_SPREAD = (1e-100, 1e100)
+
+
+def _check_magnitudes(design: _Design) -> None:
+    """Refuse a column whose values differ by more than 1e100 (or by less than 1e-100 while
+    not all equal): its risk-set sums overflow double precision, so the fit would give a
+    confident coefficient of 0 or NaN. R rescales such a column inside ``coxph.fit``; here
+    the user is asked to change its units."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        spread = np.ptp(design.X, axis=0) if design.X.size else np.zeros(0)
+    bad = ~np.isfinite(spread) | (spread > _SPREAD[1]) | ((spread > 0) & (spread < _SPREAD[0]))
+    if bad.any():
+        j = int(np.flatnonzero(bad)[0])
+        raise DataError(f"covariate {design.names[j]!r} has values that differ by "
+                        f"{spread[j]:.3g}: outside what a Cox fit can take in double precision "
+                        f"({_SPREAD[0]:g} to {_SPREAD[1]:g}); express it in other units "
+                        "(multiply or divide it by a power of 10) first", column=design.names[j])
+
+
 def _why_not_estimable(design: _Design, j: int, s: np.ndarray) -> str:
     """Why column j has no coefficient, in words a clinician can act on."""
     x, name = design.X[:, j], design.names[j]
@@ -244,6 +265,8 @@ def cox(
     covariates = [covariates] if isinstance(covariates, str) else list(covariates)
     if not covariates:
         raise ValueError("cox needs at least one covariate")
+    # a term given twice (x, x; a:b and b:a) is one term, as in an R formula
+    covariates = list({frozenset(c.split(":")): c for c in reversed(covariates)}.values())[::-1]
     strata_cols = [strata] if isinstance(strata, str) else list(strata or [])
     extra = strata_cols + ([cluster] if cluster else [])
     sd = survival_data(data, time, event, variables(covariates) + extra, start=start,
@@ -259,6 +282,7 @@ def cox(
         raise DataError(f"column {weights!r}: a case weight of 0; R coxph requires weights > 0 "
                         "(drop those rows first)", column=weights)
     design = _design(sd.frame, covariates, dict(reference or {}))
+    _check_magnitudes(design)
     s, stratum_labels = _strata(sd.frame, strata_cols, sd.time.size)
     X = design.X
     risk = _Risk(X, sd.time, sd.event, s, efron=ties == "efron", start=sd.start, w=w)
