@@ -38,7 +38,8 @@ if (length(args0) >= 1 && args0[1] == "--fuzz") {
     cov <- paste0("x", seq_len(g$ncov[1]))
     rhs <- paste(c(cov, if (g$strat[1] == 1) "strata(s)"), collapse = " + ")
     lhs <- if (g$cp[1] == 1) "Surv(start, stop, event)" else "Surv(stop, event)"
-    r <- fit_quiet(coxph(as.formula(paste(lhs, "~", rhs)), data = g,
+    # w is 1 in the unweighted sets (column wtd 0): the same fit as without weights
+    r <- fit_quiet(coxph(as.formula(paste(lhs, "~", rhs)), data = g, weights = w,
                          ties = c("breslow", "efron")[g$efron[1] + 1]))
     f <- r$fit
     list(ds = g$ds[1], coef = unname(coef(f)), loglik = unname(f$loglik), iter = f$iter,
@@ -120,6 +121,15 @@ cp_rows <- suppressWarnings(do.call(rbind, lapply(seq_len(n), function(i) {
 })))
 cp <- write_input(cp_rows, "cox_edge_cp")
 
+# one event whose risk set has x1 constant (fuzz set k158 of an outside tester): the
+# likelihood does not depend on x1, R gives it NA; x2 runs off to infinity, so the other
+# diagonal of the information shrinks towards 0 and a roundoff pivot for x1 must not pass
+# the relative Cholesky tolerance
+onerisk <- write_input(data.frame(
+  time = c(5, 4, 5, 4), status = c(1L, 0L, 0L, 0L), x1 = c(0, 1, 0, 1),
+  x2 = c(135.06, -50.37, 110.808, 171.632), entry = c(4, 3, 0, 0),
+  w = c(0.43, 1.13, 2.6, 1.11)), "cox_edge_onerisk")
+
 # ------------------------------------------------------------------ cases
 # Each case: R formula and options, and how Python names the same model (python).
 case <- function(name, data, formula, python, ties = "efron", weights = NULL,
@@ -135,7 +145,8 @@ py <- function(dataset, covariates, strata = NULL, start = NULL, cluster = NULL,
 }
 datasets <- list(cox_edge_case01 = case01, cox_edge_case02 = case02,
                  cox_edge_case14 = case14, cox_edge_case19 = case19,
-                 cox_edge_registry = edge, cox_edge_cp = cp)
+                 cox_edge_registry = edge, cox_edge_cp = cp,
+                 cox_edge_onerisk = onerisk)
 cases <- list(
   case("case01_monotone", "cox_edge_case01", Surv(time, status) ~ x,
        py("cox_edge_case01", "x")),
@@ -208,7 +219,15 @@ cases <- list(
   case("weights_cp_cluster", "cox_edge_cp",
        Surv(start, stop, status) ~ tdc + age + male + cluster(pid),
        py("cox_edge_cp", c("tdc", "age", "male"), start = "start", time = "stop",
-          cluster = "pid"), weights = "w")
+          cluster = "pid"), weights = "w"),
+  case("onerisk_flat_weights", "cox_edge_onerisk", Surv(time, status) ~ x1 + x2,
+       py("cox_edge_onerisk", c("x1", "x2")), weights = "w", zph = FALSE),
+  case("onerisk_flat_weights_breslow", "cox_edge_onerisk", Surv(time, status) ~ x1 + x2,
+       py("cox_edge_onerisk", c("x1", "x2")), weights = "w", ties = "breslow", zph = FALSE),
+  case("onerisk_flat_weights_cp", "cox_edge_onerisk", Surv(entry, time, status) ~ x1 + x2,
+       py("cox_edge_onerisk", c("x1", "x2"), start = "entry"), weights = "w", zph = FALSE),
+  case("onerisk_flat_unweighted", "cox_edge_onerisk", Surv(time, status) ~ x2 + x1,
+       py("cox_edge_onerisk", c("x2", "x1")), zph = FALSE)
 )
 
 # ------------------------------------------------------------------ R results

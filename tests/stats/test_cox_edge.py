@@ -62,7 +62,10 @@ def _close(actual, expected, rtol: float, what: str, atol: float = 0.0) -> None:
 
 
 def _infinite(case: dict) -> bool:
-    return any("infinite" in w for w in _list(case["warnings"]))
+    """R warns a coefficient may be infinite, or ran out of iterations: its numbers
+    depend on where the iteration stops (compared 1e-5 relative, not 1e-6)."""
+    return (any("infinite" in w for w in _list(case["warnings"]))
+            or not case["converged"])
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[c["name"] for c in CASES])
@@ -87,7 +90,9 @@ def test_cox_edge_coef_se_na_pattern_match_R_coxph(fitted):
     tab = fit.to_frame()
     _close(tab["lower"], case["lower"], tol, "lower", atol=1e-300)
     _close(tab["upper"], case["upper"], tol, "upper")
-    _close(tab["p"], case["p"], tol, "p")
+    # p below 1e-12 (z > 7): p moves by z^2 times the relative change of z, so on an
+    # infinite coefficient it is compared absolutely
+    _close(tab["p"], case["p"], tol, "p", atol=1e-12)
     assert (fit.iterations, fit.n, fit.events) == (case["iter"], case["n"], case["events"])
     assert fit.converged == case["converged"]
 
@@ -151,7 +156,10 @@ def test_cox_edge_ph_test_leaves_NA_terms_out_as_R_cox_zph(fitted):
         # 'dimnames' [1] not equal to array extent"); metsurv's GLOBAL still has the
         # estimable columns as df
         assert z["term"].tolist()[-1] == "GLOBAL"
-        assert z["df"].iloc[-1] == int(np.isfinite(fit.coef).sum())
+        # (and a column without information in an unconverged fit, where R's cox.zph
+        # stops on the singular matrix, is left out as an NA one)
+        flat = fit._zph_data[0].flat
+        assert z["df"].iloc[-1] == int((np.isfinite(fit.coef) & ~flat).sum())
         return
     assert z["term"].tolist()[-1] == "GLOBAL"
     assert len(z) == len(_list(case["zph"]["terms"]))

@@ -1,7 +1,8 @@
 """Fuzz parity of :func:`metsurv.stats.cox.cox` with LIVE R ``coxph`` (survival 3.5-3).
 
-1,000 small random data sets (ties, strata, counting-process rows, Efron and Breslow, some
-with an aliased column, some with a separated covariate) are generated here with a fixed
+1,000 small random data sets (ties, strata, counting-process rows, Efron and Breslow, case
+weights, some with an aliased column, some with a separated covariate, some with one event
+time at which x1 is the same for everyone at risk) are generated here with a fixed
 seed, written as one CSV, and fitted by ONE ``Rscript tests/reference/make_cox_edge.R
 --fuzz`` call. Skipped when Rscript is not installed."""
 
@@ -27,6 +28,8 @@ def fuzz_sets(seed: int = 20261130, n_sets: int = N_SETS) -> pd.DataFrame:
     covariates rounded to 2 decimals (the CSV is exact), a stratum, and per set its shape:
     number of covariates, counting process or not, stratified or not, Efron or Breslow."""
     rng = np.random.default_rng(seed)
+    # case weights and the one-event shape from their own stream: the other sets unchanged
+    rng_w = np.random.default_rng(seed + 1)
     blocks = []
     for ds in range(n_sets):
         n = int(rng.integers(8, 41))
@@ -45,11 +48,21 @@ def fuzz_sets(seed: int = 20261130, n_sets: int = N_SETS) -> pd.DataFrame:
         start = np.zeros(n)
         if cp:
             start = np.floor(rng.random(n) * stop)
+        wtd = int(rng_w.random() < 0.3)
+        w = np.round(rng_w.uniform(0.3, 3, n), 2) if wtd else np.ones(n)
+        if rng_w.random() < 0.05:
+            # events only at the last time, x1 the same for all at risk there: the
+            # likelihood does not depend on x1 (R: NA), often with x2 running off to
+            # infinity (the other diagonal of the information shrinking towards 0)
+            event = np.zeros(n, dtype=int)
+            last = stop == stop.max()
+            event[np.flatnonzero(last)[0]] = 1
+            x[last, 0] = x[np.flatnonzero(last)[0], 0]
         blocks.append(pd.DataFrame({
             "ds": ds, "start": start, "stop": stop, "event": event,
             "s": rng.integers(0, 2, n), "x1": x[:, 0], "x2": x[:, 1], "x3": x[:, 2],
             "ncov": ncov, "cp": cp, "strat": int(rng.random() < 0.3),
-            "efron": int(rng.random() < 0.6)}))
+            "efron": int(rng.random() < 0.6), "w": w, "wtd": wtd}))
     return pd.concat(blocks, ignore_index=True)
 
 
@@ -68,7 +81,8 @@ def _fit(g: pd.DataFrame):
         warnings.simplefilter("ignore")
         return cox(g, covs, strata="s" if g["strat"].iloc[0] else None,
                    ties="efron" if g["efron"].iloc[0] else "breslow",
-                   start="start" if g["cp"].iloc[0] else None, time="stop", event="event")
+                   start="start" if g["cp"].iloc[0] else None, time="stop", event="event",
+                   weights="w" if g["wtd"].iloc[0] else None)
 
 
 def _r(v) -> np.ndarray:
@@ -107,7 +121,7 @@ def compare(d: pd.DataFrame, fits: list[dict]) -> dict[str, float]:
 
 def test_cox_fuzz_matches_live_R_coxph(fuzz):
     """R: for each set, coxph(Surv([start,] stop, event) ~ x1 [+ x2 + x3] [+ strata(s)],
-    ties = efron | breslow). Where R converges (no infinite-coefficient warning):
+    ties = efron | breslow [, weights = w]). Where R converges (no infinite-coefficient warning):
     coefficients 1e-6 relative (floor 1e-8), log-likelihood 1e-10 relative; everywhere:
     the same iteration count, convergence flag and NA pattern."""
     d, fits = fuzz

@@ -63,8 +63,9 @@ def _check_magnitudes(design: _Design) -> None:
                         "(multiply or divide it by a power of 10) first", column=design.names[j])
 
 
-def _why_not_estimable(design: _Design, j: int, s: np.ndarray) -> str:
-    """Why column j has no coefficient, in words a clinician can act on."""
+def _why_not_estimable(design: _Design, j: int, s: np.ndarray, flat: bool = False) -> str:
+    """Why column j has no coefficient, in words a clinician can act on (``flat``: the
+    column takes one value among the patients at risk at every event time)."""
     x, name = design.X[:, j], design.names[j]
     if "[" in name and ":" not in name and not x.any():
         return "no patient at this level"
@@ -75,14 +76,17 @@ def _why_not_estimable(design: _Design, j: int, s: np.ndarray) -> str:
     starts = np.r_[0, np.flatnonzero(np.diff(s[order])) + 1]
     if (np.maximum.reduceat(xs, starts) == np.minimum.reduceat(xs, starts)).all():
         return "constant within every stratum"
+    if flat:
+        return "the same for every patient at risk at each event time"
     return "linearly dependent on other terms"
 
 
-def _na_warnings(notes: list[str], design: _Design, sing: np.ndarray, s: np.ndarray) -> None:
+def _na_warnings(notes: list[str], design: _Design, sing: np.ndarray, s: np.ndarray,
+                 flat: np.ndarray) -> None:
     by_reason: dict[str, list[str]] = {}
     for j in np.flatnonzero(sing):
-        by_reason.setdefault(_why_not_estimable(design, int(j), s), []).append(
-            design.names[j])
+        by_reason.setdefault(_why_not_estimable(design, int(j), s, bool(flat[j])),
+                             []).append(design.names[j])
     for reason, names in by_reason.items():
         verb = "is" if len(names) == 1 else "are"
         warn(notes, f"{', '.join(names)} {verb} not estimable ({reason}; R coxph gives NA)",
@@ -290,7 +294,7 @@ def cox(
     notes: list[str] = []
     sing = fit.singular if iter_max > 0 else np.zeros(risk.p, dtype=bool)
     ok = ~sing
-    _na_warnings(notes, design, sing, s)
+    _na_warnings(notes, design, sing, s, risk.flat)
     wt = np.ones(sd.time.size) if w is None else w
     with np.errstate(over="ignore", invalid="ignore"):
         lp = (X - (wt @ X) / wt.sum()) @ fit.beta

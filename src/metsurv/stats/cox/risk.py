@@ -95,6 +95,54 @@ class _Risk:
                          dead_rows, pos[block[dead_rows]], sub_w, **entry)
             )
         self.scale = self._r_scale(Xs)
+        self.flat = self._flat(Xs)
+
+    def _flat(self, Xs: np.ndarray) -> np.ndarray:
+        """Columns that take one value within the risk set of every event time (constant
+        within every stratum, or e.g. equal among the rows still at risk at the only event
+        time): the likelihood does not depend on them and their score and information are
+        exactly 0. Computed they are roundoff, which the relative Cholesky tolerance
+        cannot always tell from 0: on a monotone likelihood the other diagonals shrink
+        towards 0 with each step and a roundoff pivot of 1e-17 passes, so the column gets
+        Newton steps of roundoff over roundoff and a finite coefficient where R's running
+        sums (``coxfit6``/``agfit4``) give a zero pivot and NA. Found exactly here (equal
+        values, no arithmetic), so :meth:`derivs` returns their 0s exactly."""
+        flat = np.ones(self.p, dtype=bool)
+        for st in self.strata:
+            if st.d.size == 0:
+                continue
+            x = Xs[st.rows]
+            if st.start_order is None:  # risk set at block b: rows from starts[b] on
+                first = st.starts[st.ev_blocks]
+                hi = np.maximum.accumulate(x[::-1], axis=0)[::-1][first]
+                lo = np.minimum.accumulate(x[::-1], axis=0)[::-1][first]
+                flat &= (hi == lo).all(axis=0)
+                continue
+            # (start, stop] rows: count the rows at risk at each event time that have the
+            # value of a death at that time (ranks of values and times: exact integers)
+            tt = self.t[st.rows]
+            t0 = self.start[st.rows]
+            ev_t = tt[st.starts[st.ev_blocks]]
+            times = np.unique(np.r_[t0, tt])
+            r0, r1 = np.searchsorted(times, t0), np.searchsorted(times, tt)
+            re = np.searchsorted(times, ev_t)
+            span = times.size + 1
+            ref = st.dead_rows[np.r_[0, np.flatnonzero(np.diff(st.dead_block)) + 1]]
+            n_risk = None
+            for j in np.flatnonzero(flat):
+                _, q = np.unique(x[:, j], return_inverse=True)
+                q = q.ravel().astype(np.int64)
+                qe = q[ref]
+                k0 = np.sort(q * span + r0)
+                k1 = np.sort(q * span + r1)
+                # rows with this value and start < t, less those with stop < t
+                same = (np.searchsorted(k0, qe * span + re) - np.searchsorted(k0, qe * span)
+                        - np.searchsorted(k1, qe * span + re) + np.searchsorted(k1, qe * span))
+                if n_risk is None:
+                    n_risk = (np.searchsorted(np.sort(r0), re)
+                              - np.searchsorted(np.sort(r1), re))
+                flat[j] = bool((same == n_risk).all())
+        return flat
 
     def _r_scale(self, Xs: np.ndarray) -> np.ndarray:
         """R's column scaling (``coxfit6``/``agfit4`` ``doscale``): sum(w) / sum(w |x - c|).
@@ -134,6 +182,7 @@ class _Risk:
         out.p = int(len(cols))
         out.pairs = [(j, k) for j in range(out.p) for k in range(j + 1)]
         out.scale = self.scale[cols]
+        out.flat = self.flat[cols]
         return out
 
     def _sums(self, st: _Stratum, w: np.ndarray,
@@ -233,6 +282,10 @@ class _Risk:
             ll += float(we @ z["eta"] - st.sub_w @ np.log(z["denom"]))
             U += we @ self.X[st.rows] - st.sub_w @ z["mean"]
             info += self.information(st, z)
+        if self.flat.any():  # exactly 0, not roundoff (see _flat)
+            U[self.flat] = 0.0
+            info[self.flat, :] = 0.0
+            info[:, self.flat] = 0.0
         return ll, U, info
 
     def score_residuals(self, beta: np.ndarray) -> np.ndarray:

@@ -55,7 +55,10 @@ def cox_zph(fit: CoxResult, transform: str = "km") -> PHTestResult:
     ['age', 'GLOBAL']
     """
     risk, beta, assign, stratum_labels = fit._zph_data[:4]
-    keep = np.isfinite(fit.coef)
+    # a column that is the same for everyone at risk at every event time has no
+    # information (R: coef NA; when the fit ran out of iterations R keeps a number and
+    # its cox.zph stops on the singular matrix): left out like an NA coefficient
+    keep = np.isfinite(fit.coef) & ~risk.flat
     notes: list[str] = list(fit.warnings)
     if not keep.all():
         # R cox.zph drops the NA coefficients' columns, and the terms left with none
