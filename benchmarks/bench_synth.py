@@ -30,7 +30,7 @@ cohort = generate("irlm1997", n={n}, seed=0)
 t2 = time.perf_counter()
 del cohort
 t3 = time.perf_counter()
-synth_command("irlm1997", n={n}, seed=0, out=sys.argv[1])
+synth_command("irlm1997", n={n}, seed=0, out=sys.argv[1], force=True)
 t4 = time.perf_counter()
 print(json.dumps({{"import": t1 - t0, "generate_only": t2 - t1, "synth_command": t4 - t3}}))
 """
@@ -39,7 +39,7 @@ print(json.dumps({{"import": t1 - t0, "generate_only": t2 - t1, "synth_command":
 def run(n: int) -> dict[str, float]:
     OUT.mkdir(parents=True, exist_ok=True)
     command = [str(Path(sys.executable).with_name("metsurv")), "synth", "--preset", "irlm1997",
-               "--n", str(n), "--seed", "0", "--out", str(OUT)]
+               "--n", str(n), "--seed", "0", "--out", str(OUT), "--force"]
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, text=True)
     end_to_end = time.perf_counter() - start

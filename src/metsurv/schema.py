@@ -34,6 +34,15 @@ IRLM_GROUPS = ("I", "II", "III", "IV")
 FIRST_EVENTS = ("pulmonary_recurrence", "extrathoracic_recurrence", "recurrence_site_unknown",
                 "death_without_recurrence", "event_free")
 
+#: Dates before this are implausible for a metastasectomy registry; dates after the export
+#: date ("today", a parameter of the loader) are in the future.
+EARLIEST_DATE = "1900-01-01"
+#: Values that registries use for "not recorded" without declaring them; where one is out of
+#: a field's range the finding says so ("99 looks like a missing-value code").
+CONVENTIONAL_MISSING_CODES = (9.0, 99.0, 999.0, 9999.0, 99999.0, -1.0, -9.0, -99.0, -999.0)
+#: Plausible ranges, one place: months of follow-up or DFI up to 100 years.
+MAX_MONTHS = 1200.0
+
 Kind = Literal["id", "text", "code", "date", "float", "int", "bool"]
 Table = Literal["patients", "resections"]
 
@@ -47,8 +56,26 @@ class Field:
     table: Table = "patients"
     codes: tuple[str, ...] = ()
     derived: bool = False
+    #: plausible range of a number, in ``unit`` (months for times, after unit conversion);
+    #: a value outside it is missing (optional field) or excludes the row (required field)
     minimum: float | None = None
+    maximum: float | None = None
+    unit: str = ""
     description: str = ""
+
+    def range_text(self) -> str:
+        """The plausible range as shown in findings and docs.
+
+        >>> PATIENTS["age_at_metastasectomy"].range_text()
+        '0 to 110 years'
+        """
+        if self.kind == "date":
+            return f"{EARLIEST_DATE} to the export date (today)"
+        if self.minimum is None and self.maximum is None:
+            return ""
+        lo = "" if self.minimum is None else f"{self.minimum:g}"
+        hi = "" if self.maximum is None else f"{self.maximum:g}"
+        return f"{lo} to {hi} {self.unit}".strip() if lo else f"<= {hi} {self.unit}".strip()
 
 
 _P = "patients"
@@ -58,7 +85,7 @@ PATIENT_FIELDS: tuple[Field, ...] = (
     Field("patient_id", "id", description="unique patient identifier (never printed in reports)"),
     Field("center", "text", description="centre of a multi-centre registry"),
     Field("sex", "code", codes=("female", "male", "unknown")),
-    Field("age_at_metastasectomy", "float", minimum=0, description="years"),
+    Field("age_at_metastasectomy", "float", minimum=0, maximum=110, unit="years"),
     Field("primary_site", "text", description="colorectal, kidney, soft tissue, bone, ..."),
     Field("histology", "text", description="subtype as recorded"),
     Field(
@@ -70,10 +97,12 @@ PATIENT_FIELDS: tuple[Field, ...] = (
     Field("leiomyosarcoma", "bool", description="LMS vs other sarcoma; missing for non-sarcoma"),
     Field("primary_treatment_date", "date"),
     Field("metastasis_diagnosis_date", "date"),
-    Field("dfi_months", "float", description="derived from the two dates when absent; "
+    Field("dfi_months", "float", minimum=-MAX_MONTHS, maximum=MAX_MONTHS, unit="months",
+          description="derived from the two dates when absent; "
           "negative (diagnosed before the primary was treated) reads as synchronous, DFI 0"),
     Field("synchronous", "bool", description="metastases at initial staging; DFI 0"),
-    Field("n_metastases", "int", minimum=1, description="resected at the first metastasectomy"),
+    Field("n_metastases", "int", minimum=1, maximum=200,
+          description="resected at the first metastasectomy"),
     Field("laterality", "code", codes=("unilateral", "bilateral")),
     Field("resection_status", "code", codes=("R0", "R1", "R2")),
     Field("nodal_status", "code", codes=("N0", "N1", "N2", "NX"), description="NX = not assessed"),
@@ -107,20 +136,26 @@ PATIENT_FIELDS: tuple[Field, ...] = (
     Field("death_cause", "code", codes=("cancer", "other", "unknown")),
     Field("recurrence_date", "date", description="first recurrence after metastasectomy"),
     Field("recurrence_site", "code", codes=("pulmonary", "extrathoracic", "both")),
-    Field("n_metastasectomies", "int", minimum=1, description="from the resections table if given"),
+    Field("n_metastasectomies", "int", minimum=1, maximum=100,
+          description="from the resections table if given"),
     # Analysis-ready outcomes: accepted as given, or derived from the dates.
     Field(
         "entry_months",
         "float",
+        minimum=-MAX_MONTHS,
+        maximum=MAX_MONTHS,
+        unit="months",
         description="delayed entry: months from the metastasectomy to registry entry, from "
         "registry_entry_date (or given); 0 when entry is on or before the operation (no "
         "truncation). A row needs os_months > entry_months (else excluded); DFS ending at "
         "or before entry is set to missing. metsurv.stats uses it as the default start of "
         "os_months/dfs_months: Surv(entry_months, os_months, os_event)",
     ),
-    Field("os_months", "float", minimum=0, description="overall survival from metastasectomy"),
+    Field("os_months", "float", minimum=0, maximum=MAX_MONTHS, unit="months",
+          description="overall survival from metastasectomy"),
     Field("os_event", "bool", description="death from any cause"),
-    Field("dfs_months", "float", minimum=0, description="to recurrence or death"),
+    Field("dfs_months", "float", minimum=0, maximum=MAX_MONTHS, unit="months",
+          description="to recurrence or death"),
     Field("dfs_event", "bool", description="recurrence or death"),
     Field(
         "first_event",
@@ -145,10 +180,10 @@ PATIENT_FIELDS: tuple[Field, ...] = (
 RESECTION_FIELDS: tuple[Field, ...] = (
     Field("patient_id", "id", table=_R),
     Field("operation_date", "date", table=_R),
-    Field("sequence", "int", table=_R, minimum=1, derived=True, description="1, 2, ... by date"),
+    Field("sequence", "int", table=_R, minimum=1, maximum=100, derived=True, description="1, 2, ... by date"),
     Field("resection_status", "code", table=_R, codes=("R0", "R1", "R2")),
     Field("nodal_status", "code", table=_R, codes=("N0", "N1", "N2", "NX")),
-    Field("n_metastases", "int", table=_R, minimum=1),
+    Field("n_metastases", "int", table=_R, minimum=1, maximum=200),
     Field(
         "approach",
         "code",
@@ -209,16 +244,28 @@ ORDERED_FACTORS: dict[str, tuple[str, ...]] = {
 }
 
 
-def normalise_token(value: object) -> str:
-    """Fold a raw code to a comparable token: lower case, no accents, no spaces or punctuation.
+#: A run of separators inside a word (between two letters, or a letter and a digit):
+#: "p-N1", "R 0", "not_assessed". A sign, a decimal point, a mark at either end or between
+#: two digits is not matched, so "-1" stays "-1", "1." stays "1.", "2-3" stays "2-3".
+_INNER_SEPARATOR = re.compile(r"(?<=[^\W\d_])[\s_\-./]+(?=\w)|(?<=\w)[\s_\-./]+(?=[^\W\d_])")
 
-    >>> normalise_token(" Vollständig ")
-    'vollstandig'
-    >>> normalise_token("p-N1")
-    'pn1'
+
+def normalise_token(value: object) -> str:
+    """Fold a raw code to the token it is compared as: the value as written, with case,
+    accents, surrounding white space and separators inside a word folded.
+
+    Punctuation that can change what a value means is kept: a sign or a mark at either end
+    ("-1" is never "1", "1." is not "1", "?" is not empty) and a mark between two digits
+    ("2-3" is not "23"). A code that then matches nothing is unknown (missing with a finding,
+    or the row excluded for a required field), never read as another code.
+
+    >>> normalise_token(" Vollständig "), normalise_token("p-N1"), normalise_token("R 0")
+    ('vollstandig', 'pn1', 'r0')
+    >>> normalise_token("-1"), normalise_token("1."), normalise_token("2-3")
+    ('-1', '1.', '2-3')
     """
     text = unicodedata.normalize("NFKD", str(value)).encode("ascii", "ignore").decode()
-    return re.sub(r"[\s_\-./()]+", "", text.lower())
+    return _INNER_SEPARATOR.sub("", text.strip().casefold())
 
 
 def raw_key(value: object) -> str:

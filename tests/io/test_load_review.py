@@ -31,9 +31,12 @@ def test_missing_codes_keep_their_punctuation():
 
 
 def test_decimal_comma_keeps_point_decimals_and_reads_thousands():
+    # in days: 1234.5 or 1500 months of DFI would be out of its plausible range (issue 10)
     df = _t(dfi_months=["1,5", "65.5", "1.234,5", "1.500"])
-    c = load_cohort(df, mapping={"version": 1, "source": {"decimal": ","}})
-    assert c.patients["dfi_months"].tolist() == [1.5, 65.5, 1234.5, 1500.0]
+    c = load_cohort(df, mapping={"version": 1, "source": {"decimal": ","},
+                                 "units": {"dfi_months": "days"}})
+    days = c.patients["dfi_months"].to_numpy() * 30.4375
+    assert days.tolist() == pytest.approx([1.5, 65.5, 1234.5, 1500.0], rel=1e-12)
 
 
 def test_time_zone_aware_dates_keep_their_calendar_day():

@@ -289,9 +289,9 @@ def test_out_replaces_an_empty_folder_and_a_previous_report(report: Path, small_
     assert json.loads((empty / "provenance.json").read_text())["generator"] == B.GENERATOR
     previous = tmp_path / "previous"
     shutil.copytree(report, previous)
-    (previous / "stale.txt").write_text("from an older build")
+    (previous / "notes.txt").write_text("not written by metsurv: kept (issue 10)")
     build(small_study, out=previous)
-    assert not (previous / "stale.txt").exists()
+    assert (previous / "notes.txt").read_text() == "not written by metsurv: kept (issue 10)"
 
 
 def test_one_p_value_per_factor_from_the_battery(tmp_path, make_study):

@@ -2,16 +2,23 @@
 
 Work is done on the distinct values of each column (``pd.factorize``) and mapped back, so a
 million-row registry with a few thousand distinct dates converts in well under a second.
-A value that cannot be read becomes missing and leaves a finding; for the fields an analysis
-cannot do without (``schema.REQUIRED_FOR_ANALYSIS``) the positions are handed back so that
-validation can exclude those rows with the right reason instead.
+A value that cannot be read, or lies outside its field's plausible range (``schema.Field``
+``minimum``/``maximum``; dates from ``schema.EARLIEST_DATE`` to the export date ``today``),
+becomes missing and leaves a finding; for the fields an analysis cannot do without
+(``schema.REQUIRED_FOR_ANALYSIS``) the positions are handed back so that validation can
+exclude those rows with the right reason instead.
+
+How a value is compared, per kind: codes and yes/no values as written, with case, accents,
+surrounding space and separators inside a word folded, never a sign or a mark at either end
+(``schema.normalise_token``: "-1" is not "1"); numbers as numbers ("1." is 1, "-1" is -1 and
+out of range for a count); missing-value codes by ``schema.raw_key``; ids and text as written.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import unicodedata
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -25,8 +32,14 @@ from metsurv.io.read import RawTable
 #: Date formats tried, in order, when the mapping names none: ISO 8601 and the dotted
 #: day-first form of German-speaking registries (never ambiguous with US month-first).
 DEFAULT_DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
-#: Dates outside these years are implausible for a metastasectomy registry.
-PLAUSIBLE_YEARS = (1900, 2100)
+#: Status of a distinct raw value: read, a declared missing code, unreadable, and the ways a
+#: readable value is implausible (below / above its range, a conventional missing code out of
+#: range, a number that fits only under the other decimal mark, a column whose marks are
+#: ambiguous).
+OK, MISSING, UNREADABLE, LOW, HIGH, CODE_LIKE, OTHER_MARK, AMBIGUOUS = range(8)
+#: "1.234" / "12.500.000": dots that can group thousands. "1,234": a comma that can.
+_DOT_GROUPED = r"[+-]?\d{1,3}(?:\.\d{3})+"
+_COMMA_GROUPED = r"[+-]?\d{1,3},\d{3}"
 
 
 @dataclass(frozen=True)
@@ -40,6 +53,8 @@ class Converted:
     bad_required: dict[str, np.ndarray]
     #: required field -> raw values at those positions
     bad_values: dict[str, np.ndarray]
+    #: required field -> per position, why a readable value is implausible (None: unreadable)
+    bad_rules: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def match_columns(raw: RawTable, tm: TableMapping, table: str, log: FindingLog) -> dict[str, str]:
@@ -85,34 +100,123 @@ def _missing_status(text: pd.Series, tm: TableMapping, name: str) -> np.ndarray:
     return np.where(text.str.casefold().isin(tm.missing_codes(name)).to_numpy(), 1, 0)
 
 
-def _convert_uniques(kind: str, name: str, uniques: pd.Index, tm: TableMapping,
-                     decimal: str) -> tuple[object, np.ndarray]:
-    """(values for each distinct raw value, status: 0 ok, 1 coded missing, 2 unreadable)."""
+def _convert_uniques(fld: schema.Field, uniques: pd.Index, tm: TableMapping, decimal: str,
+                     today: pd.Timestamp,
+                     required: bool = False) -> tuple[object, np.ndarray, np.ndarray]:
+    """(values for each distinct raw value, status (``OK`` ... ``AMBIGUOUS``), and the finding's
+    rule for each implausible one (None elsewhere)). A required number below its minimum is
+    kept for validation, which excludes it as a "negative time"."""
+    kind, name = fld.kind, fld.name
     text = _raw_text(uniques)
     status = _missing_status(text, tm, name)
+    rules = np.full(len(text), None, dtype=object)
     if kind in ("id", "text"):
-        return text.to_numpy(dtype=object), status
-    # codes and yes/no values are looked up folded: case, accents, spaces, punctuation
-    tokens = [schema.normalise_token(t) for t in text]  # distinct values only, not rows
+        return text.to_numpy(dtype=object), status, rules
     if kind in ("code", "bool"):
+        # codes and yes/no values as written (schema.normalise_token: never a sign folded)
+        tokens = [schema.normalise_token(t) for t in text]  # distinct values only, not rows
         # the mapping's code table first, then the built-in synonyms
         builtin = (schema.SYNONYMS.get(name, {}) if kind == "code" else
                    {**schema.BOOLEAN_SYNONYMS, **schema.FIELD_BOOLEAN_SYNONYMS.get(name, {})})
         table = {**builtin, **tm.codes.get(name, {})}
         vals = np.array([table.get(t) for t in tokens], dtype=object)
-        status = np.where((status == 0) & (vals == None), 2, status)  # noqa: E711
-        return vals, status
+        status = np.where((status == OK) & (vals == None), UNREADABLE, status)  # noqa: E711
+        return vals, status, rules
     if kind == "date":
-        return _dates(uniques, tm.date_format(name), status)
+        vals, status = _dates(uniques, tm.date_format(name), status, today)
+        rules[status == LOW] = f"{name} before {schema.EARLIEST_DATE}: implausible"
+        rules[status == HIGH] = (f"{name} after the export date {today.date()} (a future "
+                                 "date): implausible")
+        return vals, status, rules
     if kind in ("float", "int"):
-        num = parse_numbers(pd.Series(uniques), decimal)
-        bad = np.isnan(num) | np.isinf(num)
-        if kind == "int":
-            bad |= ~np.isnan(num) & (num != np.round(num))
-        status = np.where((status == 0) & bad, 2, status)
-        num = np.where(status == 0, num, np.nan)
-        return num, status
+        return _numbers(fld, uniques, tm, decimal, status, rules, required)
     raise AssertionError(kind)
+
+
+def _numbers(fld: schema.Field, uniques: pd.Index, tm: TableMapping, decimal: str,
+             status: np.ndarray, rules: np.ndarray,
+             required: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Numbers in the field's unit (months for times), checked against the field's range,
+    and against the other reading of a decimal mark where a value has one."""
+    values = pd.Series(uniques)
+    num = parse_numbers(values, decimal)
+    other = _other_reading(values, decimal)
+    unreadable = np.isnan(num)
+    if fld.kind == "int":
+        unreadable |= np.isfinite(num) & (num != np.round(num))
+    status = np.where((status == OK) & unreadable, UNREADABLE, status)
+    factor = (schema.DAYS_PER_UNIT[tm.units[fld.name]] / schema.DAYS_PER_MONTH
+              if fld.name in tm.units else 1.0)
+    with np.errstate(over="ignore", invalid="ignore"):  # 1e308 days: inf, out of range
+        months, other_months = num * factor, other * factor
+    lo = -np.inf if fld.minimum is None or required else fld.minimum
+    hi = np.inf if fld.maximum is None else fld.maximum
+    fits = np.isfinite(months) & (months >= lo) & (months <= hi)
+    fits_other = np.isfinite(other_months) & (other_months >= lo) & (other_months <= hi)
+    if fld.kind == "int":
+        fits_other &= other == np.round(other)
+    todo = status == OK
+    rng = fld.range_text()
+    mark = "," if decimal == "." else "."
+    only_other = todo & ~fits & fits_other
+    status[only_other] = OTHER_MARK
+    rules[only_other] = (f"{fld.name} outside its plausible range ({rng}) as read with '{decimal}'"
+                         f" as decimal mark, inside it with '{mark}': the marks are ambiguous, "
+                         "give source.decimal in the mapping")
+    code_like = todo & ~fits & ~fits_other & np.isin(num, schema.CONVENTIONAL_MISSING_CODES)
+    status[code_like] = CODE_LIKE
+    rules[code_like] = [f"{v:g} looks like a missing-value code: outside the plausible range "
+                        f"of {fld.name} ({rng}); list it under 'missing:' in the mapping"
+                        for v in num[code_like]]
+    if fld.kind == "int":
+        # a count of 99 is possible but rare; say so, keep it (the issue's "undeclared 99")
+        suspect = todo & fits & np.isin(num, [c for c in schema.CONVENTIONAL_MISSING_CODES
+                                              if c >= 99])
+        rules[suspect] = [f"{v:g} may be a missing-value code (kept as {v:g}; list it under "
+                          "'missing:' in the mapping if it means not recorded)"
+                          for v in num[suspect]]
+    rest = todo & ~fits & ~fits_other & ~code_like
+    below = rest & (months < lo)
+    status[below], status[rest & ~below] = LOW, HIGH
+    rules[below] = f"{fld.name} below its plausible range ({rng})"
+    rules[rest & ~below] = f"{fld.name} above its plausible range ({rng})"
+    if decimal == "." and "decimal" not in tm.source and _thousands_dots(values):
+        # A column of whole numbers whose larger values carry "1.234"-shaped dots: the dots
+        # group thousands as often as they mark decimals (a German export read as '.').
+        both = todo & fits & fits_other
+        status[both] = AMBIGUOUS
+        rules[both] = (f"{fld.name}: the column's '.' may group thousands or mark decimals and "
+                       "both readings are plausible; give source.decimal in the mapping")
+    return np.where(status == OK, months, np.nan), status, rules
+
+
+def _other_reading(values: pd.Series, decimal: str) -> np.ndarray:
+    """The number a text value would be under the other decimal mark, where its marks allow
+    both readings ("2.500": 2.5 or 2500); NaN elsewhere."""
+    out = np.full(len(values), np.nan)
+    is_text = values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    if not is_text.any():
+        return out
+    text = values[is_text].str.strip()
+    dots = text.str.fullmatch(_DOT_GROUPED).to_numpy(dtype=bool)
+    if decimal == ",":
+        commas = text.str.fullmatch(_COMMA_GROUPED).to_numpy(dtype=bool)
+        alt = np.where(dots, text, np.where(commas, text.str.replace(",", "", regex=False), ""))
+    else:
+        alt = np.where(dots, text.str.replace(".", "", regex=False), "")
+    out[is_text] = pd.to_numeric(pd.Series(alt), errors="coerce").to_numpy(dtype=float)
+    return out
+
+
+def _thousands_dots(values: pd.Series) -> bool:
+    """True for a text column whose dotted values all look like grouped thousands and which
+    also holds plain whole numbers (a fixed-precision column of "12.345" has no plain ones)."""
+    text = values[values.map(lambda v: isinstance(v, str))].str.strip()
+    dotted = text.str.contains(".", regex=False)
+    if not dotted.any():
+        return False
+    grouped = text[dotted].str.fullmatch(_DOT_GROUPED).all()
+    return bool(grouped and text[~dotted].str.fullmatch(r"[+-]?\d+").any())
 
 
 def parse_numbers(values: pd.Series, decimal: str = ".") -> np.ndarray:
@@ -147,7 +251,8 @@ def _naive_date(v: object) -> object:
     return v if isinstance(v, (_dt.date, np.datetime64)) else None
 
 
-def _dates(uniques: pd.Index, fmt: str | None, status: np.ndarray) -> tuple[object, np.ndarray]:
+def _dates(uniques: pd.Index, fmt: str | None, status: np.ndarray,
+           today: pd.Timestamp) -> tuple[object, np.ndarray]:
     values = pd.Series(uniques, dtype=object)
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     is_text = values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
@@ -164,12 +269,13 @@ def _dates(uniques: pd.Index, fmt: str | None, status: np.ndarray) -> tuple[obje
                 break
             parsed[todo] = pd.to_datetime(text[todo], format=f, errors="coerce")
         out[is_text] = parsed
-    year = out.dt.year
-    implausible = out.notna() & ((year < PLAUSIBLE_YEARS[0]) | (year > PLAUSIBLE_YEARS[1]))
-    out[implausible] = pd.NaT
-    status = np.where((status == 0) & out.isna().to_numpy(), 2, status)
-    out[status != 0] = pd.NaT
-    return out.dt.normalize().to_numpy(dtype="datetime64[ns]"), status
+    out = out.dt.normalize()
+    status = np.where((status == OK) & out.isna().to_numpy(), UNREADABLE, status)
+    early = (status == OK) & (out < pd.Timestamp(schema.EARLIEST_DATE)).to_numpy()
+    late = (status == OK) & (out > today).to_numpy()
+    status[early], status[late] = LOW, HIGH
+    out = out.where(status == OK)
+    return out.to_numpy(dtype="datetime64[ns]"), status
 
 
 def _empty(kind: str, n: int) -> object:
@@ -195,54 +301,87 @@ def typed_column(kind: str, codes: tuple[str, ...], values: object) -> pd.Series
     return pd.Series(pd.array(values, dtype=object)).astype(object)
 
 
-def convert(raw: RawTable, tm: TableMapping, table: str, log: FindingLog) -> Converted:
-    """Canonical, typed columns for one raw table; problems go to ``log``."""
+def convert(raw: RawTable, tm: TableMapping, table: str, log: FindingLog,
+            today: pd.Timestamp | None = None) -> Converted:
+    """Canonical, typed columns for one raw table; problems go to ``log``.
+
+    ``today`` is the export date: a later date is in the future (implausible). None takes
+    the machine's date; tests and reproducible runs pass it.
+    """
+    today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today)
     known = schema.PATIENTS if table == "patients" else schema.RESECTIONS
     chosen = match_columns(raw, tm, table, log)
     n = len(raw.frame)
     frame: dict[str, pd.Series] = {}
     bad_required: dict[str, np.ndarray] = {}
     bad_values: dict[str, np.ndarray] = {}
+    bad_rules: dict[str, np.ndarray] = {}
     required = set(schema.REQUIRED_FOR_ANALYSIS) if table == "patients" else {
         "patient_id", "operation_date"}
     for name, src in chosen.items():
         fld = known[name]
         column = raw.frame[src]
         idx, uniques = pd.factorize(column, use_na_sentinel=True)
+        row_rules = None
         if len(uniques):
             decimal = tm.source.get("decimal", raw.decimal)  # the mapping knows best
-            vals, status = _convert_uniques(fld.kind, name, pd.Index(uniques, dtype=object), tm,
-                                            decimal)
+            vals, status, rules = _convert_uniques(fld, pd.Index(uniques, dtype=object), tm,
+                                                   decimal, today, name in required)
             has = idx >= 0
             safe = np.where(has, idx, 0)
             row_vals = np.asarray(vals)[safe]
-            row_status = np.where(has, status[safe], 1)
+            row_status = np.where(has, status[safe], MISSING)
+            row_rules = rules[safe]
         else:  # nothing but empty cells
             row_vals, row_status = _empty(fld.kind, n), np.ones(n, dtype=np.int64)
         if fld.kind == "date":
-            row_vals = np.where(row_status == 0, row_vals, np.datetime64("NaT"))
+            row_vals = np.where(row_status == OK, row_vals, np.datetime64("NaT"))
         elif fld.kind in ("float", "int"):
-            row_vals = np.where(row_status == 0, row_vals, np.nan)
+            row_vals = np.where(row_status == OK, row_vals, np.nan)
         else:
-            row_vals = np.where(row_status == 0, row_vals, None)
-        if fld.kind in ("float", "int") and name in tm.units:
-            row_vals = row_vals * (schema.DAYS_PER_UNIT[tm.units[name]] / schema.DAYS_PER_MONTH)
-        bad = np.flatnonzero(row_status == 2)
+            row_vals = np.where(row_status == OK, row_vals, None)
+        bad = np.flatnonzero(row_status >= UNREADABLE)
         raw_bad = column.to_numpy(dtype=object)[bad]
         if name in required:
             bad_required[name], bad_values[name] = bad, raw_bad
+            if row_rules is not None:
+                bad_rules[name] = row_rules[bad]
         else:
-            _log_bad_optional(log, fld, str(src), bad, raw_bad)
-        if fld.minimum is not None and fld.kind in ("float", "int") and name not in required:
-            below = np.flatnonzero(row_vals < fld.minimum)
-            if below.size:
-                log.add(below, str(src), column.to_numpy(dtype=object)[below],
-                        f"{name} below {fld.minimum:g} (set to missing)", "warning")
-                row_vals = row_vals.copy()
-                row_vals[below] = np.nan
+            unreadable = row_status[bad] == UNREADABLE
+            _log_bad_optional(log, fld, str(src), bad[unreadable], raw_bad[unreadable])
+            if row_rules is not None:
+                log_by_rule(log, str(src), bad[~unreadable], raw_bad[~unreadable],
+                                 row_rules[bad[~unreadable]], " (set to missing)", "warning")
+        if row_rules is not None and fld.kind == "int":
+            noted = np.flatnonzero((row_status == OK) & (row_rules != None))  # noqa: E711
+            log_by_rule(log, str(src), noted, column.to_numpy(dtype=object)[noted],
+                             row_rules[noted], "", "warning")
         frame[name] = typed_column(fld.kind, fld.codes, row_vals)
     out = pd.DataFrame(frame, index=pd.RangeIndex(n))
-    return Converted(out, {k: str(v) for k, v in chosen.items()}, bad_required, bad_values)
+    return Converted(out, {k: str(v) for k, v in chosen.items()}, bad_required, bad_values,
+                     bad_rules)
+
+
+def log_by_rule(log: FindingLog, src: str, positions: np.ndarray, values: np.ndarray,
+                rules: np.ndarray, suffix: str, severity: str,
+                reason: str | None = None) -> None:
+    """Add one finding per position, grouped into one ``log.add`` per distinct rule.
+
+    Parameters
+    ----------
+    positions, values, rules : arrays of equal length
+        Raw-table positions, the raw values shown, and each one's rule text.
+    suffix : str
+        Appended to every rule, e.g. " (set to missing)".
+    severity, reason : str
+        As :meth:`FindingLog.add`; ``reason`` is required for ``"error"``.
+    """
+    if positions.size == 0:
+        return
+    codes, uniq = pd.factorize(pd.Series(rules, dtype=object))
+    for i, rule in enumerate(uniq):
+        hit = codes == i
+        log.add(positions[hit], src, values[hit], str(rule) + suffix, severity, reason)
 
 
 def _log_bad_optional(log: FindingLog, fld: schema.Field, src: str, positions: np.ndarray,

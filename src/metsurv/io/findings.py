@@ -19,6 +19,7 @@ EXCLUSION_REASONS: tuple[str, ...] = (
     "duplicate patient_id",
     "unreadable required date",
     "unknown required code",
+    "implausible required value",
     "no usable time origin or outcome",
     "follow-up before metastasectomy",
     "negative time",

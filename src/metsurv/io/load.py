@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+from dataclasses import replace
 from importlib import metadata
 from typing import Any
 
@@ -31,6 +32,13 @@ def _read(source: Source, tm: TableMapping, sheet: str | int | None) -> RawTable
     if sheet is not None:
         opts["sheet"] = sheet
     return read_table(source, **opts)
+
+
+def _reading_notes(raw: RawTable, log: FindingLog) -> None:
+    """What the reader recorded about the table as a whole (e.g. which sheet of a workbook
+    with several it read), as info findings about the table."""
+    for note in raw.notes:
+        log.add_table("sheet" if raw.sheet is not None else "", raw.sheet, note, "info")
 
 
 def _require_columns(raw: RawTable, conv: Converted, table: str) -> None:
@@ -106,6 +114,7 @@ def load_cohort(
     *,
     sheet: str | int | None = None,
     resections_sheet: str | int | None = None,
+    today: str | pd.Timestamp | None = None,
 ) -> Cohort:
     """Load a registry export into a validated canonical :class:`~metsurv.cohort.Cohort`.
 
@@ -116,7 +125,8 @@ def load_cohort(
 
     Rows that cannot be analysed are excluded and counted in ``cohort.flow`` by reason;
     every problem is a row of ``cohort.findings``. File-level problems raise
-    :class:`~metsurv.errors.CohortError`.
+    :class:`~metsurv.errors.CohortError`. ``today`` is the export date (a later date is in the
+    future, implausible); None takes the machine's date, recorded in ``provenance["today"]``.
 
     >>> import pandas as pd
     >>> df = pd.DataFrame({"patient_id": ["a", "b", "b"], "os_months": [12.0, 30.5, 4.0],
@@ -126,22 +136,25 @@ def load_cohort(
     (3, 2, [{'reason': 'duplicate patient_id', 'count': 1}])
     """
     m = read_mapping(mapping)
+    today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today)
     raw = _read(source, m.patients, sheet)
     log = FindingLog("patients")
-    conv = convert(raw, m.patients, "patients", log)
+    _reading_notes(raw, log)
+    conv = convert(raw, m.patients, "patients", log, today)
     p = conv.frame
 
     raw_r = conv_r = log_r = None
     if resections is not None:
         raw_r = _read(resections, m.resections, resections_sheet)
         log_r = FindingLog("resections")
-        conv_r = convert(raw_r, m.resections, "resections", log_r)
+        _reading_notes(raw_r, log_r)
+        conv_r = convert(raw_r, m.resections, "resections", log_r, today)
         _require_columns(raw_r, conv_r, "resections")
         usable = conv_r.frame.dropna(subset=["patient_id", "operation_date"])
         first = usable.sort_values(["patient_id", "operation_date"], kind="stable")
         first = first.drop_duplicates("patient_id", keep="first")
         p = _from_first_resection(p, first)
-        conv = Converted(p, conv.source_columns, conv.bad_required, conv.bad_values)
+        conv = replace(conv, frame=p)
     _require_columns(raw, conv, "patients")  # the time origin may come from the resections
 
     validate_patients(conv, raw.frame, log)
@@ -155,7 +168,8 @@ def load_cohort(
     patients["os_event"] = patients["os_event"].astype(bool)
     flow = [_flow("patients", len(raw.frame), reasons)]
     findings: list[pd.DataFrame] = []
-    provenance: dict[str, Any] = {**_describe(raw), "mapping": m.to_dict(),
+    provenance: dict[str, Any] = {**_describe(raw), "today": str(today.date()),
+                                  "mapping": m.to_dict(),
                                   "versions": _versions()}
 
     res_table = cp = None

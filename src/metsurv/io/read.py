@@ -7,10 +7,16 @@ formats (Excel, Parquet, SAS, Stata, SPSS, DuckDB, SQLite) arrive with their nat
 (value labels applied, date formats as datetime64, missing as NaN/NaT/NA), and every record
 carries the row number a user would look up in the source.
 
-Safety: files are opened as local files only (no URI resolution, no decompression), DuckDB
-is opened read-only with extension installs and external access disabled, SQLite through
-the standard library in read-only mode; the C parser for SAS/Stata/SPSS runs first in a
-forked child on Linux, so a crash on a damaged file becomes a CohortError.
+Safety: files are opened as local files only (no URI resolution, no decompression). A
+query reads, never writes: DuckDB is opened read-only with extension installs, external
+access and configuration changes disabled; SQLite in read-only mode (``mode=ro``) with an
+authorizer that allows only SELECT, READ and ordinary functions (so no ATTACH, VACUUM INTO,
+PRAGMA or write); either refuses more than one statement. Work is bounded: an .xlsx is
+checked against :data:`MAX_XLSX_BYTES`, :data:`MAX_XLSX_RATIO`, :data:`MAX_XLSX_ROWS` and
+:data:`MAX_XLSX_CELLS` before it is parsed, a CSV header line against
+:data:`MAX_HEADER_BYTES`; each limit is raised by the environment variable ``METSURV_`` +
+its name. The C parser for SAS/Stata/SPSS runs first in a forked child on Linux, so a crash
+on a damaged file becomes a CohortError.
 
 Every problem with the input as a whole raises :class:`metsurv.errors.CohortError` with one
 sentence that names the file and says what to do; no other exception type escapes.
@@ -41,7 +47,8 @@ import pandas as pd
 
 from metsurv.errors import CohortError
 
-__all__ = ["RawTable", "SqlSource", "read_table", "FORMATS"]
+__all__ = ["RawTable", "SqlSource", "read_table", "FORMATS", "MAX_HEADER_BYTES", "MAX_XLSX_BYTES",
+           "MAX_XLSX_CELLS", "MAX_XLSX_RATIO", "MAX_XLSX_ROWS"]
 
 # --------------------------------------------------------------------------------------
 # public contract
@@ -78,6 +85,11 @@ class RawTable:
     encoding: str | None
     delimiter: str | None
     decimal: str
+    #: Excel only: the title of the sheet that was read.
+    sheet: str | None = None
+    #: Facts about the reading that the loader reports as table-level findings, one sentence
+    #: each (e.g. which sheet of a workbook with several was read, and why).
+    notes: tuple[str, ...] = ()
 
 
 FORMATS = (
@@ -199,7 +211,9 @@ def read_table(
         file holding exactly one table; an :class:`SqlSource`; or a pandas DataFrame
         (copied, never mutated).
     sheet
-        Excel only: sheet name or 0-based position (default: the first sheet).
+        Excel only: sheet name or 0-based position among the worksheets. Default: the
+        workbook's active sheet if it is visible, else the first visible one (never a
+        hidden sheet); with several sheets, ``RawTable.notes`` says which was read.
     encoding, delimiter, decimal
         Delimited text only: override detection. ``decimal`` is only recorded (cells stay
         strings); the mapping layer uses it to parse numbers.
@@ -208,7 +222,12 @@ def read_table(
     ------
     CohortError
         For every problem with the input as a whole (missing, empty, corrupt, wrong format,
-        duplicated or blank column names, ragged rows, SQL errors, no rows).
+        duplicated or blank column names, ragged rows, SQL errors, no rows), for a query
+        that is not one SELECT, and for an input beyond a work limit (an .xlsx beyond
+        :data:`MAX_XLSX_BYTES`, :data:`MAX_XLSX_RATIO`, :data:`MAX_XLSX_ROWS` or
+        :data:`MAX_XLSX_CELLS`; a CSV header line beyond :data:`MAX_HEADER_BYTES`). Each limit
+        is raised by the environment variable of the same name with ``METSURV_`` in front
+        (e.g. ``METSURV_MAX_XLSX_ROWS=2000000``).
     """
     label = _label_of(source)
     try:
@@ -585,11 +604,95 @@ def _has_c1(chunk: bytes) -> bool:
     return any(b in chunk for b in _C1)  # memchr per byte value: far faster than a regex
 
 
-def _decode_head(head: bytes, enc: str) -> str:
-    cut = max(head.rfind(b"\n"), head.rfind(b"\r"))
-    if 0 < cut < len(head) - 1 and len(head) >= _HEAD_BYTES:
-        head = head[: cut + 1]
-    return head.decode(enc, errors="replace")
+#: A header line longer than this is refused: no registry export has one (5,000 columns of
+#: 60-character names are 300 KB), and reading further would only find a file that is not
+#: delimited text. Raise it with the environment variable METSURV_MAX_HEADER_BYTES.
+MAX_HEADER_BYTES = 16 << 20
+
+
+def _text_head(path: Path, name: str, enc: str) -> tuple[str, int]:
+    """The start of the file as text: the whole header line, however long, plus about
+    :data:`_HEAD_BYTES` more (cut at a line end), and the header's length in bytes.
+
+    The header ends at the first line break outside double quotes (after any blank lines);
+    reading stops there, or with a CohortError at :data:`MAX_HEADER_BYTES`.
+    """
+    limit = _env_limit("METSURV_MAX_HEADER_BYTES", MAX_HEADER_BYTES, name)
+    decoder = codecs.getincrementaldecoder(enc)(errors="replace")
+    text = ""
+    consumed = 0
+    header_end = -1  # index in text just after the header's line break
+    scan_from = -1  # where to look for the header's end; -1: only blank lines seen so far
+    quotes = 0  # double quotes seen between the header's start and scan_from
+    eof = False
+    try:
+        with open(path, "rb") as fh:
+            while True:
+                chunk = fh.read(max(_HEAD_BYTES, consumed))  # doubling: linear in the header
+                eof = not chunk
+                text += decoder.decode(chunk, final=eof)
+                consumed += len(chunk)
+                if header_end < 0:
+                    if scan_from < 0:  # blank lines before the header are skipped
+                        start = len(text) - len(text.lstrip("\ufeff\r\n"))
+                        scan_from = start if start < len(text) else -1
+                    if scan_from >= 0:
+                        header_end, scan_from, quotes = _line_end(text, scan_from, quotes)
+                    if header_end < 0 and consumed > limit:
+                        raise CohortError(
+                            f"{name}: the header line is longer than {limit >> 20} MiB (or "
+                            "has a quote that is never closed), so this is not a delimited "
+                            "table metsurv can read; check the file, or raise the limit with "
+                            "the environment variable METSURV_MAX_HEADER_BYTES."
+                        )
+                if eof or (header_end >= 0 and consumed >= _HEAD_BYTES
+                           and len(text) - header_end >= _HEAD_BYTES // 2):
+                    break
+    except OSError as exc:
+        raise CohortError(
+            f"{name}: the file cannot be read ({_brief(exc)}); check its permissions."
+        ) from exc
+    if not eof:  # drop a partial last line; the header itself is always kept whole
+        cut = max(text.rfind("\n"), text.rfind("\r"))
+        if cut + 1 > max(header_end, 0):
+            text = text[: cut + 1]
+    header_bytes = len(text[: header_end if header_end >= 0 else len(text)].encode(
+        "utf-8", errors="replace"))
+    return text, header_bytes
+
+
+def _line_end(text: str, pos: int, quotes: int) -> tuple[int, int, int]:
+    """First line break at or after ``pos`` with an even number of double quotes before
+    it (so outside a quoted value); (index after it or -1, where to resume, quotes seen)."""
+    while True:
+        nl = min((i for i in (text.find("\n", pos), text.find("\r", pos)) if i >= 0),
+                 default=-1)
+        if nl < 0:
+            return -1, len(text), quotes + text.count('"', pos)
+        quotes += text.count('"', pos, nl)
+        if quotes % 2 == 0:
+            end = nl + 1
+            if text[nl] == "\r" and text[end:end + 1] == "\n":
+                end += 1
+            return end, end, quotes
+        pos = nl + 1
+
+
+def _env_limit(var: str, default: int, name: str) -> int:
+    """A size limit, raised (or lowered) by an environment variable holding a whole number."""
+    raw = os.environ.get(var)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw.strip().replace("_", ""))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise CohortError(
+            f"{name}: the environment variable {var} must be a positive whole number "
+            f"(got {raw!r}); set it to e.g. {default} or unset it."
+        )
+    return value
 
 
 def _sniff_delimiter(text: str, preferred: str | None) -> str:
@@ -713,7 +816,7 @@ def _read_csv(path: Path, name: str, *, encoding: str | None, delimiter: str | N
             "encoding=... if it is text in another encoding."
         )
 
-    text_head = _decode_head(head, enc)
+    text_head, header_bytes = _text_head(path, name, enc)
     if not text_head.strip().strip("\ufeff").strip():
         raise CohortError(
             f"{name}: the file contains only blank lines; "
@@ -732,7 +835,8 @@ def _read_csv(path: Path, name: str, *, encoding: str | None, delimiter: str | N
     data = None
     if codecs.lookup(enc).name not in ("utf-8", "utf-8-sig"):
         data, enc = _transcode(path, name, enc, user_given=encoding is not None)
-    frame, simple = _parse_csv(path, name, enc, delim, header, data)
+    frame, simple = _parse_csv(path, name, enc, delim, header, data,
+                               block_size=max(_CHUNK, 4 * header_bytes))
     del data
     frame = _drop_trailing_empty_column(frame)
     frame = _finish(frame, name, check_types=False)
@@ -818,10 +922,12 @@ def _transcode(path: Path, name: str, enc: str, user_given: bool) -> tuple[bytes
 
 
 def _parse_csv(path: Path, name: str, enc: str, delim: str, header: list[str],
-               data: bytes | None = None) -> tuple[pd.DataFrame, bool]:
+               data: bytes | None = None, block_size: int = _CHUNK
+               ) -> tuple[pd.DataFrame, bool]:
     """Parse with pyarrow (all strings); fall back to pandas' C engine. Returns (frame, simple).
 
     ``data``: the file already transcoded to UTF-8 (for files in other encodings).
+    ``block_size``: pyarrow's block, which must hold the header line and any one record.
     """
     import pyarrow as pa
     from pyarrow import csv as pacsv
@@ -835,7 +941,7 @@ def _parse_csv(path: Path, name: str, enc: str, delim: str, header: list[str],
                 stream = pa.OSFile(str(path.resolve()))  # a local file: no URI, no unzip
             table = pacsv.read_csv(
                 stream,
-                read_options=pacsv.ReadOptions(encoding="utf8", block_size=1 << 24),
+                read_options=pacsv.ReadOptions(encoding="utf8", block_size=block_size),
                 parse_options=pacsv.ParseOptions(
                     delimiter=delim, quote_char='"', double_quote=True, escape_char=False,
                     newlines_in_values=newlines_in_values, ignore_empty_lines=True,
@@ -966,12 +1072,149 @@ def _record_lines(path: Path, name: str, enc: str, delim: str, n: int) -> np.nda
 # --------------------------------------------------------------------------------------
 
 
+#: Work limits for .xlsx workbooks (a 2 MB workbook can expand to a 2 GiB cell, an 8 MB one
+#: can hold 30 million rows). Size and ratio are checked from the zip directory before
+#: anything is parsed; rows and cells by counting tags in the XML stream of every sheet
+#: before openpyxl opens the workbook. Each is raised by the environment variable ``METSURV_`` + its name.
+#: Sum of the uncompressed sizes of all parts of the workbook, in bytes.
+MAX_XLSX_BYTES = 1 << 30
+#: Uncompressed / compressed size of any one part larger than 16 MiB (spreadsheet XML
+#: compresses 5-50 : 1; a zip bomb near deflate's limit of about 1,000 : 1).
+MAX_XLSX_RATIO = 200
+#: Rows in any one sheet: Excel's own maximum.
+MAX_XLSX_ROWS = 1_048_576
+#: Cells in any one sheet: each costs about 100 bytes of memory (so about 1 GB at the
+#: limit) and openpyxl parses about 60,000 a second, so the limit is about three minutes.
+MAX_XLSX_CELLS = 10_000_000
+
+_RATIO_FROM = 16 << 20
+_ZIP_CHUNK = 1 << 20
+
+
+def _xlsx_limit(what: str, name: str) -> int:
+    return _env_limit(f"METSURV_{what}", globals()[what], name)
+
+
+def _xlsx_refusal(name: str, found: str, what: str, limit: int) -> CohortError:
+    return CohortError(
+        f"{name}: {found}, over the limit {what} = {limit:,}; if the workbook is genuine, "
+        f"export the table as CSV or Parquet, or raise the limit with the environment "
+        f"variable METSURV_{what} (e.g. METSURV_{what}={2 * limit})."
+    )
+
+
+def _check_xlsx_work(path: Path, name: str) -> None:
+    """Refuse a workbook that would expand beyond the limits, before openpyxl opens it
+    (opening already walks every sheet that lacks a ``<dimension>`` tag to its end).
+
+    Size and ratio come from the zip directory alone; its sizes can be trusted as bounds,
+    because Python's zip reader stops at a part's declared size and fails its checksum
+    when there is more. Rows and cells are counted in every XML part (a worksheet may be
+    stored under any name), each in one streaming pass: zlib in C, a fraction of the time
+    openpyxl takes to parse the same part.
+    """
+    max_bytes = _xlsx_limit("MAX_XLSX_BYTES", name)
+    max_ratio = _xlsx_limit("MAX_XLSX_RATIO", name)
+    max_rows = _xlsx_limit("MAX_XLSX_ROWS", name)
+    max_cells = _xlsx_limit("MAX_XLSX_CELLS", name)
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+        total = sum(i.file_size for i in infos)
+        if total > max_bytes:
+            raise _xlsx_refusal(name, f"the workbook expands to {total:,} bytes",
+                                "MAX_XLSX_BYTES", max_bytes)
+        for info in infos:
+            if info.file_size > _RATIO_FROM:
+                ratio = info.file_size / max(info.compress_size, 1)
+                if ratio > max_ratio:
+                    raise _xlsx_refusal(
+                        name, f"the workbook's part {info.filename} expands {ratio:,.0f} "
+                        f"times (to {info.file_size:,} bytes), like a zip bomb",
+                        "MAX_XLSX_RATIO", max_ratio)
+        for info in infos:
+            if info.filename.lower().endswith(".xml") and not info.is_dir():
+                _count_xlsx_rows(zf, info.filename, name, max_rows, max_cells)
+
+
+def _count_xlsx_rows(zf: zipfile.ZipFile, member: str, name: str, max_rows: int,
+                     max_cells: int) -> None:
+    """Count the row and cell tags of one XML part and refuse it once it passes a limit.
+    ``<`` never stands unescaped in XML text, so the count is exact."""
+    rows = cells = 0
+    prev = b""
+    with zf.open(member) as fh:
+        chunk = fh.read(4096)
+        found = re.search(rb"<(\w+):worksheet\b", chunk)
+        prefix = found.group(1) + b":" if found else b""
+        row_tags = (b"<" + prefix + b"row",)
+        cell_tags = (b"<" + prefix + b"c ", b"<" + prefix + b"c>", b"<" + prefix + b"c/")
+        while chunk:
+            for tags, is_row in ((row_tags, True), (cell_tags, False)):
+                n = 0
+                for tag in tags:
+                    # exact at chunk seams: the window holds only tags that cross the seam
+                    seam = prev[-(len(tag) - 1):] + chunk[: len(tag) - 1]
+                    n += chunk.count(tag) + seam.count(tag)
+                if is_row:
+                    rows += n
+                else:
+                    cells += n
+            if rows > max_rows:
+                raise _xlsx_refusal(name, f"the sheet {member} has more than {max_rows:,} "
+                                    "rows", "MAX_XLSX_ROWS", max_rows)
+            if cells > max_cells:
+                raise _xlsx_refusal(name, f"the sheet {member} has more than {max_cells:,} "
+                                    "cells", "MAX_XLSX_CELLS", max_cells)
+            prev = chunk
+            chunk = fh.read(_ZIP_CHUNK)
+
+
+def _default_sheet(wb: Any, name: str) -> tuple[Any, tuple[str, ...]]:
+    """The sheet Excel shows on opening: the active sheet if visible, else the first
+    visible worksheet; never a hidden one. With several sheets, a note says which."""
+    sheets = wb.worksheets
+    visible = [ws for ws in sheets if getattr(ws, "sheet_state", "visible") == "visible"]
+    if not visible:
+        raise CohortError(
+            f"{name}: every worksheet of the workbook is hidden "
+            f"({', '.join(repr(ws.title) for ws in sheets)}); unhide the one to read, or "
+            "name it with 'sheet:' in the mapping's source."
+        )
+    try:
+        active = wb.active
+    except (IndexError, AttributeError):
+        active = None
+    if active is not None and any(active is ws for ws in visible):
+        ws, why = active, "the active sheet"
+    else:
+        ws = visible[0]
+        why = "the first visible sheet"
+        if active is not None and hasattr(active, "title"):
+            why += f"; the active one, {active.title!r}, is hidden or not a worksheet"
+    all_sheets = wb.sheetnames
+    if len(all_sheets) < 2:
+        return ws, ()
+    others = []
+    for title in all_sheets:
+        if title == ws.title:
+            continue
+        state = getattr(wb[title], "sheet_state", "visible")
+        others.append(f"{title!r}" + (f" ({state})" if state != "visible" else ""))
+    note = (f"sheet {ws.title!r} was read ({why}); the workbook also has "
+            f"{', '.join(others)}: to read another, name it with 'sheet:' in the mapping's "
+            "source")
+    return ws, (note,)
+
+
 def _read_excel(path: Path, name: str, sheet: str | int | None) -> RawTable:
     import openpyxl
 
     sha = _sha256(path, name)
     try:
+        _check_xlsx_work(path, name)
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
+    except CohortError:
+        raise
     except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as exc:
         raise CohortError(
             f"{name}: the workbook is damaged or incomplete ({_brief(exc, 80)}); "
@@ -982,6 +1225,7 @@ def _read_excel(path: Path, name: str, sheet: str | int | None) -> RawTable:
             f"{name}: the file is not a readable Excel .xlsx workbook ({_brief(exc, 80)}); "
             "save it again from Excel as .xlsx or export the table as CSV."
         ) from exc
+    notes: tuple[str, ...] = ()
     try:
         sheets = wb.worksheets
         titles = [ws.title for ws in sheets]
@@ -990,7 +1234,7 @@ def _read_excel(path: Path, name: str, sheet: str | int | None) -> RawTable:
                 f"{name}: the workbook has no worksheets; save the table on a worksheet."
             )
         if sheet is None:
-            ws = sheets[0]
+            ws, notes = _default_sheet(wb, name)
         elif isinstance(sheet, bool) or not isinstance(sheet, int | str):
             raise CohortError(
                 f"{name}: sheet must be a sheet name or a 0-based position (got {sheet!r}); "
@@ -1012,7 +1256,8 @@ def _read_excel(path: Path, name: str, sheet: str | int | None) -> RawTable:
             ws = wb[sheet]
         label = f"{name} [{ws.title}]" if sheet is not None else name
         try:
-            header, records, row_numbers = _excel_rows(ws, label)
+            header, records, row_numbers = _excel_rows(ws, label,
+                                                       _xlsx_limit("MAX_XLSX_ROWS", name))
         except CohortError:
             raise
         except (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError) as exc:
@@ -1035,10 +1280,11 @@ def _read_excel(path: Path, name: str, sheet: str | int | None) -> RawTable:
     frame = _finish(frame, label)
     return RawTable(frame=frame, source=label, format="excel",
                     rows=np.asarray(row_numbers, dtype=np.int64), sha256=sha, encoding=None,
-                    delimiter=None, decimal=".")
+                    delimiter=None, decimal=".", sheet=ws.title, notes=notes)
 
 
-def _excel_rows(ws, label: str) -> tuple[list[Any], list[tuple], list[int]]:
+def _excel_rows(ws, label: str, max_rows: int = MAX_XLSX_ROWS
+                ) -> tuple[list[Any], list[tuple], list[int]]:
     # the <dimension> a writer records can be wrong (too small): read every stored row
     if hasattr(ws, "reset_dimensions"):
         ws.reset_dimensions()
@@ -1047,6 +1293,9 @@ def _excel_rows(ws, label: str) -> tuple[list[Any], list[tuple], list[int]]:
     records: list[tuple] = []
     numbers: list[int] = []
     for number, values in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1):
+        if number > max_rows:  # the tag count missed them (an unusual writer): stop anyway
+            raise _xlsx_refusal(label, f"the sheet has more than {max_rows:,} rows",
+                                "MAX_XLSX_ROWS", max_rows)
         values = tuple(None if (isinstance(v, str) and v == "") else v for v in values)
         if header is None:
             if all(v is None for v in values):
@@ -1452,7 +1701,7 @@ _DUCKDB_TABLES = ("SELECT table_schema, table_name FROM information_schema.table
                   "ORDER BY table_schema, table_name")
 
 
-def _run_query(con: Any, name: str, src: SqlSource, list_tables: str):
+def _run_query(con: Any, name: str, src: SqlSource, list_tables: str, engine: str):
     """Run the user's query, or SELECT * from the one table named or present; (query, cursor,
     column names). Same DB-API steps for SQLite and DuckDB; errors are the caller's to word."""
     if src.query is None:
@@ -1462,11 +1711,58 @@ def _run_query(con: Any, name: str, src: SqlSource, list_tables: str):
         query = src.query
     cur = con.execute(query)
     if cur.description is None:
-        raise CohortError(
-            f"{name}: the query returned no table ({_short_query(query, 60)}); "
-            "give a SELECT query."
-        )
+        raise _not_a_select(name, engine, query)
     return query, cur, [d[0] for d in cur.description]
+
+
+def _not_a_select(name: str, engine: str, query: str, refused: str | None = None) -> CohortError:
+    """The one message for a query that is not a single SELECT (metsurv only reads)."""
+    why = f" ({engine} refused: {refused})" if refused else ""
+    return CohortError(
+        f"{name}: only one SELECT statement is allowed, and the query "
+        f"({_short_query(query, 60)}) is not one{why}; metsurv opens databases read-only and "
+        "never writes, attaches or copies: give a single SELECT query."
+    )
+
+
+#: SQLite authorizer action codes (sqlite3.h); those not listed in _SQLITE_ALLOWED are denied.
+_SQLITE_ACTIONS = {
+    1: "CREATE INDEX", 2: "CREATE TABLE", 3: "CREATE TEMP INDEX", 4: "CREATE TEMP TABLE",
+    5: "CREATE TEMP TRIGGER", 6: "CREATE TEMP VIEW", 7: "CREATE TRIGGER", 8: "CREATE VIEW",
+    9: "DELETE", 10: "DROP INDEX", 11: "DROP TABLE", 12: "DROP TEMP INDEX",
+    13: "DROP TEMP TABLE", 14: "DROP TEMP TRIGGER", 15: "DROP TEMP VIEW", 16: "DROP TRIGGER",
+    17: "DROP VIEW", 18: "INSERT", 19: "PRAGMA", 20: "READ", 21: "SELECT", 22: "TRANSACTION",
+    23: "UPDATE", 24: "ATTACH (or VACUUM)", 25: "DETACH", 26: "ALTER TABLE", 27: "REINDEX",
+    28: "ANALYZE", 29: "CREATE VIRTUAL TABLE", 30: "DROP VIRTUAL TABLE", 31: "FUNCTION",
+    32: "SAVEPOINT", 33: "RECURSIVE",
+}
+_SQLITE_ALLOWED = {20, 21, 31, 33}  # READ, SELECT, FUNCTION, RECURSIVE (WITH RECURSIVE)
+#: Core or common extension functions that reach outside the database or a pointer.
+_SQLITE_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer", "readfile", "writefile",
+                               "edit"})
+
+
+def _sqlite_authorizer(denied: list[str]):
+    """An authorizer that lets a connection only read: SELECT, READ and ordinary functions.
+    No PRAGMA (the reader needs none; even the table-valued pragma_*() functions ask to
+    UPDATE sqlite_master). Everything else is denied at prepare time, before anything runs; ATTACH
+    is denied too, which also stops ``VACUUM INTO`` (it attaches its target file). The name
+    of the first denied action is kept in ``denied`` for the message."""
+
+    def authorize(action: int, arg1: str | None, arg2: str | None, _db: str | None,
+                  _trigger: str | None) -> int:
+        if action in _SQLITE_ALLOWED and not (
+                action == 31 and (arg2 or "").lower() in _SQLITE_FUNCTIONS):
+            return sqlite3.SQLITE_OK
+        what = _SQLITE_ACTIONS.get(action, f"action {action}")
+        if action == 31:
+            what = f"the function {arg2}()"
+        elif action == 19:
+            what = f"PRAGMA {arg1}"
+        denied.append(what)
+        return sqlite3.SQLITE_DENY
+
+    return authorize
 
 
 def _sqlite_query(path: Path, name: str, src: SqlSource):
@@ -1479,13 +1775,29 @@ def _sqlite_query(path: Path, name: str, src: SqlSource):
             f"{name}: the SQLite database cannot be opened ({_brief(exc, 100)}); "
             "check the file and its permissions."
         ) from exc
+    # mode=ro stops writes to this file, not a new file: VACUUM INTO and ATTACH create
+    # one. The authorizer lets only reads through; no attached database is possible at all.
+    denied: list[str] = []
+    con.set_authorizer(_sqlite_authorizer(denied))
+    con.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+    query = src.query if src.query is not None else ""
     try:
         try:
-            query, cur, columns = _run_query(con, name, src, _SQLITE_TABLES)
+            query, cur, columns = _run_query(con, name, src, _SQLITE_TABLES, "SQLite")
             records = cur.fetchall()
         except CohortError:
             raise
+        except sqlite3.ProgrammingError as exc:
+            if "one statement" not in str(exc):
+                raise
+            raise CohortError(
+                f"{name}: the query holds more than one statement, but only one SELECT "
+                "statement is allowed; remove everything after the first ';'."
+            ) from exc
         except (sqlite3.Error, ValueError, OverflowError) as exc:
+            if denied:
+                shown = ", ".join(dict.fromkeys(denied[:20]))
+                raise _not_a_select(name, "SQLite", query, shown) from exc
             if (isinstance(exc, sqlite3.DatabaseError)
                     and not isinstance(exc, sqlite3.OperationalError)):
                 raise CohortError(
@@ -1511,7 +1823,9 @@ def _duckdb_query(path: Path, name: str, src: SqlSource):
             str(path.resolve()), read_only=True,
             config={"autoinstall_known_extensions": False,
                     "autoload_known_extensions": False,
-                    "enable_external_access": False},
+                    "enable_external_access": False,
+                    # no SET can loosen the settings above from inside a query
+                    "lock_configuration": True},
         )
     except Exception as exc:
         text = str(exc).lower()
@@ -1527,7 +1841,9 @@ def _duckdb_query(path: Path, name: str, src: SqlSource):
         ) from exc
     try:
         try:
-            query, rel, columns = _run_query(con, name, src, _DUCKDB_TABLES)
+            if src.query is not None:
+                _duckdb_one_select(con, name, src.query)
+            query, rel, columns = _run_query(con, name, src, _DUCKDB_TABLES, "DuckDB")
             _check_columns(columns, f"{name}: {_short_query(query)}")
             frame = rel.fetch_df()
         except CohortError:
@@ -1539,6 +1855,12 @@ def _duckdb_query(path: Path, name: str, src: SqlSource):
                     f"{name}: the DuckDB database is damaged or incomplete "
                     f"(DuckDB says: {_brief(exc, 120)}); copy or export the database again."
                 ) from exc
+            if isinstance(exc, duckdb.PermissionException):
+                raise CohortError(
+                    f"{name}: the query reaches outside the database (DuckDB says: "
+                    f"{_brief(exc, 120)}); metsurv reads only the database file itself: "
+                    "query its tables only."
+                ) from exc
             raise CohortError(
                 f"{name}: the SQL query failed (DuckDB says: {_brief(exc, 120)}); "
                 "check the query against the database's tables and columns."
@@ -1546,3 +1868,21 @@ def _duckdb_query(path: Path, name: str, src: SqlSource):
     finally:
         con.close()
     return columns, frame, query
+
+
+def _duckdb_one_select(con: Any, name: str, query: str) -> None:
+    """DuckDB runs every statement of a script and returns the last result: allow one
+    SELECT only (read-only mode and no external access already refuse writes and files)."""
+    import duckdb
+
+    try:
+        statements = con.extract_statements(query)
+    except duckdb.Error:
+        return  # a syntax error: running the query reports it with DuckDB's own words
+    if len(statements) > 1:
+        raise CohortError(
+            f"{name}: the query holds {len(statements)} statements, but only one SELECT "
+            "statement is allowed; remove everything after the first ';'."
+        )
+    if statements and statements[0].type != duckdb.StatementType.SELECT:
+        raise _not_a_select(name, "DuckDB", query, f"{statements[0].type.name} statement")

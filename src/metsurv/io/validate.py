@@ -7,7 +7,10 @@ Rules for the patients table (an ``error`` excludes the row; reasons in
   excluded: the registry must say which record is right);
 - no usable time origin or outcome: neither complete dates (metastasectomy date, last
   follow-up date, vital status) nor an analysis-ready ``os_months`` + ``os_event``; when the
-  cause is an unreadable date or an unknown vital-status code, that is the reason given;
+  cause is an unreadable date or an unknown vital-status code, that is the reason given, and
+  when it is a readable but implausible value (a date before ``schema.EARLIEST_DATE`` or after
+  the export date, a time beyond its range, a follow-up from the dates longer than
+  ``schema.MAX_MONTHS``), the reason is "implausible required value";
 - follow-up before metastasectomy; a negative given time;
 - registry entry on or after the end of follow-up (``entry_months >= os_months``): a
   left-truncated analysis, ``Surv(entry, os, status)``, has no time at risk for the row
@@ -25,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from metsurv import schema
-from metsurv.io.convert import Converted
+from metsurv.io.convert import Converted, log_by_rule
 from metsurv.io.derive import entry_months, months_between, os_from_dates, records_entry
 from metsurv.io.findings import FindingLog
 
@@ -69,6 +72,9 @@ def validate_patients(conv: Converted, raw_frame: pd.DataFrame, log: FindingLog)
             "duplicate patient_id")
 
     months, died = os_from_dates(p)
+    # a follow-up longer than any plausible one (an operation in 1901 followed to 2015)
+    too_long = (months > schema.PATIENTS["os_months"].maximum).to_numpy(dtype=bool)
+    months = months.mask(too_long)
     dates_ok = (months.notna() & died.notna()).to_numpy()
     given_time = p["os_months"] if "os_months" in p else pd.Series(np.nan, index=p.index)
     given_event = p["os_event"] if "os_event" in p else pd.Series(pd.NA, index=p.index)
@@ -90,10 +96,25 @@ def validate_patients(conv: Converted, raw_frame: pd.DataFrame, log: FindingLog)
             continue
         else:
             reason, rule = "no usable time origin or outcome", f"unreadable number in {name}"
-        log.add(pos[on_unusable], _src(conv, name), values[on_unusable], rule, "error", reason)
-        log.add(pos[~on_unusable], _src(conv, name), values[~on_unusable],
-                rule + " (the other outcome columns were used)", "warning")
+        why = conv.bad_rules.get(name, np.full(pos.size, None, dtype=object))
+        plain = np.array([w is None for w in why], dtype=bool)
+        for sel, severity, suffix in ((on_unusable, "error", ""),
+                                      (~on_unusable, "warning",
+                                       " (the other outcome columns were used)")):
+            log.add(pos[sel & plain], _src(conv, name), values[sel & plain], rule + suffix,
+                    severity, reason if severity == "error" else None)
+            implausible = sel & ~plain
+            log_by_rule(log, _src(conv, name), pos[implausible], values[implausible],
+                             why[implausible], suffix, severity,
+                             "implausible required value" if severity == "error" else None)
         explained[pos[on_unusable]] = True
+    # excluded even where os_months is given: the outcome derivation prefers the dates
+    long_pos = where(too_long & ~explained)
+    log.add(long_pos, _src(conv, "last_followup_date"),
+            _raw(conv, raw_frame, "last_followup_date", long_pos),
+            f"follow-up from the dates longer than {schema.MAX_MONTHS:g} months: implausible",
+            "error", "implausible required value")
+    explained[long_pos] = True
     rest = where(unusable & ~explained)
     have = [c for c in (*schema.DATE_OUTCOME, *schema.TIME_OUTCOME) if c in p]
     log.add(rest, ",".join(_src(conv, c) for c in have), None,

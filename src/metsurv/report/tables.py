@@ -40,6 +40,7 @@ __all__ = [
     "subset_patients",
     "suppress_count",
     "table1",
+    "csv_safe_text",
     "to_csv_bytes",
     "to_html",
 ]
@@ -542,9 +543,43 @@ def published_comparison(
 # output
 
 
+#: A cell that a spreadsheet would execute: it starts with one of these (OWASP, "CSV
+#: injection"): ``=HYPERLINK(...)``, ``+cmd|...``, ``@SUM(...)``, ``-2+3``, tab, CR.
+_FORMULA_START = re.compile(r"[=+\-@\t\r]")
+#: ... unless it is a plain number ("-0.52", "+3", "-1e-05"), which a spreadsheet reads as
+#: the number it is: neutralising it would turn a coefficient into text.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def csv_safe_text(values: pd.Series) -> pd.Series:
+    """Text cells that a spreadsheet would execute, prefixed with ``'`` (OWASP's rule);
+    plain numbers written as text and non-text cells are returned unchanged.
+
+    >>> csv_safe_text(pd.Series(["=1+1", "-0.52", "@SUM(A1)", "R0", 3, None])).tolist()
+    ["'=1+1", '-0.52', "'@SUM(A1)", 'R0', 3, None]
+    """
+    text = values.map(lambda v: v if isinstance(v, str) else "")
+    risky = text.str.match(_FORMULA_START) & ~text.str.fullmatch(_PLAIN_NUMBER)
+    if not risky.any():
+        return values
+    out = values.astype(object).copy()
+    out[risky] = "'" + text[risky]
+    return out
+
+
 def to_csv_bytes(df: pd.DataFrame) -> bytes:
-    """CSV with a fixed line ending and float format, so identical tables give identical bytes."""
-    return df.to_csv(index=False, lineterminator="\n", float_format="%.6g").encode("utf-8")
+    """CSV with a fixed line ending and float format, so identical tables give identical bytes.
+
+    Text that a spreadsheet would execute as a formula (in headers and in text cells) is
+    neutralised by :func:`csv_safe_text`; numbers, negative ones included, stay numbers.
+    """
+    safe = df.copy(deep=False)
+    safe.columns = list(csv_safe_text(pd.Series([str(c) for c in df.columns], dtype=object)))
+    for i in range(df.shape[1]):
+        column = df.iloc[:, i]
+        if column.dtype == object or isinstance(column.dtype, pd.StringDtype | pd.CategoricalDtype):
+            safe.isetitem(i, csv_safe_text(column.astype(object)))
+    return safe.to_csv(index=False, lineterminator="\n", float_format="%.6g").encode("utf-8")
 
 
 def to_html(df: pd.DataFrame, caption: str | None = None, table_id: str | None = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from metsurv.synthetic.dialects import write_dialect
+from metsurv.errors import CohortError
+from metsurv.synthetic.dialects import get_dialect, write_dialect
 from metsurv.synthetic.model import Outcome, SyntheticCohort, generate
 
 PATIENTS_FILE, RESECTIONS_FILE, MANIFEST_FILE = "patients.csv", "resections.csv", "manifest.json"
@@ -95,9 +97,57 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def files_written(dialect: str | None = None) -> list[str]:
+    """The names of the files ``synth_command`` writes into its folder (for ``dialect``)."""
+    if dialect is None:
+        return [PATIENTS_FILE, RESECTIONS_FILE, MANIFEST_FILE]
+    return [*get_dialect(dialect).files, "mapping.yaml", MANIFEST_FILE]
+
+
+def _guarded_folders() -> dict[Path, str]:
+    """Folders that are never an output folder by accident: the home folder and every
+    folder above the current one (``--out ..`` typed one level too high)."""
+    cwd = Path.cwd().resolve()
+    guarded = {parent: "a folder above the current folder" for parent in cwd.parents}
+    home = os.environ.get("HOME")
+    if home:
+        guarded[Path(home).resolve()] = "your home folder"
+    return guarded
+
+
+def check_output_folder(out: str | Path, dialect: str | None = None,
+                        force: bool = False) -> Path:
+    """Refuse an output folder where ``synth`` would destroy or scatter a user's files.
+
+    Returns the resolved folder. Raises :class:`~metsurv.errors.CohortError` when ``out`` is
+    the root folder (always), the home folder or a folder above the current one (unless
+    ``force``), not a folder, or a folder holding any file ``synth`` would write (listed;
+    ``force`` overwrites exactly those files, nothing else in the folder is touched).
+    """
+    target = Path(out).expanduser().resolve()
+    if target.parent == target:
+        raise CohortError(f"{target}: synth never writes into the root folder; choose an "
+                          f"output folder (--out DIR)")
+    what = _guarded_folders().get(target)
+    if what is not None and not force:
+        raise CohortError(f"{target}: is {what}; synth will not write its files there by "
+                          f"accident: choose a new folder (--out DIR), or pass --force if "
+                          f"you mean it")
+    if target.exists() and not target.is_dir():
+        raise CohortError(f"{target}: exists and is not a folder; choose another output "
+                          f"folder (--out DIR)")
+    present = [name for name in files_written(dialect)
+               if (target / name).exists() or (target / name).is_symlink()]
+    if present and not force:
+        raise CohortError(f"{target}: already holds {', '.join(present)}, which synth would "
+                          f"overwrite; nothing was written: choose a new folder (--out DIR), "
+                          f"or pass --force to overwrite exactly these files")
+    return target
+
+
 def synth_command(preset: str = "irlm1997", n: int | None = None, seed: int = 0,
                   dialect: str | None = None, outcome: Outcome = "calibrated",
-                  out: str | Path = "synthetic") -> Path:
+                  out: str | Path = "synthetic", force: bool = False) -> Path:
     """Generate a cohort and write it to directory ``out``; return ``out``.
 
     Writes ``patients.csv``, ``resections.csv`` (or, with ``dialect``, the registry's own
@@ -105,13 +155,20 @@ def synth_command(preset: str = "irlm1997", n: int | None = None, seed: int = 0,
     metsurv version, true parameters, calibration targets, file checksums and, for a
     dialect, the planted broken rows with the exclusion reason each must produce.
 
+    Nothing is written when ``out`` already holds one of these files (unless ``force``:
+    then exactly these files are overwritten) or is the root, the home folder or a folder
+    above the current one (:func:`check_output_folder`); other files in ``out`` are never
+    touched.
+
     >>> import tempfile
     >>> d = synth_command("sarcoma", n=50, seed=1, out=tempfile.mkdtemp())
     >>> sorted(p.name for p in d.iterdir())
     ['manifest.json', 'patients.csv', 'resections.csv']
     """
+    check_output_folder(out, dialect, force)  # before the (possibly long) generation
     cohort = generate(preset, n=n, seed=seed, outcome=outcome)
     target = Path(out)
+    check_output_folder(out, dialect, force)  # again: the folder may have changed meanwhile
     target.mkdir(parents=True, exist_ok=True)
     manifest = dict(cohort.manifest)
     try:
@@ -143,6 +200,8 @@ BUNDLED: dict[str, dict[str, Any]] = {
 }
 
 
-def write_bundled(root: str | Path) -> list[Path]:
-    """Regenerate the bundled synthetic data sets (data/synthetic/) under ``root``."""
-    return [synth_command(**args, out=Path(root) / name) for name, args in BUNDLED.items()]
+def write_bundled(root: str | Path, force: bool = False) -> list[Path]:
+    """Regenerate the bundled synthetic data sets (data/synthetic/) under ``root``
+    (``force``: overwrite the files of a previous regeneration)."""
+    return [synth_command(**args, out=Path(root) / name, force=force)
+            for name, args in BUNDLED.items()]
