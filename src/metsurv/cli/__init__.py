@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from . import cox, irlm, km, report, synth, validate
-from ._errors import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, run
+from ._errors import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, run, terminal_safe
 
 __all__ = ["EXIT_INPUT", "EXIT_INTERNAL", "EXIT_OK", "build_parser", "main"]
 
@@ -26,7 +26,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse with a usage error on one line (``metsurv km: error: ...; see --help``)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_INPUT, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+        self.exit(EXIT_INPUT, terminal_safe(f"{self.prog}: error: {message}; see {self.prog} "
+                                            "--help") + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -177,3 +177,41 @@ def _plain_table(frame: pd.DataFrame, raw, time: str, event: str, start: str | N
                           f"time {_number_text(out[time][negative].iloc[0])}; times are "
                           "measured from the time origin and must be >= 0.")
     return out
+
+
+#: Most groups a grouping column (km --by, cox --strata, a categorical covariate) may have:
+#: a column with more is an identifier or a continuous measurement given by mistake, and
+#: comparing its values would run for minutes (a log-rank test over k groups needs a k x k
+#: variance matrix; --by patient_id over 20,000 patients ran past two minutes).
+MAX_GROUPS = 50
+
+
+def check_groups(inp: SurvivalInput, columns: dict[str | None, str],
+                 categorical_only: bool = False) -> None:
+    """Refuse a grouping column with more than :data:`MAX_GROUPS` distinct values, naming the
+    option and the column (never a value: it may be an identifier).
+
+    ``columns`` maps a column (None: not given) to the option that named it; with
+    ``categorical_only`` numeric columns are skipped (a Cox covariate that is a number is a
+    slope, not groups).
+
+    Raises
+    ------
+    CohortError
+        Naming the file, the option, the column, its number of values and the limit.
+    """
+    frame = getattr(inp.data, "patients", inp.data)
+    for column, option in columns.items():
+        if column is None or column not in frame:
+            continue
+        values = frame[column]
+        if categorical_only and (pd.api.types.is_numeric_dtype(values)
+                                 or pd.api.types.is_bool_dtype(values)):
+            continue
+        n = int(values.nunique(dropna=True))
+        if n > MAX_GROUPS:
+            raise CohortError(
+                f"{inp.name}: {option} {column!r} has {n} different values; at most "
+                f"{MAX_GROUPS} groups are compared (is it an identifier or a measurement? "
+                "group its values into a new column first)")
+

@@ -29,6 +29,27 @@ from metsurv.errors import CohortError, DataError
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 
 
+#: Characters a terminal acts on instead of showing: C0 controls (ESC starts the sequences
+#: that recolour, move the cursor or retitle the window), DEL, the C1 controls (U+009B is a
+#: one-character ESC [) and the bidirectional overrides that reorder what is shown. Each is
+#: written as a visible escape (``\x1b``, ``\u202e``); newline and tab are kept.
+_UNSAFE = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))
+           if c not in (0x09, 0x0A)} | {
+    c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+
+
+def terminal_safe(text: str) -> str:
+    r"""``text`` with every character a terminal would act on shown as an escape instead.
+
+    Column names, codes and file names come from the user's files; printed raw, an ESC in
+    one could recolour or rewrite the console. Every line the CLI prints passes here.
+
+    >>> terminal_safe("os\x1b[31mred\x07 ok\n")
+    'os\\x1b[31mred\\x07 ok\n'
+    """
+    return str(text).translate(_UNSAFE)
+
+
 def one_line(text: str) -> str:
     """A message on one line: its lines joined by "; " (a refusal is one line on stderr)."""
     return "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
@@ -69,7 +90,7 @@ def os_message(exc: OSError, name: str) -> str:
 
 
 def _say(message: str) -> None:
-    print(f"metsurv: {message}", file=sys.stderr)
+    print(terminal_safe(f"metsurv: {message}"), file=sys.stderr)
 
 
 def run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
@@ -88,7 +109,8 @@ def run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> 
             raise
         if isinstance(exc, CohortError):
             text = one_line(str(exc))
-            _say(text if name in text else f"{name}: {text}")
+            # no input file (bare `metsurv report`): the message names what it is about
+            _say(text if name in text or name == "metsurv" else f"{name}: {text}")
         elif isinstance(exc, DataError):
             _say(data_message(exc, name))
         elif isinstance(exc, KeyError):

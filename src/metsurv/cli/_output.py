@@ -15,10 +15,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ._errors import one_line
+from ._errors import one_line, terminal_safe
 
 #: Warnings about metsurv's own dependencies, not about the user's data: not shown.
 _DEVELOPER = (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ImportWarning)
+
+#: What a terminal would act on inside a JSON string, as JSON escapes (see terminal_safe).
+_JSON_UNSAFE = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0), *range(0x202A, 0x202F),
+                                          *range(0x2066, 0x206A))}
 
 
 class Notes:
@@ -52,15 +56,18 @@ def catching(notes: Notes) -> Iterator[Notes]:
 
 
 def print_json(obj: Any) -> None:
-    print(json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False))
+    # json escapes C0 controls itself; terminal_safe adds C1 and bidi ones (inside strings,
+    # the only place they can be, "\\x9b" is not JSON: so \\u escapes are written instead).
+    text = json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False)
+    print(text.translate(_JSON_UNSAFE))
 
 
 def emit(payload: dict[str, Any], text: str, as_json: bool, notes: Notes) -> None:
     """Print a subcommand's answer: ``payload`` (with ``"warnings"`` set) as JSON or ``text``;
     the warnings on stderr either way."""
     for w in notes.texts:
-        print(f"metsurv: warning: {w}", file=sys.stderr)
+        print(terminal_safe(f"metsurv: warning: {w}"), file=sys.stderr)
     if as_json:
         print_json({**payload, "warnings": list(notes.texts)})
     else:
-        print(text)
+        print(terminal_safe(text))

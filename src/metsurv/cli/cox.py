@@ -48,7 +48,7 @@ from metsurv.errors import DataError
 from metsurv.format import as_float, format_ci, format_num, format_p
 
 from ._args import add_json, add_source, add_survival
-from ._data import survival_input, with_flow
+from ._data import check_groups, survival_input, with_flow
 from ._errors import EXIT_OK
 from ._output import Notes, catching, emit
 from .km import _count, _outcome
@@ -177,6 +177,9 @@ def run(args: argparse.Namespace) -> int:
     with catching(notes):
         inp = survival_input(args, [*covariates, args.strata, args.cluster, args.start,
                                     args.weights])
+        # --cluster may have one value per patient (that is its point): not bounded
+        check_groups(inp, {args.strata: "--strata"})
+        check_groups(inp, dict.fromkeys(covariates, "--covariates"), categorical_only=True)
         result = cox_json(inp.data, time=inp.time, event=inp.event, covariates=covariates,
                           ties=args.ties, strata=args.strata,
                           robust=True if args.robust else None,

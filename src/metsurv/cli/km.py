@@ -47,7 +47,7 @@ from metsurv.errors import DataError
 from metsurv.format import as_float, format_ci, format_num, format_p
 
 from ._args import add_json, add_source, add_survival
-from ._data import survival_input, with_flow
+from ._data import check_groups, survival_input, with_flow
 from ._errors import EXIT_OK, one_line
 from ._output import Notes, catching, emit
 
@@ -207,20 +207,41 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+#: At most this many --times: a summary table, not a curve (bounded work and output).
+MAX_TIMES = 200
+#: Largest time --times accepts: far beyond any follow-up in months or days (1e6 days is
+#: 2700 years), so a typo such as 1e9 is refused instead of silently giving no rows.
+MAX_TIME = 1e6
+
+
 def _times(text: str | None) -> list[float] | None:
+    """``--times``: finite times 0 <= t <= :data:`MAX_TIME`, at most :data:`MAX_TIMES`."""
     if not text:
         return None
+    items = [t.strip() for t in text.split(",")]
+    if any(not t for t in items):
+        raise argparse.ArgumentTypeError(
+            "an empty item between commas; give numbers separated by commas, e.g. 12,36,60")
     try:
-        return [float(t) for t in text.split(",") if t.strip()]
+        values = [float(t) for t in items]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--times must be numbers separated by commas, "
-                                         f"not {text!r}") from None
+        raise argparse.ArgumentTypeError("must be numbers separated by commas, e.g. 12,36,60, "
+                                         f"not {text[:40]!r}") from None
+    if len(values) > MAX_TIMES:
+        raise argparse.ArgumentTypeError(f"at most {MAX_TIMES} times, not {len(values)}")
+    bad = [t for t in values if not 0 <= t <= MAX_TIME]  # also catches nan
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"each time must be a finite number from 0 to {MAX_TIME:g} in the unit of the "
+            f"time column, not {bad[0]:g}")
+    return values
 
 
 def run(args: argparse.Namespace) -> int:
     notes = Notes()
     with catching(notes):
         inp = survival_input(args, [args.by, args.start, args.weights])
+        check_groups(inp, {args.by: "--by"})
         result = km_json(inp.data, time=inp.time, event=inp.event, by=args.by,
                          times=args.times, conf_type=args.conf_type, extend=args.extend,
                          start=args.start, weights=args.weights)

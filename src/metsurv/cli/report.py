@@ -5,8 +5,40 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._errors import EXIT_OK
+from metsurv.errors import CohortError
+
+from ._errors import EXIT_OK, terminal_safe
 from ._output import Notes, catching
+
+#: 31 December 9999, 23:59:59 UTC: the last second a report date can be written with.
+_LAST_EPOCH = 253_402_300_799
+
+
+def check_source_date_epoch(value: str | None) -> None:
+    """Refuse a ``SOURCE_DATE_EPOCH`` that is not a whole number of seconds from 0 (1970) to
+    the end of year 9999 (reproducible-builds.org: "an integer ... not negative"), before a
+    build starts, instead of failing inside it.
+
+    Raises
+    ------
+    CohortError
+        Naming the variable, its value and what to set.
+
+    >>> check_source_date_epoch("1700000000")
+    >>> check_source_date_epoch("abc")
+    Traceback (most recent call last):
+    ...
+    metsurv.errors.CohortError: SOURCE_DATE_EPOCH: 'abc' is not a whole number of seconds since 1970-01-01 UTC (0 to 253402300799); set it to such a number, e.g. $(date +%s), or unset it
+    """
+    if value is None or value == "":
+        return
+    text = value.strip()
+    ok = text.isdigit() and text.isascii() and len(text) <= 12 and int(text) <= _LAST_EPOCH
+    if not ok:
+        raise CohortError(
+            f"SOURCE_DATE_EPOCH: {value[:24]!r} is not a whole number of seconds since "
+            f"1970-01-01 UTC (0 to {_LAST_EPOCH}); set it to such a number, e.g. $(date +%s), "
+            "or unset it")
 
 
 def add_parser(sub: Any) -> None:
@@ -27,14 +59,16 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     import sys
 
     from metsurv.report.build import report_command
 
+    check_source_date_epoch(os.environ.get("SOURCE_DATE_EPOCH"))
     notes = Notes()
     with catching(notes):
         out = report_command(args.config, out=args.out)
     for w in notes.texts:
-        print(f"metsurv: warning: {w}", file=sys.stderr)
-    print(f"report written to {out}")
+        print(terminal_safe(f"metsurv: warning: {w}"), file=sys.stderr)
+    print(terminal_safe(f"report written to {out}"))
     return EXIT_OK

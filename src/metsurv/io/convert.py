@@ -37,6 +37,9 @@ DEFAULT_DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%
 #: range, a number that fits only under the other decimal mark, a column whose marks are
 #: ambiguous).
 OK, MISSING, UNREADABLE, LOW, HIGH, CODE_LIKE, OTHER_MARK, AMBIGUOUS = range(8)
+#: A number under a SAS/Stata/SPSS user format whose labels are not in the file
+#: (``RawTable.unlabelled``): a code nobody can read, never guessed ("1" is not R1 there).
+UNLABELLED = 8
 #: "1.234" / "12.500.000": dots that can group thousands. "1,234": a comma that can.
 _DOT_GROUPED = r"[+-]?\d{1,3}(?:\.\d{3})+"
 _COMMA_GROUPED = r"[+-]?\d{1,3},\d{3}"
@@ -101,8 +104,8 @@ def _missing_status(text: pd.Series, tm: TableMapping, name: str) -> np.ndarray:
 
 
 def _convert_uniques(fld: schema.Field, uniques: pd.Index, tm: TableMapping, decimal: str,
-                     today: pd.Timestamp,
-                     required: bool = False) -> tuple[object, np.ndarray, np.ndarray]:
+                     today: pd.Timestamp, required: bool = False,
+                     unlabelled: str | None = None) -> tuple[object, np.ndarray, np.ndarray]:
     """(values for each distinct raw value, status (``OK`` ... ``AMBIGUOUS``), and the finding's
     rule for each implausible one (None elsewhere)). A required number below its minimum is
     kept for validation, which excludes it as a "negative time"."""
@@ -121,6 +124,15 @@ def _convert_uniques(fld: schema.Field, uniques: pd.Index, tm: TableMapping, dec
         table = {**builtin, **tm.codes.get(name, {})}
         vals = np.array([table.get(t) for t in tokens], dtype=object)
         status = np.where((status == OK) & (vals == None), UNREADABLE, status)  # noqa: E711
+        if unlabelled is not None and name not in tm.codes:
+            # numbers left without a label (labels arrive as text): never guessed
+            bare = np.array([isinstance(u, (int, float, np.number)) and not isinstance(
+                u, (bool, np.bool_)) for u in uniques], dtype=bool) & (status != MISSING)
+            vals[bare], status[bare] = None, UNLABELLED
+            rules[bare] = (f"{name}: a numeric code under the user format {unlabelled!r}, "
+                           "whose label is not in the file, is not guessed; give a code table "
+                           f"('codes: {name}:' in the mapping) or export the format catalog "
+                           "(value labels) with the data")
         return vals, status, rules
     if kind == "date":
         vals, status = _dates(uniques, tm.date_format(name), status, today)
@@ -211,7 +223,11 @@ def _other_reading(values: pd.Series, decimal: str) -> np.ndarray:
 def _thousands_dots(values: pd.Series) -> bool:
     """True for a text column whose dotted values all look like grouped thousands and which
     also holds plain whole numbers (a fixed-precision column of "12.345" has no plain ones)."""
-    text = values[values.map(lambda v: isinstance(v, str))].str.strip()
+    is_text = values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    if not is_text.any():  # dates or numbers (a DataFrame source): no marks to read
+        return False
+    # astype(object): a Series pandas inferred as datetime keeps .str usable on its text
+    text = values[is_text].astype(object).str.strip()
     dotted = text.str.contains(".", regex=False)
     if not dotted.any():
         return False
@@ -255,6 +271,13 @@ def _dates(uniques: pd.Index, fmt: str | None, status: np.ndarray,
            today: pd.Timestamp) -> tuple[object, np.ndarray]:
     values = pd.Series(uniques, dtype=object)
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    if fmt:
+        # dates stored as numbers (20120304 under "%Y%m%d"): read as the text they show
+        is_num = values.map(lambda v: isinstance(v, (int, float, np.number))
+                            and not isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
+        if is_num.any():
+            values = values.copy()
+            values[is_num] = _raw_text(pd.Index(values[is_num], dtype=object)).to_numpy()
     is_text = values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
     typed = ~is_text
     if typed.any():  # datetimes from Excel, SAS, SPSS, Stata, DuckDB, or date objects
@@ -326,7 +349,8 @@ def convert(raw: RawTable, tm: TableMapping, table: str, log: FindingLog,
         if len(uniques):
             decimal = tm.source.get("decimal", raw.decimal)  # the mapping knows best
             vals, status, rules = _convert_uniques(fld, pd.Index(uniques, dtype=object), tm,
-                                                   decimal, today, name in required)
+                                                   decimal, today, name in required,
+                                                   raw.unlabelled.get(str(src)))
             has = idx >= 0
             safe = np.where(has, idx, 0)
             row_vals = np.asarray(vals)[safe]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 from dataclasses import replace
 from importlib import metadata
 from typing import Any
@@ -41,11 +42,27 @@ def _reading_notes(raw: RawTable, log: FindingLog) -> None:
         log.add_table("sheet" if raw.sheet is not None else "", raw.sheet, note, "info")
 
 
+#: A column name made only of digits and separators (1, 2011-05-06, 4711-0815, 12,5) is a
+#: value: no data dictionary names a column so.
+_VALUE_LIKE = re.compile(r"[\d\s.,:;/+\-]+")
+
+
+def _refuse_headerless(raw: RawTable) -> None:
+    """Refuse a table whose first line looks like data (a header-less export) WITHOUT
+    quoting that line: its cells are the first patient's id and dates, which an error
+    message must never echo (issue 10, item 5)."""
+    if any(_VALUE_LIKE.fullmatch(str(c).strip()) for c in raw.frame.columns):
+        raise CohortError(
+            f"{raw.source}: the first line looks like data, not a header (a column name made "
+            "of digits, like a date or a number); export the table with its header row.")
+
+
 def _require_columns(raw: RawTable, conv: Converted, table: str) -> None:
     have = set(conv.frame.columns)
     if table == "resections":
         need = [c for c in ("patient_id", "operation_date") if c not in have]
         if need:
+            _refuse_headerless(raw)
             raise CohortError(
                 f"{raw.source}: the resections table has no column for {', '.join(need)} "
                 f"(columns: {list(raw.frame.columns)[:30]}); rename them or map them in the "
@@ -58,6 +75,7 @@ def _require_columns(raw: RawTable, conv: Converted, table: str) -> None:
         problems.append("an outcome (either metastasectomy_date + last_followup_date + "
                         "vital_status, or os_months + os_event)")
     if problems:
+        _refuse_headerless(raw)
         raise CohortError(
             f"{raw.source}: the table has no column for {' and '.join(problems)} "
             f"(columns: {list(raw.frame.columns)[:30]}); rename them to the canonical names or "
@@ -66,7 +84,7 @@ def _require_columns(raw: RawTable, conv: Converted, table: str) -> None:
 
 def _from_first_resection(p: pd.DataFrame, first: pd.DataFrame) -> pd.DataFrame:
     """Fill the time origin and first-operation fields from sequence 1 where the patient lacks them."""
-    if first.empty:
+    if first.empty or "patient_id" not in p:  # no ids to link: _require_columns says so
         return p
     first = first.set_index("patient_id")
     p = p.copy()

@@ -31,7 +31,7 @@ from metsurv.errors import CohortError
 _TOP_KEYS = {"version", "description", "source", "columns", "codes", "missing", "dates", "units",
              "resections"}
 _TABLE_KEYS = {"source", "columns", "codes", "missing", "dates"}
-_SOURCE_KEYS = {"delimiter", "decimal", "encoding", "sheet"}
+_SOURCE_KEYS = {"delimiter", "decimal", "encoding", "sheet", "timezone"}
 _DURATION_FIELDS = ("os_months", "dfs_months", "dfi_months", "entry_months")
 
 
@@ -97,11 +97,31 @@ def _fail(where: str, what: str) -> CohortError:
     return CohortError(f"{where}: {what}; fix the mapping file (format: docs/mapping.md).")
 
 
+def _key_word(where: str, section: str, key: Any) -> str:
+    """A key of a YAML mapping as text; a null key (``~:`` or an empty ``:``) is refused,
+    since it names nothing (str() would turn it into a column called "None")."""
+    if key is None:
+        raise _fail(where, f"'{section}' has an empty (null) key; write the name before ':'")
+    if isinstance(key, (list, dict, AbcMapping)):
+        raise _fail(where, f"'{section}' has a list or mapping as a key; write one name")
+    return str(key)
+
+
+def _word(where: str, key: str, value: Any) -> str:
+    """A value that must be one word (a field name, a unit, a code): a list or a mapping is
+    refused by name instead of being compared or turned into text."""
+    if not isinstance(value, str):
+        raise _fail(where, f"{key} must be one name (text), not {value!r}")
+    return value
+
+
 def _check_keys(where: str, section: str, value: Any, allowed: set[str]) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, AbcMapping):
         raise _fail(where, f"'{section}' must be a mapping of keys to values, not {value!r}")
+    for key in value:
+        _key_word(where, section, key)
     unknown = sorted(set(map(str, value)) - allowed)
     if unknown:
         raise _fail(where, f"unknown key(s) {unknown} in '{section}' (allowed: {sorted(allowed)})")
@@ -124,6 +144,8 @@ def _parse_table(where: str, raw: dict[str, Any], table: str, parent: TableMappi
         raise _fail(where, f"'{table}.columns' must map registry columns to canonical fields")
     columns: dict[str, str] = {}
     for src, dst in columns_raw.items():
+        _key_word(where, f"{table}.columns", src)
+        _word(where, f"columns.{src}", dst)
         if str(dst) not in known:
             raise _fail(where, f"column {src!r} maps to {dst!r}, which is not a canonical "
                                f"{table} field")
@@ -142,7 +164,11 @@ def _parse_table(where: str, raw: dict[str, Any], table: str, parent: TableMappi
                 raise _fail(where, f"'codes' names {name!r}, which is not a coded or yes/no field")
             if not isinstance(tbl, AbcMapping):
                 raise _fail(where, f"codes.{name} must map registry values to canonical codes")
+            for value in tbl:
+                _key_word(where, f"codes.{name}", value)
             for code in tbl.values():
+                if fld.kind == "code":
+                    _word(where, f"codes.{name}", code)
                 if fld.kind == "code" and code not in fld.codes:
                     raise _fail(where, f"codes.{name} maps to {code!r}; allowed: {list(fld.codes)}")
                 if fld.kind == "bool" and not isinstance(code, bool):
@@ -161,6 +187,10 @@ def _parse_table(where: str, raw: dict[str, Any], table: str, parent: TableMappi
                 raise _fail(where, f"'missing' names {name!r}, which is not a canonical field")
             if not isinstance(values, list):
                 values = [values]
+            nested = [v for v in values if isinstance(v, (list, AbcMapping)) or v is None]
+            if nested:
+                raise _fail(where, f"missing.{name} must list codes (text or numbers), not "
+                                   f"{nested[0]!r}")
             missing[str(name)] = tuple(str(v) for v in values)
 
     dates_raw = raw.get("dates")
@@ -188,13 +218,16 @@ def parse_mapping(data: Any, where: str = "mapping") -> Mapping:
         raise _fail(where, f"version {raw.get('version')!r} is not supported (use 1)")
     units_raw = _check_keys(where, "units", raw.get("units"), set(_DURATION_FIELDS))
     for name, unit in units_raw.items():
-        if unit not in schema.DAYS_PER_UNIT:
+        if not isinstance(unit, str) or unit not in schema.DAYS_PER_UNIT:
             raise _fail(where, f"units.{name} is {unit!r}; use one of {list(schema.DAYS_PER_UNIT)}")
     patients = _parse_table(where, raw, "patients", None, units_raw)
     res_raw = _check_keys(where, "resections", raw.get("resections"), _TABLE_KEYS)
     resections = _parse_table(where, res_raw, "resections", patients, {})
-    return Mapping(patients=patients, resections=resections,
-                   description=str(raw.get("description") or ""), path=None)
+    description = raw.get("description") or ""
+    if not isinstance(description, str):
+        raise _fail(where, f"'description' must be text, not {description!r}")
+    return Mapping(patients=patients, resections=resections, description=description,
+                   path=None)
 
 
 def read_mapping(path: str | os.PathLike[str] | dict[str, Any] | Mapping | None) -> Mapping:

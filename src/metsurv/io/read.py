@@ -38,7 +38,7 @@ import sys
 import time
 import warnings
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,10 @@ class RawTable:
     #: Facts about the reading that the loader reports as table-level findings, one sentence
     #: each (e.g. which sheet of a workbook with several was read, and why).
     notes: tuple[str, ...] = ()
+    #: SAS/Stata/SPSS only: column -> name of its user format (value labels) whose labels are
+    #: not in the file, or not for every value (a SAS catalog not exported). Its numbers are
+    #: codes nobody can read: the mapping layer refuses to guess them for coded fields.
+    unlabelled: dict[str, str] = field(default_factory=dict)
 
 
 FORMATS = (
@@ -200,6 +204,7 @@ def read_table(
     encoding: str | None = None,
     delimiter: str | None = None,
     decimal: str | None = None,
+    timezone: str | None = None,
 ) -> RawTable:
     """Read a registry export into a :class:`RawTable`.
 
@@ -217,6 +222,12 @@ def read_table(
     encoding, delimiter, decimal
         Delimited text only: override detection. ``decimal`` is only recorded (cells stay
         strings); the mapping layer uses it to parse numbers.
+    timezone
+        The registry's time zone (an IANA name such as ``"Europe/Rome"``). Time-zone aware
+        timestamps (DuckDB TIMESTAMPTZ, Parquet timestamps with a zone) are converted to
+        wall-clock time there, so a date is the registry's calendar day and never depends on
+        the machine's zone. Default: the zone stored with the column (UTC for DuckDB,
+        whose session zone would be the machine's), with a note naming it.
 
     Raises
     ------
@@ -230,9 +241,11 @@ def read_table(
         (e.g. ``METSURV_MAX_XLSX_ROWS=2000000``).
     """
     label = _label_of(source)
+    zone = _zone(timezone, label)
     try:
-        return _read_any(source, sheet=sheet, encoding=encoding, delimiter=delimiter,
-                         decimal=decimal)
+        raw = _read_any(source, sheet=sheet, encoding=encoding, delimiter=delimiter,
+                        decimal=decimal)
+        return _local_times(raw, zone, timezone is None)
     except CohortError:
         raise
     except MemoryError as exc:
@@ -245,6 +258,52 @@ def read_table(
             f"{label}: the table could not be read ({_brief(exc)}); "
             "check that the file is complete and export it again if needed."
         ) from exc
+
+
+def _zone(timezone: Any, label: str):
+    """The registry's zone as a ``zoneinfo.ZoneInfo`` (UTC when not given; then each
+    column keeps the zone stored with it, see :func:`_local_times`)."""
+    import zoneinfo
+
+    if timezone is None:
+        return zoneinfo.ZoneInfo("UTC")
+    try:
+        if not isinstance(timezone, str):
+            raise ValueError(timezone)
+        return zoneinfo.ZoneInfo(timezone)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        raise CohortError(
+            f"{label}: timezone must be an IANA time zone name such as 'Europe/Rome' (got "
+            f"{timezone!r}); correct 'timezone' in the mapping's source."
+        ) from None
+
+
+def _local_times(raw: RawTable, zone: Any, default: bool) -> RawTable:
+    """Time-zone aware columns as naive wall-clock time in the registry's zone ``zone``
+    (a date stays the registry's calendar day, whatever the machine's zone)."""
+    frame = raw.frame
+    aware = [c for c in frame.columns if isinstance(frame[c].dtype, pd.DatetimeTZDtype)]
+    if not aware:
+        return raw
+    frame = frame.copy()
+    zones = []
+    for col in aware:
+        if default and raw.format == "duckdb":
+            # DuckDB hands TIMESTAMPTZ over in its session zone, which is the machine's:
+            # UTC instead, the same on every machine
+            zones.append(f"{col!r} (UTC)")
+            frame[col] = frame[col].dt.tz_convert("UTC").dt.tz_localize(None)
+        elif default:  # the zone the file states with the column
+            zones.append(f"{col!r} ({frame[col].dt.tz})")
+            frame[col] = frame[col].dt.tz_localize(None)
+        else:
+            frame[col] = frame[col].dt.tz_convert(zone).dt.tz_localize(None)
+    notes = raw.notes
+    if default:
+        notes = (*notes, f"time-zone aware column(s) {', '.join(zones)} read as calendar days "
+                 "in the zone stored with them; give the registry's zone as 'timezone:' in "
+                 "the mapping's source (e.g. Europe/Rome) to convert them to it")
+    return replace(raw, frame=frame, notes=notes)
 
 
 def _read_any(source: Any, *, sheet, encoding, delimiter, decimal) -> RawTable:
@@ -456,6 +515,13 @@ def _check_columns(names: list[Any], label: str) -> list[str]:
     for c in clean:
         seen[c] = seen.get(c, 0) + 1
     dups = [c for c, k in seen.items() if k > 1]
+    if any(re.fullmatch(r"[\d\s.,:;/+\-]+", str(c)) for c in dups):
+        # a header-less export: its "names" are the first patient's values (dates, ids),
+        # which an error message must not echo
+        raise CohortError(
+            f"{label}: the first line looks like data, not a header (a column name made of "
+            "digits, like a date or a number); export the table with its header row."
+        )
     if dups:
         shown = ", ".join(f'"{c}"' for c in dups[:10]) + (" …" if len(dups) > 10 else "")
         raise CohortError(
@@ -1273,6 +1339,8 @@ def _read_excel(path: Path, name: str, sheet: str | int | None) -> RawTable:
     names = _check_columns(header, label)
     if not records:
         raise _no_rows(label)
+    _refuse_stale_formulas(path, ws.title, label, names, records, row_numbers)
+    records = _zero_padded_cells(path, ws.title, records, row_numbers)
     columns = {}
     for j, col in enumerate(names):
         columns[col] = _excel_column([r[j] for r in records])
@@ -1326,6 +1394,125 @@ def _excel_rows(ws, label: str, max_rows: int = MAX_XLSX_ROWS
     return header, records, numbers
 
 
+_FORMULA_TAG = re.compile(rb"<(?:\w+:)?f[\s>/]")
+
+
+def _has_formulas(path: Path) -> bool:
+    """True when a worksheet part of the .xlsx holds a formula (a ``<f>`` element); a
+    streamed byte scan, far cheaper than a second parse of the sheet."""
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if not (info.filename.startswith("xl/worksheets/") and
+                    info.filename.endswith(".xml")):
+                continue
+            tail = b""
+            with zf.open(info) as fh:
+                while chunk := fh.read(_ZIP_CHUNK):
+                    if _FORMULA_TAG.search(tail + chunk):
+                        return True
+                    tail = chunk[-16:]
+    return False
+
+
+def _refuse_stale_formulas(path: Path, title: str, label: str, names: list[str],
+                           records: list[tuple], numbers: list[int]) -> None:
+    """Refuse a column whose cells are formulas without a calculated result.
+
+    openpyxl reads a formula's result as Excel cached it when it last calculated; a workbook
+    written by a script (openpyxl, xlsxwriter) and never opened in Excel has no result (or a
+    0) there, which would give, say, every patient 0 months of follow-up. A column is refused
+    when every one of its formula cells has an empty result, or when it has several formula
+    cells and every result is 0. Only when the sheet holds formulas is it parsed a second
+    time (with formulas), so plain workbooks cost nothing more.
+    """
+    if not _has_formulas(path):
+        return
+    import openpyxl
+
+    at = {n: i for i, n in enumerate(numbers)}
+    width = len(names)
+    formulas = [0] * width
+    empty = [0] * width
+    zero = [0] * width
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=False, keep_links=False)
+    try:
+        ws = wb[title]
+        if hasattr(ws, "reset_dimensions"):
+            ws.reset_dimensions()
+        for number, values in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1):
+            i = at.get(number)
+            if i is None:
+                continue
+            cached = records[i]
+            for j, v in enumerate(values[:width]):
+                if isinstance(v, str) and v.startswith("=") and cached[j] != v:
+                    formulas[j] += 1
+                    c = cached[j]
+                    if c is None:
+                        empty[j] += 1
+                    elif type(c) in (int, float) and c == 0:
+                        zero[j] += 1
+    finally:
+        wb.close()
+    stale = [j for j in range(width) if formulas[j] and (
+        empty[j] == formulas[j] or (formulas[j] >= 2 and empty[j] + zero[j] == formulas[j]))]
+    if stale:
+        cols = ", ".join(f"{names[j]!r} ({formulas[j]} formula cells, results "
+                         f"{'missing' if empty[j] == formulas[j] else 'all 0 or missing'})"
+                         for j in stale)
+        raise CohortError(
+            f"{label}: column(s) {cols} hold formulas whose results were never calculated "
+            "(a workbook written by a program and not recalculated); open the workbook in "
+            "Excel or LibreOffice and save it (this calculates the formulas), or export the "
+            "sheet as CSV, then read it again."
+        )
+
+
+_ZERO_FORMAT = re.compile(rb'formatCode="(0{2,})"')
+
+
+def _zero_padded_cells(path: Path, title: str, records: list[tuple],
+                       numbers: list[int]) -> list[tuple]:
+    """Whole numbers under an Excel number format of zeros only ("0000") as the text Excel
+    shows ("0123"), so ids keep their leading zeros. The cell formats are read (a second,
+    cell-level pass) only when the workbook's styles define such a format."""
+    with zipfile.ZipFile(path) as zf:
+        try:
+            styles = zf.read("xl/styles.xml")
+        except KeyError:
+            return records
+    if not _ZERO_FORMAT.search(styles):
+        return records
+    import openpyxl
+
+    at = {n: i for i, n in enumerate(numbers)}
+    width = len(records[0]) if records else 0
+    padded: dict[tuple[int, int], str] = {}
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
+    try:
+        ws = wb[title]
+        if hasattr(ws, "reset_dimensions"):
+            ws.reset_dimensions()
+        for number, cells in enumerate(ws.iter_rows(min_row=1), start=1):
+            i = at.get(number)
+            if i is None:
+                continue
+            for j, cell in enumerate(cells[:width]):
+                v = getattr(cell, "value", None)
+                fmt = getattr(cell, "number_format", "") or ""
+                if type(v) in (int, float) and fmt and set(fmt) == {"0"} and len(fmt) > 1 \
+                        and float(v).is_integer() and abs(v) < 2**63:
+                    padded[(i, j)] = str(int(v)).zfill(len(fmt))
+    finally:
+        wb.close()
+    if not padded:
+        return records
+    out = [list(r) for r in records]
+    for (i, j), text in padded.items():
+        out[i][j] = text
+    return [tuple(r) for r in out]
+
+
 def _excel_letter(index: int) -> str:
     index += 1
     letters = ""
@@ -1372,6 +1559,7 @@ def _read_parquet(path: Path, name: str) -> RawTable:
         with pa.OSFile(str(path.resolve())) as fh:  # a local file, never a URI
             table = pq.read_table(fh)
         frame = table.to_pandas(date_as_object=False)
+        _exact_integers(frame, table)
     except Exception as exc:
         raise CohortError(
             f"{name}: the Parquet file is damaged or cannot be read ({_brief(exc, 120)}); "
@@ -1386,6 +1574,18 @@ def _read_parquet(path: Path, name: str) -> RawTable:
     return RawTable(frame=frame, source=name, format="parquet",
                     rows=_record_numbers(len(frame)), sha256=sha, encoding=None,
                     delimiter=None, decimal=".")
+
+
+def _exact_integers(frame: pd.DataFrame, table: Any) -> None:
+    """Integer columns with a null as nullable Int64/UInt64, not float64: an id above 2**53
+    must not be rounded (two ids would then collide)."""
+    import pyarrow as pa
+
+    for i, fld in enumerate(table.schema):
+        col = table.column(i)
+        if pa.types.is_integer(fld.type) and col.null_count:
+            dtype = pd.UInt64Dtype() if pa.types.is_uint64(fld.type) else pd.Int64Dtype()
+            frame.isetitem(i, col.to_pandas(types_mapper=lambda _t, d=dtype: d))
 
 
 # --------------------------------------------------------------------------------------
@@ -1426,7 +1626,9 @@ def _read_readstat(path: Path, name: str, fmt: str) -> RawTable:
             raise CohortError(_implausible_message(name)) from None
         except Exception:  # noqa: BLE001 - the full read below reports it
             pass
-    common = {"dates_as_pandas_datetime": True}
+    # dates arrive as numbers and are converted below, vectorised: one 9999-12-31 or a year
+    # 1018 then costs its row (a finding downstream), not the whole file
+    common = {"disable_datetime_conversion": True}
     try:
         if fmt == "sas7bdat":
             if catalog is not None:
@@ -1453,9 +1655,164 @@ def _read_readstat(path: Path, name: str, fmt: str) -> RawTable:
             f"{name}: the file announces {expected} rows but holds {len(frame)}, so it is "
             "incomplete or damaged; copy or export the file again."
         )
+    frame, unlabelled = _as_shown(frame, meta, fmt)
     frame = _finish(frame, name)
+    notes = tuple(
+        f"column {col!r} holds numbers under the user format {f!r} whose value labels are "
+        "not (all) in the file: such codes are not guessed for coded fields; give a code table "
+        "('codes:' in the mapping) or put the format catalog (.sas7bcat) next to the file"
+        for col, f in unlabelled.items())
     return RawTable(frame=frame, source=name, format=fmt, rows=_record_numbers(len(frame)),
-                    sha256=sha, encoding=None, delimiter=None, decimal=".")
+                    sha256=sha, encoding=None, delimiter=None, decimal=".", notes=notes,
+                    unlabelled=unlabelled)
+
+
+# How SAS, Stata and SPSS show a number, from its display format. Dates as in pyreadstat
+# (``_readstat_parser.pyx``), whose lists these follow: SAS and Stata count from 1960-01-01
+# (days for dates, seconds / milliseconds for datetimes), SPSS counts seconds from 1582-10-14.
+_SAS_DATE = frozenset({
+    "WEEKDATE", "MMDDYY", "DDMMYY", "YYMMDD", "DATE", "DDMMYYB", "DDMMYYC", "DDMMYYD",
+    "DDMMYYN", "DDMMYYP", "DDMMYYS", "MMDDYYB", "MMDDYYC", "MMDDYYD", "MMDDYYN", "MMDDYYP",
+    "MMDDYYS", "WEEKDATX", "DTDATE", "IS8601DA", "E8601DA", "B8601DA", "YYMMDDB", "YYMMDDD",
+    "YYMMDDN", "YYMMDDP", "YYMMDDS"})
+_SAS_DATETIME = frozenset({"DATETIME", "E8601DT", "DATEAMPM", "MDYAMPM", "IS8601DT", "B8601DT",
+                           "B8601DN"})
+#: SAS formats that come with SAS (numbers shown as numbers, never codes with labels).
+_SAS_BUILTIN = _SAS_DATE | _SAS_DATETIME | frozenset({
+    "BEST", "F", "W", "D", "E", "Z", "COMMA", "COMMAX", "DOLLAR", "DOLLARX", "EURO", "EUROX",
+    "PERCENT", "PERCENTN", "NEGPAREN", "PVALUE", "FRACT", "HEX", "OCTAL", "BINARY", "ROMAN",
+    "WORDS", "WORDF", "SSN", "TIME", "HHMM", "HOUR", "MMSS", "TOD", "TIMEAMPM", "YEAR",
+    "MONTH", "DAY", "QTR", "QTRR", "MONYY", "MONNAME", "WEEKDAY", "DOWNAME", "YYQ", "YYMM",
+    "MMYY", "WORDDATE", "WORDDATX", "JULIAN", "NLDATE", "NLNUM", "NUMX", "IS8601TM",
+    "E8601TM", "B8601TM", "BESTD", "CHAR"})
+_SPSS_DATE = frozenset({"DATE", "ADATE", "EDATE", "JDATE", "SDATE"})
+_SPSS_DATETIME = frozenset({"DATETIME", "YMDHMS"})
+_SAS_FORMAT = re.compile(r"^\$?([A-Z_][A-Z0-9_]*?)(\d+)?(?:\.\d*)?$")
+_STATA_ZEROS = re.compile(r"^%-?0(\d+)\.0f$")
+_SPSS_ZEROS = re.compile(r"^N(\d+)$")
+_SAS_ZEROS = re.compile(r"^Z(\d+)(?:\.0?)?$")
+#: seconds from each origin to 1970-01-01
+_ORIGIN_SECONDS = {"1960": 315_619_200, "1582": 12_219_379_200}
+#: pandas' datetime64[ns] spans 1677-09-21 .. 2262-04-11 (seconds since 1970)
+_NS_SECONDS = (-9_223_372_036, 9_223_372_036)
+
+
+def _as_shown(frame: pd.DataFrame, meta: Any, fmt: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Numbers as the exporting program shows them, from their display formats.
+
+    Dates and datetimes (stored as counts from an origin) become ``datetime64[ns]``; numbers
+    under a zero-padding format (Stata ``%04.0f``, SPSS ``N4``, SAS ``Z4.``) become the text
+    the program shows ("0123"), so ids keep their leading zeros and link to other files.
+    Returns the frame and the columns whose user format (value labels) is not in the file.
+    """
+    formats = getattr(meta, "original_variable_types", None) or {}
+    to_label = getattr(meta, "variable_to_label", None) or {}
+    label_sets = getattr(meta, "value_labels", None) or {}
+    unlabelled: dict[str, str] = {}
+    for col in list(frame.columns):
+        f = str(formats.get(col) or "").strip()
+        values = frame[col]
+        if fmt in ("stata", "spss") and col in to_label:
+            if to_label[col] not in label_sets or _has_bare_numbers(values):
+                # no label set in the file, or values it does not label
+                unlabelled[str(col)] = str(to_label[col])
+        if not pd.api.types.is_numeric_dtype(values.dtype) or \
+                pd.api.types.is_bool_dtype(values.dtype):
+            continue
+        kind, width, user = _display_kind(f, fmt) if f else (None, None, False)
+        if kind is not None:
+            frame[col] = _count_to_dates(values.to_numpy(dtype=float), *kind)
+        elif width is not None:
+            frame[col] = _zero_padded(values.to_numpy(dtype=float), width)
+        elif user and fmt in ("sas7bdat", "xport"):
+            unlabelled[str(col)] = f
+    return frame, unlabelled
+
+
+def _has_bare_numbers(values: pd.Series) -> bool:
+    """True when a column holds a number (a value its label set does not label), checked on
+    the distinct values only."""
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return bool(values.notna().any())
+    _, uniques = pd.factorize(values)
+    return any(isinstance(u, (int, float, np.number)) and not isinstance(u, (bool, np.bool_))
+               for u in uniques)
+
+
+def _display_kind(f: str, fmt: str) -> tuple[tuple[str, float] | None, int | None, bool]:
+    """(origin and seconds per unit for a date format, zero-padding width, user format?)."""
+    if fmt == "stata":
+        if f.startswith(("%td", "%d")):
+            return ("1960", 86400.0), None, False
+        if f.startswith(("%tc", "%tC")):
+            return ("1960", 0.001), None, False
+        m = _STATA_ZEROS.match(f)
+        return None, int(m.group(1)) if m else None, False
+    upper = f.upper()
+    m = _SAS_FORMAT.match(upper)
+    name = m.group(1) if m else upper
+    if fmt == "spss":
+        if name in _SPSS_DATE or name in _SPSS_DATETIME:
+            return ("1582", 1.0), None, False
+        z = _SPSS_ZEROS.match(upper)
+        return None, int(z.group(1)) if z else None, False
+    if name in _SAS_DATE:
+        return ("1960", 86400.0), None, False
+    if name in _SAS_DATETIME:
+        return ("1960", 1.0), None, False
+    z = _SAS_ZEROS.match(upper)
+    if z:
+        return None, int(z.group(1)), False
+    return None, None, bool(m) and name not in _SAS_BUILTIN
+
+
+def _count_to_dates(counts: np.ndarray, origin: str, unit: float) -> pd.Series:
+    """Counts from ``origin`` (``unit`` seconds each) as datetime64[ns], vectorised.
+
+    A count outside pandas' range (a 9999-12-31 sentinel, a year 1018) does not fail the
+    file: it stays on its row as a ``datetime.date`` (or, beyond year 9999, as text), which
+    the mapping layer reports as an unreadable or implausible date of that row.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        seconds = counts * unit - _ORIGIN_SECONDS[origin]
+    finite = np.isfinite(seconds)
+    ok = finite & (seconds > _NS_SECONDS[0]) & (seconds < _NS_SECONDS[1])
+    ns = np.zeros(len(counts), dtype=np.int64)
+    # whole microseconds: a float count of days is not exact in nanoseconds
+    ns[ok] = np.round(seconds[ok] * 1e6).astype(np.int64) * 1000
+    out = ns.view("datetime64[ns]").copy()
+    out[~ok] = np.datetime64("NaT")
+    bad = np.flatnonzero(finite & ~ok)
+    if bad.size == 0:
+        return pd.Series(out)
+    import datetime as dt
+
+    epoch = dt.date(1970, 1, 1)
+    distinct, inverse = np.unique(counts[bad], return_inverse=True)
+    shown = np.empty(len(distinct), dtype=object)
+    for k, count in enumerate(distinct):  # distinct out-of-range values only: a handful
+        try:
+            shown[k] = epoch + dt.timedelta(seconds=float(count * unit - _ORIGIN_SECONDS[origin]))
+        except (OverflowError, ValueError):
+            shown[k] = (f"{count:.0f} ({'days' if unit == 86400 else 'seconds'} since "
+                        f"{origin}): out of range")
+    column = pd.Series(out).astype(object).to_numpy()  # Timestamps, not integers
+    column[~ok] = None
+    column[bad] = shown[inverse]
+    return pd.Series(column, dtype=object)
+
+
+def _zero_padded(values: np.ndarray, width: int) -> pd.Series:
+    """Whole numbers as text with leading zeros to ``width`` ("0123"); None where missing.
+    A column with a fraction or a number beyond int64 is left as numbers."""
+    finite = np.isfinite(values)
+    if not finite.any() or (values[finite] != np.round(values[finite])).any() or \
+            (np.abs(values[finite]) >= 2.0**63).any():
+        return pd.Series(values)
+    text = np.full(len(values), None, dtype=object)
+    digits = np.char.zfill(values[finite].astype(np.int64).astype(str), width)
+    text[finite] = digits.astype(object)
+    return pd.Series(text, dtype=object)
 
 
 class _Implausible(Exception):
@@ -1599,11 +1956,11 @@ def _read_sql(src: SqlSource) -> RawTable:
         raise CohortError(
             f"{name}: give either a query or a table, not both; drop one of them."
         )
-    for field, value in (("query", src.query), ("table", src.table)):
+    for option, value in (("query", src.query), ("table", src.table)):
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise CohortError(
-                f"{name}: the {field} must be a non-empty string (got {value!r}); "
-                f"pass the {field} as text."
+                f"{name}: the {option} must be a non-empty string (got {value!r}); "
+                f"pass the {option} as text."
             )
     _check_file(path, name)
     kind = _kind_of(_head(path, name, 64))
@@ -1625,6 +1982,7 @@ def _read_sql(src: SqlSource) -> RawTable:
         frame.columns = names
     else:
         frame = pd.DataFrame.from_records(records, columns=names, coerce_float=True)
+        _exact_sql_integers(frame, records)
     if len(frame) == 0:
         raise CohortError(
             f"{label}: the query returned no rows; check the query "
@@ -1633,6 +1991,21 @@ def _read_sql(src: SqlSource) -> RawTable:
     frame = _finish(frame, label)
     return RawTable(frame=frame, source=label, format=kind, rows=_record_numbers(len(frame)),
                     sha256=sha, encoding=None, delimiter=None, decimal=".")
+
+
+def _exact_sql_integers(frame: pd.DataFrame, records: list[tuple]) -> None:
+    """Integer columns with a NULL as nullable Int64, not float64 (which rounds ids above
+    2**53); only float columns holding a NaN are checked, in C (``pd.array``)."""
+    for j in range(frame.shape[1]):
+        col = frame.iloc[:, j]
+        if col.dtype != np.float64 or not col.isna().any():
+            continue
+        values = [r[j] for r in records]
+        if all(v is None or type(v) is int for v in values):
+            try:
+                frame.isetitem(j, pd.array(values, dtype="Int64"))
+            except (OverflowError, TypeError, ValueError):
+                pass  # beyond int64: stays as read
 
 
 def _short_query(query: str, limit: int = 100) -> str:
@@ -1813,6 +2186,9 @@ def _sqlite_query(path: Path, name: str, src: SqlSource):
     return columns, records, query
 
 
+_DUCKDB_LOCK = re.compile(r"\b(?:could not set lock|conflicting lock)\b")
+
+
 def _duckdb_query(path: Path, name: str, src: SqlSource):
     import duckdb
 
@@ -1829,7 +2205,9 @@ def _duckdb_query(path: Path, name: str, src: SqlSource):
         )
     except Exception as exc:
         text = str(exc).lower()
-        if "lock" in text:
+        # the words of DuckDB's lock error only: "lock" alone also matches "block" (a
+        # damaged file's "invalid block" must not be blamed on another program)
+        if _DUCKDB_LOCK.search(text):
             todo = "close the other program that has it open and try again"
         elif "version" in text or "storage" in text:
             todo = "export it again with a DuckDB version compatible with the installed one"

@@ -585,7 +585,13 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
     cox_sec = _cox_section(cfg, patients, battery)
     if cox_sec is not None:
         sections.append(cox_sec)
-    sections.append(_irlm_section(cfg, battery))
+    if len(battery.factors):
+        sections.append(_irlm_section(cfg, battery))
+    else:  # an outcome-only cohort: the report is the overall curve; say what is missing
+        sections.append(_Section("IRLM comparison battery",
+                                 "Not shown: the cohort has none of the IRLM prognostic "
+                                 "factors (resection status, disease-free interval, number of "
+                                 "metastases, histology)."))
 
     # -- competing risks, landmark analysis of repeat resection, the published series
     optional = (_competing_section(cfg, patients) if cfg.competing_risks else None,

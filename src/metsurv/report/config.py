@@ -41,6 +41,17 @@ _TABLE1_KEYS = {"by", "variables"}
 _COX_KEYS = {"covariates", "univariable"}
 _FACTOR_KEYS = {"factor", "subset", "title"}
 
+# Bounds on the work a config can ask for: a tiny tick step or a long list of times must be
+# refused at once, not drawn for hours. Each is far above what a readable figure holds.
+#: Longest time axis, in months (100 years; schema's plausible follow-up is 0-1200 months).
+MAX_MONTHS = 1200.0
+#: Most tick intervals on a time axis (each tick carries an at-risk count under it).
+MAX_TICKS = 200
+#: Most landmark times (each is a section with its own figure and table).
+MAX_LANDMARKS = 20
+#: Most factor panels (each is a figure).
+MAX_FACTORS = 50
+
 
 @dataclass(frozen=True)
 class FactorSpec:
@@ -127,7 +138,12 @@ class _Checker:
     def fail(self, msg: str) -> CohortError:
         return CohortError(f"{self.where}: {msg}")
 
-    def unknown(self, keys: set[str], allowed: set[str], section: str) -> None:
+    def unknown(self, keys: set[Any], allowed: set[str], section: str) -> None:
+        odd = [k for k in keys if not isinstance(k, str)]
+        if odd:  # `1: x` or `~: y` in the YAML: a number or null where a key name belongs
+            what = "an empty (null) key" if odd[0] is None else f"the number {odd[0]!r} as a key"
+            raise self.fail(f"{section} has {what}, not a key name; write one of: "
+                            f"{', '.join(sorted(allowed))}")
         bad = sorted(keys - allowed)
         if bad:
             k = bad[0]
@@ -144,6 +160,20 @@ class _Checker:
         if not isinstance(value, types):
             raise self.fail(f"{key} must be {what}, got {value!r}")
         return value
+
+    def choice(self, value: Any, allowed: Any, key: str) -> Any:
+        """``value`` when it is one of the words ``allowed`` (a list, a mapping or nested
+        value is refused by name, not compared)."""
+        if not isinstance(value, str) or value not in allowed:
+            raise self.fail(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
+        return value
+
+    def number(self, value: Any, key: str, what: str, high: float) -> float:
+        """A finite number in (0, high]; ``what`` names the unit in the refusal."""
+        self.typed(value, (int, float), key, what)
+        if not 0 < value <= high:  # also refuses nan and inf
+            raise self.fail(f"{key} must be {what} up to {high:g}, got {value!r}")
+        return float(value)
 
     def field_name(self, name: Any, key: str, kinds: tuple[str, ...] = ("code", "bool")) -> str:
         self.typed(name, str, key, "a canonical field name")
@@ -208,25 +238,24 @@ def load_config(
     mapping = _path(c, data.get("mapping"), "data.mapping", base)
     resections = _path(c, data.get("resections"), "data.resections", base)
 
-    endpoint = raw.get("endpoint", "os")
-    if endpoint not in ENDPOINTS:
-        raise c.fail(f"endpoint must be one of {', '.join(ENDPOINTS)}, got {endpoint!r}")
-    unit = raw.get("time_unit", "years")
-    if unit not in TIME_UNITS:
-        raise c.fail(f"time_unit must be one of {', '.join(TIME_UNITS)}, got {unit!r}")
-    max_time = c.typed(raw.get("max_time", 15 if unit == "years" else 180), (int, float),
-                       "max_time", f"a positive number of {unit}")
-    if not max_time > 0:
-        raise c.fail(f"max_time must be a positive number of {unit}, got {max_time!r}")
+    endpoint = c.choice(raw.get("endpoint", "os"), ENDPOINTS, "endpoint")
+    unit = c.choice(raw.get("time_unit", "years"), TIME_UNITS, "time_unit")
+    longest = MAX_MONTHS / (12 if unit == "years" else 1)
+    max_time = c.number(raw.get("max_time", 15 if unit == "years" else 180), "max_time",
+                        f"a positive number of {unit}", longest)
     tick_step = raw.get("tick_step")
     if tick_step is not None:
-        c.typed(tick_step, (int, float), "tick_step", f"a positive number of {unit}")
-        if not 0 < tick_step <= max_time:
-            raise c.fail(f"tick_step must lie in (0, max_time], got {tick_step!r}")
+        c.number(tick_step, "tick_step", f"a positive number of {unit}", max_time)
+        if max_time / tick_step > MAX_TICKS:
+            raise c.fail(f"tick_step {tick_step!r} gives {max_time / tick_step:.0f} ticks up to "
+                         f"max_time {max_time:g}; at most {MAX_TICKS} are drawn: use a "
+                         f"tick_step of at least {max_time / MAX_TICKS:g} {unit}")
 
     factors = []
     fl = raw.get("factors", [])
     c.typed(fl, list, "factors", "a list of factor names or {factor, subset, title} entries")
+    if len(fl) > MAX_FACTORS:
+        raise c.fail(f"factors lists {len(fl)} panels; at most {MAX_FACTORS} are drawn")
     for i, item in enumerate(fl):
         key = f"factors[{i}]"
         if isinstance(item, str):
@@ -236,8 +265,8 @@ def load_config(
             raise c.fail(f"{key} must be a field name or a mapping with a 'factor' key")
         c.unknown(set(item), _FACTOR_KEYS, key)
         subset = item.get("subset")
-        if subset is not None and subset not in SUBSETS:
-            raise c.fail(f"{key}.subset must be one of {', '.join(SUBSETS)}, got {subset!r}")
+        if subset is not None:
+            c.choice(subset, SUBSETS, f"{key}.subset")
         t = item.get("title")
         if t is not None:
             c.typed(t, str, f"{key}.title", "text")
@@ -271,10 +300,11 @@ def load_config(
 
     lm = raw.get("landmark_times", [])
     c.typed(lm, list, "landmark_times", "a list of times in months")
+    if len(lm) > MAX_LANDMARKS:
+        raise c.fail(f"landmark_times lists {len(lm)} times; at most {MAX_LANDMARKS} are "
+                     "analysed (each is a figure and a table)")
     for j, v in enumerate(lm):
-        c.typed(v, (int, float), f"landmark_times[{j}]", "a positive number of months")
-        if not v > 0:
-            raise c.fail(f"landmark_times[{j}] must be a positive number of months, got {v!r}")
+        c.number(v, f"landmark_times[{j}]", "a positive number of months", MAX_MONTHS)
 
     bench = raw.get("benchmark", "IRLM 1997")
     if bench is not None:
@@ -290,6 +320,8 @@ def load_config(
     if k < 0:
         raise c.fail(f"suppress_below must be 0 or more, got {k}")
     seed = c.typed(raw.get("seed", 0), int, "seed", "a whole number")
+    if seed < 0:  # numpy's generators take seeds of 0 or more
+        raise c.fail(f"seed must be 0 or more, got {seed}")
     ci = raw.get("ci_bands")
     if ci is not None:
         c.typed(ci, bool, "ci_bands", "true or false (or absent: bands for up to 3 groups)")
@@ -297,8 +329,7 @@ def load_config(
     formats = raw.get("formats", list(FORMATS))
     c.typed(formats, list, "formats", f"a list drawn from {', '.join(FORMATS)}")
     for fmt in formats:
-        if fmt not in FORMATS:
-            raise c.fail(f"formats: {fmt!r} is not one of {', '.join(FORMATS)}")
+        c.choice(fmt, FORMATS, "each of formats")
     if "svg" not in formats:
         raise c.fail("formats must include 'svg' (the HTML report embeds the SVG figures)")
     out = _path(c, raw.get("out"), "out", base, must_exist=False)

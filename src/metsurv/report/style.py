@@ -88,6 +88,11 @@ RC: dict[str, object] = {
     "svg.fonttype": "path",
     "pdf.fonttype": 42,
     "path.simplify": True,
+    # Titles, labels, column names and factor levels are shown as written: a "$" in one is a
+    # dollar sign, never the start of mathtext (which would typeset "$5 and $10" as maths
+    # or fail the build on a lone "$"). Read when each Text is made, so every text drawn
+    # inside figure_style() is literal.
+    "text.parse_math": False,
 }
 
 
