@@ -127,10 +127,17 @@ def median_followup(patients: pd.DataFrame) -> float:
     """Median potential follow-up by the reverse Kaplan-Meier method (Schemper & Smith 1996):
     censoring is the event, deaths are censored. The median observed time would understate
     follow-up because early deaths end observation."""
+    import warnings
+
+    from metsurv.errors import StatsWarning
     from metsurv.stats import km  # the data layer's one use of a statistic, for its summary
 
     reverse = pd.DataFrame({"t": patients["os_months"], "e": ~patients["os_event"].astype(bool)})
-    return float(km(reverse, time="t", event="e").curves[0].median)
+    with warnings.catch_warnings():
+        # "no events" of the reverse curve means nobody was censored (everyone died): the
+        # median follow-up is then NA, which is the answer, not a problem with the data
+        warnings.simplefilter("ignore", StatsWarning)
+        return float(km(reverse, time="t", event="e").curves[0].median)
 
 
 def canonical_order(columns: list[str]) -> list[str]:

@@ -151,7 +151,7 @@ def test_no_suppressed_count_appears_in_any_output(suppressed_study):
             assert not small, (name, small)
             if ax.get_legend() is not None:
                 legends += [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "N2 (n = <5)" in legends
+    assert f"N2 ({B.F.too_few_text(k)})" in legends  # a group under k is not drawn
     assert not [t for t in legends if "<5;" in t]
     for t in legends:
         for m in _COUNT_IN_TEXT.finditer(t):

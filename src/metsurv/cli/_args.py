@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 
 
 def positive_int(text: str) -> int:
@@ -19,12 +20,29 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def export_date(text: str) -> dt.date:
+    """``--today``: a calendar date written YYYY-MM-DD, not before 1900."""
+    try:
+        value = dt.date.fromisoformat(text.strip())
+        if len(text.strip()) != 10:
+            raise ValueError(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "must be a date written YYYY-MM-DD (the export date), e.g. 2024-06-30") from None
+    if value.year < 1900:
+        raise argparse.ArgumentTypeError(f"must be in 1900 or later, not {value.year}")
+    return value
+
+
 def add_source(p: argparse.ArgumentParser, resections: bool = True) -> None:
     p.add_argument("source", help="registry export: CSV/TSV, .xlsx, Parquet, SAS, Stata, SPSS, "
                                   "or a DuckDB/SQLite database file")
     p.add_argument("--mapping", help="mapping YAML (docs/mapping.md)")
     p.add_argument("--table", help="database file: the table to read")
     p.add_argument("--query", help="database file: the SQL query to run")
+    p.add_argument("--today", type=export_date, metavar="YYYY-MM-DD",
+                   help="the export date: a later date in the data is in the future, "
+                   "implausible (default: the machine's date)")
     if resections:
         p.add_argument("--resections", help="resections table (one row per metastasectomy)")
 

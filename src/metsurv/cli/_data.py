@@ -62,11 +62,13 @@ def source_of(args: argparse.Namespace) -> Any:
 
 
 def load(args: argparse.Namespace):
-    """The cohort of SOURCE, through --mapping (and --resections where the command has it)."""
+    """The cohort of SOURCE, through --mapping (and --resections where the command has it),
+    with --today as the export date."""
     from metsurv.io import load_cohort
 
     return load_cohort(source_of(args), mapping=args.mapping,
-                       resections=getattr(args, "resections", None))
+                       resections=getattr(args, "resections", None),
+                       today=getattr(args, "today", None))
 
 
 def _number_text(value: Any) -> str:

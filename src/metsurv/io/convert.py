@@ -31,7 +31,11 @@ from metsurv.io.read import RawTable
 
 #: Date formats tried, in order, when the mapping names none: ISO 8601 and the dotted
 #: day-first form of German-speaking registries (never ambiguous with US month-first).
-DEFAULT_DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
+DEFAULT_DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S",
+                        "%d.%m.%y", "%y-%m-%d")
+#: A date format with a two-digit year: its century is resolved by plausibility
+#: (:func:`_two_digit_years`), never by the parser's pivot (which reads 66 as 2066).
+_TWO_DIGIT_YEAR = "%y"
 #: Status of a distinct raw value: read, a declared missing code, unreadable, and the ways a
 #: readable value is implausible (below / above its range, a conventional missing code out of
 #: range, a number that fits only under the other decimal mark, a column whose marks are
@@ -135,10 +139,20 @@ def _convert_uniques(fld: schema.Field, uniques: pd.Index, tm: TableMapping, dec
                            "(value labels) with the data")
         return vals, status, rules
     if kind == "date":
-        vals, status = _dates(uniques, tm.date_format(name), status, today)
+        vals, status, century = _dates(uniques, tm.date_format(name), status, today,
+                                       tm.source.get("century_pivot"))
         rules[status == LOW] = f"{name} before {schema.EARLIEST_DATE}: implausible"
         rules[status == HIGH] = (f"{name} after the export date {today.date()} (a future "
                                  "date): implausible")
+        rules[status == AMBIGUOUS] = (
+            f"{name}: a two-digit year that fits both 19xx and 20xx (both between "
+            f"{schema.EARLIEST_DATE} and the export date {today.date()}); write four-digit "
+            "years or give 'source: {century_pivot: NN}' in the mapping")
+        for c in ("19", "20"):
+            # an OK value with a rule is a note (info), not a problem: see convert()
+            rules[(status == OK) & (century == c)] = (
+                f"{name}: two-digit years read as {c}xx (the only century between "
+                f"{schema.EARLIEST_DATE} and the export date, or the mapping's century_pivot)")
         return vals, status, rules
     if kind in ("float", "int"):
         return _numbers(fld, uniques, tm, decimal, status, rules, required)
@@ -267,8 +281,11 @@ def _naive_date(v: object) -> object:
     return v if isinstance(v, (_dt.date, np.datetime64)) else None
 
 
-def _dates(uniques: pd.Index, fmt: str | None, status: np.ndarray,
-           today: pd.Timestamp) -> tuple[object, np.ndarray]:
+def _dates(uniques: pd.Index, fmt: str | None, status: np.ndarray, today: pd.Timestamp,
+           pivot: int | None = None) -> tuple[object, np.ndarray, np.ndarray]:
+    """(dates, status, century) of the distinct raw values; ``century`` is "19" or "20" where a
+    two-digit year was resolved to that century, else None."""
+    century = np.full(len(uniques), None, dtype=object)
     values = pd.Series(uniques, dtype=object)
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     if fmt:
@@ -286,19 +303,60 @@ def _dates(uniques: pd.Index, fmt: str | None, status: np.ndarray,
     if is_text.any():
         text = values[is_text].str.strip()
         parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+        short = pd.Series(False, index=text.index)
         for f in (fmt,) if fmt else DEFAULT_DATE_FORMATS:
             todo = parsed.isna()
             if not todo.any():
                 break
             parsed[todo] = pd.to_datetime(text[todo], format=f, errors="coerce")
+            if _TWO_DIGIT_YEAR in f:
+                short |= todo & parsed.notna()
         out[is_text] = parsed
+        if short.any():
+            pos = np.flatnonzero(is_text)[short.to_numpy()]
+            fixed, cent, amb = _two_digit_years(parsed[short].dt.normalize(), today, pivot)
+            out.iloc[pos] = fixed.to_numpy()
+            century[pos] = cent
+            status[pos[amb & (status[pos] == OK)]] = AMBIGUOUS
     out = out.dt.normalize()
     status = np.where((status == OK) & out.isna().to_numpy(), UNREADABLE, status)
     early = (status == OK) & (out < pd.Timestamp(schema.EARLIEST_DATE)).to_numpy()
     late = (status == OK) & (out > today).to_numpy()
     status[early], status[late] = LOW, HIGH
     out = out.where(status == OK)
-    return out.to_numpy(dtype="datetime64[ns]"), status
+    return out.to_numpy(dtype="datetime64[ns]"), status, century
+
+
+def _two_digit_years(parsed: pd.Series, today: pd.Timestamp, pivot: int | None
+                     ) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """The century of dates read with a two-digit year (the parser's own pivot put 66 in
+    2066): (dates, century "19"/"20" or None, ambiguous). With a ``pivot`` (the mapping's
+    ``century_pivot``) a year below it is 20yy, else 19yy. Without one, the century that puts
+    the date between ``schema.EARLIEST_DATE`` and ``today``; where both do, ambiguous (NaT);
+    where neither does, 19yy (then refused as implausible by the caller's range check)."""
+    yy = (parsed.dt.year % 100).to_numpy()
+    month, day = parsed.dt.month.to_numpy(), parsed.dt.day.to_numpy()
+
+    def in_century(base: int) -> pd.Series:
+        # 29.02.00 exists in 2000, not in 1900: NaT there
+        return pd.to_datetime(pd.DataFrame({"year": base + yy, "month": month, "day": day},
+                                           index=parsed.index), errors="coerce")
+
+    d19, d20 = in_century(1900), in_century(2000)
+    if pivot is not None:
+        use20 = yy < int(pivot)
+        ambiguous = np.zeros(len(yy), dtype=bool)
+    else:
+        lo = pd.Timestamp(schema.EARLIEST_DATE)
+        ok19 = ((d19 >= lo) & (d19 <= today)).to_numpy()
+        ok20 = ((d20 >= lo) & (d20 <= today)).to_numpy()
+        ambiguous = ok19 & ok20
+        use20 = ok20 & ~ok19
+    dates = d20.where(use20, d19)
+    dates[ambiguous] = pd.NaT
+    century = np.where(use20, "20", "19").astype(object)
+    century[ambiguous] = None
+    return dates, century, ambiguous
 
 
 def _empty(kind: str, n: int) -> object:
@@ -376,6 +434,9 @@ def convert(raw: RawTable, tm: TableMapping, table: str, log: FindingLog,
             if row_rules is not None:
                 log_by_rule(log, str(src), bad[~unreadable], raw_bad[~unreadable],
                                  row_rules[bad[~unreadable]], " (set to missing)", "warning")
+        if row_rules is not None and fld.kind == "date":
+            noted = np.flatnonzero((row_status == OK) & (row_rules != None))  # noqa: E711
+            _note_once(log, str(src), noted, row_rules[noted])
         if row_rules is not None and fld.kind == "int":
             noted = np.flatnonzero((row_status == OK) & (row_rules != None))  # noqa: E711
             log_by_rule(log, str(src), noted, column.to_numpy(dtype=object)[noted],
@@ -406,6 +467,18 @@ def log_by_rule(log: FindingLog, src: str, positions: np.ndarray, values: np.nda
     for i, rule in enumerate(uniq):
         hit = codes == i
         log.add(positions[hit], src, values[hit], str(rule) + suffix, severity, reason)
+
+
+def _note_once(log: FindingLog, src: str, positions: np.ndarray, rules: np.ndarray) -> None:
+    """One ``info`` finding per distinct rule (at its first row, with the count of rows): a
+    note about how a whole column was read, not one finding per row."""
+    if positions.size == 0:
+        return
+    codes, uniq = pd.factorize(pd.Series(rules, dtype=object))
+    for i, rule in enumerate(uniq):
+        hit = positions[codes == i]
+        log.add(hit[:1], src, np.array([None], dtype=object),
+                f"{rule} ({hit.size} row{'s' if hit.size != 1 else ''})", "info")
 
 
 def _log_bad_optional(log: FindingLog, fld: schema.Field, src: str, positions: np.ndarray,

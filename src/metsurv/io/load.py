@@ -30,6 +30,7 @@ FROM_FIRST_RESECTION = ("resection_status", "nodal_status", "n_metastases", "app
 
 def _read(source: Source, tm: TableMapping, sheet: str | int | None) -> RawTable:
     opts = dict(tm.source)
+    opts.pop("century_pivot", None)  # how dates are read (io.convert), not how the file is
     if sheet is not None:
         opts["sheet"] = sheet
     return read_table(source, **opts)
@@ -154,7 +155,7 @@ def load_cohort(
     (3, 2, [{'reason': 'duplicate patient_id', 'count': 1}])
     """
     m = read_mapping(mapping)
-    today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today)
+    today = _export_date(today)
     raw = _read(source, m.patients, sheet)
     log = FindingLog("patients")
     _reading_notes(raw, log)
@@ -284,3 +285,20 @@ def _check_first_dates(patients: pd.DataFrame, res: pd.DataFrame, conv: Converte
                 patients["metastasectomy_date"].iloc[idx].to_numpy(dtype=object),
                 "metastasectomy_date differs from the first operation in the resections table",
                 "warning")
+
+
+def _export_date(today: Any) -> pd.Timestamp:
+    """``today`` as a day (midnight); None is the machine's date. A value that is not a
+    date (or has no year from 1900 on) is the caller's mistake: a CohortError."""
+    if today is None:
+        return pd.Timestamp.today().normalize()
+    try:
+        value = pd.Timestamp(today)
+    except (TypeError, ValueError, OverflowError):
+        value = pd.NaT
+    if pd.isna(value) or value.year < 1900:
+        raise CohortError(
+            f"today: the export date must be a date from 1900 on, e.g. '2024-06-30' "
+            f"(got {str(today)[:40]!r}); pass the date the data were exported."
+        )
+    return value.tz_localize(None).normalize() if value.tz is not None else value.normalize()

@@ -31,7 +31,7 @@ from metsurv.errors import CohortError
 _TOP_KEYS = {"version", "description", "source", "columns", "codes", "missing", "dates", "units",
              "resections"}
 _TABLE_KEYS = {"source", "columns", "codes", "missing", "dates"}
-_SOURCE_KEYS = {"delimiter", "decimal", "encoding", "sheet", "timezone"}
+_SOURCE_KEYS = {"delimiter", "decimal", "encoding", "sheet", "timezone", "century_pivot"}
 _DURATION_FIELDS = ("os_months", "dfs_months", "dfi_months", "entry_months")
 
 
@@ -138,6 +138,11 @@ def _parse_table(where: str, raw: dict[str, Any], table: str, parent: TableMappi
     source = _check_keys(where, f"{table}.source", raw.get("source"), _SOURCE_KEYS)
     if "decimal" in source and source["decimal"] not in (".", ","):
         raise _fail(where, f"source.decimal must be '.' or ',', not {source['decimal']!r}")
+    pivot = source.get("century_pivot")
+    if "century_pivot" in source and (isinstance(pivot, bool) or not isinstance(pivot, int)
+                                      or not 0 <= pivot <= 100):
+        raise _fail(where, "source.century_pivot must be a whole number from 0 to 100 "
+                    f"(two-digit years below it are 20xx, the others 19xx), not {pivot!r}")
 
     columns_raw = raw.get("columns") or {}
     if not isinstance(columns_raw, AbcMapping):

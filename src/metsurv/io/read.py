@@ -14,7 +14,8 @@ authorizer that allows only SELECT, READ and ordinary functions (so no ATTACH, V
 PRAGMA or write); either refuses more than one statement. Work is bounded: an .xlsx is
 checked against :data:`MAX_XLSX_BYTES`, :data:`MAX_XLSX_RATIO`, :data:`MAX_XLSX_ROWS` and
 :data:`MAX_XLSX_CELLS` before it is parsed, a CSV header line against
-:data:`MAX_HEADER_BYTES`; each limit is raised by the environment variable ``METSURV_`` +
+:data:`MAX_HEADER_BYTES`, a database query against :data:`MAX_QUERY_SECONDS` (wall clock)
+and :data:`MAX_QUERY_ROWS`; each limit is raised by the environment variable ``METSURV_`` +
 its name. The C parser for SAS/Stata/SPSS runs first in a forked child on Linux, so a crash
 on a damaged file becomes a CohortError.
 
@@ -35,6 +36,7 @@ import re
 import signal
 import sqlite3
 import sys
+import threading
 import time
 import warnings
 import zipfile
@@ -48,7 +50,8 @@ import pandas as pd
 from metsurv.errors import CohortError
 
 __all__ = ["RawTable", "SqlSource", "read_table", "FORMATS", "MAX_HEADER_BYTES", "MAX_XLSX_BYTES",
-           "MAX_XLSX_CELLS", "MAX_XLSX_RATIO", "MAX_XLSX_ROWS"]
+           "MAX_XLSX_CELLS", "MAX_XLSX_RATIO", "MAX_XLSX_ROWS", "MAX_QUERY_SECONDS",
+           "MAX_QUERY_ROWS"]
 
 # --------------------------------------------------------------------------------------
 # public contract
@@ -1945,6 +1948,37 @@ def _sas_catalog(path: Path) -> Path | None:
 # SQL: DuckDB and SQLite
 # --------------------------------------------------------------------------------------
 
+#: Wall-clock seconds a database query may run (a recursive CTE without an end runs forever
+#: and reads nothing from the file). Raise it with METSURV_MAX_QUERY_SECONDS.
+MAX_QUERY_SECONDS = 60
+#: Rows a database query may return (each row costs memory before anything is checked).
+#: Raise it with METSURV_MAX_QUERY_ROWS.
+MAX_QUERY_ROWS = 20_000_000
+#: Rows fetched per step, so the row limit is checked while reading, not after.
+_FETCH_ROWS = 1 << 20
+
+
+def _query_limits(name: str) -> tuple[int, int]:
+    return (_env_limit("METSURV_MAX_QUERY_SECONDS", MAX_QUERY_SECONDS, name),
+            _env_limit("METSURV_MAX_QUERY_ROWS", MAX_QUERY_ROWS, name))
+
+
+def _query_timeout(name: str, seconds: int) -> CohortError:
+    return CohortError(
+        f"{name}: the query ran longer than the limit MAX_QUERY_SECONDS = {seconds:,} s and "
+        "was stopped (a recursive query without an end?); check the query, or raise the limit "
+        f"with the environment variable METSURV_MAX_QUERY_SECONDS (e.g. "
+        f"METSURV_MAX_QUERY_SECONDS={2 * seconds})."
+    )
+
+
+def _query_too_long(name: str, rows: int) -> CohortError:
+    return CohortError(
+        f"{name}: the query returns more than the limit MAX_QUERY_ROWS = {rows:,} rows; "
+        "narrow the query, or raise the limit with the environment variable "
+        f"METSURV_MAX_QUERY_ROWS (e.g. METSURV_MAX_QUERY_ROWS={2 * rows})."
+    )
+
 
 def _read_sql(src: SqlSource) -> RawTable:
     try:
@@ -2153,37 +2187,62 @@ def _sqlite_query(path: Path, name: str, src: SqlSource):
     denied: list[str] = []
     con.set_authorizer(_sqlite_authorizer(denied))
     con.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+    seconds, max_rows = _query_limits(name)
+    deadline = time.monotonic() + seconds
+    expired: list[bool] = []
+
+    def over_time() -> int:
+        # called every few thousand VM steps; non-zero aborts the statement
+        if time.monotonic() > deadline:
+            expired.append(True)
+            return 1
+        return 0
+
+    con.set_progress_handler(over_time, 10_000)
     query = src.query if src.query is not None else ""
     try:
         try:
             query, cur, columns = _run_query(con, name, src, _SQLITE_TABLES, "SQLite")
-            records = cur.fetchall()
+            records: list = []
+            while chunk := cur.fetchmany(_FETCH_ROWS):
+                records += chunk
+                if len(records) > max_rows:
+                    raise _query_too_long(name, max_rows)
         except CohortError:
             raise
-        except sqlite3.ProgrammingError as exc:
-            if "one statement" not in str(exc):
-                raise
-            raise CohortError(
-                f"{name}: the query holds more than one statement, but only one SELECT "
-                "statement is allowed; remove everything after the first ';'."
-            ) from exc
+        except sqlite3.OperationalError as exc:
+            if expired:
+                raise _query_timeout(name, seconds) from exc
+            raise _sqlite_error(name, query, denied, exc) from exc
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            if denied:
-                shown = ", ".join(dict.fromkeys(denied[:20]))
-                raise _not_a_select(name, "SQLite", query, shown) from exc
-            if (isinstance(exc, sqlite3.DatabaseError)
-                    and not isinstance(exc, sqlite3.OperationalError)):
-                raise CohortError(
-                    f"{name}: the SQLite database is damaged (SQLite says: {_brief(exc, 120)}); "
-                    "copy or export the database again."
-                ) from exc
-            raise CohortError(
-                f"{name}: the SQL query failed (SQLite says: {_brief(exc, 120)}); "
-                "check the query against the database's tables and columns."
-            ) from exc
+            raise _sqlite_error(name, query, denied, exc) from exc
     finally:
         con.close()
     return columns, records, query
+
+
+def _sqlite_error(name: str, query: str, denied: list[str], exc: Exception) -> CohortError:
+    """The CohortError for an exception SQLite raised while running the user's query (a
+    ProgrammingError other than "more than one statement" is a bug here: re-raised)."""
+    if isinstance(exc, sqlite3.ProgrammingError):
+        if "one statement" not in str(exc):
+            raise exc
+        return CohortError(
+            f"{name}: the query holds more than one statement, but only one SELECT "
+            "statement is allowed; remove everything after the first ';'."
+        )
+    if denied:
+        shown = ", ".join(dict.fromkeys(denied[:20]))
+        return _not_a_select(name, "SQLite", query, shown)
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return CohortError(
+            f"{name}: the SQLite database is damaged (SQLite says: {_brief(exc, 120)}); "
+            "copy or export the database again."
+        )
+    return CohortError(
+        f"{name}: the SQL query failed (SQLite says: {_brief(exc, 120)}); "
+        "check the query against the database's tables and columns."
+    )
 
 
 _DUCKDB_LOCK = re.compile(r"\b(?:could not set lock|conflicting lock)\b")
@@ -2217,16 +2276,31 @@ def _duckdb_query(path: Path, name: str, src: SqlSource):
             f"{name}: the DuckDB database cannot be opened (DuckDB says: {_brief(exc, 120)}); "
             f"{todo}."
         ) from exc
+    seconds, max_rows = _query_limits(name)
+    expired = threading.Event()
+
+    def stop() -> None:
+        # DuckDB has no progress callback: interrupt() from another thread aborts the
+        # running query with an InterruptException
+        expired.set()
+        con.interrupt()
+
+    timer = threading.Timer(seconds, stop)
+    timer.daemon = True
+    timer.start()
+    query = src.query if src.query is not None else ""
     try:
         try:
             if src.query is not None:
                 _duckdb_one_select(con, name, src.query)
             query, rel, columns = _run_query(con, name, src, _DUCKDB_TABLES, "DuckDB")
             _check_columns(columns, f"{name}: {_short_query(query)}")
-            frame = rel.fetch_df()
+            frame = _duckdb_fetch(rel, name, max_rows)
         except CohortError:
             raise
         except Exception as exc:
+            if expired.is_set():
+                raise _query_timeout(name, seconds) from exc
             if isinstance(exc, duckdb.IOException | duckdb.SerializationException) or (
                     "corrupt" in str(exc).lower()):
                 raise CohortError(
@@ -2244,8 +2318,29 @@ def _duckdb_query(path: Path, name: str, src: SqlSource):
                 "check the query against the database's tables and columns."
             ) from exc
     finally:
+        timer.cancel()
         con.close()
     return columns, frame, query
+
+
+def _duckdb_fetch(rel: Any, name: str, max_rows: int) -> pd.DataFrame:
+    """The result as one DataFrame, fetched in chunks so the row limit holds while reading
+    (one chunk, the usual case, is exactly ``fetch_df()``)."""
+    chunks = []
+    rows = 0
+    while True:
+        chunk = rel.fetch_df_chunk(max(1, _FETCH_ROWS // 2048))
+        if len(chunk) == 0:
+            break
+        rows += len(chunk)
+        if rows > max_rows:
+            raise _query_too_long(name, max_rows)
+        chunks.append(chunk)
+    if not chunks:
+        return chunk
+    if len(chunks) == 1:
+        return chunks[0]
+    return pd.concat(chunks, ignore_index=True)
 
 
 def _duckdb_one_select(con: Any, name: str, query: str) -> None:

@@ -522,7 +522,10 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
         "table1", f"Table 1. Patient characteristics{by_text}",
         "Counts with % of patients with a known value; numbers as median (IQR); missing "
         "values counted per characteristic."
-        + (f" Counts below {k} are shown as <{k}." if k else ""), t1))
+        + (f" Counts below {k} are shown as <{k}; \"{T.SECONDARY}\": a count hidden so that "
+           "a total cannot give a smaller one back; no percentages for a characteristic with "
+           "a hidden count in that column; no median of fewer than "
+           f"{k} values." if k else ""), t1))
     sections.append(sec)
 
     # -- the IRLM battery: its tests are the report's tests (one rule for every p-value)
@@ -577,8 +580,9 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
         f"{battery.min_events} {_events_word(cfg)} (sparse levels are described, not tested), "
         "trend over the ordered levels among them; the figure captions name the levels "
         "tested. Blank: not estimable (median not reached, or nobody followed that long)"
-        + (f", or a group of fewer than {k} patients (counts below {k} shown as <{k})."
-           if k else "."), surv))
+        + (f", or a group of fewer than {k} patients (counts below {k} shown as <{k}; "
+           f"\"{T.SECONDARY}\": hidden so that the factor's total cannot give a smaller "
+           "count back)." if k else "."), surv))
     sections.append(sec)
 
     # -- Cox models and the IRLM battery (its univariable HRs feed the forest plot)
@@ -792,7 +796,8 @@ def _km_caption(cfg: ReportConfig, what: str | None, tests: _Tests | None = None
                           for what_, kind in kinds if (primary == kind).any()) + "."
     if cfg.suppress_below:
         k = cfg.suppress_below
-        text += f" Counts below {k} shown as <{k}, without the group's 5-year survival."
+        text += (f" Counts below {k} shown as <{k}; a group of fewer than {k} patients is "
+                 "not drawn (its steps would give its size away).")
     return text
 
 
@@ -801,14 +806,26 @@ def _survival_rows(fit: Any, factor_title: str, p: float | None, trend: float | 
     med = fit.medians().set_index(fit.medians()["group"].astype(str))
     at = fit.survival_at([12.0 * y for y in _SURV_YEARS])
     groups = order if order is not None else fit.groups
+    # The groups add up to the factor's patients (and events), which other rows and
+    # outputs show: one hidden group would come back as total minus the others.
+    counts = {(what, str(g)): int(med.loc[str(g), col])
+              for g in groups for what, col in (("n", "n"), ("e", "events"))}
+    hidden = T.protect_cells(counts, [[((what, str(g)), 1) for g in groups]
+                                      for what in ("n", "e")], k) if k else {}
+
+    def count(what: str, g: Any) -> str:
+        how = hidden.get((what, str(g)))
+        return (T.SECONDARY if how == "secondary"
+                else T.suppress_count(counts[what, str(g)], k))
+
     rows = []
     for j, g in enumerate(groups):
         m = med.loc[str(g)]
         row: dict[str, Any] = {
             "Factor": factor_title if j == 0 else "",
             "Group": labels.get(g, str(g)),
-            "n": T.suppress_count(m["n"], k),
-            "Events": T.suppress_count(m["events"], k),
+            "n": count("n", g),
+            "Events": count("e", g),
             "Median (95% CI), months": (T.ci_text(m["median"], m["lower"], m["upper"],
                                                   missing="not reached")
                                         if shows_estimates(m["n"], k) else ""),

@@ -47,6 +47,7 @@ __all__ = [
     "cif_figure",
     "save_figure",
     "time_ticks",
+    "too_few_text",
     "ENDPOINT_LABELS",
     "AT_RISK_CAPTION",
     "CIF_AT_RISK_CAPTION",
@@ -358,7 +359,8 @@ def plot_km(
     ``max_time`` and ``tick_step`` are in ``time_unit`` (years or months); the curves are in
     months. At-risk counts are read from ``panel.at_risk`` at the tick times and never
     recomputed here; with ``suppress_below`` = k, counts 1..k-1 print as "<k" and a group
-    of fewer than k patients has no 5-year survival in the legend.
+    of fewer than k patients is not drawn: its legend row says "fewer than k patients: not
+    shown" and its at-risk row is blank.
     ``legend_loc`` is a matplotlib location, or "above" to put the legend over the axes.
     ``ci``: shade the 95% CIs; None (default) shades them for up to
     :data:`MAX_CI_BAND_GROUPS` groups (more overlapping bands are unreadable).
@@ -370,6 +372,12 @@ def plot_km(
     ticks = time_ticks(max_time, tick_step)
     for i, c in enumerate(panel.curves):
         col = style.colour(i)
+        if not shows_estimates(c.n, suppress_below):
+            # A curve's steps of 1/n give its n away: a group under k is not drawn, and
+            # its legend row says so without a count.
+            ax.plot([], [], linestyle="none",
+                    label=f"{c.label} ({too_few_text(suppress_below)})")
+            continue
         last = max(float(np.max(c.time)) if c.time.size else 0.0,
                    float(np.max(c.censor_times)) if c.censor_times.size else 0.0)
         t_stop = min(last, t_end_months)
@@ -489,6 +497,9 @@ def _at_risk_cells(panel: KMPanel, months: np.ndarray, suppress_below: int) -> l
         if panel.at_risk is None or c.label not in panel.at_risk.index:
             out.append([""] * len(months))
             continue
+        if not shows_estimates(c.n, suppress_below):  # its at-risk row would say its n
+            out.append([""] * len(months))
+            continue
         out.append(_risk_cells(panel.at_risk.loc[c.label], months, suppress_below))
     return out
 
@@ -498,6 +509,15 @@ def _risk_cells(row: pd.Series, months: Iterable[float], suppress_below: int) ->
     (an ``at_risk(times)`` row, months as columns), blank where it has no such column."""
     return ["" if v is None else suppress_count(v, suppress_below)
             for v in (_lookup(row, t) for t in months)]
+
+
+def too_few_text(k: int) -> str:
+    """What a legend or at-risk row says for a group of fewer than ``k`` patients.
+
+    >>> too_few_text(11)
+    'fewer than 11 patients: not shown'
+    """
+    return f"fewer than {k} patients: not shown"
 
 
 def _lookup(row: pd.Series, t: float) -> float | None:

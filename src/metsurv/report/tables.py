@@ -3,16 +3,18 @@ beside the published series; CSV and self-contained HTML.
 
 Table 1 is descriptive (counts, percentages, median and IQR); everything inferential is read
 from :mod:`metsurv.stats` results. Optional small-cell suppression replaces counts
-``1 <= n < k`` by ``"<k"`` (and drops their percentage) so that a table can leave the
-institution; zero stays zero. Complementary suppression (a hidden cell recoverable from a
-total) is not attempted: say so when you share suppressed tables.
+``1 <= n < k`` by ``"<k"`` so that a table can leave the institution; zero stays zero. In
+Table 1 it holds against the table's own totals (see :func:`protect_cells` and
+docs/report.md, "Small-cell suppression"): a cell that a row, column or header total would
+give back is hidden as well (printed "suppressed"), and a variable with any hidden cell in a
+column shows no percentages in that column.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,7 +39,9 @@ __all__ = [
     "published_comparison",
     "published_like",
     "published_match",
+    "protect_cells",
     "subset_patients",
+    "SECONDARY",
     "suppress_count",
     "table1",
     "csv_safe_text",
@@ -126,10 +130,84 @@ def level_label(factor: str, level: Any) -> str:
     return _CODE_LABELS.get(factor, {}).get(text, text)
 
 
-def _pct(n: int, d: int, k: int) -> str:
-    if not shows_estimates(n, k):  # "<k", without the percentage that would give n away
-        return suppress_count(n, k)
-    return f"{n:,} ({100 * n / d:.1f}%)" if d else f"{n:,}"
+#: How a count hidden only so that a total cannot give a small cell back is printed.
+SECONDARY = "suppressed"
+
+
+def protect_cells(values: Mapping[Any, int], equations: Sequence[Sequence[tuple[Any, int]]],
+                  k: int, public: Collection[Any] = (), avoid: Collection[Any] = ()
+                  ) -> dict[Any, str]:
+    """Which counts to hide so that none below ``k`` can be recovered from the rest.
+
+    ``values`` maps a cell key to its count; each equation is a list of (key, +1/-1) whose
+    signed sum is what the reader can see (e.g. a column: its levels and missing minus its
+    total; a row: the Overall cell minus the group cells). Counts ``1..k-1`` are hidden
+    ("primary", printed "<k"). Then the bounds a reader can derive for every hidden cell
+    are tightened over all equations until nothing changes (primary cells lie in
+    ``[1, k-1]``, the others in ``[k, total]``); while some hidden cell is pinned to one
+    value, the smallest shown non-zero cell of an equation through it is hidden too
+    ("secondary", printed :data:`SECONDARY`). ``public`` cells are never hidden as
+    secondary (the reader knows them from elsewhere, e.g. the number analysed); ``avoid``
+    cells only when no other cell will do. Returns {key: "primary" | "secondary"}.
+
+    >>> v = {"a": 2, "b": 30, "c": 50, "n": 82}
+    >>> protect_cells(v, [[("a", 1), ("b", 1), ("c", 1), ("n", -1)]], 11)
+    {'a': 'primary', 'b': 'secondary'}
+    """
+    hidden: dict[Any, str] = {key: "primary" for key, n in values.items() if k and 0 < n < k}
+    if not hidden:
+        return hidden
+    top = max(max(values.values()), k)
+    by_cell: dict[Any, list[int]] = {}
+    for i, eq in enumerate(equations):
+        for key, _ in eq:
+            by_cell.setdefault(key, []).append(i)
+    for _ in range(len(values) + 1):  # each round hides one more cell or stops
+        pinned = _pinned_cells(values, equations, hidden, k, top)
+        if not pinned:
+            break
+        added = False
+        for key in pinned:
+            shown = [(c in avoid, values[c], repr(c), c) for i in by_cell.get(key, ())
+                     for c, _ in equations[i]
+                     if c not in hidden and c not in public and values[c] > 0]
+            if shown:
+                hidden[min(shown)[3]] = "secondary"
+                added = True
+                break
+        if not added:  # nothing left to hide in any equation through a pinned cell
+            break
+    return hidden
+
+
+def _pinned_cells(values: Mapping[Any, int], equations: Sequence[Sequence[tuple[Any, int]]],
+                  hidden: Mapping[Any, str], k: int, top: int) -> list[Any]:
+    """Hidden cells whose value a reader can derive from the shown cells and equations
+    (interval propagation: each equation bounds each of its hidden cells by the bounds of
+    the others, repeated until no bound moves)."""
+    lo = {c: (1 if how == "primary" else k) for c, how in hidden.items()}
+    hi = {c: (k - 1 if how == "primary" else top) for c, how in hidden.items()}
+    for _ in range(50):
+        moved = False
+        for eq in equations:
+            # the signed sum the reader can see (0 for a closed total; patients without a
+            # group value for a row of groups, taken as known)
+            total = sum(s * values[c] for c, s in eq)
+            known = sum(s * values[c] for c, s in eq if c not in hidden) - total
+            free = [(c, s) for c, s in eq if c in hidden]
+            for c, s in free:
+                rest_lo = sum(s2 * (lo[c2] if s2 > 0 else hi[c2]) for c2, s2 in free if c2 != c)
+                rest_hi = sum(s2 * (hi[c2] if s2 > 0 else lo[c2]) for c2, s2 in free if c2 != c)
+                # s * x = total - shown - rest
+                a, b = -(known + rest_hi), -(known + rest_lo)
+                new_lo, new_hi = (a, b) if s > 0 else (-b, -a)
+                if new_lo > lo[c]:
+                    lo[c], moved = new_lo, True
+                if new_hi < hi[c]:
+                    hi[c], moved = new_hi, True
+        if not moved:
+            break
+    return sorted((c for c in hidden if lo[c] >= hi[c]), key=repr)
 
 
 def _levels(s: pd.Series) -> list:
@@ -150,26 +228,30 @@ def _is_continuous(name: str, s: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
 
 
-def _describe_column(name: str, s: pd.Series, k: int) -> list[tuple[str, str]]:
-    """(level, cell) rows for one variable in one column of Table 1."""
+def _count_column(name: str, s: pd.Series, levels: list) -> tuple[list[str], list[int], str]:
+    """(row labels, counts, median text) of one variable in one column of Table 1; the
+    last row is "Missing". Continuous variables have one count row: Missing."""
     n_missing = int(s.isna().sum())
-    rows: list[tuple[str, str]] = []
     present = s.dropna()
     if _is_continuous(name, s):
         x = pd.to_numeric(present, errors="coerce").dropna().to_numpy(float)
+        med = ""
         if x.size:
-            q1, med, q3 = np.percentile(x, [25, 50, 75])
-            rows.append(("median (IQR)", f"{med:.1f} ({q1:.1f}\u2013{q3:.1f})"))
-        else:
-            rows.append(("median (IQR)", ""))
-    else:
-        d = int(present.size)
-        counts = present.astype(object).value_counts()
-        for lev in _levels(s):
-            n = int(counts.get(lev, 0))
-            rows.append((level_label(name, lev), _pct(n, d, k)))
-    rows.append(("Missing", suppress_count(n_missing, k)))
-    return rows
+            q1, m, q3 = np.percentile(x, [25, 50, 75])
+            med = f"{m:.1f} ({q1:.1f}\u2013{q3:.1f})"
+        return ["Missing"], [n_missing], med
+    counts = present.astype(object).value_counts()
+    return ([level_label(name, lev) for lev in levels] + ["Missing"],
+            [int(counts.get(lev, 0)) for lev in levels] + [n_missing], "")
+
+
+def _cell_text(n: int, how: str | None, k: int, d: int | None) -> str:
+    """A count as Table 1 prints it: "<k", "suppressed", "n" or "n (p%)"."""
+    if how == "primary":
+        return f"<{k}"
+    if how == "secondary":
+        return SECONDARY
+    return f"{n:,} ({100 * n / d:.1f}%)" if d else f"{n:,}"
 
 
 def table1(
@@ -184,6 +266,11 @@ def table1(
     variable ends with its count of missing values. Identifier and date fields are never
     tabulated. Columns: ``Characteristic``, ``Level``, ``Overall`` and one per level of
     ``by`` (headed "label (n = N)"). Patients with ``by`` missing count only in Overall.
+
+    With ``suppress_below`` = k, counts 1..k-1 print as "<k", further cells as
+    "suppressed" where a total would give a hidden one back (:func:`protect_cells`), a
+    variable with a hidden cell in a column shows no percentages in that column, and a
+    median (IQR) of fewer than k values is not shown.
 
     >>> df = pd.DataFrame({"sex": pd.Categorical(["male", "female", None],
     ...                                          categories=["female", "male", "unknown"]),
@@ -206,23 +293,66 @@ def table1(
             sub = patients[patients[by] == lev]
             if len(sub):
                 columns.append((level_label(by, lev), sub))
+    names = [name for name, _ in columns]
+    values: dict[Any, int] = {("N", c): len(sub) for c, (_, sub) in enumerate(columns)}
+    labels: dict[str, list[str]] = {}
+    medians: dict[tuple[str, int], str] = {}
+    for v in variables:
+        levels = _levels(patients[v])
+        for c, (_, sub) in enumerate(columns):
+            labels[v], counts, medians[v, c] = _count_column(v, sub[v], levels)
+            for j, n in enumerate(counts):
+                values[v, j, c] = n
+    # Overall n is the number analysed, printed everywhere: never hidden. The Overall
+    # column is kept readable where a group column can be hidden instead.
+    hidden = protect_cells(values, _table1_equations(values, variables, labels, len(columns)),
+                           k, public={("N", 0)},
+                           avoid={key for key in values if key[-1] == 0}) if k else {}
     header = {"Characteristic": "Patients", "Level": "n"}
-    for name, sub in columns:
-        header[name] = suppress_count(len(sub), k)
+    for c, name in enumerate(names):
+        header[name] = _cell_text(values["N", c], hidden.get(("N", c)), k, None)
     rows = [header]
     for v in variables:
-        per_col = [_describe_column(v, sub[v], k) for _, sub in columns]
-        for j, (level, _) in enumerate(per_col[0]):
-            row = {"Characteristic": FACTOR_TITLES.get(v, v.replace("_", " ").capitalize())
-                   if j == 0 else "", "Level": level}
-            for (name, _), cells in zip(columns, per_col, strict=False):
-                row[name] = cells[j][1]
+        title = FACTOR_TITLES.get(v, v.replace("_", " ").capitalize())
+        cont = labels[v] == ["Missing"] and _is_continuous(v, patients[v])
+        if cont:
+            row = {"Characteristic": title, "Level": "median (IQR)"}
+            for c, name in enumerate(names):
+                n_present = values["N", c] - values[v, 0, c]
+                row[name] = medians[v, c] if not (k and n_present < k) else ""
+            rows.append(row)
+        last = len(labels[v]) - 1
+        for j, level in enumerate(labels[v]):
+            row = {"Characteristic": title if j == 0 and not cont else "", "Level": level}
+            for c, name in enumerate(names):
+                any_hidden = any((v, i, c) in hidden for i in range(last + 1))
+                d = None if (j == last or any_hidden) else values["N", c] - values[v, last, c]
+                row[name] = _cell_text(values[v, j, c], hidden.get((v, j, c)), k, d)
             rows.append(row)
     out = pd.DataFrame(rows)
     out.columns = ["Characteristic", "Level"] + [
-        f"{name} (n = {suppress_count(len(sub), k)})" for name, sub in columns
-    ]
+        f"{name} (n = {header[name]})" for name in names]
     return out
+
+
+def _table1_equations(values: Mapping[Any, int], variables: Sequence[str],
+                      labels: Mapping[str, list[str]], n_cols: int) -> list[list[tuple]]:
+    """The totals a reader of Table 1 can form: each variable's rows in a column add up to
+    the column's n (not for a number: its count with a value is not shown); each row's
+    group cells and the header's group n add up to Overall
+    (patients without a ``by`` value count only in Overall: taken as known, which is the
+    cautious reading)."""
+    eqs: list[list[tuple]] = []
+    for v in variables:
+        rows = range(len(labels[v]))
+        for c in range(n_cols if labels[v] != ["Missing"] else 0):  # a number: no count shown
+            eqs.append([((v, j, c), 1) for j in rows] + [(("N", c), -1)])
+        if n_cols > 1:
+            eqs.extend([((v, j, 0), 1)] + [((v, j, c), -1) for c in range(1, n_cols)]
+                       for j in rows)
+    if n_cols > 1:
+        eqs.append([(("N", 0), 1)] + [(("N", c), -1) for c in range(1, n_cols)])
+    return eqs
 
 
 def cox_frame(result: Any, model: str = "") -> pd.DataFrame:
