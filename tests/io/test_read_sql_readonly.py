@@ -5,28 +5,24 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sqlite3
 
-import duckdb
 import pytest
 
 from metsurv.errors import CohortError
 from metsurv.io.read import SqlSource, read_table
+from tests.io.sql_helpers import make_duckdb, make_sqlite
 
 
-def _make_sqlite(path):
-    con = sqlite3.connect(path)
-    con.execute("CREATE TABLE patients (patient_id TEXT, os_months REAL)")
-    con.executemany("INSERT INTO patients VALUES (?, ?)", [("a", 1.5), ("b", 30.0)])
-    con.commit()
-    con.close()
+@pytest.fixture
+def sqlite_db(tmp_path):
+    make_sqlite(tmp_path / "reg.sqlite")
+    return tmp_path / "reg.sqlite"
 
 
-def _make_duckdb(path):
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE patients (patient_id VARCHAR, os_months DOUBLE)")
-    con.execute("INSERT INTO patients VALUES ('a', 1.5), ('b', 30.0)")
-    con.close()
+@pytest.fixture
+def duckdb_db(tmp_path):
+    make_duckdb(tmp_path / "reg.duckdb")
+    return tmp_path / "reg.duckdb"
 
 
 def _state(folder, db):
@@ -65,9 +61,8 @@ WRITES = {
 
 
 @pytest.mark.parametrize("query", list(WRITES.values()), ids=list(WRITES))
-def test_sqlite_query_that_writes_is_refused_and_leaves_no_file(tmp_path, query):
-    db = tmp_path / "reg.sqlite"
-    _make_sqlite(db)
+def test_sqlite_query_that_writes_is_refused_and_leaves_no_file(tmp_path, sqlite_db, query):
+    db = sqlite_db
     msg = _refused_without_trace(tmp_path, db, query, "only one SELECT statement is allowed")
     assert "SQLite refused" in msg
 
@@ -75,23 +70,20 @@ def test_sqlite_query_that_writes_is_refused_and_leaves_no_file(tmp_path, query)
 @pytest.mark.parametrize("query", ["SELECT 1; DELETE FROM patients",
                                    "SELECT * FROM patients; VACUUM INTO 'copy.db'",
                                    "SELECT 1 AS a; SELECT 2 AS b"])
-def test_sqlite_several_statements_refused(tmp_path, query):
-    db = tmp_path / "reg.sqlite"
-    _make_sqlite(db)
+def test_sqlite_several_statements_refused(tmp_path, sqlite_db, query):
+    db = sqlite_db
     _refused_without_trace(tmp_path, db, query,
                            r"more than one statement, but only one SELECT statement is allowed")
 
 
-def test_sqlite_load_extension_function_refused(tmp_path):
-    db = tmp_path / "reg.sqlite"
-    _make_sqlite(db)
+def test_sqlite_load_extension_function_refused(tmp_path, sqlite_db):
+    db = sqlite_db
     _refused_without_trace(tmp_path, db, "SELECT load_extension('x')",
                            r"only one SELECT.*load_extension")
 
 
-def test_sqlite_reading_queries_still_work(tmp_path):
-    db = tmp_path / "reg.sqlite"
-    _make_sqlite(db)
+def test_sqlite_reading_queries_still_work(tmp_path, sqlite_db):
+    db = sqlite_db
     before = _state(tmp_path, db)
     q = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2) "
          "SELECT p.patient_id, upper(p.patient_id) AS up, n.i FROM patients p JOIN n "
@@ -117,15 +109,13 @@ DUCKDB_WRITES = {
 
 
 @pytest.mark.parametrize("query", list(DUCKDB_WRITES.values()), ids=list(DUCKDB_WRITES))
-def test_duckdb_query_that_writes_is_refused_and_leaves_no_file(tmp_path, query):
-    db = tmp_path / "reg.duckdb"
-    _make_duckdb(db)
+def test_duckdb_query_that_writes_is_refused_and_leaves_no_file(tmp_path, duckdb_db, query):
+    db = duckdb_db
     _refused_without_trace(tmp_path, db, query, "only one SELECT statement is allowed")
 
 
-def test_duckdb_several_statements_refused(tmp_path):
-    db = tmp_path / "reg.duckdb"
-    _make_duckdb(db)
+def test_duckdb_several_statements_refused(tmp_path, duckdb_db):
+    db = duckdb_db
     _refused_without_trace(tmp_path, db, "SELECT 1 AS a; SELECT 2 AS b",
                            "holds 2 statements, but only one SELECT statement is allowed")
     _refused_without_trace(tmp_path, db, "SELECT * FROM patients; DELETE FROM patients",
@@ -135,24 +125,22 @@ def test_duckdb_several_statements_refused(tmp_path):
 @pytest.mark.parametrize("query", ["SELECT * FROM read_csv('other.csv')",
                                    "SELECT * FROM 'other.csv'",
                                    "SELECT * FROM read_text('other.csv')"])
-def test_duckdb_select_of_another_file_refused(tmp_path, query):
-    db = tmp_path / "reg.duckdb"
-    _make_duckdb(db)
+def test_duckdb_select_of_another_file_refused(tmp_path, duckdb_db, query):
+    db = duckdb_db
     (tmp_path / "other.csv").write_text("patient_id\nz\n")
     msg = _refused_without_trace(tmp_path, db, query, "reaches outside the database|failed")
     assert "patient_id" not in msg.split("says:")[0]
 
 
-def test_duckdb_reading_queries_still_work(tmp_path):
-    db = tmp_path / "reg.duckdb"
-    _make_duckdb(db)
+def test_duckdb_reading_queries_still_work(tmp_path, duckdb_db):
+    db = duckdb_db
     before = _state(tmp_path, db)
     t = read_table(SqlSource(db, query="FROM patients WHERE os_months > 1 ORDER BY 1;"))
     assert t.frame["patient_id"].tolist() == ["a", "b"]
     assert _state(tmp_path, db) == before
 
 
-@pytest.mark.parametrize("suffix,maker", [(".sqlite", _make_sqlite), (".duckdb", _make_duckdb)])
+@pytest.mark.parametrize("suffix,maker", [(".sqlite", make_sqlite), (".duckdb", make_duckdb)])
 @pytest.mark.parametrize("query", ["VACUUM INTO 'copy.db'", "ATTACH 'x.db' AS x",
                                    "SELECT 1; DELETE FROM patients"])
 def test_validate_cli_query_that_writes_exits_2_with_one_line(tmp_path, capsys, monkeypatch,

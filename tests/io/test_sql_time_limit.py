@@ -6,34 +6,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sqlite3
 import time
 
-import duckdb
 import pytest
 
 from metsurv.errors import CohortError
 from metsurv.io.read import SqlSource, read_table
+from tests.io.sql_helpers import make_duckdb, make_sqlite
 
 ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT * FROM c"
 #: An endless query that returns nothing until it ends (DuckDB materialises recursive CTEs).
 ENDLESS_COUNT = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) "
                  "SELECT count(*) AS n FROM c")
-
-
-def _make_sqlite(path):
-    con = sqlite3.connect(path)
-    con.execute("CREATE TABLE patients (patient_id TEXT, os_months REAL)")
-    con.executemany("INSERT INTO patients VALUES (?, ?)", [("a", 1.5), ("b", 30.0)])
-    con.commit()
-    con.close()
-
-
-def _make_duckdb(path):
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE patients (patient_id VARCHAR, os_months DOUBLE)")
-    con.execute("INSERT INTO patients VALUES ('a', 1.5), ('b', 30.0)")
-    con.close()
 
 
 def _state(folder, db):
@@ -43,7 +27,7 @@ def _state(folder, db):
 @pytest.fixture(params=["sqlite", "duckdb"])
 def db(request, tmp_path):
     path = tmp_path / f"reg.{request.param}"
-    (_make_sqlite if request.param == "sqlite" else _make_duckdb)(path)
+    (make_sqlite if request.param == "sqlite" else make_duckdb)(path)
     return path
 
 

@@ -119,9 +119,6 @@ def suppressed_study(tmp_path_factory) -> tuple[Path, Path, dict]:
     """A study with ``suppress_below: 5`` and small cells everywhere: 2 patient records and
     2 resections excluded, a nodal level (N2) of 3 patients, 2 patients without a Cox
     covariate. Returns (config, report folder, {figure name: matplotlib figure})."""
-    import importlib
-
-    B = importlib.import_module("metsurv.report.build")
     root = tmp_path_factory.mktemp("suppressed")
     p_path, _ = write_cohort(root / "data", n=200, seed=3)
     df = pd.read_csv(p_path, dtype=str)
@@ -133,6 +130,16 @@ def suppressed_study(tmp_path_factory) -> tuple[Path, Path, dict]:
     cfg = write_config(root, suppress_below=SUPPRESS_BELOW,
                        factors=["nodal_status", "complete_resection"],
                        cox={"covariates": ["complete_resection", "n_metastases_group"]})
+    out, drawn = build_keeping_figures(cfg, root / "report")
+    return cfg, out, drawn
+
+
+def build_keeping_figures(cfg: Path, out: Path) -> tuple[Path, dict]:
+    """build(cfg, out=out), keeping every figure it saves: (report folder, {figure name:
+    matplotlib figure})."""
+    import importlib
+
+    B = importlib.import_module("metsurv.report.build")
     drawn: dict = {}
     real_save = B.F.save_figure
 
@@ -142,5 +149,4 @@ def suppressed_study(tmp_path_factory) -> tuple[Path, Path, dict]:
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(B.F, "save_figure", save)
-        out = B.build(cfg, out=root / "report")
-    return cfg, out, drawn
+        return B.build(cfg, out=out), drawn

@@ -4,7 +4,6 @@ rows, curves). Unit tests per rule, and one attack on a whole built report."""
 
 from __future__ import annotations
 
-import importlib
 import re
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 
 from metsurv.report import figures as F
 from metsurv.report import tables as T
-from tests.report.conftest import write_cohort, write_config
+from tests.report.conftest import build_keeping_figures, write_cohort, write_config
 
 K = 11
 HIDDEN = (f"<{K}", T.SECONDARY)
@@ -233,7 +232,6 @@ def test_at_risk_counts_below_k_print_as_less_than_k():
 def small_report(tmp_path_factory) -> tuple[Path, dict]:
     """A 90-patient report with suppress_below: 11, an incomplete-resection group of 7
     and 2 patients without a sex."""
-    B = importlib.import_module("metsurv.report.build")
     root = tmp_path_factory.mktemp("suppression")
     p_path, r_path = write_cohort(root / "data", n=90, seed=5)
     df = pd.read_csv(p_path, dtype=str)
@@ -247,17 +245,7 @@ def small_report(tmp_path_factory) -> tuple[Path, dict]:
     cfg = write_config(root, suppress_below=K, factors=["complete_resection"],
                        cox={"covariates": ["complete_resection"]}, landmark_times=[],
                        benchmark=None, formats=["svg"])
-    drawn: dict = {}
-    real_save = B.F.save_figure
-
-    def save(fig, stem, *args, **kwargs):
-        drawn[Path(stem).name] = fig
-        return real_save(fig, stem, *args, **kwargs)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(B.F, "save_figure", save)
-        out = B.build(cfg, out=root / "report")
-    return out, drawn
+    return build_keeping_figures(cfg, root / "report")
 
 
 def test_suppressed_cells_cannot_be_recovered(small_report):

@@ -44,6 +44,23 @@ def run_r_script(script: str, *args: str | Path, timeout: float = 300) -> None:
     assert proc.returncode == 0, f"{script} failed: {proc.stderr[-800:]}"
 
 
+def rerun_r(tmp_path_factory, script: str) -> Path:
+    """A new temporary folder holding what ``Rscript tests/reference/<script> <folder>``
+    writes today (for a module-scoped ``fresh`` fixture)."""
+    out = tmp_path_factory.mktemp(Path(script).stem)
+    run_r_script(script, out)
+    return out
+
+
+def assert_r_reproduces(name: str, fresh: Path, inputs: str) -> None:
+    """The committed input CSVs ``data/<inputs>`` (a glob) identical to the ones in
+    ``fresh``, and every number of ``<name>.json`` within REL_STAT relative or ABS_EST
+    absolute of the fresh one."""
+    for csv in (REFERENCE / "data").glob(inputs):
+        assert (fresh / "data" / csv.name).read_text() == csv.read_text(), csv.name
+    assert_same_numbers(reference(name), reference(name, fresh), REL_STAT, ABS_EST, name)
+
+
 @cache
 def reference(name: str, root: Path = REFERENCE) -> dict:
     """The R results ``<root>/<name>.json`` (cached: do not modify)."""
@@ -84,6 +101,20 @@ def assert_close_abs(actual, expected, tol: float = ABS_EST, what: str = "") -> 
 def assert_close_rel(actual, expected, tol: float = REL_STAT, what: str = "") -> None:
     """Equal within ``tol`` relative (absolute ``tol * 1e-3`` floor for values near 0)."""
     _assert_close(actual, expected, tol, tol * 1e-3, what)
+
+
+def assert_logrank_matches(res, ref: dict) -> None:
+    """A logrank() result against an R survdiff-shaped record (groups, n, observed,
+    expected, var, chisq, df, p): O, E, V ABS_EST absolute; chisq and p REL_STAT relative;
+    groups, n and df exact."""
+    assert [str(g) for g in res.groups] == list(np.ravel(ref["groups"]))
+    assert list(res.n) == list(np.ravel(ref["n"]))
+    assert_close_abs(res.observed, ref["observed"], ABS_EST, "observed")
+    assert_close_abs(res.expected, ref["expected"], ABS_EST, "expected")
+    assert_close_abs(res.var, ref["var"], ABS_EST, "var")
+    assert_close_rel(res.statistic, ref["chisq"], what="chisq")
+    assert res.df == ref["df"]
+    assert_close_rel(res.p, ref["p"], what="p")
 
 
 def assert_same_numbers(old, new, rtol: float, atol: float, path: str = "") -> None:

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metsurv.stats.formula import SurvivalFormula, parse_formula
-from tests.stats.helpers import REFERENCE
+from tests.stats.helpers import REFERENCE, needs_r, run_r_script
 
 FIXTURE = REFERENCE / "formula_terms.json"
 
@@ -61,13 +59,11 @@ def test_random_formulas_give_R_term_labels_exactly():
         _assert_like_r(case)
 
 
-@pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript not installed")
+@needs_r
 def test_make_formula_terms_R_reproduces_fixture_and_metsurv_agrees(tmp_path):
     """Rscript tests/reference/make_formula_terms.R <tmp>: the same JSON as committed, and
     parse_formula agrees with every formula in the fresh output."""
-    proc = subprocess.run(["Rscript", str(REFERENCE / "make_formula_terms.R"), str(tmp_path)],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    run_r_script("make_formula_terms.R", tmp_path)
     fresh = _r_cases(tmp_path / "formula_terms.json")
     assert fresh == _r_cases()
     for case in fresh:
@@ -155,7 +151,8 @@ def test_str_is_normalised_R_text_that_parses_back():
 
 def test_columns_are_checked_and_all_missing_ones_named():
     text = "Surv(t, e) ~ a * b + strata(g) + cluster(id)"
-    assert parse_formula(text, columns=["t", "e", "a", "b", "g", "id", "other"]).covariates
+    assert parse_formula(text, columns=["t", "e", "a", "b", "g", "id", "other"]).covariates == (
+        "a", "b", "a:b")
     with pytest.raises(KeyError) as info:
         parse_formula(text, columns=["t", "a", "g"])
     message = str(info.value)

@@ -130,6 +130,8 @@ def test_cohort_entry_months_is_used_and_recorded():
 
     fit = km(Cohort(), times=[5])
     assert fit.start == "entry_months"
+    # R (km_edge.json, case "delayed"): survfit(Surv(entry, time, status) ~ 1) has S(5) =
+    # 0.8 * 0.8 * 0.8 = 0.512 (events at 2, 3, 5 with 5 at risk each)
     assert fit.survival_at()["estimate"].iloc[0] == pytest.approx(0.512, abs=1e-12)
     off = km(Cohort(), start=False)
     assert off.start is None and off.to_dict()["start"] is None

@@ -10,13 +10,11 @@ import pytest
 from metsurv.stats import km
 from tests.stats.helpers import (
     ABS_EST,
-    REFERENCE,
-    REL_STAT,
-    assert_same_numbers,
+    assert_r_reproduces,
     dataset,
     needs_r,
     reference,
-    run_r_script,
+    rerun_r,
 )
 from tests.stats.test_km_edge import r_values
 
@@ -25,17 +23,12 @@ pytestmark = needs_r
 
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory):
-    out = tmp_path_factory.mktemp("km_edge")
-    run_r_script("make_km_edge.R", out)
-    return out
+    return rerun_r(tmp_path_factory, "make_km_edge.R")
 
 
 def test_committed_km_edge_fixtures_are_reproduced_by_R(fresh):
     """Inputs identical; every number within 1e-6 relative or 1e-8 absolute."""
-    for csv in (REFERENCE / "data").glob("km_edge*.csv"):
-        assert (fresh / "data" / csv.name).read_text() == csv.read_text()
-    assert_same_numbers(reference("km_edge"), reference("km_edge", fresh), REL_STAT, ABS_EST,
-                        "km_edge")
+    assert_r_reproduces("km_edge", fresh, "km_edge*.csv")
 
 
 def test_python_matches_fresh_R_delayed_entry_with_fractional_weights(fresh):

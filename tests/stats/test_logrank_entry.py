@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -29,12 +27,14 @@ from metsurv.stats import logrank
 from tests.stats.helpers import (
     ABS_EST,
     REFERENCE,
-    REL_STAT,
     assert_close_abs,
     assert_close_rel,
-    assert_same_numbers,
+    assert_logrank_matches,
+    assert_r_reproduces,
     dataset,
+    needs_r,
     reference,
+    run_r_script,
 )
 
 CASES = {c["name"]: c for c in reference("logrank_entry")["cases"]}
@@ -63,14 +63,7 @@ def _fit(case: dict, root: Path = REFERENCE, **kw):
 
 
 def _hand_r(res, case: dict) -> None:
-    assert [str(g) for g in res.groups] == list(np.ravel(case["groups"]))
-    assert list(res.n) == list(np.ravel(case["n"]))
-    assert_close_abs(res.observed, case["observed"], ABS_EST, "observed")
-    assert_close_abs(res.expected, case["expected"], ABS_EST, "expected")
-    assert_close_abs(res.var, case["var"], ABS_EST, "var")
-    assert_close_rel(res.statistic, case["chisq"], what="chisq")
-    assert res.df == case["df"]
-    assert_close_rel(res.p, case["p"], what="p")
+    assert_logrank_matches(res, case)
     if "trend_chisq" in case:
         assert_close_rel(res.trend_statistic, case["trend_chisq"], what="trend chisq")
         assert_close_rel(res.trend_p, case["trend_p"], what="trend p")
@@ -225,22 +218,13 @@ def test_report_on_a_registry_with_entry_dates_quotes_the_left_truncated_logrank
 
 
 # ---------------------------------------------------------------------------- live R
-RSCRIPT = shutil.which("Rscript")
-
-
-@pytest.mark.skipif(RSCRIPT is None, reason="Rscript not installed")
+@needs_r
 @pytest.mark.filterwarnings("ignore::metsurv.errors.StatsWarning")
 def test_committed_logrank_entry_fixtures_are_reproduced_by_R(tmp_path):
     """Rerun make_logrank_entry.R (it stops if its hand computation disagrees with
     survdiff, survfit or coxph's score test): inputs identical, numbers within 1e-6
     relative or 1e-8 absolute, and metsurv matches the fresh values (oracle (a))."""
-    proc = subprocess.run([RSCRIPT, str(REFERENCE / "make_logrank_entry.R"), str(tmp_path)],
-                          capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        pytest.skip(f"make_logrank_entry.R failed (R packages missing?): {proc.stderr[-300:]}")
-    for csv in (REFERENCE / "data").glob("logrank_entry_*.csv"):
-        assert (tmp_path / "data" / csv.name).read_text() == csv.read_text()
-    fresh = reference("logrank_entry", tmp_path)
-    assert_same_numbers(reference("logrank_entry"), fresh, REL_STAT, ABS_EST, "logrank_entry")
-    for case in fresh["cases"]:
+    run_r_script("make_logrank_entry.R", tmp_path)
+    assert_r_reproduces("logrank_entry", tmp_path, "logrank_entry_*.csv")
+    for case in reference("logrank_entry", tmp_path)["cases"]:
         _hand_r(_fit(case, tmp_path), case)

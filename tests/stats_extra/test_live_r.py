@@ -12,14 +12,13 @@ from metsurv.stats.rmst import rmst
 from metsurv.stats.timevarying import counting_process_cox
 from tests.stats.helpers import (
     ABS_EST,
-    REFERENCE,
     REL_STAT,
     assert_close_abs,
-    assert_same_numbers,
+    assert_r_reproduces,
     dataset,
     needs_r,
     reference,
-    run_r_script,
+    rerun_r,
 )
 
 from .test_competing import assert_cuminc_matches
@@ -29,18 +28,14 @@ pytestmark = needs_r
 
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory):
-    out = tmp_path_factory.mktemp("extra_reference")
-    run_r_script("make_reference_extra.R", out)
-    return out
+    return rerun_r(tmp_path_factory, "make_reference_extra.R")
 
 
 @pytest.mark.parametrize("name", ["extra_cr", "extra_rmst", "extra_km", "extra_tv",
                                   "extra_schema"])
 def test_stored_fixtures_are_reproduced_by_R(fresh, name):
     """Inputs identical; every stored number within 1e-8 absolute or 1e-6 relative."""
-    for csv in (REFERENCE / "data").glob(f"{name}*.csv"):
-        assert (fresh / "data" / csv.name).read_text() == csv.read_text()
-    assert_same_numbers(reference(name), reference(name, fresh), REL_STAT, ABS_EST, name)
+    assert_r_reproduces(name, fresh, f"{name}*.csv")
 
 
 def test_python_matches_fresh_R(fresh):

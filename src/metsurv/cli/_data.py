@@ -12,7 +12,6 @@ means missing, as in R.
 from __future__ import annotations
 
 import argparse
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from metsurv.errors import CohortError
+from metsurv.format import format_num
 
 
 @dataclass(frozen=True)
@@ -69,15 +69,6 @@ def load(args: argparse.Namespace):
     return load_cohort(source_of(args), mapping=args.mapping,
                        resections=getattr(args, "resections", None),
                        today=getattr(args, "today", None))
-
-
-def _number_text(value: Any) -> str:
-    """``-3`` or ``2.5``, never ``np.float64(-3.0)``."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def survival_input(args: argparse.Namespace, columns: list[str]) -> SurvivalInput:
@@ -176,7 +167,7 @@ def _plain_table(frame: pd.DataFrame, raw, time: str, event: str, start: str | N
     negative = out[time] < 0
     if negative.any():
         raise CohortError(f"{raw.source}: row {row_of(negative)}, column {time!r}: negative "
-                          f"time {_number_text(out[time][negative].iloc[0])}; times are "
+                          f"time {format_num(out[time][negative].iloc[0], '{:.10g}')}; times are "
                           "measured from the time origin and must be >= 0.")
     return out
 

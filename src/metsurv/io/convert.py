@@ -27,7 +27,7 @@ from metsurv import schema
 from metsurv.errors import CohortError
 from metsurv.io.findings import FindingLog
 from metsurv.io.mapping import TableMapping
-from metsurv.io.read import RawTable
+from metsurv.io.read import RawTable, is_number
 
 #: Date formats tried, in order, when the mapping names none: ISO 8601 and the dotted
 #: day-first form of German-speaking registries (never ambiguous with US month-first).
@@ -130,8 +130,7 @@ def _convert_uniques(fld: schema.Field, uniques: pd.Index, tm: TableMapping, dec
         status = np.where((status == OK) & (vals == None), UNREADABLE, status)  # noqa: E711
         if unlabelled is not None and name not in tm.codes:
             # numbers left without a label (labels arrive as text): never guessed
-            bare = np.array([isinstance(u, (int, float, np.number)) and not isinstance(
-                u, (bool, np.bool_)) for u in uniques], dtype=bool) & (status != MISSING)
+            bare = np.array([is_number(u) for u in uniques], dtype=bool) & (status != MISSING)
             vals[bare], status[bare] = None, UNLABELLED
             rules[bare] = (f"{name}: a numeric code under the user format {unlabelled!r}, "
                            "whose label is not in the file, is not guessed; give a code table "
@@ -216,11 +215,16 @@ def _numbers(fld: schema.Field, uniques: pd.Index, tm: TableMapping, decimal: st
     return np.where(status == OK, months, np.nan), status, rules
 
 
+def _is_text(values: pd.Series) -> np.ndarray:
+    """Which values are text (the others are numbers, dates or missing)."""
+    return values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+
+
 def _other_reading(values: pd.Series, decimal: str) -> np.ndarray:
     """The number a text value would be under the other decimal mark, where its marks allow
     both readings ("2.500": 2.5 or 2500); NaN elsewhere."""
     out = np.full(len(values), np.nan)
-    is_text = values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    is_text = _is_text(values)
     if not is_text.any():
         return out
     text = values[is_text].str.strip()
@@ -237,7 +241,7 @@ def _other_reading(values: pd.Series, decimal: str) -> np.ndarray:
 def _thousands_dots(values: pd.Series) -> bool:
     """True for a text column whose dotted values all look like grouped thousands and which
     also holds plain whole numbers (a fixed-precision column of "12.345" has no plain ones)."""
-    is_text = values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    is_text = _is_text(values)
     if not is_text.any():  # dates or numbers (a DataFrame source): no marks to read
         return False
     # astype(object): a Series pandas inferred as datetime keeps .str usable on its text
@@ -290,12 +294,11 @@ def _dates(uniques: pd.Index, fmt: str | None, status: np.ndarray, today: pd.Tim
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     if fmt:
         # dates stored as numbers (20120304 under "%Y%m%d"): read as the text they show
-        is_num = values.map(lambda v: isinstance(v, (int, float, np.number))
-                            and not isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
+        is_num = values.map(is_number).to_numpy(dtype=bool)
         if is_num.any():
             values = values.copy()
             values[is_num] = _raw_text(pd.Index(values[is_num], dtype=object)).to_numpy()
-    is_text = values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    is_text = _is_text(values)
     typed = ~is_text
     if typed.any():  # datetimes from Excel, SAS, SPSS, Stata, DuckDB, or date objects
         native = values[typed].map(_naive_date)
@@ -433,14 +436,15 @@ def convert(raw: RawTable, tm: TableMapping, table: str, log: FindingLog,
             _log_bad_optional(log, fld, str(src), bad[unreadable], raw_bad[unreadable])
             if row_rules is not None:
                 log_by_rule(log, str(src), bad[~unreadable], raw_bad[~unreadable],
-                                 row_rules[bad[~unreadable]], " (set to missing)", "warning")
-        if row_rules is not None and fld.kind == "date":
+                            row_rules[bad[~unreadable]], " (set to missing)", "warning")
+        if row_rules is not None and fld.kind in ("date", "int"):
+            # read values with a rule: a column-wide note (dates), a per-row warning (counts)
             noted = np.flatnonzero((row_status == OK) & (row_rules != None))  # noqa: E711
-            _note_once(log, str(src), noted, row_rules[noted])
-        if row_rules is not None and fld.kind == "int":
-            noted = np.flatnonzero((row_status == OK) & (row_rules != None))  # noqa: E711
-            log_by_rule(log, str(src), noted, column.to_numpy(dtype=object)[noted],
-                             row_rules[noted], "", "warning")
+            if fld.kind == "date":
+                _note_once(log, str(src), noted, row_rules[noted])
+            else:
+                log_by_rule(log, str(src), noted, column.to_numpy(dtype=object)[noted],
+                            row_rules[noted], "", "warning")
         frame[name] = typed_column(fld.kind, fld.codes, row_vals)
     out = pd.DataFrame(frame, index=pd.RangeIndex(n))
     return Converted(out, {k: str(v) for k, v in chosen.items()}, bad_required, bad_values,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import re
 from dataclasses import replace
 from importlib import metadata
 from typing import Any
@@ -19,7 +18,7 @@ from metsurv.io import derive
 from metsurv.io.convert import Converted, convert
 from metsurv.io.findings import EXCLUSION_REASONS, FindingLog
 from metsurv.io.mapping import Mapping, TableMapping, read_mapping
-from metsurv.io.read import RawTable, SqlSource, read_table
+from metsurv.io.read import VALUE_LIKE_NAME, RawTable, SqlSource, headerless, read_table
 from metsurv.io.validate import validate_patients, validate_resections
 
 Source = str | os.PathLike[str] | pd.DataFrame | SqlSource
@@ -43,19 +42,12 @@ def _reading_notes(raw: RawTable, log: FindingLog) -> None:
         log.add_table("sheet" if raw.sheet is not None else "", raw.sheet, note, "info")
 
 
-#: A column name made only of digits and separators (1, 2011-05-06, 4711-0815, 12,5) is a
-#: value: no data dictionary names a column so.
-_VALUE_LIKE = re.compile(r"[\d\s.,:;/+\-]+")
-
-
 def _refuse_headerless(raw: RawTable) -> None:
     """Refuse a table whose first line looks like data (a header-less export) WITHOUT
     quoting that line: its cells are the first patient's id and dates, which an error
     message must never echo (issue 10, item 5)."""
-    if any(_VALUE_LIKE.fullmatch(str(c).strip()) for c in raw.frame.columns):
-        raise CohortError(
-            f"{raw.source}: the first line looks like data, not a header (a column name made "
-            "of digits, like a date or a number); export the table with its header row.")
+    if any(VALUE_LIKE_NAME.fullmatch(str(c).strip()) for c in raw.frame.columns):
+        raise headerless(raw.source)
 
 
 def _require_columns(raw: RawTable, conv: Converted, table: str) -> None:

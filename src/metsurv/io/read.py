@@ -496,6 +496,20 @@ def _mismatch_message(name: str, fmt: str, kind: str) -> str:
     )
 
 
+#: A column name made only of digits and separators (1, 2011-05-06, 4711-0815, 12,5) is a
+#: value: no data dictionary names a column so. Used here and by io.load.
+VALUE_LIKE_NAME = re.compile(r"[\d\s.,:;/+\-]+")
+
+
+def headerless(label: str) -> CohortError:
+    """The refusal of a header-less export; it never quotes the line (the first patient's
+    id and dates)."""
+    return CohortError(
+        f"{label}: the first line looks like data, not a header (a column name made of "
+        "digits, like a date or a number); export the table with its header row."
+    )
+
+
 def _check_columns(names: list[Any], label: str) -> list[str]:
     """Strip whitespace/BOM from column names and reject blank or duplicated ones."""
     clean: list[str] = []
@@ -518,13 +532,10 @@ def _check_columns(names: list[Any], label: str) -> list[str]:
     for c in clean:
         seen[c] = seen.get(c, 0) + 1
     dups = [c for c, k in seen.items() if k > 1]
-    if any(re.fullmatch(r"[\d\s.,:;/+\-]+", str(c)) for c in dups):
+    if any(VALUE_LIKE_NAME.fullmatch(str(c)) for c in dups):
         # a header-less export: its "names" are the first patient's values (dates, ids),
         # which an error message must not echo
-        raise CohortError(
-            f"{label}: the first line looks like data, not a header (a column name made of "
-            "digits, like a date or a number); export the table with its header row."
-        )
+        raise headerless(label)
     if dups:
         shown = ", ".join(f'"{c}"' for c in dups[:10]) + (" …" if len(dups) > 10 else "")
         raise CohortError(
@@ -686,7 +697,7 @@ def _text_head(path: Path, name: str, enc: str) -> tuple[str, int]:
     The header ends at the first line break outside double quotes (after any blank lines);
     reading stops there, or with a CohortError at :data:`MAX_HEADER_BYTES`.
     """
-    limit = _env_limit("METSURV_MAX_HEADER_BYTES", MAX_HEADER_BYTES, name)
+    limit = _limit("MAX_HEADER_BYTES", name)
     decoder = codecs.getincrementaldecoder(enc)(errors="replace")
     text = ""
     consumed = 0
@@ -747,8 +758,10 @@ def _line_end(text: str, pos: int, quotes: int) -> tuple[int, int, int]:
         pos = nl + 1
 
 
-def _env_limit(var: str, default: int, name: str) -> int:
-    """A size limit, raised (or lowered) by an environment variable holding a whole number."""
+def _limit(what: str, name: str) -> int:
+    """The work limit ``what`` (a module constant such as :data:`MAX_XLSX_ROWS`), raised (or
+    lowered) by the environment variable ``METSURV_`` + ``what`` holding a whole number."""
+    var, default = f"METSURV_{what}", globals()[what]
     raw = os.environ.get(var)
     if raw is None or not raw.strip():
         return default
@@ -762,6 +775,11 @@ def _env_limit(var: str, default: int, name: str) -> int:
             f"(got {raw!r}); set it to e.g. {default} or unset it."
         )
     return value
+
+
+def _raise_with(what: str, limit: int) -> str:
+    """The end of every over-the-limit message: how to raise the limit ``what``."""
+    return f"the environment variable METSURV_{what} (e.g. METSURV_{what}={2 * limit})"
 
 
 def _sniff_delimiter(text: str, preferred: str | None) -> str:
@@ -1160,15 +1178,10 @@ _RATIO_FROM = 16 << 20
 _ZIP_CHUNK = 1 << 20
 
 
-def _xlsx_limit(what: str, name: str) -> int:
-    return _env_limit(f"METSURV_{what}", globals()[what], name)
-
-
 def _xlsx_refusal(name: str, found: str, what: str, limit: int) -> CohortError:
     return CohortError(
         f"{name}: {found}, over the limit {what} = {limit:,}; if the workbook is genuine, "
-        f"export the table as CSV or Parquet, or raise the limit with the environment "
-        f"variable METSURV_{what} (e.g. METSURV_{what}={2 * limit})."
+        f"export the table as CSV or Parquet, or raise the limit with {_raise_with(what, limit)}."
     )
 
 
@@ -1182,10 +1195,10 @@ def _check_xlsx_work(path: Path, name: str) -> None:
     stored under any name), each in one streaming pass: zlib in C, a fraction of the time
     openpyxl takes to parse the same part.
     """
-    max_bytes = _xlsx_limit("MAX_XLSX_BYTES", name)
-    max_ratio = _xlsx_limit("MAX_XLSX_RATIO", name)
-    max_rows = _xlsx_limit("MAX_XLSX_ROWS", name)
-    max_cells = _xlsx_limit("MAX_XLSX_CELLS", name)
+    max_bytes = _limit("MAX_XLSX_BYTES", name)
+    max_ratio = _limit("MAX_XLSX_RATIO", name)
+    max_rows = _limit("MAX_XLSX_ROWS", name)
+    max_cells = _limit("MAX_XLSX_CELLS", name)
     with zipfile.ZipFile(path) as zf:
         infos = zf.infolist()
         total = sum(i.file_size for i in infos)
@@ -1326,7 +1339,7 @@ def _read_excel(path: Path, name: str, sheet: str | int | None) -> RawTable:
         label = f"{name} [{ws.title}]" if sheet is not None else name
         try:
             header, records, row_numbers = _excel_rows(ws, label,
-                                                       _xlsx_limit("MAX_XLSX_ROWS", name))
+                                                       _limit("MAX_XLSX_ROWS", name))
         except CohortError:
             raise
         except (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError) as exc:
@@ -1732,14 +1745,19 @@ def _as_shown(frame: pd.DataFrame, meta: Any, fmt: str) -> tuple[pd.DataFrame, d
     return frame, unlabelled
 
 
+def is_number(v: Any) -> bool:
+    """A number (not a bool, not text): under a user format without labels, a bare code.
+    Also io.convert's test, so the reader's "unlabelled" and the converter agree."""
+    return isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_))
+
+
 def _has_bare_numbers(values: pd.Series) -> bool:
     """True when a column holds a number (a value its label set does not label), checked on
     the distinct values only."""
     if pd.api.types.is_numeric_dtype(values.dtype):
         return bool(values.notna().any())
     _, uniques = pd.factorize(values)
-    return any(isinstance(u, (int, float, np.number)) and not isinstance(u, (bool, np.bool_))
-               for u in uniques)
+    return any(is_number(u) for u in uniques)
 
 
 def _display_kind(f: str, fmt: str) -> tuple[tuple[str, float] | None, int | None, bool]:
@@ -1958,33 +1976,23 @@ MAX_QUERY_ROWS = 20_000_000
 _FETCH_ROWS = 1 << 20
 
 
-def _query_limits(name: str) -> tuple[int, int]:
-    return (_env_limit("METSURV_MAX_QUERY_SECONDS", MAX_QUERY_SECONDS, name),
-            _env_limit("METSURV_MAX_QUERY_ROWS", MAX_QUERY_ROWS, name))
-
-
 def _query_timeout(name: str, seconds: int) -> CohortError:
     return CohortError(
         f"{name}: the query ran longer than the limit MAX_QUERY_SECONDS = {seconds:,} s and "
         "was stopped (a recursive query without an end?); check the query, or raise the limit "
-        f"with the environment variable METSURV_MAX_QUERY_SECONDS (e.g. "
-        f"METSURV_MAX_QUERY_SECONDS={2 * seconds})."
+        f"with {_raise_with('MAX_QUERY_SECONDS', seconds)}."
     )
 
 
 def _query_too_long(name: str, rows: int) -> CohortError:
     return CohortError(
         f"{name}: the query returns more than the limit MAX_QUERY_ROWS = {rows:,} rows; "
-        "narrow the query, or raise the limit with the environment variable "
-        f"METSURV_MAX_QUERY_ROWS (e.g. METSURV_MAX_QUERY_ROWS={2 * rows})."
+        f"narrow the query, or raise the limit with {_raise_with('MAX_QUERY_ROWS', rows)}."
     )
 
 
 def _read_sql(src: SqlSource) -> RawTable:
-    try:
-        path = _as_path(src.path)
-    except CohortError:
-        raise
+    path = _as_path(src.path)
     name = path.name or str(path)
     if src.query is not None and src.table is not None:
         raise CohortError(
@@ -2187,7 +2195,7 @@ def _sqlite_query(path: Path, name: str, src: SqlSource):
     denied: list[str] = []
     con.set_authorizer(_sqlite_authorizer(denied))
     con.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-    seconds, max_rows = _query_limits(name)
+    seconds, max_rows = _limit("MAX_QUERY_SECONDS", name), _limit("MAX_QUERY_ROWS", name)
     deadline = time.monotonic() + seconds
     expired: list[bool] = []
 
@@ -2276,7 +2284,7 @@ def _duckdb_query(path: Path, name: str, src: SqlSource):
             f"{name}: the DuckDB database cannot be opened (DuckDB says: {_brief(exc, 120)}); "
             f"{todo}."
         ) from exc
-    seconds, max_rows = _query_limits(name)
+    seconds, max_rows = _limit("MAX_QUERY_SECONDS", name), _limit("MAX_QUERY_ROWS", name)
     expired = threading.Event()
 
     def stop() -> None:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from metsurv import schema
 from metsurv.format import format_ci as ci_text
-from metsurv.format import format_p
+from metsurv.format import format_num, format_p
 from metsurv.report._format import lower_first, shows_estimates, suppress_count
 
 __all__ = [
@@ -319,7 +319,7 @@ def table1(
             row = {"Characteristic": title, "Level": "median (IQR)"}
             for c, name in enumerate(names):
                 n_present = values["N", c] - values[v, 0, c]
-                row[name] = medians[v, c] if not (k and n_present < k) else ""
+                row[name] = medians[v, c] if shows_estimates(n_present, k) else ""
             rows.append(row)
         last = len(labels[v]) - 1
         for j, level in enumerate(labels[v]):
@@ -417,10 +417,8 @@ def hr_text(hr: float, lower: float, upper: float) -> str:
     """
     values = [v for v in (hr, lower, upper) if v is not None and np.isfinite(v) and v > 0]
     if any(v >= 1e4 or v < 1e-4 for v in values):  # a diverging (near-infinite) estimate
-        def num(v: float) -> str:
-            return "NA" if pd.isna(v) else ("Inf" if np.isinf(v) else f"{v:.3g}")
-
-        return NOT_ESTIMABLE if pd.isna(hr) else f"{num(hr)} ({num(lower)}\u2013{num(upper)})"
+        return (NOT_ESTIMABLE if pd.isna(hr) else
+                f"{format_num(hr)} ({format_num(lower)}\u2013{format_num(upper)})")
     return ci_text(hr, lower, upper, 1, 2, missing=NOT_ESTIMABLE)
 
 

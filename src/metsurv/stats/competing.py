@@ -40,7 +40,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from metsurv.errors import DataError
-from metsurv.stats._result import Result, json_safe, warn
+from metsurv.stats._result import Result, warn
 from metsurv.stats._times import (
     as_frame,
     default_start,
@@ -247,11 +247,8 @@ class GrayTestResult(Result):
                              "variance": np.diag(self.variance) if k else []})
 
     def to_dict(self) -> dict[str, Any]:
-        return json_safe({"test": "Gray", "cause": self.cause, "statistic": self.statistic,
-                          "df": self.df, "p": self.p, "rho": self.rho,
-                          "singular": self.singular, "groups": self.groups,
-                          "score": self.score, "variance": self.variance,
-                          "warnings": self.warnings})
+        """Every field (:meth:`Result.to_dict`), named as a test: ``"test": "Gray"``."""
+        return {"test": "Gray", **super().to_dict()}
 
 
 def gray_test(

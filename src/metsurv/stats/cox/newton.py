@@ -157,14 +157,20 @@ def newton(risk: _Risk, iter_max: int = ITER_MAX, eps: float = EPS,
     return _agfit4(risk, iter_max, eps, toler_chol)
 
 
-def _coxfit6(risk: _Risk, iter_max: int, eps: float, toler: float) -> _Fit:
+def _at_zero(risk: _Risk, toler: float):
+    """What both fits start from, at beta = 0 in scaled units: the derivatives, the
+    Cholesky factor of the information and its rank, the Newton step and the score test."""
     f = _Scaled(risk)
+    ll0, U, info = f(np.zeros(risk.p))
+    m, rank = cholesky2(info, toler)
+    a = chsolve2(m, U)
+    return f, ll0, U, m, rank, a, float(U @ a)
+
+
+def _coxfit6(risk: _Risk, iter_max: int, eps: float, toler: float) -> _Fit:
     p = risk.p
     beta = np.zeros(p)
-    ll0, U, info = f(beta)
-    m, flag = cholesky2(info, toler)
-    a = chsolve2(m, U)
-    score0 = float(U @ a)
+    f, ll0, U, m, flag, a, score0 = _at_zero(risk, toler)
 
     def done(b, ll, var_s, u_s, it, conv, flag):
         var = f.unscale(var_s)
@@ -203,13 +209,9 @@ def _coxfit6(risk: _Risk, iter_max: int, eps: float, toler: float) -> _Fit:
 
 
 def _agfit4(risk: _Risk, iter_max: int, eps: float, toler: float) -> _Fit:
-    f = _Scaled(risk)
     p = risk.p
     beta = np.zeros(p)
-    ll0, U, info = f(beta)
-    m, rank = cholesky2(info, toler)
-    a = chsolve2(m, U)
-    score0 = float(U @ a)
+    f, ll0, U, m, rank, a, score0 = _at_zero(risk, toler)
     newlk, it, converged = ll0, 0, False
     if iter_max > 0 and np.isfinite(ll0):
         best = ll0
