@@ -70,6 +70,23 @@ def write_cohort(folder: Path, n: int = 300, seed: int = 7) -> tuple[Path, Path]
     return p_path, r_path
 
 
+def write_small_group_cohort(folder: Path, n: int, seed: int, n_incomplete: int = 7,
+                             missing: tuple[str, slice] | None = None) -> None:
+    """:func:`write_cohort` with the first ``n_incomplete`` patients (and their operations)
+    incomplete resections (R1) and everyone else R0, and ``missing`` = (field, rows) blanked:
+    the small groups that small-cell suppression must hide."""
+    p_path, r_path = write_cohort(folder, n=n, seed=seed)
+    df = pd.read_csv(p_path, dtype=str)
+    df["resection_status"] = ["R1"] * n_incomplete + ["R0"] * (len(df) - n_incomplete)
+    if missing is not None:
+        df.loc[missing[1], missing[0]] = None
+    df.to_csv(p_path, index=False)
+    res = pd.read_csv(r_path, dtype=str)
+    res["resection_status"] = "R0"
+    res.loc[res["patient_id"].isin(df["patient_id"][:n_incomplete]), "resection_status"] = "R1"
+    res.to_csv(r_path, index=False)
+
+
 def write_config(folder: Path, **overrides) -> Path:
     cfg = {
         "title": "Test cohort",

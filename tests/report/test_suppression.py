@@ -13,7 +13,7 @@ import pytest
 
 from metsurv.report import figures as F
 from metsurv.report import tables as T
-from tests.report.conftest import build_keeping_figures, write_cohort, write_config
+from tests.report.conftest import build_keeping_figures, write_config, write_small_group_cohort
 
 K = 11
 HIDDEN = (f"<{K}", T.SECONDARY)
@@ -233,15 +233,7 @@ def small_report(tmp_path_factory) -> tuple[Path, dict]:
     """A 90-patient report with suppress_below: 11, an incomplete-resection group of 7
     and 2 patients without a sex."""
     root = tmp_path_factory.mktemp("suppression")
-    p_path, r_path = write_cohort(root / "data", n=90, seed=5)
-    df = pd.read_csv(p_path, dtype=str)
-    df["resection_status"] = ["R1"] * 7 + ["R0"] * (len(df) - 7)
-    df.loc[10:11, "sex"] = None
-    df.to_csv(p_path, index=False)
-    res = pd.read_csv(r_path, dtype=str)
-    res["resection_status"] = "R0"
-    res.loc[res["patient_id"].isin(df["patient_id"][:7]), "resection_status"] = "R1"
-    res.to_csv(r_path, index=False)
+    write_small_group_cohort(root / "data", n=90, seed=5, missing=("sex", slice(10, 11)))
     cfg = write_config(root, suppress_below=K, factors=["complete_resection"],
                        cox={"covariates": ["complete_resection"]}, landmark_times=[],
                        benchmark=None, formats=["svg"])
@@ -272,8 +264,10 @@ def test_suppressed_cells_cannot_be_recovered(small_report):
     fig = drawn["km_complete_resection"]
     legend = [x.get_text() for x in fig.axes[0].get_legend().get_texts()]
     assert any(F.too_few_text(K) in x for x in legend), legend
+    # and the 83 complete resections neither: 90 analysed - 83 would say 7
+    assert any(F.HIDDEN_WITH_SMALL_TEXT in x for x in legend), legend
     assert len([ln for ln in fig.axes[0].get_lines()
-                if ln.get_linestyle() != "None"]) == 1
+                if ln.get_linestyle() != "None"]) == 0
     for name, f in drawn.items():
         for ax in f.axes:
             texts = [x.get_text() for x in ax.texts]

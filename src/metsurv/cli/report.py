@@ -7,6 +7,7 @@ from typing import Any
 
 from metsurv.errors import CohortError
 
+from ._args import export_date
 from ._errors import EXIT_OK, terminal_safe
 from ._output import Notes, catching
 
@@ -55,6 +56,13 @@ def add_parser(sub: Any) -> None:
                    help="study config YAML or a data file; none = the bundled irlm1997 cohort")
     p.add_argument("--out", default=None,
                    help="output directory (your own files in it are kept)")
+    p.add_argument("--mapping", default=None,
+                   help="with a data file: mapping YAML (docs/mapping.md) for its column names "
+                        "and codes")
+    p.add_argument("--today", type=export_date, metavar="YYYY-MM-DD",
+                   help="the export date: a later date in the data is in the future, "
+                        "implausible (default: the config's data.today, else the machine's "
+                        "date)")
     p.set_defaults(func=run)
 
 
@@ -67,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     check_source_date_epoch(os.environ.get("SOURCE_DATE_EPOCH"))
     notes = Notes()
     with catching(notes):
-        out = report_command(args.config, out=args.out)
+        out = report_command(args.config, out=args.out, mapping=args.mapping,
+                             today=args.today)
     for w in notes.texts:
         print(terminal_safe(f"metsurv: warning: {w}"), file=sys.stderr)
     print(terminal_safe(f"report written to {out}"))

@@ -23,6 +23,7 @@ Direct identifiers (patient ids, dates) are never written: tables hold aggregate
 from __future__ import annotations
 
 import base64
+import dataclasses
 import errno
 import hashlib
 import html
@@ -33,7 +34,7 @@ import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib import metadata, resources
 from pathlib import Path
 from types import SimpleNamespace
@@ -55,6 +56,7 @@ from metsurv.report.config import (
     default_config,
     load_config,
 )
+from metsurv.report.suppression import Partition, Suppression, level_key
 from metsurv.stats.km import followed
 
 __all__ = ["build", "report_command", "BUILT_PREFIX"]
@@ -100,31 +102,47 @@ class _Section:
 # entry points
 
 
-def report_command(config_or_data: str | Path | None = None, out: str | Path | None = None
-                   ) -> Path:
-    """What ``metsurv report [CONFIG.yaml | DATA] [--out DIR]`` runs.
+def report_command(config_or_data: str | Path | None = None, out: str | Path | None = None,
+                   *, mapping: str | Path | None = None, today: date | None = None) -> Path:
+    """What ``metsurv report [CONFIG.yaml | DATA] [--out DIR] [--mapping M] [--today D]``
+    runs.
 
     No argument: the bundled ``reports/irlm1997.yaml`` (the synthetic IRLM-like cohort) into
     ``reports/irlm1997/``. A ``.yaml`` file: that study config. A data file or a folder
     holding ``patients.csv`` (and optionally ``resections.csv``): the default IRLM battery
-    into ``reports/<name>/`` unless ``--out`` is given.
+    into ``reports/<name>/`` unless ``--out`` is given, read with ``mapping`` (a mapping
+    YAML, docs/mapping.md). ``today``, the export date (a later date in the data is
+    implausible), replaces the config's ``data.today`` (default: the machine's date).
+
+    Raises
+    ------
+    CohortError
+        A missing or unreadable config or data file, ``mapping`` given with a config (the
+        config names its own), or any failure of the build.
     """
+    if mapping is not None and (config_or_data is None
+                                or Path(config_or_data).suffix.lower() in (".yaml", ".yml")):
+        raise CohortError("--mapping goes with a data file; a study config names its mapping "
+                          "under data: mapping")
     if config_or_data is None:
-        cfg_path = _bundled_config()
-        return build(cfg_path, out=out)
+        return build(_with_today(load_config(_bundled_config()), today), out=out)
     p = Path(config_or_data)
     if p.suffix.lower() in (".yaml", ".yml"):
-        return build(p, out=out)
+        return build(_with_today(load_config(p), today), out=out)
+    if mapping is not None and not Path(mapping).is_file():
+        raise CohortError(f"{mapping}: no such mapping file")
+    map_path = Path(mapping).resolve() if mapping is not None else None
     if p.is_dir():
         patients = p / "patients.csv"
         if not patients.is_file():
             raise CohortError(f"{p}: folder has no patients.csv; give a data file or a config")
         resections = p / "resections.csv"
         raw = default_config(patients.resolve(),
-                             resections.resolve() if resections.is_file() else None)
+                             resections.resolve() if resections.is_file() else None,
+                             map_path, today)
         name = p.resolve().name
     elif p.is_file() and p.suffix.lower() in _DATA_SUFFIXES:
-        raw = default_config(p.resolve())
+        raw = default_config(p.resolve(), mapping=map_path, today=today)
         name = p.stem
     elif not p.exists():
         raise CohortError(f"{p}: no such config or data file")
@@ -133,6 +151,10 @@ def report_command(config_or_data: str | Path | None = None, out: str | Path | N
                           f"({', '.join(sorted(_DATA_SUFFIXES))})")
     target = Path(out) if out is not None else Path("reports") / name
     return build(load_config(raw), out=target)
+
+
+def _with_today(cfg: ReportConfig, today: date | None) -> ReportConfig:
+    return cfg if today is None else dataclasses.replace(cfg, today=today)
 
 
 def _bundled_config() -> Path:
@@ -435,7 +457,8 @@ def _build_into(cfg: ReportConfig, outdir: Path) -> None:
     from metsurv.io import load_cohort
 
     cohort = load_cohort(str(cfg.source), mapping=str(cfg.mapping) if cfg.mapping else None,
-                         resections=str(cfg.resections) if cfg.resections else None)
+                         resections=str(cfg.resections) if cfg.resections else None,
+                         today=None if cfg.today is None else pd.Timestamp(cfg.today))
     if cohort.n_analysed == 0:
         raise CohortError(f"{cfg.source}: no patient could be analysed (see metsurv validate)")
     sections = _analyse(cfg, cohort)
@@ -499,6 +522,10 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
                               f"the cohort does not have")
     sections: list[_Section] = []
     k = cfg.suppress_below
+    # One decision per group of patients, shared by every output that prints its count
+    # (Table 1 decides its columns first): no output's shown cell is another's hidden one.
+    supp = Suppression(k)
+    counts = _GroupCounts.of(cfg, patients, supp)
 
     # -- the cohort
     sec = _Section("Cohort", _endpoint_text(cfg))
@@ -515,7 +542,7 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
                                 "(the rows themselves stay with the data: "
                                 "metsurv validate lists them).", findings))
     missing_by = cfg.table1_by if cfg.table1_by in patients.columns else None
-    t1 = T.table1(patients, by=missing_by, variables=cfg.table1_variables, suppress_below=k)
+    t1 = T.table1(patients, by=missing_by, variables=cfg.table1_variables, suppression=supp)
     by_text = (f" by {lower_first(T.FACTOR_TITLES.get(missing_by, missing_by))}"
                if missing_by else "")
     sec.items.append(_Table(
@@ -551,6 +578,7 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
                                     pd.DataFrame()))
             continue
         data = T.subset_patients(patients, spec.subset)
+        groups = counts.groups(spec.subset, spec.factor)
         data = data[data[spec.factor].notna()]
         fit = _km(data, spec.factor, cfg)
         if len(fit.curves) < 1:
@@ -560,7 +588,8 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
         panel = F.panel_from_km(
             fit, at_risk_times=_tick_months(cfg), labels=_labels(spec.factor, fit.groups),
             order=_order(spec.factor, fit.groups), p_logrank=tests.p, p_trend=tests.trend,
-            benchmarks=bench, benchmark_label=cfg.benchmark, benchmark_sources=sources)
+            benchmarks=bench, benchmark_label=cfg.benchmark, benchmark_sources=sources,
+            groups=groups[0])
         fig = F.km_figure(panel, **_plot_kwargs(cfg))
         sub_text = f"; {_SUBSET_TEXT[spec.subset]} only" if spec.subset else ""
         sec.items.append(_Figure(f"km_{spec.slug}", _factor_title(spec),
@@ -570,7 +599,7 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
                                  fig))
         surv_rows.append(_survival_rows(fit, _factor_title(spec), tests.p, tests.trend, k,
                                         labels=_labels(spec.factor, fit.groups),
-                                        order=_order(spec.factor, fit.groups)))
+                                        order=_order(spec.factor, fit.groups), groups=groups))
     surv = pd.concat(surv_rows, ignore_index=True)
     sec.items.append(_Table(
         "survival", "Survival estimates by factor",
@@ -586,11 +615,11 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
     sections.append(sec)
 
     # -- Cox models and the IRLM battery (its univariable HRs feed the forest plot)
-    cox_sec = _cox_section(cfg, patients, battery)
+    cox_sec = _cox_section(cfg, patients, battery, counts)
     if cox_sec is not None:
         sections.append(cox_sec)
     if len(battery.factors):
-        sections.append(_irlm_section(cfg, battery))
+        sections.append(_irlm_section(cfg, battery, counts))
     else:  # an outcome-only cohort: the report is the overall curve; say what is missing
         sections.append(_Section("IRLM comparison battery",
                                  "Not shown: the cohort has none of the IRLM prognostic "
@@ -599,9 +628,69 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
 
     # -- competing risks, landmark analysis of repeat resection, the published series
     optional = (_competing_section(cfg, patients) if cfg.competing_risks else None,
-                _landmark_section(cfg, cohort) if cfg.landmark_times else None,
-                _published_section(cfg, patients))
+                _landmark_section(cfg, cohort, supp) if cfg.landmark_times else None,
+                _published_section(cfg, patients, counts))
+    if supp.conflicts:  # a bug: two outputs counted one group differently (both hidden)
+        warnings.warn(f"small-cell suppression: {len(supp.conflicts)} group(s) counted "
+                      f"differently by two outputs, hidden in the later one: "
+                      f"{supp.conflicts[:3]}", RuntimeWarning, stacklevel=2)
     return sections + [s for s in optional if s is not None]
+
+
+@dataclass(frozen=True)
+class _GroupCounts:
+    """The report's counts of patients with the endpoint by one column, within a subset:
+    one :class:`~metsurv.report.suppression.Partition` of patients and one of events per
+    (subset, column), from the report's :class:`Suppression`. When everyone analysed has
+    the endpoint these are Table 1's decisions."""
+
+    supp: Suppression
+    data: pd.DataFrame  # the analysed patients with the endpoint known
+    event: str
+    tag: Any  # None: every analysed patient has the endpoint; else the endpoint's name
+
+    @classmethod
+    def of(cls, cfg: ReportConfig, patients: pd.DataFrame, supp: Suppression) -> _GroupCounts:
+        known = patients[cfg.time_column].notna() & patients[cfg.event_column].notna()
+        return cls(supp, patients[known], cfg.event_column,
+                   None if bool(known.all()) else cfg.endpoint)
+
+    def _key(self, measure: str, subset: str | None, column: str) -> tuple:
+        return (measure, subset if self.tag is None else (subset, self.tag), column)
+
+    def groups(self, subset: str | None, column: str) -> tuple[Partition, Partition]:
+        """(patients, events) of ``subset`` by ``column``, missing values included."""
+        d = T.subset_patients(self.data, subset)
+        if subset is not None and d[column].notna().sum() == self.data[column].notna().sum():
+            # the subset holds everyone with a value (sarcoma subtype among sarcomas): its
+            # levels are the whole cohort's groups, decided there (by Table 1)
+            return self.groups(None, column)
+        n = self.supp.of(self._key("n", subset, column), d[column])
+        levels = d[column].astype(object).where(d[column].notna(), None).map(level_key)
+        ev = d[self.event].astype(float).groupby(levels.to_numpy(), sort=False).sum()
+        return n, self.supp.partition(self._key("events", subset, column),
+                                      {c: int(v) for c, v in ev.items()})
+
+    def subset_size(self, subset: str | None) -> str:
+        """The number of patients of ``subset`` as every output prints it."""
+        if subset is None:
+            return T.suppress_count(len(self.data), self.supp.k)
+        from metsurv.report.config import SUBSETS
+
+        col, val = SUBSETS[subset]
+        return self.groups(None, col)[0].text(val)
+
+    def complete_cases(self, name: str, n: int, dropped: int, events: int
+                       ) -> tuple[Partition, Partition]:
+        """A model's patients and events, split into those in the model (level True) and
+        those left out for a missing covariate (False): a group too (n = everyone - them).
+        Print the model's with ``range_text(True)``: when the left-out are fewer than k it
+        is the range a reader can derive anyway."""
+        n_part = self.supp.partition(self._key("n", None, name), {True: n, False: dropped})
+        total_events = int(self.data[self.event].astype(float).sum())
+        e_part = self.supp.partition(self._key("events", None, name),
+                                     {True: events, False: max(total_events - events, 0)})
+        return n_part, e_part
 
 
 def _flow_printed(flow: pd.DataFrame, k: int) -> pd.DataFrame:
@@ -797,35 +886,35 @@ def _km_caption(cfg: ReportConfig, what: str | None, tests: _Tests | None = None
     if cfg.suppress_below:
         k = cfg.suppress_below
         text += (f" Counts below {k} shown as <{k}; a group of fewer than {k} patients is "
-                 "not drawn (its steps would give its size away).")
+                 "not drawn (its steps would give its size away), nor a group whose size "
+                 "would give a smaller one's away (total minus the others); curves stop "
+                 f"where fewer than {k} remain at risk; at risk "
+                 f"\"{F.AT_RISK_SECONDARY}\": hidden so that the total cannot give a smaller "
+                 "count back.")
     return text
 
 
 def _survival_rows(fit: Any, factor_title: str, p: float | None, trend: float | None, k: int,
-                   labels: dict[Any, str], order: list | None = None) -> pd.DataFrame:
+                   labels: dict[Any, str], order: list | None = None,
+                   groups: tuple[Partition, Partition] | None = None) -> pd.DataFrame:
+    """Rows of the survival table for one fit. ``groups``: the report's decisions for the
+    groups' patients and events (one group's row without it: a total everyone sees)."""
     med = fit.medians().set_index(fit.medians()["group"].astype(str))
     at = fit.survival_at([12.0 * y for y in _SURV_YEARS])
-    groups = order if order is not None else fit.groups
-    # The groups add up to the factor's patients (and events), which other rows and
-    # outputs show: one hidden group would come back as total minus the others.
-    counts = {(what, str(g)): int(med.loc[str(g), col])
-              for g in groups for what, col in (("n", "n"), ("e", "events"))}
-    hidden = T.protect_cells(counts, [[((what, str(g)), 1) for g in groups]
-                                      for what in ("n", "e")], k) if k else {}
+    levels = order if order is not None else fit.groups
 
-    def count(what: str, g: Any) -> str:
-        how = hidden.get((what, str(g)))
-        return (T.SECONDARY if how == "secondary"
-                else T.suppress_count(counts[what, str(g)], k))
+    def count(what: int, g: Any) -> str:
+        n = int(med.loc[str(g), ("n", "events")[what]])
+        return groups[what].text(g, n) if groups is not None else T.suppress_count(n, k)
 
     rows = []
-    for j, g in enumerate(groups):
+    for j, g in enumerate(levels):
         m = med.loc[str(g)]
         row: dict[str, Any] = {
             "Factor": factor_title if j == 0 else "",
             "Group": labels.get(g, str(g)),
-            "n": count("n", g),
-            "Events": count("e", g),
+            "n": count(0, g),
+            "Events": count(1, g),
             "Median (95% CI), months": (T.ci_text(m["median"], m["lower"], m["upper"],
                                                   missing="not reached")
                                         if shows_estimates(m["n"], k) else ""),
@@ -833,8 +922,9 @@ def _survival_rows(fit: Any, factor_title: str, p: float | None, trend: float | 
         a = at[at["group"].astype(str) == str(g)]
         for y in _SURV_YEARS:
             r = a[np.isclose(a["time"], 12.0 * y)]
+            # an estimate resting on fewer than k at risk: the steps before it say how many
             if (len(r) and followed(r["n_risk"].iloc[0], r["estimate"].iloc[0])
-                    and shows_estimates(m["n"], k)):
+                    and shows_estimates(m["n"], k) and shows_estimates(r["n_risk"].iloc[0], k)):
                 row[f"{y}-year % (95% CI)"] = T.ci_text(r["estimate"].iloc[0],
                                                         r["lower"].iloc[0], r["upper"].iloc[0],
                                                         100, 0)
@@ -856,10 +946,17 @@ def _published(cfg: ReportConfig) -> pd.DataFrame | None:
     return None if cfg.benchmark is None else T.published_like(cfg.endpoint, cfg.benchmark)
 
 
-def _published_section(cfg: ReportConfig, patients: pd.DataFrame) -> _Section | None:
+def _published_section(cfg: ReportConfig, patients: pd.DataFrame, counts: _GroupCounts
+                       ) -> _Section | None:
     """Every published figure measured like ours, beside the same number in this cohort."""
+
+    def count_text(subset: str | None, column: str, value: Any, n: int) -> str:
+        if column == "all":
+            return counts.subset_size(subset)
+        return counts.groups(subset, column)[0].text(value, n)
+
     comp = T.published_comparison(patients=patients, endpoint=cfg.endpoint,
-                                  suppress_below=cfg.suppress_below)
+                                  suppress_below=cfg.suppress_below, count_text=count_text)
     if comp.empty:
         return None
     sec = _Section("This cohort beside the published series",
@@ -898,7 +995,8 @@ def _battery_univariable(battery: Any, factor: str) -> pd.DataFrame | None:
     })
 
 
-def _cox_section(cfg: ReportConfig, patients: pd.DataFrame, battery: Any) -> _Section | None:
+def _cox_section(cfg: ReportConfig, patients: pd.DataFrame, battery: Any, counts: _GroupCounts
+                 ) -> _Section | None:
     if not cfg.cox_covariates:
         return None
     from metsurv.stats import cox
@@ -931,25 +1029,26 @@ def _cox_section(cfg: ReportConfig, patients: pd.DataFrame, battery: Any) -> _Se
     multi = fit(covs)
     fitted.insert(0, ("Study model", multi))
     notes = T.result_notes(fitted)
-    k = cfg.suppress_below
-    study = T.describe_model(covs, multi.n, multi.events, k)
+    in_model, model_events = counts.complete_cases("study model: " + ", ".join(covs), multi.n,
+                                                   multi.n_dropped, multi.events)
+    n_text, e_text = in_model.range_text(True), model_events.range_text(True)
+    study = T.describe_model(covs, n_text, e_text)
     models[_STUDY_MODEL] = T.cox_frame(multi)
     sec = _Section("Cox proportional-hazards models",
                    "Hazard ratios against the reference level of each factor (complete "
                    "resection, DFI \u226536 months, single metastasis, N0, IRLM group I, ...); "
                    "Efron ties; 95% Wald CIs, as R coxph. Two multivariable models appear in "
                    f"this report. Here, the study model (config cox.covariates): {study}; "
-                   f"{T.suppress_count(multi.n_dropped, k)} patients with a missing covariate "
+                   f"{in_model.text(False)} patients with a missing covariate "
                    "left out. In the IRLM comparison battery, the battery model: "
-                   + _battery_model_text(battery, k) + ".")
+                   + _battery_model_text(battery, counts) + ".")
     sec.items.append(_Figure("forest", "Hazard ratios",
                              "Univariable (filled circles) and study-model multivariable (open "
                              f"squares; {study}) Cox hazard ratios with 95% CIs, log scale.",
                              F.forest_figure(models), notes=notes))
     table = T.format_cox(models)
     table.columns = [c.replace(_STUDY_MODEL, f"Multivariable, study model (n = "
-                               f"{T.suppress_count(multi.n, k)}, events = "
-                               f"{T.suppress_count(multi.events, k)})") for c in table.columns]
+                               f"{n_text}, events = {e_text})") for c in table.columns]
     sec.items.append(_Table("cox", "Cox models", "HR (95% CI) and Wald p per model; "
                             f"{T.NOT_ESTIMABLE}: a term R reports as NA. "
                             f"Study model: {study}.", table, notes=notes))
@@ -973,27 +1072,47 @@ def _cox_section(cfg: ReportConfig, patients: pd.DataFrame, battery: Any) -> _Se
     return sec
 
 
-def _battery_model_text(res: Any, k: int) -> str:
+def _battery_model_counts(res: Any, counts: _GroupCounts) -> tuple[str, str]:
+    """The battery model's n and events as printed (its complete cases: a group)."""
+    name = "battery model: " + ", ".join(res.multivariable_factors)
+    n, e = counts.complete_cases(name, res.multivariable_n,
+                                 len(counts.data) - res.multivariable_n,
+                                 res.multivariable_events)
+    return n.range_text(True), e.range_text(True)
+
+
+def _battery_model_text(res: Any, counts: _GroupCounts) -> str:
     if not res.multivariable_factors:
         return "none (fewer than two factors with enough data)"
-    return T.describe_model(res.multivariable_factors, res.multivariable_n,
-                            res.multivariable_events, k)
+    return T.describe_model(res.multivariable_factors, *_battery_model_counts(res, counts))
 
 
-def _irlm_section(cfg: ReportConfig, res: Any) -> _Section:
+def _battery_groups(counts: _GroupCounts) -> Any:
+    """For a battery factor, the report's decisions for its levels (on the factor's
+    population: sarcomas for leiomyosarcoma vs other sarcoma)."""
+    from metsurv.stats.irlm import FACTORS
+
+    return lambda factor: counts.groups(FACTORS.get(factor, (None, None))[1], factor)
+
+
+def _irlm_section(cfg: ReportConfig, res: Any, counts: _GroupCounts) -> _Section:
     k = cfg.suppress_below
     sec = _Section("IRLM comparison battery",
                    "Every prognostic factor of the International Registry of Lung Metastases "
                    "(Pastorino 1997) on this cohort: Kaplan-Meier per level, log-rank (and "
                    "trend) tests, univariable hazard ratios against the reference level and a "
-                   f"multivariable Cox model, the battery model: {_battery_model_text(res, k)}. "
+                   f"multivariable Cox model, the battery model: "
+                   f"{_battery_model_text(res, counts)}. "
                    f"Levels with fewer than {res.min_n} patients or {res.min_events} events are "
                    "described but not tested and left out of the battery model (see Note); "
                    "it is not the study model of the Cox section.")
     sec.items.append(_Table("irlm_battery", "IRLM battery", "Medians in months; survival in "
                             "percent; HR from Cox models (Efron ties). Battery model: "
-                            f"{_battery_model_text(res, k)}.",
-                            T.format_irlm(res, k), notes=T.result_notes([("", res)])))
+                            f"{_battery_model_text(res, counts)}.",
+                            T.format_irlm(res, k, groups=_battery_groups(counts),
+                                          model_counts=_battery_model_counts(res, counts)
+                                          if res.multivariable_factors else None),
+                            notes=T.result_notes([("", res)])))
     return sec
 
 
@@ -1063,7 +1182,7 @@ def _cause_label(cause: Any, labels: dict) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _landmark_section(cfg: ReportConfig, cohort: Any) -> _Section | None:
+def _landmark_section(cfg: ReportConfig, cohort: Any, supp: Suppression) -> _Section | None:
     from metsurv.stats.landmark import landmark
 
     sec = _Section("Repeat resection: landmark analysis",
@@ -1079,37 +1198,40 @@ def _landmark_section(cfg: ReportConfig, cohort: Any) -> _Section | None:
         return sec
     scale = F.UNIT_SCALE[cfg.time_unit]
     rows = []
-
-    def sc(n: int) -> str:
-        return T.suppress_count(n, cfg.suppress_below)
-
     for lm in cfg.landmark_times:
         res = landmark(cohort, at=lm, time=cfg.time_column, event=cfg.event_column,
                        times=[12.0 * y for y in _SURV_YEARS])
         fit = res.km
+        # who is analysed at the landmark, and by repeat resection: groups like any other
+        at_lm = supp.partition(("n", None, f"alive at {lm:g} months"),
+                               {True: res.n_eligible, False: res.n_excluded})
+        med = fit.medians()
+        groups = tuple(supp.partition((what, f"alive at {lm:g} months", "repeat_resection"),
+                                      dict(zip(med["group"], med[col].astype(int), strict=True)))
+                       for what, col in (("n", "n"), ("events", "events")))
         span = max(cfg.max_time - lm * scale, 1.0)
         ticks = F.time_ticks(span)
         p = res.logrank.p if res.logrank is not None else None
         panel = F.panel_from_km(fit, at_risk_times=[float(t) / scale for t in ticks],
                                 labels=_labels("repeat_resection", fit.groups),
                                 order=_order("repeat_resection", fit.groups),
-                                p_logrank=p)
+                                p_logrank=p, groups=groups[0])
         kw = {**_plot_kwargs(cfg), "max_time": span, "tick_step": None}
         fig = F.km_figure(panel, **kw)
         fig.axes[0].set_xlabel(f"{F.UNIT_LABEL[cfg.time_unit]} after the {lm:g}-month landmark")
         sec.items.append(_Figure(
             f"landmark_{lm:g}m", f"Landmark at {lm:g} months",
-            f"Survival from the {lm:g}-month landmark of the {sc(res.n_eligible)} patients "
-            f"alive and followed beyond it ({sc(res.n_excluded)} died or were censored "
-            f"earlier), by repeat resection at or before the landmark ({sc(res.n_exposed)} "
-            "patients). "
+            f"Survival from the {lm:g}-month landmark of the {at_lm.range_text(True)} patients "
+            f"alive and followed beyond it ({at_lm.text(False)} died or were censored "
+            f"earlier), by repeat resection at or before the landmark "
+            f"({groups[0].text(True, res.n_exposed)} patients). "
             "Patients re-operated after the landmark stay in the single-resection group. "
             + F.AT_RISK_CAPTION + (f" Log-rank {format_p(p)}." if p is not None else ""),
             fig))
         rows.append(_survival_rows(fit, f"Landmark {lm:g} months", p, None,
                                    cfg.suppress_below,
                                    labels=_labels("repeat_resection", fit.groups),
-                                   order=_order("repeat_resection", fit.groups)))
+                                   order=_order("repeat_resection", fit.groups), groups=groups))
     tab = pd.concat(rows, ignore_index=True)
     tab.columns = [c.replace("Median", "Median from landmark").replace("-year", "-year after")
                    for c in tab.columns]

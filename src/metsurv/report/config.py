@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ _TOP_KEYS = {
     "cox", "landmark_times", "competing_risks", "benchmark", "suppress_below", "ci_bands",
     "seed", "out", "formats",
 }
-_DATA_KEYS = {"source", "mapping", "resections"}
+_DATA_KEYS = {"source", "mapping", "resections", "today"}
 _TABLE1_KEYS = {"by", "variables"}
 _COX_KEYS = {"covariates", "univariable"}
 _FACTOR_KEYS = {"factor", "subset", "title"}
@@ -74,6 +75,7 @@ class ReportConfig:
     source: Path
     mapping: Path | None = None
     resections: Path | None = None
+    today: date | None = None  # the export date (None: the machine's date)
     endpoint: str = "os"
     time_unit: str = "years"
     max_time: float = 15.0
@@ -110,6 +112,7 @@ class ReportConfig:
             if isinstance(v, Path):
                 out[key] = _rel(v, base)
         out["factors"] = [asdict(f) for f in self.factors]
+        out["today"] = None if self.today is None else self.today.isoformat()
         for key in ("table1_variables", "cox_covariates", "landmark_times", "formats"):
             if out[key] is not None:
                 out[key] = list(out[key])
@@ -237,6 +240,7 @@ def load_config(
     source = _path(c, data["source"], "data.source", base)
     mapping = _path(c, data.get("mapping"), "data.mapping", base)
     resections = _path(c, data.get("resections"), "data.resections", base)
+    today = _export_date(c, data.get("today"))
 
     endpoint = c.choice(raw.get("endpoint", "os"), ENDPOINTS, "endpoint")
     unit = c.choice(raw.get("time_unit", "years"), TIME_UNITS, "time_unit")
@@ -337,7 +341,7 @@ def load_config(
         out = origin.parent / origin.stem
 
     return ReportConfig(
-        title=title, source=source, mapping=mapping, resections=resections,
+        title=title, source=source, mapping=mapping, resections=resections, today=today,
         endpoint=endpoint, time_unit=unit, max_time=float(max_time),
         tick_step=None if tick_step is None else float(tick_step), factors=tuple(factors),
         table1_by=t1_by, table1_variables=t1_vars, cox_covariates=tuple(covs),
@@ -347,14 +351,34 @@ def load_config(
     )
 
 
+def _export_date(c: _Checker, v: Any) -> date | None:
+    """``data.today``: the export date, a date written YYYY-MM-DD (YAML reads it as one)."""
+    if v is None:
+        return None
+    if isinstance(v, datetime):
+        v = v.date()
+    if isinstance(v, str):
+        try:
+            v = date.fromisoformat(v.strip())
+        except ValueError:
+            raise c.fail(f"data.today must be a date written YYYY-MM-DD (the export date), "
+                         f"got {v[:40]!r}") from None
+    if not isinstance(v, date):
+        raise c.fail("data.today must be a date written YYYY-MM-DD (the export date)")
+    if v.year < 1900:
+        raise c.fail(f"data.today must be in 1900 or later, not {v.year}")
+    return v
+
+
 def default_config(source: Path, resections: Path | None = None,
-                   mapping: Path | None = None) -> dict[str, Any]:
+                   mapping: Path | None = None, today: date | None = None) -> dict[str, Any]:
     """The config used for ``metsurv report DATA`` (no YAML): the IRLM battery of factors."""
     return {
         "title": f"Pulmonary metastasectomy report: {Path(source).stem}",
         "data": {"source": str(source),
                  **({"resections": str(resections)} if resections else {}),
-                 **({"mapping": str(mapping)} if mapping else {})},
+                 **({"mapping": str(mapping)} if mapping else {}),
+                 **({"today": today.isoformat()} if today else {})},
         "factors": ["complete_resection", "dfi_group", "n_metastases_group",
                     "histology_group", "irlm_group"],
         "table1": {"by": "complete_resection"},

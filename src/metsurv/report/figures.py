@@ -32,6 +32,7 @@ from matplotlib.lines import Line2D
 from metsurv.format import format_p
 from metsurv.report import style
 from metsurv.report._format import shows_estimates, suppress_count
+from metsurv.report.suppression import Partition
 from metsurv.stats.km import followed
 
 __all__ = [
@@ -86,8 +87,11 @@ class Curve:
 
     ``time`` starts at 0 (estimate 1); ``lower``/``upper`` are pointwise confidence limits;
     ``censor_times`` are the times of censored observations; ``n`` the group size;
-    ``surv_5y`` the 5-year estimate (proportion) the legend quotes; ``at_risk`` maps a time
-    in months to the number with time >= t, as the estimator counted it.
+    ``surv_5y`` the 5-year estimate (proportion) the legend quotes and ``n_risk_5y`` the
+    number at risk it rests on; ``n_risk`` the number at risk at each ``time`` (None: not
+    known). ``suppressed`` is the report's small-cell decision for the group's n
+    ("primary": fewer than k; "secondary": hidden so that a total cannot give a smaller
+    group back; None: shown): a hidden group is not drawn.
     """
 
     label: str
@@ -99,6 +103,9 @@ class Curve:
     n: int = 0
     surv_5y: float | None = None
     level: Any = None
+    n_risk: np.ndarray | None = None
+    n_risk_5y: float | None = None
+    suppressed: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,7 @@ def panel_from_km(
     benchmarks: pd.DataFrame | None = None,
     benchmark_label: str | None = None,
     benchmark_sources: Sequence[str] = (),
+    groups: Partition | None = None,
 ) -> KMPanel:
     """A :class:`KMPanel` from a :func:`metsurv.stats.km` result.
 
@@ -141,6 +149,9 @@ def panel_from_km(
     ``labels`` maps group values to display names (default: the report's names for the
     factor's levels, e.g. "Complete (R0)"); ``order`` fixes the curve order.
     ``benchmarks`` rows carry ``group`` (a group value), ``months`` and ``survival``.
+    ``groups``: the report's suppression decision for the groups' counts
+    (:class:`~metsurv.report.suppression.Partition`), shared with every table that prints
+    them.
     """
     curves_in = list(result.curves)
     if order is not None:
@@ -161,6 +172,10 @@ def panel_from_km(
         surv5 = (float(row["estimate"].iloc[0])
                  if len(row) and followed(row["n_risk"].iloc[0], row["estimate"].iloc[0])
                  else None)
+        # n at risk at each step time (the start, time 0, has everyone)
+        risk = c.table["n_risk"].to_numpy(float)
+        if len(steps) > len(risk):
+            risk = np.concatenate(([float(c.n)], risk))
         curves.append(Curve(
             label=label_of[c.group],
             time=steps["time"].to_numpy(float),
@@ -171,6 +186,9 @@ def panel_from_km(
             n=int(c.n),
             surv_5y=surv5,
             level=c.group,
+            n_risk=risk,
+            n_risk_5y=float(row["n_risk"].iloc[0]) if len(row) else None,
+            suppressed=groups.how(c.group) if groups is not None else None,
         ))
     bench = None
     if benchmarks is not None and len(benchmarks):
@@ -372,18 +390,18 @@ def plot_km(
     ticks = time_ticks(max_time, tick_step)
     for i, c in enumerate(panel.curves):
         col = style.colour(i)
-        if not shows_estimates(c.n, suppress_below):
-            # A curve's steps of 1/n give its n away: a group under k is not drawn, and
-            # its legend row says so without a count.
-            ax.plot([], [], linestyle="none",
-                    label=f"{c.label} ({too_few_text(suppress_below)})")
+        if not _drawn(c, suppress_below):
+            # A curve's steps of 1/n give its n away: a group hidden by the report's
+            # suppression is not drawn, and its legend row says so without a count.
+            ax.plot([], [], linestyle="none", label=f"{c.label} ({_hidden_text(c, suppress_below)})")
             continue
         last = max(float(np.max(c.time)) if c.time.size else 0.0,
                    float(np.max(c.censor_times)) if c.censor_times.size else 0.0)
-        t_stop = min(last, t_end_months)
+        c, cut = _resting_on_k(c, suppress_below)
+        t_stop = min(last, t_end_months, cut)
         parts = [f"n = {suppress_count(c.n, suppress_below)}"] if c.n else []
         if (c.surv_5y is not None and np.isfinite(c.surv_5y)
-                and shows_estimates(c.n, suppress_below)):
+                and shows_estimates(c.n_risk_5y, suppress_below)):
             parts.append(f"5-y {100 * c.surv_5y:.0f}%")
         label = c.label + (f" ({'; '.join(parts)})" if parts else "")
         _draw_curve(ax, c, i, t_stop, scale, label, band=ci, zorder=3)
@@ -439,6 +457,45 @@ def plot_km(
         _draw_at_risk(panel, risk_ax, ticks, scale, suppress_below)
 
 
+def _drawn(c: Curve, k: int) -> bool:
+    """Whether a curve may be drawn under small-cell suppression with threshold ``k``: not
+    when the report hides its group's n (its steps of 1/n would say it)."""
+    return c.suppressed is None and shows_estimates(c.n, k)
+
+
+def _hidden_text(c: Curve, k: int) -> str:
+    """What the legend says for a curve that is not drawn."""
+    if c.suppressed == "secondary":
+        return HIDDEN_WITH_SMALL_TEXT
+    return too_few_text(k)
+
+
+#: Legend text of a group hidden so that the factor's total cannot give a smaller one back.
+HIDDEN_WITH_SMALL_TEXT = "not shown, to protect a smaller group"
+
+#: How an at-risk count hidden so that the row total cannot give a smaller one back prints.
+AT_RISK_SECONDARY = "*"
+
+
+def _resting_on_k(c: Curve, k: int) -> tuple[Curve, float]:
+    """The part of a curve drawn under suppression: up to the first time fewer than ``k``
+    are at risk (a step there is d/n of fewer than k: its size says n), and that time
+    (inf: the whole curve)."""
+    if not k or c.n_risk is None or not len(c.n_risk):
+        return c, np.inf
+    low = np.flatnonzero(np.asarray(c.n_risk, float) < k)
+    if not low.size or low[0] == 0:
+        return c, np.inf
+    i = int(low[0])
+    cut = float(c.time[i])
+    keep = slice(0, i)
+    return dataclasses.replace(
+        c, time=c.time[keep], estimate=c.estimate[keep],
+        lower=None if c.lower is None else c.lower[keep],
+        upper=None if c.upper is None else c.upper[keep],
+        censor_times=c.censor_times[c.censor_times < cut], n_risk=c.n_risk[keep]), cut
+
+
 def _draw_curve(ax: Axes, c: Curve, i: int, t_stop: float, scale: float, label: str,
                 band: bool = True, zorder: float = 2) -> None:
     """The i-th group's step function (percent) up to ``t_stop`` months, with its
@@ -491,16 +548,34 @@ def _draw_risk_rows(risk_ax: Axes, rows: Sequence[tuple[str, str, list[str]]],
 
 
 def _at_risk_cells(panel: KMPanel, months: np.ndarray, suppress_below: int) -> list[list[str]]:
-    """The printed at-risk counts, one row per curve, read from ``panel.at_risk``."""
-    out = []
+    """The printed at-risk counts, one row per curve, read from ``panel.at_risk``.
+
+    Under suppression with threshold k a count 1..k-1 prints "<k"; a curve not drawn has
+    a blank row; and at each time, as the rows add up to the row of all patients that
+    another figure prints, a further count is hidden (:data:`AT_RISK_SECONDARY`) where the
+    total would give a hidden one back (:func:`~metsurv.report.suppression.protect_cells`,
+    with the rows not printed as unknown)."""
+    from metsurv.report.suppression import protect_cells
+
+    k = suppress_below
+    rows: list[list[float | None]] = []
     for c in panel.curves:
         if panel.at_risk is None or c.label not in panel.at_risk.index:
-            out.append([""] * len(months))
-            continue
-        if not shows_estimates(c.n, suppress_below):  # its at-risk row would say its n
-            out.append([""] * len(months))
-            continue
-        out.append(_risk_cells(panel.at_risk.loc[c.label], months, suppress_below))
+            rows.append([None] * len(months))
+        else:
+            row = panel.at_risk.loc[c.label]
+            rows.append([_lookup(row, t) for t in months])
+    drawn = [_drawn(c, k) for c in panel.curves]
+    out = [[""] * len(months) for _ in panel.curves]
+    for j in range(len(months)):
+        values = {i: int(r[j]) for i, r in enumerate(rows) if r[j] is not None}
+        hidden = (protect_cells(values, [[(i, 1) for i in values]], k,
+                                latent=[i for i in values if not drawn[i]])
+                  if k and values else {})
+        for i, v in values.items():
+            if drawn[i]:
+                out[i][j] = (AT_RISK_SECONDARY if hidden.get(i) == "secondary"
+                             else suppress_count(v, k))
     return out
 
 

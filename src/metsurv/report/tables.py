@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,13 @@ from metsurv import schema
 from metsurv.format import format_ci as ci_text
 from metsurv.format import format_num, format_p
 from metsurv.report._format import lower_first, shows_estimates, suppress_count
+from metsurv.report.suppression import (
+    MISSING,
+    SECONDARY,
+    Partition,
+    Suppression,
+    protect_cells,
+)
 
 __all__ = [
     "FACTOR_TITLES",
@@ -130,86 +137,6 @@ def level_label(factor: str, level: Any) -> str:
     return _CODE_LABELS.get(factor, {}).get(text, text)
 
 
-#: How a count hidden only so that a total cannot give a small cell back is printed.
-SECONDARY = "suppressed"
-
-
-def protect_cells(values: Mapping[Any, int], equations: Sequence[Sequence[tuple[Any, int]]],
-                  k: int, public: Collection[Any] = (), avoid: Collection[Any] = ()
-                  ) -> dict[Any, str]:
-    """Which counts to hide so that none below ``k`` can be recovered from the rest.
-
-    ``values`` maps a cell key to its count; each equation is a list of (key, +1/-1) whose
-    signed sum is what the reader can see (e.g. a column: its levels and missing minus its
-    total; a row: the Overall cell minus the group cells). Counts ``1..k-1`` are hidden
-    ("primary", printed "<k"). Then the bounds a reader can derive for every hidden cell
-    are tightened over all equations until nothing changes (primary cells lie in
-    ``[1, k-1]``, the others in ``[k, total]``); while some hidden cell is pinned to one
-    value, the smallest shown non-zero cell of an equation through it is hidden too
-    ("secondary", printed :data:`SECONDARY`). ``public`` cells are never hidden as
-    secondary (the reader knows them from elsewhere, e.g. the number analysed); ``avoid``
-    cells only when no other cell will do. Returns {key: "primary" | "secondary"}.
-
-    >>> v = {"a": 2, "b": 30, "c": 50, "n": 82}
-    >>> protect_cells(v, [[("a", 1), ("b", 1), ("c", 1), ("n", -1)]], 11)
-    {'a': 'primary', 'b': 'secondary'}
-    """
-    hidden: dict[Any, str] = {key: "primary" for key, n in values.items() if k and 0 < n < k}
-    if not hidden:
-        return hidden
-    top = max(max(values.values()), k)
-    by_cell: dict[Any, list[int]] = {}
-    for i, eq in enumerate(equations):
-        for key, _ in eq:
-            by_cell.setdefault(key, []).append(i)
-    for _ in range(len(values) + 1):  # each round hides one more cell or stops
-        pinned = _pinned_cells(values, equations, hidden, k, top)
-        if not pinned:
-            break
-        added = False
-        for key in pinned:
-            shown = [(c in avoid, values[c], repr(c), c) for i in by_cell.get(key, ())
-                     for c, _ in equations[i]
-                     if c not in hidden and c not in public and values[c] > 0]
-            if shown:
-                hidden[min(shown)[3]] = "secondary"
-                added = True
-                break
-        if not added:  # nothing left to hide in any equation through a pinned cell
-            break
-    return hidden
-
-
-def _pinned_cells(values: Mapping[Any, int], equations: Sequence[Sequence[tuple[Any, int]]],
-                  hidden: Mapping[Any, str], k: int, top: int) -> list[Any]:
-    """Hidden cells whose value a reader can derive from the shown cells and equations
-    (interval propagation: each equation bounds each of its hidden cells by the bounds of
-    the others, repeated until no bound moves)."""
-    lo = {c: (1 if how == "primary" else k) for c, how in hidden.items()}
-    hi = {c: (k - 1 if how == "primary" else top) for c, how in hidden.items()}
-    for _ in range(50):
-        moved = False
-        for eq in equations:
-            # the signed sum the reader can see (0 for a closed total; patients without a
-            # group value for a row of groups, taken as known)
-            total = sum(s * values[c] for c, s in eq)
-            known = sum(s * values[c] for c, s in eq if c not in hidden) - total
-            free = [(c, s) for c, s in eq if c in hidden]
-            for c, s in free:
-                rest_lo = sum(s2 * (lo[c2] if s2 > 0 else hi[c2]) for c2, s2 in free if c2 != c)
-                rest_hi = sum(s2 * (hi[c2] if s2 > 0 else lo[c2]) for c2, s2 in free if c2 != c)
-                # s * x = total - shown - rest
-                a, b = -(known + rest_hi), -(known + rest_lo)
-                new_lo, new_hi = (a, b) if s > 0 else (-b, -a)
-                if new_lo > lo[c]:
-                    lo[c], moved = new_lo, True
-                if new_hi < hi[c]:
-                    hi[c], moved = new_hi, True
-        if not moved:
-            break
-    return sorted((c for c in hidden if lo[c] >= hi[c]), key=repr)
-
-
 def _levels(s: pd.Series) -> list:
     if isinstance(s.dtype, pd.CategoricalDtype):
         return list(s.cat.categories)
@@ -259,6 +186,7 @@ def table1(
     by: str | None = None,
     variables: Sequence[str] | None = None,
     suppress_below: int = 0,
+    suppression: Suppression | None = None,
 ) -> pd.DataFrame:
     """Table 1: patient characteristics overall and by ``by``.
 
@@ -270,7 +198,10 @@ def table1(
     With ``suppress_below`` = k, counts 1..k-1 print as "<k", further cells as
     "suppressed" where a total would give a hidden one back (:func:`protect_cells`), a
     variable with a hidden cell in a column shows no percentages in that column, and a
-    median (IQR) of fewer than k values is not shown.
+    median (IQR) of fewer than k values is not shown. ``suppression``, a report's
+    :class:`~metsurv.report.suppression.Suppression` (its k replaces ``suppress_below``),
+    makes the Overall column's decision and the ``by`` groups' the report's: every other
+    output then hides the same counts of the same groups.
 
     >>> df = pd.DataFrame({"sex": pd.Categorical(["male", "female", None],
     ...                                          categories=["female", "male", "unknown"]),
@@ -279,13 +210,14 @@ def table1(
     >>> t.iloc[:3].to_numpy().tolist()[1]
     ['Age at metastasectomy (years)', 'median (IQR)', '60.0 (55.0–65.0)']
     """
-    k = int(suppress_below or 0)
+    k = int(suppression.k if suppression is not None else suppress_below or 0)
     variables = [v for v in (variables or TABLE1_DEFAULT)
                  if v in patients.columns and v != by
                  and (v not in schema.PATIENTS
                       or schema.PATIENTS[v].kind not in _IDENTIFYING_KINDS)
                  and patients[v].notna().any()]
     columns: list[tuple[str, pd.DataFrame]] = [("Overall", patients)]
+    by_levels: list[Any] = []
     if by is not None:
         if by not in patients.columns:
             raise KeyError(f"Table 1: column {by!r} not in the cohort")
@@ -293,6 +225,7 @@ def table1(
             sub = patients[patients[by] == lev]
             if len(sub):
                 columns.append((level_label(by, lev), sub))
+                by_levels.append(lev)
     names = [name for name, _ in columns]
     values: dict[Any, int] = {("N", c): len(sub) for c, (_, sub) in enumerate(columns)}
     labels: dict[str, list[str]] = {}
@@ -305,9 +238,24 @@ def table1(
                 values[v, j, c] = n
     # Overall n is the number analysed, printed everywhere: never hidden. The Overall
     # column is kept readable where a group column can be hidden instead.
-    hidden = protect_cells(values, _table1_equations(values, variables, labels, len(columns)),
-                           k, public={("N", 0)},
+    raw = {v: _levels(patients[v]) + [MISSING] for v in variables if labels[v] != ["Missing"]}
+    given = _decided_cells(suppression, by, by_levels, raw) if suppression is not None else {}
+    latent: list[Any] = []
+    if by is not None:  # patients without a by value: in Overall, in no group column
+        no_by = patients[patients[by].isna()]
+        latent.append(("N", "m"))
+        values["N", "m"] = len(no_by)
+        for v in variables:
+            _, counts, _ = _count_column(v, no_by[v], _levels(patients[v]))
+            for j, n in enumerate(counts):
+                values[v, j, "m"] = n
+                latent.append((v, j, "m"))
+    hidden = protect_cells(values, _table1_equations(variables, labels, len(columns),
+                                                     by is not None),
+                           k, public={("N", 0)}, given=given, latent=latent,
                            avoid={key for key in values if key[-1] == 0}) if k else {}
+    if suppression is not None:
+        _share_decisions(suppression, patients, by, by_levels, variables, raw, values, hidden)
     header = {"Characteristic": "Patients", "Level": "n"}
     for c, name in enumerate(names):
         header[name] = _cell_text(values["N", c], hidden.get(("N", c)), k, None)
@@ -335,23 +283,77 @@ def table1(
     return out
 
 
-def _table1_equations(values: Mapping[Any, int], variables: Sequence[str],
-                      labels: Mapping[str, list[str]], n_cols: int) -> list[list[tuple]]:
+def _decided_cells(supp: Suppression, by: str | None, by_levels: list, raw: Mapping[str, list]
+                   ) -> dict[Any, str]:
+    """Table 1 cells already hidden by the report's decisions: the ``by`` groups (whose
+    missing count the header totals would give back) and any variable's Overall column
+    an earlier output decided."""
+    given: dict[Any, str] = {}
+    if by is not None and supp.k:
+        part = supp.decided(("n", None, by))
+        for c, lev in enumerate(by_levels, start=1):
+            if part is not None and part.how(lev):
+                given["N", c] = part.how(lev)
+    for v, levels in raw.items():
+        part = supp.decided(("n", None, v))
+        for j, lev in enumerate(levels):
+            if part is not None and part.how(lev):
+                given[v, j, 0] = part.how(lev)
+    return given
+
+
+def _share_decisions(supp: Suppression, patients: pd.DataFrame, by: str | None, by_levels: list,
+                     variables: Sequence[str], raw: Mapping[str, list],
+                     values: Mapping[Any, int], hidden: Mapping[Any, str]) -> None:
+    """Make Table 1's decisions the report's: each variable's Overall column, and the
+    ``by`` groups with the patients who have no ``by`` value (hidden when fewer than k:
+    the header's total minus its groups would say how many)."""
+    for v in raw:  # coded and yes/no variables (a number's values are no groups)
+        counts = {lev: values[v, j, 0] for j, lev in enumerate(raw[v])}
+        supp.fix(("n", None, v), counts,
+                 {lev: hidden[v, j, 0] for j, lev in enumerate(raw[v]) if (v, j, 0) in hidden})
+    if by is None:
+        return
+    from metsurv.report.config import SUBSETS
+
+    # a by column that is a report subset (complete resections): its cells are that
+    # subset's groups, printed again by the subset's panels
+    for c, lev in enumerate(by_levels, start=1):
+        for subset in (s for s, (col, val) in SUBSETS.items() if col == by and val == lev):
+            for v in raw:
+                supp.fix(("n", subset, v), {x: values[v, j, c] for j, x in enumerate(raw[v])},
+                         {x: hidden[v, j, c] for j, x in enumerate(raw[v])
+                          if (v, j, c) in hidden})
+    counts = {lev: values["N", c] for c, lev in enumerate(by_levels, start=1)}
+    counts[MISSING] = int(patients[by].isna().sum())
+    decided = supp.decided(("n", None, by))
+    how = {lev: hidden["N", c] for c, lev in enumerate(by_levels, start=1) if ("N", c) in hidden}
+    if decided is not None and decided.how(MISSING):
+        how[MISSING] = decided.how(MISSING)
+    elif 0 < counts[MISSING] < supp.k:
+        how[MISSING] = "primary"
+    supp.fix(("n", None, by), counts, how)
+
+
+def _table1_equations(variables: Sequence[str], labels: Mapping[str, list[str]], n_cols: int,
+                      by: bool) -> list[list[tuple]]:
     """The totals a reader of Table 1 can form: each variable's rows in a column add up to
     the column's n (not for a number: its count with a value is not shown); each row's
-    group cells and the header's group n add up to Overall
-    (patients without a ``by`` value count only in Overall: taken as known, which is the
-    cautious reading)."""
+    group cells, and the never printed count of patients without a ``by`` value
+    (``(.., "m")``, latent), add up to Overall; so do the header's."""
     eqs: list[list[tuple]] = []
+    no_by = [("m", -1)] if by else []
     for v in variables:
         rows = range(len(labels[v]))
         for c in range(n_cols if labels[v] != ["Missing"] else 0):  # a number: no count shown
             eqs.append([((v, j, c), 1) for j in rows] + [(("N", c), -1)])
-        if n_cols > 1:
+        if by and labels[v] != ["Missing"]:
+            eqs.append([((v, j, "m"), 1) for j in rows] + [(("N", "m"), -1)])
             eqs.extend([((v, j, 0), 1)] + [((v, j, c), -1) for c in range(1, n_cols)]
-                       for j in rows)
-    if n_cols > 1:
-        eqs.append([(("N", 0), 1)] + [(("N", c), -1) for c in range(1, n_cols)])
+                       + [((v, j, m), s) for m, s in no_by] for j in rows)
+    if by:
+        eqs.append([(("N", 0), 1)] + [(("N", c), -1) for c in range(1, n_cols)]
+                   + [(("N", m), s) for m, s in no_by])
     return eqs
 
 
@@ -389,17 +391,20 @@ def _term_label(term: str, refs: Mapping[str, Any]) -> str:
     return text
 
 
-def describe_model(factors: Sequence[str], n: int, events: int, suppress_below: int = 0
-                   ) -> str:
+def describe_model(factors: Sequence[str], n: int | str, events: int | str,
+                   suppress_below: int = 0) -> str:
     """A multivariable model in words, for captions and table headers: its factors, n and
-    events (counts under small-cell suppression).
+    events (counts under small-cell suppression; text is printed as given, e.g. a report's
+    decision for a model's complete cases).
 
     >>> describe_model(["complete_resection", "dfi_group"], 4321, 2900)
     'completeness of resection, disease-free interval (DFI) group; n = 4,321, events = 2,900'
     """
     names = ", ".join(lower_first(FACTOR_TITLES.get(f, f)) for f in factors)
-    return (f"{names}; n = {suppress_count(n, suppress_below)}, "
-            f"events = {suppress_count(events, suppress_below)}")
+
+    def text(v: int | str) -> str:
+        return v if isinstance(v, str) else suppress_count(v, suppress_below)
+    return f"{names}; n = {text(n)}, events = {text(events)}"
 
 
 #: A Cox term whose coefficient R reports as NA (aliased, or constant within every stratum).
@@ -592,6 +597,7 @@ def _cohort_figures(published: pd.DataFrame, patients: pd.DataFrame, endpoint: s
         row = {"n": curve.n, "median_months": curve.median}
         for name, (_, r) in zip(SURVIVAL_COLUMNS, curve.at(times).iterrows(), strict=True):
             row[name] = r["estimate"] if followed(r["n_risk"], r["estimate"]) else np.nan
+            row[f"{name}_n_risk"] = r["n_risk"]
         rows[i] = row
     return published.loc[keep], pd.DataFrame.from_dict(rows, orient="index")
 
@@ -603,6 +609,7 @@ def published_comparison(
     *,
     patients: Any = None,
     endpoint: str = "os",
+    count_text: Callable[[str | None, str, Any, int], str] | None = None,
 ) -> pd.DataFrame:
     """This cohort beside the published series, one row per published figure: the table
     of the report's section "This cohort beside the published series".
@@ -613,8 +620,12 @@ def published_comparison(
     for (:func:`published_match`), by Kaplan-Meier on the same subset and group. Or give
     ``cohort_rows`` computed elsewhere: for the index of ``published``, the cohort's
     ``n``, ``median_months`` and survival columns (``surv_2y`` ... ``surv_15y``), NaN
-    where it has no matching group or follow-up. Survival is printed in percent; a
-    survival column appears only when some published row reports it.
+    where it has no matching group or follow-up (and optionally ``<column>_n_risk``, the
+    number at risk it rests on). Survival is printed in percent; a survival column appears
+    only when some published row reports it. With ``suppress_below`` = k a cohort n of
+    1..k-1 prints "<k" and its estimates are left out, as is survival resting on fewer
+    than k at risk; a report gives ``count_text(subset, column, value, n)``, its decision
+    for that group's count, so that this table hides what every other output hides.
 
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
@@ -647,6 +658,10 @@ def published_comparison(
         c = cohort_rows.loc[i] if i in cohort_rows.index else pd.Series(dtype=float)
         if not shows_estimates(c.get("n", np.nan), k):  # no estimates of a "<k" group
             c = pd.Series({"n": c["n"]})
+        match = published_match(p)
+        n_text = (count_text(match[2], match[0], match[1], int(c["n"]))
+                  if count_text is not None and match is not None and pd.notna(c.get("n"))
+                  else suppress_count(c.get("n", np.nan), k))
         row = {
             "Study": p["study"],
             "Published cohort": p["cohort"],
@@ -654,14 +669,16 @@ def published_comparison(
             "Factor": FACTOR_TITLES.get(p["factor"], p["factor"]),
             "Level": p["level"],
             "Published n": num(p["n"], "{:,.0f}"),
-            "Cohort n": suppress_count(c.get("n", np.nan), k),
+            "Cohort n": n_text,
             "Published median (mo)": num(p["median_months"]),
             "Cohort median (mo)": num(c.get("median_months", np.nan)),
         }
         for col in surv_cols:
             y = f"{SURVIVAL_COLUMNS[col]:g}"
             row[f"Published {y}-y (%)"] = pct(p[col])
-            row[f"Cohort {y}-y (%)"] = pct(c.get(col, np.nan))
+            rests_on = c.get(f"{col}_n_risk", np.nan)
+            row[f"Cohort {y}-y (%)"] = (pct(c.get(col, np.nan)) if shows_estimates(rests_on, k)
+                                        else "")
         row["Source"] = p["source"]
         rows.append(row)
     return pd.DataFrame(rows)
@@ -743,17 +760,30 @@ def _looks_numeric(text: str) -> bool:
     return True
 
 
-def format_irlm(battery: Any, suppress_below: int = 0) -> pd.DataFrame:
+def format_irlm(battery: Any, suppress_below: int = 0, *,
+                groups: Callable[[str], tuple[Partition, Partition]] | None = None,
+                model_counts: tuple[str, str] | None = None) -> pd.DataFrame:
     """The IRLM battery (:func:`metsurv.stats.irlm.irlm_comparisons`) as a printed table:
     one row per factor level with n, events, median, 5- and 10-year survival, univariable
     and multivariable HR, the factor's log-rank and trend p, and the battery's note. The
     multivariable column's header names the battery's model (n and events): it is not the
-    report's study model (config ``cox.covariates``)."""
+    report's study model (config ``cox.covariates``).
+
+    In a report, ``groups`` gives for a factor the report's suppression decisions for its
+    levels' patients and events (:class:`~metsurv.report.suppression.Partition`), and
+    ``model_counts`` the battery model's n and events as printed; without them counts
+    1..k-1 print as "<k" (``suppress_below`` = k). Survival resting on fewer than k at
+    risk is not printed."""
     k = int(suppress_below or 0)
     df = battery.to_frame()
-    mv_header = (f"Multivariable HR (95% CI), battery model "
-                 f"(n = {suppress_count(battery.multivariable_n, k)}, "
-                 f"events = {suppress_count(battery.multivariable_events, k)})")
+    n_text, e_text = model_counts or (suppress_count(battery.multivariable_n, k),
+                                      suppress_count(battery.multivariable_events, k))
+    mv_header = (f"Multivariable HR (95% CI), battery model (n = {n_text}, events = {e_text})")
+
+    def count(factor: str, level: Any, n: Any, what: int) -> str:
+        if groups is None or pd.isna(n):
+            return suppress_count(n, k)
+        return groups(factor)[what].text(level, n)
     # levels of the battery model: an NA there is a term R reports as NA, not a level left out
     mv = battery.multivariable
     in_mv = (set(zip(mv["factor"], mv["level"].map(str), strict=True)) if len(mv)
@@ -767,11 +797,15 @@ def format_irlm(battery: Any, suppress_below: int = 0) -> pd.DataFrame:
         if not shows_estimates(r["n"], k):  # a survival % of "<k" patients gives n away
             r = r.copy()
             r[[c for c in r.index if c.startswith(("median", "surv_"))]] = np.nan
+        for y in (5, 10):  # survival resting on fewer than k at risk: its steps say n
+            if not shows_estimates(r.get(f"surv_{y}y_n_risk"), k):
+                r = r.copy()
+                r[[f"surv_{y}y", f"surv_{y}y_lower", f"surv_{y}y_upper"]] = np.nan
         rows.append({
             "Factor": FACTOR_TITLES.get(r["factor"], r["factor"]) if first else "",
             "Level": level_label(r["factor"], r["level"]),
-            "n": suppress_count(r["n"], k),
-            "Events": suppress_count(r["events"], k),
+            "n": count(r["factor"], r["level"], r["n"], 0),
+            "Events": count(r["factor"], r["level"], r["events"], 1),
             "Median, months (95% CI)": ci_text(r["median"], r["median_lower"],
                                                 r["median_upper"]),
             "5-y % (95% CI)": ci_text(r["surv_5y"], r["surv_5y_lower"], r["surv_5y_upper"],

@@ -163,6 +163,9 @@ def _level_row(curve, tp, tau) -> dict:
     for y, (_, r), good in zip(SURVIVAL_YEARS, at.iloc[:-1].iterrows(), ok[:-1], strict=True):
         for key, val in (("", r["estimate"]), ("_lower", r["lower"]), ("_upper", r["upper"])):
             row[f"surv_{y}y{key}"] = val if good else np.nan
+        # how many the estimate rests on (a report under suppression hides one resting on
+        # fewer than k: the steps before it say how many were at risk)
+        row[f"surv_{y}y_n_risk"] = int(r["n_risk"])
     m, se = rmst_from_curve(curve, tau)
     row.update(rmst_5y=m if ok[-1] else np.nan, rmst_5y_se=se if ok[-1] else np.nan)
     return row
@@ -238,7 +241,7 @@ def _analyse_factor(df, col, label, population, time, event, min_n, min_events):
 _LEVEL_COLUMNS = (
     ["factor", "level", "label", "n", "events", "sparse", "reference", "note",
      "median", "median_lower", "median_upper"]
-    + [f"surv_{y}y{k}" for y in SURVIVAL_YEARS for k in ("", "_lower", "_upper")]
+    + [f"surv_{y}y{k}" for y in SURVIVAL_YEARS for k in ("", "_lower", "_upper", "_n_risk")]
     + ["rmst_5y", "rmst_5y_se", "hr", "hr_lower", "hr_upper", "hr_p"]
 )
 

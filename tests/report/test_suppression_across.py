@@ -1,0 +1,247 @@
+"""Small-cell suppression across the outputs of one report: a group's count is printed the
+same way wherever it appears (Table 1, survival table, IRLM battery, KM legends, published
+comparison), so no output's shown cell is another's hidden one; at-risk rows add up to the
+all-patients row without giving a hidden count back; curves stop where fewer than k are at
+risk. Oracle: a reader's attack (interval propagation over every sum the report shows, from
+tests/report/test_suppression.py) on what the built report prints."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from metsurv.report import figures as F
+from metsurv.report import tables as T
+from metsurv.report.suppression import Suppression, protect_cells
+from tests.report.conftest import build_keeping_figures, write_config, write_small_group_cohort
+from tests.report.test_suppression import _recover
+
+K = 11
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> tuple[Path, dict, list]:
+    """A 150-patient report of every default section with suppress_below: 11: 7 incomplete
+    resections, 3 patients without a number of metastases, small histology groups."""
+    root = tmp_path_factory.mktemp("across")
+    write_small_group_cohort(root / "data", n=150, seed=11, missing=("n_metastases",
+                                                                     slice(20, 22)))
+    cfg = write_config(root, suppress_below=K, formats=["svg"],
+                       factors=["complete_resection", "n_metastases_group", "histology_group",
+                                "dfi_group", "nodal_status"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out, drawn = build_keeping_figures(cfg, root / "report")
+    return out, drawn, [str(w.message) for w in caught]
+
+
+def _csv(out: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(out / "tables" / f"{name}.csv", dtype=str, keep_default_na=False)
+
+
+def _printed_counts(out: Path, drawn: dict) -> dict[tuple[str, str], dict[str, str]]:
+    """{(factor title, level label): {output: printed n}} over every output that prints the
+    count of a level of a factor among all patients."""
+    seen: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+    t1 = _csv(out, "table1")
+    overall = t1.columns[2]
+    title = None
+    for _, r in t1.iloc[1:].iterrows():
+        title = r["Characteristic"] or title
+        if r["Level"] not in ("Missing", "median (IQR)"):
+            seen[title, r["Level"]]["table1"] = re.sub(r" \(.*%\)$", "", r[overall])
+    surv = _csv(out, "survival")
+    title = None
+    for _, r in surv.iterrows():
+        title = r["Factor"] or title
+        if "(" not in title:  # a subset's block counts another population
+            seen[title, r["Group"]]["survival"] = r["n"]
+    battery = _csv(out, "irlm_battery")
+    title = None
+    for _, r in battery.iterrows():
+        title = r["Factor"] or title
+        seen[title, r["Level"]]["battery"] = r["n"]
+    for name, fig in drawn.items():
+        if not name.startswith("km_") or name == "km_overall":
+            continue
+        factor = name[3:]
+        title = T.FACTOR_TITLES.get(factor, factor)
+        for text in (x.get_text() for x in fig.axes[0].get_legend().get_texts()):
+            m = re.match(r"(.+?) \(n = ([^;)]+)", text)
+            if m:
+                seen[title, m.group(1)][f"figure {name}"] = m.group(2)
+            elif "not shown" in text:
+                seen[title, text.split(" (")[0]][f"figure {name}"] = "hidden"
+    return seen
+
+
+def test_no_output_counts_a_group_differently(report):
+    out, drawn, caught = report
+    assert not [w for w in caught if "suppression" in w], caught
+
+
+def test_a_group_hidden_in_one_output_is_hidden_in_all(report):
+    out, drawn, _ = report
+    hidden = {f"<{K}", T.SECONDARY, "hidden"}
+    clash = {}
+    for key, texts in _printed_counts(out, drawn).items():
+        kinds = {"hidden" if t in hidden else t for t in texts.values()}
+        if len(kinds) > 1:
+            clash[key] = texts
+    assert not clash, clash
+    # and the attack has something to find: the 7 incomplete resections are hidden
+    seen = _printed_counts(out, drawn)
+    assert seen["Completeness of resection", "Incomplete (R1/R2)"]["survival"] == f"<{K}"
+    assert _csv(out, "table1").columns[-1].endswith(f"(n = <{K})")
+    assert seen["Completeness of resection", "Complete (R0)"]["survival"] == T.SECONDARY
+
+
+def test_the_union_of_outputs_recovers_no_hidden_count(report):
+    """For each factor: every level's most revealing printed count, the missing count from
+    Table 1, and the number analysed: nothing hidden is pinned."""
+    out, drawn, _ = report
+    t1 = _csv(out, "table1")
+    n = int(re.search(r"n = ([\d,]+)", t1.columns[2]).group(1).replace(",", ""))
+    seen = _printed_counts(out, drawn)
+    missing = {}
+    title = None
+    for _, r in t1.iloc[1:].iterrows():
+        title = r["Characteristic"] or title
+        if r["Level"] == "Missing":
+            missing[title] = r[t1.columns[2]]
+    by_factor: dict[str, dict[str, str]] = defaultdict(dict)
+    for (title, level), texts in seen.items():
+        shown = [t for t in texts.values() if t.replace(",", "").isdigit()]
+        by_factor[title][level] = shown[0] if shown else (
+            f"<{K}" if f"<{K}" in texts.values() else T.SECONDARY)
+    checked = 0
+    for title, cells in by_factor.items():
+        if title not in missing:
+            continue
+        cells = {**cells, "MISSING": re.sub(r" \(.*%\)$", "", missing[title]), "N": str(n)}
+        eq = [[(c, 1) for c in cells if c != "N"] + [("N", -1)]]
+        assert _recover(eq, cells, n) == {}, (title, cells)
+        checked += 1
+    assert checked >= 3
+
+
+def _risk_rows(fig) -> list[list[str]]:
+    """A KM figure's at-risk rows as printed: one list of texts per row, by tick."""
+    ax = fig.axes[1]
+    rows: dict[int, dict[float, str]] = defaultdict(dict)
+    for t in ax.texts:
+        x, y = t.get_position()
+        if t.get_text() and t.get_text() != "Number at risk":
+            rows[int(round(y))][round(float(x), 6)] = t.get_text()
+    n_rows = len(ax.get_yticks())
+    lo, hi = fig.axes[0].get_xlim()
+    ticks = [round(float(x), 6) for x in fig.axes[0].get_xticks() if lo <= x <= hi]
+    return [[rows.get(i, {}).get(x, "") for x in ticks] for i in range(n_rows)]
+
+
+def test_at_risk_rows_add_up_without_giving_a_hidden_count_back(report):
+    """Each factor's rows at a tick add up to the all-patients row (the cautious reading:
+    no patient without the factor); a blank row is a group not drawn (any count)."""
+    out, drawn, _ = report
+    overall = _risk_rows(drawn["km_overall"])[0]
+    bounds = {"": (0, 10**6), f"<{K}": (1, K - 1), F.AT_RISK_SECONDARY: (K, 10**6)}
+    checked = 0
+    for name, fig in drawn.items():
+        if not name.startswith("km_") or name in ("km_overall",) or "dfi" in name:
+            continue  # dfi_group is drawn on complete resections: another population
+        rows = _risk_rows(fig)
+        for j, total in enumerate(overall):
+            if not total.replace(",", "").isdigit():
+                continue
+            cells = {f"r{i}": r[j] for i, r in enumerate(rows)}
+            assert all(c in bounds or c.replace(",", "").isdigit() for c in cells.values())
+            values = {c: v for c, v in cells.items()}
+            eq = [[(c, 1) for c in values] + [("all", -1)]]
+            got = _recover_with(eq, {**values, "all": total}, bounds)
+            assert got == {}, (name, j, cells, total)
+            checked += 1
+    assert checked > 10
+
+
+def _recover_with(eq, cells, bounds) -> dict:
+    lo, hi = {}, {}
+    for key, text in cells.items():
+        lo[key], hi[key] = (bounds[text] if text in bounds
+                            else (int(text.replace(",", "")),) * 2)
+    for _ in range(50):
+        for e in eq:
+            for key, s in e:
+                rest_lo = sum(s2 * (lo[c] if s2 > 0 else hi[c]) for c, s2 in e if c != key)
+                rest_hi = sum(s2 * (hi[c] if s2 > 0 else lo[c]) for c, s2 in e if c != key)
+                a, b = (-rest_hi, -rest_lo) if s > 0 else (rest_lo, rest_hi)
+                lo[key], hi[key] = max(lo[key], a), min(hi[key], b)
+    return {key: lo[key] for key, text in cells.items()
+            if text in bounds and lo[key] == hi[key] and 0 < lo[key] < K}
+
+
+def test_curves_stop_where_fewer_than_k_are_at_risk(report):
+    """A step with fewer than k at risk is d/n of fewer than k: its size says n."""
+    out, drawn, _ = report
+    fig = drawn["km_overall"]
+    line = [ln for ln in fig.axes[0].get_lines() if ln.get_linestyle() != "None"][0]
+    x_end = float(np.max(line.get_xdata()))
+    rows = _risk_rows(fig)[0]
+    lo, hi = fig.axes[0].get_xlim()
+    ticks = [float(x) for x in fig.axes[0].get_xticks() if lo <= x <= hi]
+    below = [x for x, text in zip(ticks, rows, strict=False) if text == f"<{K}"]
+    assert below, rows  # the tail of 150 patients falls below 11 before the axis ends
+    assert x_end <= below[0] + 1e-9
+
+
+def test_survival_resting_on_fewer_than_k_is_not_printed(report):
+    out, _, _ = report
+    surv = _csv(out, "survival")
+    # the all-patients row: 15-year survival of 150 patients rests on fewer than 11
+    assert surv.iloc[0]["15-year % (95% CI)"] == ""
+
+
+def test_partition_decides_once_and_flags_a_differing_count():
+    s = Suppression(K)
+    p = s.partition(("n", None, "g"), {"a": 3, "b": 40, "c": 60})
+    assert (p.text("a"), p.text("b"), p.text("c")) == (f"<{K}", T.SECONDARY, "60")
+    assert p.range_text("b") == "33\u201342"  # 103 - 60 - a, a in [1, 10]
+    again = s.partition(("n", None, "g"), {"a": 3, "b": 41, "c": 60})
+    assert s.conflicts == [("n", None, "g")]
+    assert {again.text(x) for x in "abc"} == {f"<{K}", T.SECONDARY}
+    with pytest.raises(ValueError, match="counted 4 here and 3"):
+        p.text("a", 4)
+
+
+def test_latent_cells_are_protected_too():
+    """A count never printed (patients without a value) is still a group: pinned by the
+    shown cells it must be hidden by a further cell."""
+    values = {"a": 40, "b": 50, "missing": 2, "n": 92}
+    eq = [[("a", 1), ("b", 1), ("missing", 1), ("n", -1)]]
+    assert protect_cells(values, eq, K, latent=["missing"], public={"n"}) == {"a": "secondary"}
+    assert protect_cells({**values, "missing": 0, "n": 90}, eq, K, latent=["missing"]) == {}
+
+
+def test_the_attack_is_real_without_shared_complementary_suppression(tmp_path, monkeypatch):
+    """With primary suppression only (no complement in partitions and at-risk rows), the
+    same attacks give hidden counts back: the empty results above are earned."""
+    import metsurv.report.suppression as S
+
+    monkeypatch.setattr(S, "protect_cells", lambda values, eqs, k, **kw: {
+        c: "primary" for c, n in values.items()
+        if 0 < n < k and c not in kw.get("latent", ())})
+    write_small_group_cohort(tmp_path / "data", n=150, seed=11)
+    cfg = write_config(tmp_path, suppress_below=K, formats=["svg"], landmark_times=[],
+                       factors=["complete_resection"], table1={"by": "sex"}, benchmark=None,
+                       cox={"covariates": ["complete_resection"]})
+    out, drawn = build_keeping_figures(cfg, tmp_path / "report")
+    surv = _csv(out, "survival")
+    block = surv[surv["Group"].str.startswith(("Complete", "Incomplete"))]
+    cells = {"R0": block.iloc[0]["n"], "R1": block.iloc[1]["n"],
+             "N": surv.iloc[0]["n"].replace(",", "")}
+    assert _recover([[("R0", 1), ("R1", 1), ("N", -1)]], cells, 150) == {"R1": 7}
