@@ -53,7 +53,8 @@ def _bounds(cell: str, top: int) -> tuple[int, int]:
 def _recover(equations: list[list[tuple[str, int]]], cells: dict[str, str],
              top: int) -> dict[str, int]:
     """Interval propagation over the visible sums (each equation: signed cells add to 0,
-    the cells named by key in ``cells``); returns the hidden cells pinned to one value."""
+    the cells named by key in ``cells``); returns the hidden cells pinned to a value below
+    k."""
     lo, hi = {}, {}
     for key, text in cells.items():
         lo[key], hi[key] = _bounds(text, top)
@@ -71,8 +72,9 @@ def _recover(equations: list[list[tuple[str, int]]], cells: dict[str, str],
         if not moved:
             break
     assert all(lo[c] <= hi[c] for c in cells), "the attack's equations contradict the table"
+    # a count below k pinned discloses; a "suppressed" cell (k or more) pinned does not
     return {key: lo[key] for key, text in cells.items()
-            if text in HIDDEN and lo[key] == hi[key]}
+            if text in HIDDEN and lo[key] == hi[key] and lo[key] < K}
 
 
 def _attack_table1(t: pd.DataFrame) -> dict[str, int]:

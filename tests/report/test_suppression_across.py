@@ -232,16 +232,111 @@ def test_the_attack_is_real_without_shared_complementary_suppression(tmp_path, m
     same attacks give hidden counts back: the empty results above are earned."""
     import metsurv.report.suppression as S
 
-    monkeypatch.setattr(S, "protect_cells", lambda values, eqs, k, **kw: {
-        c: "primary" for c, n in values.items()
-        if 0 < n < k and c not in kw.get("latent", ())})
+    def primary_only(values, eqs, k, **kw):
+        return {c: "primary" for c, n in values.items()
+                if 0 < n < k and c not in kw.get("latent", ())}
+
+    monkeypatch.setattr(S, "protect_cells", primary_only)
+    monkeypatch.setattr(T, "protect_cells", primary_only)
     write_small_group_cohort(tmp_path / "data", n=150, seed=11)
     cfg = write_config(tmp_path, suppress_below=K, formats=["svg"], landmark_times=[],
-                       factors=["complete_resection"], table1={"by": "sex"}, benchmark=None,
-                       cox={"covariates": ["complete_resection"]})
+                       factors=["resection_status"], table1={"by": "sex"}, benchmark=None,
+                       cox={"covariates": ["resection_status"]})
     out, drawn = build_keeping_figures(cfg, tmp_path / "report")
     surv = _csv(out, "survival")
-    block = surv[surv["Group"].str.startswith(("Complete", "Incomplete"))]
+    block = surv.iloc[1:3]  # resection status: R0, R1 (no R2, nobody missing)
     cells = {"R0": block.iloc[0]["n"], "R1": block.iloc[1]["n"],
              "N": surv.iloc[0]["n"].replace(",", "")}
-    assert _recover([[("R0", 1), ("R1", 1), ("N", -1)]], cells, 150) == {"R1": 7}
+    assert _recover([[("R0", 1), ("R1", 1), ("N", -1)]], cells, 150) == {"R1": 7}, cells
+
+
+@pytest.fixture(scope="module")
+def nested_report(tmp_path_factory) -> tuple[Path, dict, list]:
+    """80 patients: 4 melanomas among epithelial and sarcoma (LMS and other sarcoma), 7
+    incomplete resections and 12 without a resection status; factors drawn under two names (completeness of resection and
+    resection status) and nested ones (histology; sarcoma subtype)."""
+    root = tmp_path_factory.mktemp("nested")
+    write_small_group_cohort(root / "data", n=80, seed=23)
+    p_path = root / "data" / "patients.csv"
+    df = pd.read_csv(p_path, dtype=str)
+    hist = np.array(["adenocarcinoma"] * 40 + ["leiomyosarcoma"] * 17
+                    + ["osteosarcoma"] * 19 + ["melanoma"] * 4)
+    df["histology"] = np.random.default_rng(4).permutation(hist)
+    df.loc[60:71, "resection_status"] = None  # 12 not recorded: R0 is drawn
+    df.to_csv(p_path, index=False)
+    res = pd.read_csv(root / "data" / "resections.csv", dtype=str)
+    res.loc[res["patient_id"].isin(df["patient_id"][60:72]), "resection_status"] = None
+    res.to_csv(root / "data" / "resections.csv", index=False)
+    cfg = write_config(root, suppress_below=K, formats=["svg"], landmark_times=[],
+                       factors=["complete_resection", "resection_status", "histology_group",
+                                "leiomyosarcoma"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out, drawn = build_keeping_figures(cfg, root / "report")
+    return out, drawn, [str(w.message) for w in caught]
+
+
+def _events(out: Path) -> dict[tuple[str, str], set[str]]:
+    """{(factor title, level): printed events} from the survival table and the battery."""
+    got: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for name, level_col in (("survival", "Group"), ("irlm_battery", "Level")):
+        t = _csv(out, name)
+        title = None
+        for _, r in t.iterrows():
+            title = r["Factor"] or title
+            got[title, r[level_col]].add(r["Events"])
+    return got
+
+
+def test_nested_factors_do_not_give_a_hidden_group_back(nested_report):
+    """Sarcoma subtypes add up to sarcoma, histology levels to everyone: the melanoma
+    deaths are not total - epithelial - (LMS + other sarcoma)."""
+    out, drawn, caught = nested_report
+    assert not [w for w in caught if "suppression" in w], caught
+    ev = _events(out)
+    assert len(ev["Histology", "Melanoma"]) == 1
+    total = int(_csv(out, "survival").iloc[0]["Events"].replace(",", ""))
+    cells = {"epi": ev["Histology", "Epithelial"], "sar": ev["Histology", "Sarcoma"],
+             "mel": ev["Histology", "Melanoma"],
+             "lms": ev["Sarcoma subtype", "Leiomyosarcoma"],
+             "oth": ev["Sarcoma subtype", "Other sarcoma"]}
+    for key, texts in cells.items():
+        assert len(texts) == 1, (key, texts)  # printed alike in both tables
+    cells = {c: t.pop() for c, t in cells.items()} | {"all": str(total)}
+    eqs = [[("epi", 1), ("sar", 1), ("mel", 1), ("all", -1)],
+           [("lms", 1), ("oth", 1), ("sar", -1)]]
+    assert cells["mel"] == f"<{K}"
+    assert _recover(eqs, cells, total) == {}
+    # and Table 1 does not show the sarcoma subtypes' sum beside a hidden sarcoma count
+    t1 = _csv(out, "table1")
+    col = t1.columns[2]
+    rows = dict(zip(t1["Level"], t1[col], strict=False))
+    n = int(re.search(r"n = (\d+)", col).group(1))
+    t1_cells = {c: re.sub(r" \(.*%\)$", "", rows[x]) for c, x in
+                (("epi", "Epithelial"), ("sar", "Sarcoma"), ("mel", "Melanoma"),
+                 ("lms", "Leiomyosarcoma"), ("oth", "Other sarcoma"))} | {"all": str(n)}
+    assert _recover(eqs, t1_cells, n) == {}, t1_cells
+
+
+def test_one_group_drawn_under_two_names_has_one_at_risk_row(nested_report):
+    """Complete resection is R0: its at-risk counts print alike in both figures, and
+    neither figure's rows give the incomplete resections back against the overall row."""
+    out, drawn, _ = nested_report
+    complete = _risk_rows(drawn["km_complete_resection"])
+    status = _risk_rows(drawn["km_resection_status"])
+    legend = [t.get_text() for t in drawn["km_resection_status"].axes[0].get_legend().get_texts()]
+    r0 = next(i for i, x in enumerate(legend) if x.startswith("R0"))
+    # drawn in both (R0 is shown: the 12 without a status hide the incomplete ones),
+    # printed alike
+    assert complete[0] == status[r0] and complete[0][0] == "61", (complete[0], status[r0])
+    overall = _risk_rows(drawn["km_overall"])[0]
+    # the 12 without a status are at risk in the overall row only: 0..12 of them
+    bounds = {"": (0, 10**6), f"<{K}": (1, K - 1), F.AT_RISK_SECONDARY: (K, 10**6),
+              "0..12": (0, 12)}
+    for rows in (complete, status):
+        for j, total in enumerate(overall):
+            if total.replace(",", "").isdigit():
+                cells = ({f"r{i}": r[j] for i, r in enumerate(rows)}
+                         | {"missing": "0..12", "all": total})
+                eq = [[(c, 1) for c in cells if c != "all"] + [("all", -1)]]
+                assert _recover_with(eq, cells, bounds) == {}, (j, cells)

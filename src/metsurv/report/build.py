@@ -56,7 +56,7 @@ from metsurv.report.config import (
     default_config,
     load_config,
 )
-from metsurv.report.suppression import Partition, Suppression, level_key
+from metsurv.report.suppression import Partition, Suppression, level_key, union_links
 from metsurv.stats.km import followed
 
 __all__ = ["build", "report_command", "BUILT_PREFIX"]
@@ -565,8 +565,9 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
     sec = _Section("Survival by prognostic factor", _endpoint_text(cfg))
     published = _published(cfg)
     everyone = _km(patients, None, cfg)
-    overall = F.panel_from_km(everyone, at_risk_times=_tick_months(cfg),
-                              labels={"all": "All patients"}, title=None)
+    overall = counts.shared_at_risk(F.panel_from_km(everyone, at_risk_times=_tick_months(cfg),
+                                                    labels={"all": "All patients"},
+                                                    title=None), None, None)
     sec.items.append(_Figure("km_overall", "All patients", _km_caption(cfg, None),
                              F.km_figure(overall, **_plot_kwargs(cfg))))
     surv_rows = [_survival_rows(everyone, "All patients", None, None, k,
@@ -590,6 +591,7 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
             order=_order(spec.factor, fit.groups), p_logrank=tests.p, p_trend=tests.trend,
             benchmarks=bench, benchmark_label=cfg.benchmark, benchmark_sources=sources,
             groups=groups[0])
+        panel = counts.shared_at_risk(panel, spec.subset, spec.factor)
         fig = F.km_figure(panel, **_plot_kwargs(cfg))
         sub_text = f"; {_SUBSET_TEXT[spec.subset]} only" if spec.subset else ""
         sec.items.append(_Figure(f"km_{spec.slug}", _factor_title(spec),
@@ -646,14 +648,48 @@ class _GroupCounts:
 
     supp: Suppression
     data: pd.DataFrame  # the analysed patients with the endpoint known
+    time: str
     event: str
     tag: Any  # None: every analysed patient has the endpoint; else the endpoint's name
 
     @classmethod
     def of(cls, cfg: ReportConfig, patients: pd.DataFrame, supp: Suppression) -> _GroupCounts:
         known = patients[cfg.time_column].notna() & patients[cfg.event_column].notna()
-        return cls(supp, patients[known], cfg.event_column,
+        return cls(supp, patients[known].reset_index(drop=True), cfg.time_column,
+                   cfg.event_column,
                    None if bool(known.all()) else cfg.endpoint)
+
+    def identity(self, subset: str | None, column: str | None, level: Any) -> str:
+        """Which patients a group is (a digest of their rows): one group drawn in two
+        figures, under two names, gets one at-risk decision."""
+        d = T.subset_patients(self.data, subset)
+        rows = d.index if column is None else d.index[
+            (d[column].map(level_key) == level_key(level)).to_numpy()]
+        return hashlib.sha256(np.asarray(rows, np.int64).tobytes()).hexdigest()
+
+    def shared_at_risk(self, panel: F.KMPanel, subset: str | None, column: str | None
+                       ) -> F.KMPanel:
+        """``panel`` with its at-risk rows as the report prints them: decided once per
+        group and time across the report's figures (Suppression.at_risk)."""
+        if not self.supp.k or panel.at_risk is None:
+            return panel
+        times = [float(t) for t in panel.at_risk.columns]
+        rows = []
+        for c in panel.curves:
+            got = (panel.at_risk.loc[c.label] if c.label in panel.at_risk.index
+                   else pd.Series(np.nan, index=panel.at_risk.columns))
+            rows.append((self.identity(subset, column, c.level), F.curve_drawn(c, self.supp.k),
+                         [None if pd.isna(v) else float(v) for v in got]))
+        population = None
+        if column is not None:  # the factor's rows add up to its population's
+            d = T.subset_patients(self.data, subset)
+            t = d[self.time].to_numpy(float)
+            entry = (d["entry_months"].fillna(0).to_numpy(float) if "entry_months" in d
+                     else np.zeros(len(d)))
+            population = (self.identity(subset, None, None),
+                          [int(((t >= x) & (entry < max(x, 1e-12))).sum()) for x in times])
+        printed = self.supp.at_risk(rows, times, population)
+        return dataclasses.replace(panel, at_risk_printed=tuple(tuple(r) for r in printed))
 
     def _key(self, measure: str, subset: str | None, column: str) -> tuple:
         return (measure, subset if self.tag is None else (subset, self.tag), column)
@@ -665,11 +701,32 @@ class _GroupCounts:
             # the subset holds everyone with a value (sarcoma subtype among sarcomas): its
             # levels are the whole cohort's groups, decided there (by Table 1)
             return self.groups(None, column)
-        n = self.supp.of(self._key("n", subset, column), d[column])
         levels = d[column].astype(object).where(d[column].notna(), None).map(level_key)
+        n_counts = levels.value_counts(sort=False)
+        n = self.supp.partition(self._key("n", subset, column),
+                                {c: int(v) for c, v in n_counts.items()},
+                                links=self._links("n", subset, column, d))
         ev = d[self.event].astype(float).groupby(levels.to_numpy(), sort=False).sum()
         return n, self.supp.partition(self._key("events", subset, column),
-                                      {c: int(v) for c, v in ev.items()})
+                                      {c: int(v) for c, v in ev.items()},
+                                      links=self._links("events", subset, column, d))
+
+    def _links(self, measure: str, subset: str | None, column: str, d: pd.DataFrame) -> list:
+        """The sums that tie ``column``'s groups to those of columns decided before in the
+        same population (complete resection = R0; sarcoma subtypes add up to sarcoma)."""
+        own = self._key(measure, subset, column)
+        if not self.supp.k or self.supp.decided(own) is not None:
+            return []
+        out: list = []
+        for key in self.supp.decided_keys():
+            if (not isinstance(key, tuple) or len(key) != 3 or key[:2] != own[:2]
+                    or key[2] == column or key[2] not in d.columns):
+                continue
+            for level, parts in union_links(d[column], d[key[2]]):
+                out.append([((key, level), 1)] + [((own, x), -1) for x in parts])
+            for level, parts in union_links(d[key[2]], d[column]):
+                out.append([((own, level), 1)] + [((key, x), -1) for x in parts])
+        return out
 
     def subset_size(self, subset: str | None) -> str:
         """The number of patients of ``subset`` as every output prints it."""

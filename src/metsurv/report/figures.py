@@ -32,7 +32,7 @@ from matplotlib.lines import Line2D
 from metsurv.format import format_p
 from metsurv.report import style
 from metsurv.report._format import shows_estimates, suppress_count
-from metsurv.report.suppression import Partition
+from metsurv.report.suppression import AT_RISK_SECONDARY, Partition
 from metsurv.stats.km import followed
 
 __all__ = [
@@ -125,6 +125,10 @@ class KMPanel:
     benchmarks: pd.DataFrame | None = None
     benchmark_label: str | None = None
     benchmark_sources: tuple[str, ...] = ()
+    #: the at-risk counts as printed, decided by a report's suppression across figures
+    #: (:meth:`~metsurv.report.suppression.Suppression.at_risk`): one row per curve, one
+    #: text per time of ``at_risk``'s columns; None: decided by this figure alone
+    at_risk_printed: tuple[tuple[str, ...], ...] | None = None
 
 
 def panel_from_km(
@@ -390,7 +394,7 @@ def plot_km(
     ticks = time_ticks(max_time, tick_step)
     for i, c in enumerate(panel.curves):
         col = style.colour(i)
-        if not _drawn(c, suppress_below):
+        if not curve_drawn(c, suppress_below):
             # A curve's steps of 1/n give its n away: a group hidden by the report's
             # suppression is not drawn, and its legend row says so without a count.
             ax.plot([], [], linestyle="none", label=f"{c.label} ({_hidden_text(c, suppress_below)})")
@@ -457,7 +461,7 @@ def plot_km(
         _draw_at_risk(panel, risk_ax, ticks, scale, suppress_below)
 
 
-def _drawn(c: Curve, k: int) -> bool:
+def curve_drawn(c: Curve, k: int) -> bool:
     """Whether a curve may be drawn under small-cell suppression with threshold ``k``: not
     when the report hides its group's n (its steps of 1/n would say it)."""
     return c.suppressed is None and shows_estimates(c.n, k)
@@ -473,8 +477,6 @@ def _hidden_text(c: Curve, k: int) -> str:
 #: Legend text of a group hidden so that the factor's total cannot give a smaller one back.
 HIDDEN_WITH_SMALL_TEXT = "not shown, to protect a smaller group"
 
-#: How an at-risk count hidden so that the row total cannot give a smaller one back prints.
-AT_RISK_SECONDARY = "*"
 
 
 def _resting_on_k(c: Curve, k: int) -> tuple[Curve, float]:
@@ -558,6 +560,11 @@ def _at_risk_cells(panel: KMPanel, months: np.ndarray, suppress_below: int) -> l
     from metsurv.report.suppression import protect_cells
 
     k = suppress_below
+    if panel.at_risk_printed is not None and panel.at_risk is not None:
+        cols = np.asarray(panel.at_risk.columns, float)
+        where = [np.flatnonzero(np.isclose(cols, t, rtol=0, atol=1e-6)) for t in months]
+        return [["" if not w.size else row[w[0]] for w in where]
+                for row in panel.at_risk_printed]
     rows: list[list[float | None]] = []
     for c in panel.curves:
         if panel.at_risk is None or c.label not in panel.at_risk.index:
@@ -565,7 +572,7 @@ def _at_risk_cells(panel: KMPanel, months: np.ndarray, suppress_below: int) -> l
         else:
             row = panel.at_risk.loc[c.label]
             rows.append([_lookup(row, t) for t in months])
-    drawn = [_drawn(c, k) for c in panel.curves]
+    drawn = [curve_drawn(c, k) for c in panel.curves]
     out = [[""] * len(months) for _ in panel.curves]
     for j in range(len(months)):
         values = {i: int(r[j]) for i, r in enumerate(rows) if r[j] is not None}

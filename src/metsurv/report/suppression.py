@@ -28,6 +28,8 @@ __all__ = ["SECONDARY", "MISSING", "Partition", "Suppression", "protect_cells", 
 
 #: How a count hidden only so that a total cannot give a small cell back is printed.
 SECONDARY = "suppressed"
+#: The same in a figure's at-risk row (narrow columns).
+AT_RISK_SECONDARY = "*"
 
 
 class _Missing:
@@ -61,8 +63,8 @@ def level_key(level: Any) -> Hashable:
 
 def protect_cells(values: Mapping[Any, int], equations: Sequence[Sequence[tuple[Any, int]]],
                   k: int, public: Collection[Any] = (), avoid: Collection[Any] = (),
-                  latent: Collection[Any] = (), given: Mapping[Any, str] | None = None
-                  ) -> dict[Any, str]:
+                  latent: Collection[Any] = (), given: Mapping[Any, str] | None = None,
+                  top: int | None = None) -> dict[Any, str]:
     """Which counts to hide so that none below ``k`` can be recovered from the rest.
 
     ``values`` maps a cell key to its count; each equation is a list of (key, +1/-1) whose
@@ -71,13 +73,15 @@ def protect_cells(values: Mapping[Any, int], equations: Sequence[Sequence[tuple[
     ("primary", printed "<k"). Then the bounds a reader can derive for every hidden cell
     are tightened over all equations until nothing changes (primary cells lie in
     ``[1, k-1]``, the others in ``[k, total]``, ``latent`` cells, which are never printed,
-    in ``[0, total]`` unless they are 0, which is taken as known); while some hidden cell is pinned to one value (a latent one: to a
-    value in ``1..k-1``), the smallest shown non-zero cell of an equation through it is
-    hidden too ("secondary", printed :data:`SECONDARY`). ``public`` cells are never hidden
+    in ``[0, total]`` unless they are 0, which is taken as known); while some count below k
+    is pinned to one value, the smallest shown non-zero cell of an equation through it is
+    hidden too ("secondary", printed :data:`SECONDARY`; a secondary cell itself may be
+    derivable: it is not below k). ``public`` cells are never hidden
     as secondary (the reader knows them from elsewhere, e.g. the number analysed);
     ``avoid`` cells only when no other cell will do; ``given`` cells are hidden as said
-    (decided by another output). Returns {key: "primary" | "secondary"} (latent cells left
-    out).
+    (decided by another output). ``top`` bounds every count (default: the largest, which
+    is right when the population's total is among ``values``; give the total otherwise).
+    Returns {key: "primary" | "secondary"} (latent cells left out).
 
     >>> v = {"a": 2, "b": 30, "c": 50, "n": 82}
     >>> protect_cells(v, [[("a", 1), ("b", 1), ("c", 1), ("n", -1)]], 11)
@@ -92,36 +96,81 @@ def protect_cells(values: Mapping[Any, int], equations: Sequence[Sequence[tuple[
     if not k or not (hidden or any(0 < values[c] < k for c in latent)):
         return {c: how for c, how in hidden.items()}
     hidden.update({c: "latent" for c in latent})
-    top = max(max(values.values()), k)
+    top = max(max(values.values()) if top is None else top, k)
+    equations = [eq for eq in map(_combined, equations) if eq]
     by_cell: dict[Any, list[int]] = {}
     for i, eq in enumerate(equations):
         for key, _ in eq:
             by_cell.setdefault(key, []).append(i)
     for _ in range(len(values) + 1):  # each round hides one more cell or stops
+        # only a pin of a count below k discloses; a pinned "suppressed" cell (k or more)
+        # says nothing small, and the propagation already used it against the others
         pinned = [c for c in _pinned_cells(values, equations, hidden, k, top)
-                  if hidden[c] != "latent" or 0 < values[c] < k]
+                  if 0 < values[c] < k]
         if not pinned:
             break
         added = False
         for key in pinned:
-            shown = [(c in avoid, values[c], repr(c), c) for i in by_cell.get(key, ())
-                     for c, _ in equations[i]
-                     if c not in hidden and c not in public and values[c] > 0]
-            if shown:
-                hidden[min(shown)[3]] = "secondary"
+            cell = _nearest_shown(key, equations, by_cell, values, hidden, public, avoid)
+            if cell is not None:
+                hidden[cell] = "secondary"
                 added = True
                 break
         if not added:  # nothing left to hide in any equation through a pinned cell
             break
+    # A secondary cell the shown ones pin anyway hides nothing: show it (a reader would
+    # otherwise see "suppressed" beside the same group's count elsewhere).
+    derivable = [c for c in _pinned_cells(values, equations, hidden, k, top)
+                 if hidden[c] == "secondary" and c not in (given or {})]
+    for c in derivable:
+        del hidden[c]
     return {c: how for c, how in hidden.items() if how != "latent"}
 
 
+def _nearest_shown(key: Any, equations: Sequence[Sequence[tuple[Any, int]]],
+                   by_cell: Mapping[Any, list[int]], values: Mapping[Any, int],
+                   hidden: Mapping[Any, str], public: Collection[Any],
+                   avoid: Collection[Any]) -> Any:
+    """The cell to hide for a pinned one: the smallest shown non-zero count (``avoid``
+    cells last) in a sum through it; if those sums have none, in the sums through the
+    hidden cells that pin it (a hidden total pinned by its shown parts pins the small
+    cell: hiding one of the parts is what helps), and so on outwards."""
+    seen, layer = {key}, [key]
+    while layer:
+        eqs = {i for c in layer for i in by_cell.get(c, ())}
+        shown = [(c in avoid, values[c], repr(c), c) for i in sorted(eqs)
+                 for c, _ in equations[i]
+                 if c not in hidden and c not in public and values[c] > 0]
+        if shown:
+            return min(shown)[3]
+        layer = [c for i in sorted(eqs) for c, _ in equations[i]
+                 if c in hidden and c not in seen]
+        seen.update(layer)
+    return None
+
+
 def derived_bounds(values: Mapping[Any, int], equations: Sequence[Sequence[tuple[Any, int]]],
-                   hidden: Mapping[Any, str], k: int) -> dict[Any, tuple[int, int]]:
+                   hidden: Mapping[Any, str], k: int, top: int | None = None
+                   ) -> dict[Any, tuple[int, int]]:
     """The bounds a reader can derive for each hidden cell from the shown ones (interval
-    propagation, as :func:`protect_cells` attacks its own result)."""
-    top = max(max(values.values(), default=0), k)
+    propagation, as :func:`protect_cells` attacks its own result); ``top`` as there."""
+    top = max(max(values.values(), default=0) if top is None else top, k)
     return _propagate(values, equations, hidden, k, top)
+
+
+def pinned(values: Mapping[Any, int], equations: Sequence[Sequence[tuple[Any, int]]],
+           hidden: Mapping[Any, str], k: int, top: int | None = None) -> list[Any]:
+    """Hidden cells a reader can still pin to one value (none, if the hiding holds)."""
+    top = max(max(values.values(), default=0) if top is None else top, k)
+    return _pinned_cells(values, equations, hidden, k, top)
+
+
+def _combined(eq: Sequence[tuple[Any, int]]) -> list[tuple[Any, int]]:
+    """One term per cell (coefficients added; cells that cancel dropped)."""
+    coef: dict[Any, int] = {}
+    for c, s in eq:
+        coef[c] = coef.get(c, 0) + s
+    return [(c, s) for c, s in coef.items() if s]
 
 
 def _pinned_cells(values: Mapping[Any, int], equations: Sequence[Sequence[tuple[Any, int]]],
@@ -138,7 +187,7 @@ def _propagate(values: Mapping[Any, int], equations: Sequence[Sequence[tuple[Any
     first = {"primary": (1, k - 1), "secondary": (k, top), "latent": (0, top)}
     lo = {c: first[how][0] for c, how in hidden.items()}
     hi = {c: first[how][1] for c, how in hidden.items()}
-    live = [eq for eq in equations if any(c in hidden for c, _ in eq)]
+    live = [eq for eq in map(_combined, equations) if any(c in hidden for c, _ in eq)]
     for _ in range(50):
         moved = False
         for eq in live:
@@ -150,9 +199,11 @@ def _propagate(values: Mapping[Any, int], equations: Sequence[Sequence[tuple[Any
             for c, s in free:
                 rest_lo = sum(s2 * (lo[c2] if s2 > 0 else hi[c2]) for c2, s2 in free if c2 != c)
                 rest_hi = sum(s2 * (hi[c2] if s2 > 0 else lo[c2]) for c2, s2 in free if c2 != c)
-                # s * x = total - shown - rest
+                # s * x = total - shown - rest, s a whole number (a cell can appear in a
+                # sum more than once: n - missing + ...)
                 a, b = -(known + rest_hi), -(known + rest_lo)
-                new_lo, new_hi = (a, b) if s > 0 else (-b, -a)
+                new_lo, new_hi = ((-(-a // s), b // s) if s > 0
+                                  else (-(-b // s), a // s))
                 if new_lo > lo[c]:
                     lo[c], moved = new_lo, True
                 if new_hi < hi[c]:
@@ -202,7 +253,8 @@ class Partition:
         if how is None or how == "primary":
             return self.text(level)
         eq = [[(c, 1) for c in self.counts]]
-        lo, hi = derived_bounds(self.counts, eq, self.hidden, self.k)[key]
+        lo, hi = derived_bounds(self.counts, eq, self.hidden, self.k,
+                                top=sum(self.counts.values()))[key]
         return f"{lo:,}\u2013{hi:,}"
 
 
@@ -226,15 +278,20 @@ class Suppression:
 
     k: int
     _parts: dict[Hashable, Partition] = field(default_factory=dict)
+    #: at-risk decisions: (group identity, time) -> "primary" | "secondary" | None (shown)
+    _risk: dict[tuple[Hashable, float], str | None] = field(default_factory=dict)
     #: keys asked for with counts that differ from the decided ones (every such output's
     #: cells were then hidden); a report test asserts there are none.
     conflicts: list[Hashable] = field(default_factory=list)
 
-    def partition(self, key: Hashable, counts: Mapping[Any, int]) -> Partition:
+    def partition(self, key: Hashable, counts: Mapping[Any, int],
+                  links: Sequence[Link] = ()) -> Partition:
         """The partition ``key`` with ``counts`` per level (every level, missing included:
         the levels must add up to the population). Decided here if new; if decided with
         other counts (two outputs that count one population differently), every non-zero
         count of this caller is hidden and the key recorded in :attr:`conflicts`.
+        ``links``: equations (lists of ((partition key, level), sign)) that tie its levels
+        to partitions decided before, e.g. from :func:`union_links`.
         """
         norm = _normalised(counts)
         old = self._parts.get(key)
@@ -244,10 +301,99 @@ class Suppression:
             self.conflicts.append(key)
             return Partition(norm, {c: ("primary" if 0 < n < self.k else "secondary")
                                     for c, n in norm.items() if n}, self.k)
-        hidden = (protect_cells(norm, [[(c, 1) for c in norm]], self.k) if self.k else {})
+        hidden = (protect_cells(norm, [[(c, 1) for c in norm]], self.k,
+                                top=sum(norm.values())) if self.k and norm else {})
+        if self.k and links:
+            hidden = self._with_links(key, norm, hidden, links)
         part = Partition(norm, hidden, self.k)
         self._parts[key] = part
         return part
+
+    def _with_links(self, key: Hashable, norm: Mapping[Hashable, int],
+                    hidden: Mapping[Hashable, str], links: Sequence[Link]) -> dict:
+        """Decide a partition with the sums that tie it to partitions decided before (the
+        same patients counted by another column: complete resection = R0): those are fixed
+        (their shown cells public, their hidden ones given), so the new partition hides
+        whatever its own cells must; if that cannot hold, it hides every count it has."""
+        others = {o for eq in links for (o, _), _ in eq if o != key}
+        values: dict[Any, int] = {(key, c): n for c, n in norm.items()}
+        eqs: list[list[tuple[Any, int]]] = [[((key, c), 1) for c in norm]]
+        given: dict[Any, str] = {(key, c): how for c, how in hidden.items()}
+        public: set[Any] = set()
+        for o in others:
+            part = self._parts[o]
+            cells = {(o, c): n for c, n in part.counts.items()}
+            values.update(cells)
+            eqs.append([(c, 1) for c in cells])
+            given.update({(o, c): how for c, how in part.hidden.items()})
+            public.update(c for c in cells if c not in given)
+        for eq in links:
+            for cell, _ in eq:
+                values.setdefault(cell, 0)
+        eqs.extend(links)
+        top = max(sum(norm.values()), 1)
+        got = protect_cells(values, eqs, self.k, public=public, given=given, top=top)
+        if any(0 < values[c] < self.k for c in pinned(values, eqs, got, self.k, top)):
+            got = {**got, **{(key, c): ("primary" if n < self.k else "secondary")
+                             for c, n in norm.items()}}
+        return {c: how for (p, c), how in got.items() if p == key}
+
+    def decided_keys(self) -> list[Hashable]:
+        return list(self._parts)
+
+    def at_risk(self, rows: Sequence[tuple[Hashable, bool, Sequence[float | None]]],
+                times: Sequence[float],
+                population: tuple[Hashable, Sequence[int]] | None = None
+                ) -> list[list[str]]:
+        """The printed at-risk rows of one figure: ``rows`` are (group identity, drawn,
+        count at each of ``times``), one per curve; ``population`` (identity, count at
+        each time) the patients they split, including those without a value of the factor.
+        Counts 1..k-1 print "<k". At each time the rows and the patients without a value
+        add up to the population's row, which the all-patients figure prints: where that
+        sum would give a small count back, a further count is hidden ("*"); rows not drawn
+        and the patients without a value count as unknown. A group drawn in two figures
+        (complete resection and R0) gets one decision per time: hidden in one, hidden in
+        all; shown in one, the other figure hides another count instead. A row not drawn
+        prints blank."""
+        out = [[""] * len(times) for _ in rows]
+        for j, t in enumerate(times):
+            values: dict[Any, int] = {i: int(r[2][j]) for i, r in enumerate(rows)
+                                      if r[2][j] is not None}
+            drawn = {i for i in values if rows[i][1]}
+            decided = {i: self._risk[rows[i][0], t] for i in drawn
+                       if (rows[i][0], t) in self._risk}
+            hidden: dict[Any, str] = {}
+            if self.k and values:
+                given: dict[Any, str] = {i: how for i, how in decided.items() if how}
+                public = {i for i, how in decided.items() if how is None}
+                latent = [i for i in values if i not in drawn]
+                eq: list[list[tuple[Any, int]]] = []
+                if population is not None:
+                    total = int(population[1][j])
+                    values["missing"] = max(total - sum(values.values()), 0)
+                    values["total"] = total
+                    latent.append("missing")
+                    how = self._risk.get((population[0], t), "unknown")
+                    if how is None:
+                        public.add("total")
+                    elif how == "unknown":  # printed nowhere (a subset's patients)
+                        latent.append("total")
+                    else:
+                        given["total"] = how
+                    eq = [[(i, 1) for i in values if i != "total"] + [("total", -1)]]
+                top = max(sum(v for c, v in values.items() if c != "total"), 1)
+                hidden = protect_cells(values, eq, self.k, latent=latent, given=given,
+                                       public=public, top=top)
+                state = {**hidden, **{i: "latent" for i in latent if values[i]}}
+                if any(0 < values[c] < self.k and c in drawn
+                       for c in pinned(values, eq, state, self.k, top)):
+                    self.conflicts.append(("at risk", t))  # shown elsewhere: cannot hold
+            for i in drawn:
+                how = decided[i] if i in decided else hidden.get(i)
+                self._risk.setdefault((rows[i][0], t), how)
+                out[i][j] = {"primary": f"<{self.k}", "secondary": AT_RISK_SECONDARY}.get(
+                    how or "", suppress_count(values[i], self.k))
+        return out
 
     def fix(self, key: Hashable, counts: Mapping[Any, int], hidden: Mapping[Any, str]
             ) -> Partition:
@@ -270,6 +416,37 @@ class Suppression:
         value, missing included."""
         counts = values.astype(object).where(values.notna(), None).map(level_key).value_counts()
         return self.partition(key, {c: int(n) for c, n in counts.items()})
+
+
+#: One sum a reader can form across partitions: ((partition key, level key), sign) terms
+#: adding to 0.
+Link = Sequence[tuple[tuple[Hashable, Hashable], int]]
+
+
+def union_links(a: pd.Series, b: pd.Series) -> list[tuple[Hashable, list[Hashable]]]:
+    """The levels of ``b`` that hold exactly the patients of some levels of ``a`` (one
+    entry per patient in both, missing as :data:`MISSING`): [(b level, [a levels])], as
+    level keys. Complete resection is R0; sarcoma subtype known is histology sarcoma; a
+    reader who knows the definitions adds such counts, in every population.
+
+    >>> a = pd.Series(["R0", "R1", "R2", "R0", None])
+    >>> b = pd.Series([True, False, False, True, None])
+    >>> union_links(a, b)
+    [('True', ['R0']), ('False', ['R1', 'R2']), (MISSING, [MISSING])]
+    """
+    ka = a.astype(object).where(a.notna(), None).map(level_key).to_numpy()
+    kb = b.astype(object).where(b.notna(), None).map(level_key).to_numpy()
+    ca, ua = pd.factorize(ka)
+    cb, ub = pd.factorize(kb)
+    table = np.zeros((len(ua), len(ub)), dtype=np.int64)
+    np.add.at(table, (ca, cb), 1)
+    whole = table.sum(axis=1)
+    out = []
+    for j, level in enumerate(ub):
+        col = table[:, j]
+        if np.all((col == 0) | (col == whole)):
+            out.append((level, [ua[i] for i in np.flatnonzero(col)]))
+    return out
 
 
 def _normalised(counts: Mapping[Any, int]) -> dict[Hashable, int]:

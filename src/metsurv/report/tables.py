@@ -250,8 +250,11 @@ def table1(
             for j, n in enumerate(counts):
                 values[v, j, "m"] = n
                 latent.append((v, j, "m"))
-    hidden = protect_cells(values, _table1_equations(variables, labels, len(columns),
-                                                     by is not None),
+    equations = _table1_equations(variables, labels, len(columns), by is not None)
+    if k:  # counts of one group under two names (complete resection = R0) add up too
+        equations += _link_equations(patients, variables, labels, raw, len(columns),
+                                     by, by_levels)
+    hidden = protect_cells(values, equations,
                            k, public={("N", 0)}, given=given, latent=latent,
                            avoid={key for key in values if key[-1] == 0}) if k else {}
     if suppression is not None:
@@ -281,6 +284,54 @@ def table1(
     out.columns = ["Characteristic", "Level"] + [
         f"{name} (n = {header[name]})" for name in names]
     return out
+
+
+def _link_equations(patients: pd.DataFrame, variables: Sequence[str],
+                    labels: Mapping[str, list[str]], raw: Mapping[str, list], n_cols: int,
+                    by: str | None, by_levels: Sequence[Any]) -> list[list[tuple]]:
+    """Sums across variables that hold one group of patients under two names, in every
+    column: complete resection = R0, incomplete = R1 + R2, sarcoma subtype known =
+    histology sarcoma, number of metastases missing = its group missing
+    (:func:`~metsurv.report.suppression.union_links`). A number's count with a value is
+    the column's n minus its missing count."""
+    from metsurv.report.suppression import level_key, union_links
+
+    series: dict[str, pd.Series] = {}
+    index: dict[str, dict[Any, int]] = {}
+    for v in variables:
+        if v in raw:
+            series[v] = patients[v]
+            index[v] = {level_key(x): j for j, x in enumerate(raw[v])}
+        elif labels[v] == ["Missing"]:
+            series[v] = patients[v].notna().map({True: "present", False: None})
+    columns = list(range(n_cols)) + (["m"] if by else [])
+    if by is not None:  # the header counts the by groups: linked in the Overall column
+        series[by] = patients[by]
+        index[by] = {level_key(x): j for j, x in enumerate(by_levels, start=1)}
+        index[by][MISSING] = "m"
+
+    def cells(v: str, level: Any, c: Any, sign: int) -> list[tuple]:
+        if v == by:
+            return [(("N", index[by][level]), sign)] if c == 0 else []
+        if v in index:
+            return [((v, index[v][level], c), sign)]
+        if level is MISSING:
+            return [((v, 0, c), sign)]
+        return [(("N", c), sign), ((v, 0, c), -sign)]  # "present": n minus missing
+
+    eqs: list[list[tuple]] = []
+    names = list(series)
+    for a in names:
+        for b in names:
+            if a == b:
+                continue
+            for level, parts in union_links(series[a], series[b]):
+                if b not in index and a not in index:
+                    continue  # two numbers' missing counts: no group is printed
+                for c in (columns if by not in (a, b) else [0]):
+                    eqs.append(cells(b, level, c, 1)
+                               + [t for x in parts for t in cells(a, x, c, -1)])
+    return eqs
 
 
 def _decided_cells(supp: Suppression, by: str | None, by_levels: list, raw: Mapping[str, list]
