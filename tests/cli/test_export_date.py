@@ -115,3 +115,15 @@ def test_config_export_date_is_checked(tmp_path):
         load_config({"title": "x", "data": {"source": str(path), "today": "30/06/2024"}})
     cfg = load_config({"title": "x", "data": {"source": str(path), "today": "2024-06-30"}})
     assert cfg.today.isoformat() == "2024-06-30"
+
+
+def test_a_sheet_for_a_file_that_is_not_a_workbook_is_refused(tmp_path, capsys):
+    """source: sheet in a mapping is for Excel; on a CSV it is a mistake, not ignored."""
+    path, _ = _report_data(tmp_path)
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("version: 1\nsource:\n  sheet: 3\ncolumns:\n  pid: patient_id\n"
+                       "  op_date: metastasectomy_date\n  fu_date: last_followup_date\n"
+                       "  status: vital_status\n")
+    assert main(["validate", str(path), "--mapping", str(mapping)]) == 2
+    err = capsys.readouterr().err
+    assert "sheet" in err and "Excel" in err and len(err.strip().splitlines()) == 1

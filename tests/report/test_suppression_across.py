@@ -98,7 +98,9 @@ def test_a_group_hidden_in_one_output_is_hidden_in_all(report):
     # and the attack has something to find: the 7 incomplete resections are hidden
     seen = _printed_counts(out, drawn)
     assert seen["Completeness of resection", "Incomplete (R1/R2)"]["survival"] == f"<{K}"
-    assert _csv(out, "table1").columns[-1].endswith(f"(n = <{K})")
+    # Table 1 is not split by a factor with a group of 7: it would be a column of <11
+    assert list(_csv(out, "table1").columns[2:]) == ["Overall (n = 150)"]
+    assert "Not split by completeness of resection" in (out / "index.html").read_text()
     assert seen["Completeness of resection", "Complete (R0)"]["survival"] == T.SECONDARY
 
 
@@ -147,26 +149,41 @@ def _risk_rows(fig) -> list[list[str]]:
 
 def test_at_risk_rows_add_up_without_giving_a_hidden_count_back(report):
     """Each factor's rows at a tick add up to the all-patients row (the cautious reading:
-    no patient without the factor); a blank row is a group not drawn (any count)."""
+    plus the patients without a value, at most their count in Table 1); a blank row is a
+    group not drawn (any count)."""
     out, drawn, _ = report
     overall = _risk_rows(drawn["km_overall"])[0]
-    bounds = {"": (0, 10**6), f"<{K}": (1, K - 1), F.AT_RISK_SECONDARY: (K, 10**6)}
+    missing = _table1_missing(out)
     checked = 0
     for name, fig in drawn.items():
         if not name.startswith("km_") or name in ("km_overall",) or "dfi" in name:
             continue  # dfi_group is drawn on complete resections: another population
         rows = _risk_rows(fig)
+        m = missing.get(T.FACTOR_TITLES[name[3:]], "0")
+        bounds = {"": (0, 10**6), f"<{K}": (1, K - 1), F.AT_RISK_SECONDARY: (K, 10**6),
+                  "missing": (0, K - 1 if m == f"<{K}" else int(m.replace(",", "")))}
         for j, total in enumerate(overall):
             if not total.replace(",", "").isdigit():
                 continue
             cells = {f"r{i}": r[j] for i, r in enumerate(rows)}
             assert all(c in bounds or c.replace(",", "").isdigit() for c in cells.values())
-            values = {c: v for c, v in cells.items()}
+            values = {c: v for c, v in cells.items()} | {"m": "missing"}
             eq = [[(c, 1) for c in values] + [("all", -1)]]
             got = _recover_with(eq, {**values, "all": total}, bounds)
             assert got == {}, (name, j, cells, total)
             checked += 1
     assert checked > 10
+
+
+def _table1_missing(out: Path) -> dict[str, str]:
+    """{characteristic: its Missing count as Table 1 prints it (Overall)}."""
+    t1 = _csv(out, "table1")
+    got, title = {}, None
+    for _, r in t1.iloc[1:].iterrows():
+        title = r["Characteristic"] or title
+        if r["Level"] == "Missing":
+            got[title] = r[t1.columns[2]]
+    return got
 
 
 def _recover_with(eq, cells, bounds) -> dict:

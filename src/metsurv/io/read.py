@@ -324,6 +324,10 @@ def _read_any(source: Any, *, sheet, encoding, delimiter, decimal) -> RawTable:
     name = path.name or str(path)
     _check_file(path, name)
     fmt = _format_of(path, name)
+    if sheet is not None and fmt != "excel":
+        # a mapping written for the centre's workbook, used on its CSV export: say so
+        raise CohortError(f"{name}: the mapping's source: sheet ({sheet!r}) is for Excel "
+                          f"workbooks; this is a {fmt} file. Remove sheet from the mapping.")
     if fmt == "csv":
         return _read_csv(path, name, encoding=encoding, delimiter=delimiter, decimal=decimal)
     if fmt == "database":

@@ -56,7 +56,13 @@ from metsurv.report.config import (
     default_config,
     load_config,
 )
-from metsurv.report.suppression import Partition, Suppression, level_key, union_links
+from metsurv.report.suppression import (
+    MISSING,
+    Partition,
+    Suppression,
+    level_key,
+    union_links,
+)
 from metsurv.stats.km import followed
 
 __all__ = ["build", "report_command", "BUILT_PREFIX"]
@@ -542,6 +548,16 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
                                 "(the rows themselves stay with the data: "
                                 "metsurv validate lists them).", findings))
     missing_by = cfg.table1_by if cfg.table1_by in patients.columns else None
+    not_split = ""
+    if k and missing_by is not None:
+        # A by group (or the patients without a by value) of fewer than k would make every
+        # count of its column "<k" and, through the totals, most of the others hidden:
+        # Table 1 is then shown for all patients only, and says why.
+        sizes = patients[missing_by].value_counts(dropna=False)
+        if ((sizes > 0) & (sizes < k)).any():
+            not_split = (f" Not split by {lower_first(T.FACTOR_TITLES.get(missing_by, missing_by))}"
+                         f": one of its groups has fewer than {k} patients.")
+            missing_by = None
     t1 = T.table1(patients, by=missing_by, variables=cfg.table1_variables, suppression=supp)
     by_text = (f" by {lower_first(T.FACTOR_TITLES.get(missing_by, missing_by))}"
                if missing_by else "")
@@ -552,7 +568,7 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
         + (f" Counts below {k} are shown as <{k}; \"{T.SECONDARY}\": a count hidden so that "
            "a total cannot give a smaller one back; no percentages for a characteristic with "
            "a hidden count in that column; no median of fewer than "
-           f"{k} values." if k else ""), t1))
+           f"{k} values." + not_split if k else ""), t1))
     sections.append(sec)
 
     # -- the IRLM battery: its tests are the report's tests (one rule for every p-value)
@@ -686,8 +702,15 @@ class _GroupCounts:
             t = d[self.time].to_numpy(float)
             entry = (d["entry_months"].fillna(0).to_numpy(float) if "entry_months" in d
                      else np.zeros(len(d)))
+            # what a reader knows of the patients without a value: their printed count
+            part = self.groups(subset, column)[0]
+            how = part.how(None)
+            n_missing = part.counts.get(MISSING, 0)
+            cap = (n_missing if how is None else self.supp.k - 1 if how == "primary"
+                   else len(d))
             population = (self.identity(subset, None, None),
-                          [int(((t >= x) & (entry < max(x, 1e-12))).sum()) for x in times])
+                          [int(((t >= x) & (entry < max(x, 1e-12))).sum()) for x in times],
+                          cap)
         printed = self.supp.at_risk(rows, times, population)
         return dataclasses.replace(panel, at_risk_printed=tuple(tuple(r) for r in printed))
 

@@ -64,7 +64,8 @@ def level_key(level: Any) -> Hashable:
 def protect_cells(values: Mapping[Any, int], equations: Sequence[Sequence[tuple[Any, int]]],
                   k: int, public: Collection[Any] = (), avoid: Collection[Any] = (),
                   latent: Collection[Any] = (), given: Mapping[Any, str] | None = None,
-                  top: int | None = None) -> dict[Any, str]:
+                  top: int | None = None, caps: Mapping[Any, int] | None = None
+                  ) -> dict[Any, str]:
     """Which counts to hide so that none below ``k`` can be recovered from the rest.
 
     ``values`` maps a cell key to its count; each equation is a list of (key, +1/-1) whose
@@ -80,7 +81,9 @@ def protect_cells(values: Mapping[Any, int], equations: Sequence[Sequence[tuple[
     as secondary (the reader knows them from elsewhere, e.g. the number analysed);
     ``avoid`` cells only when no other cell will do; ``given`` cells are hidden as said
     (decided by another output). ``top`` bounds every count (default: the largest, which
-    is right when the population's total is among ``values``; give the total otherwise).
+    is right when the population's total is among ``values``; give the total otherwise);
+    ``caps`` bound latent cells further (what the reader knows of them: patients without a
+    value are at most their printed count).
     Returns {key: "primary" | "secondary"} (latent cells left out).
 
     >>> v = {"a": 2, "b": 30, "c": 50, "n": 82}
@@ -105,13 +108,14 @@ def protect_cells(values: Mapping[Any, int], equations: Sequence[Sequence[tuple[
     for _ in range(len(values) + 1):  # each round hides one more cell or stops
         # only a pin of a count below k discloses; a pinned "suppressed" cell (k or more)
         # says nothing small, and the propagation already used it against the others
-        pinned = [c for c in _pinned_cells(values, equations, hidden, k, top)
-                  if 0 < values[c] < k]
+        all_pinned = _pinned_cells(values, equations, hidden, k, top, caps)
+        pinned = [c for c in all_pinned if 0 < values[c] < k]
         if not pinned:
             break
         added = False
         for key in pinned:
-            cell = _nearest_shown(key, equations, by_cell, values, hidden, public, avoid)
+            cell = _nearest_shown(key, equations, by_cell, values, hidden, public, avoid,
+                                  set(all_pinned))
             if cell is not None:
                 hidden[cell] = "secondary"
                 added = True
@@ -120,7 +124,7 @@ def protect_cells(values: Mapping[Any, int], equations: Sequence[Sequence[tuple[
             break
     # A secondary cell the shown ones pin anyway hides nothing: show it (a reader would
     # otherwise see "suppressed" beside the same group's count elsewhere).
-    derivable = [c for c in _pinned_cells(values, equations, hidden, k, top)
+    derivable = [c for c in _pinned_cells(values, equations, hidden, k, top, caps)
                  if hidden[c] == "secondary" and c not in (given or {})]
     for c in derivable:
         del hidden[c]
@@ -130,10 +134,10 @@ def protect_cells(values: Mapping[Any, int], equations: Sequence[Sequence[tuple[
 def _nearest_shown(key: Any, equations: Sequence[Sequence[tuple[Any, int]]],
                    by_cell: Mapping[Any, list[int]], values: Mapping[Any, int],
                    hidden: Mapping[Any, str], public: Collection[Any],
-                   avoid: Collection[Any]) -> Any:
+                   avoid: Collection[Any], pinned_cells: Collection[Any]) -> Any:
     """The cell to hide for a pinned one: the smallest shown non-zero count (``avoid``
     cells last) in a sum through it; if those sums have none, in the sums through the
-    hidden cells that pin it (a hidden total pinned by its shown parts pins the small
+    pinned hidden cells in them (a hidden total pinned by its shown parts pins the small
     cell: hiding one of the parts is what helps), and so on outwards."""
     seen, layer = {key}, [key]
     while layer:
@@ -144,7 +148,7 @@ def _nearest_shown(key: Any, equations: Sequence[Sequence[tuple[Any, int]]],
         if shown:
             return min(shown)[3]
         layer = [c for i in sorted(eqs) for c, _ in equations[i]
-                 if c in hidden and c not in seen]
+                 if c in hidden and c in pinned_cells and c not in seen]
         seen.update(layer)
     return None
 
@@ -159,10 +163,11 @@ def derived_bounds(values: Mapping[Any, int], equations: Sequence[Sequence[tuple
 
 
 def pinned(values: Mapping[Any, int], equations: Sequence[Sequence[tuple[Any, int]]],
-           hidden: Mapping[Any, str], k: int, top: int | None = None) -> list[Any]:
+           hidden: Mapping[Any, str], k: int, top: int | None = None,
+           caps: Mapping[Any, int] | None = None) -> list[Any]:
     """Hidden cells a reader can still pin to one value (none, if the hiding holds)."""
     top = max(max(values.values(), default=0) if top is None else top, k)
-    return _pinned_cells(values, equations, hidden, k, top)
+    return _pinned_cells(values, equations, hidden, k, top, caps)
 
 
 def _combined(eq: Sequence[tuple[Any, int]]) -> list[tuple[Any, int]]:
@@ -174,19 +179,24 @@ def _combined(eq: Sequence[tuple[Any, int]]) -> list[tuple[Any, int]]:
 
 
 def _pinned_cells(values: Mapping[Any, int], equations: Sequence[Sequence[tuple[Any, int]]],
-                  hidden: Mapping[Any, str], k: int, top: int) -> list[Any]:
+                  hidden: Mapping[Any, str], k: int, top: int,
+                  caps: Mapping[Any, int] | None = None) -> list[Any]:
     """Hidden cells whose value a reader can derive from the shown cells and equations."""
-    bounds = _propagate(values, equations, hidden, k, top)
+    bounds = _propagate(values, equations, hidden, k, top, caps)
     return sorted((c for c, (lo, hi) in bounds.items() if lo >= hi), key=repr)
 
 
 def _propagate(values: Mapping[Any, int], equations: Sequence[Sequence[tuple[Any, int]]],
-               hidden: Mapping[Any, str], k: int, top: int) -> dict[Any, tuple[int, int]]:
+               hidden: Mapping[Any, str], k: int, top: int,
+               caps: Mapping[Any, int] | None = None) -> dict[Any, tuple[int, int]]:
     """Interval propagation: each equation bounds each of its hidden cells by the bounds of
     the others, repeated until no bound moves."""
     first = {"primary": (1, k - 1), "secondary": (k, top), "latent": (0, top)}
     lo = {c: first[how][0] for c, how in hidden.items()}
     hi = {c: first[how][1] for c, how in hidden.items()}
+    for c, cap in (caps or {}).items():
+        if hidden.get(c) == "latent":
+            hi[c] = min(hi[c], cap)
     live = [eq for eq in map(_combined, equations) if any(c in hidden for c, _ in eq)]
     for _ in range(50):
         moved = False
@@ -343,11 +353,12 @@ class Suppression:
 
     def at_risk(self, rows: Sequence[tuple[Hashable, bool, Sequence[float | None]]],
                 times: Sequence[float],
-                population: tuple[Hashable, Sequence[int]] | None = None
+                population: tuple[Hashable, Sequence[int], int] | None = None
                 ) -> list[list[str]]:
         """The printed at-risk rows of one figure: ``rows`` are (group identity, drawn,
         count at each of ``times``), one per curve; ``population`` (identity, count at
-        each time) the patients they split, including those without a value of the factor.
+        each time, the most patients without a value a reader can know of) the patients
+        they split, including those without a value of the factor.
         Counts 1..k-1 print "<k". At each time the rows and the patients without a value
         add up to the population's row, which the all-patients figure prints: where that
         sum would give a small count back, a further count is hidden ("*"); rows not drawn
@@ -382,11 +393,12 @@ class Suppression:
                         given["total"] = how
                     eq = [[(i, 1) for i in values if i != "total"] + [("total", -1)]]
                 top = max(sum(v for c, v in values.items() if c != "total"), 1)
+                caps = {"missing": population[2]} if population is not None else {}
                 hidden = protect_cells(values, eq, self.k, latent=latent, given=given,
-                                       public=public, top=top)
+                                       public=public, top=top, caps=caps)
                 state = {**hidden, **{i: "latent" for i in latent if values[i]}}
                 if any(0 < values[c] < self.k and c in drawn
-                       for c in pinned(values, eq, state, self.k, top)):
+                       for c in pinned(values, eq, state, self.k, top, caps)):
                     self.conflicts.append(("at risk", t))  # shown elsewhere: cannot hold
             for i in drawn:
                 how = decided[i] if i in decided else hidden.get(i)
@@ -444,7 +456,9 @@ def union_links(a: pd.Series, b: pd.Series) -> list[tuple[Hashable, list[Hashabl
     out = []
     for j, level in enumerate(ub):
         col = table[:, j]
-        if np.all((col == 0) | (col == whole)):
+        # a level holding everyone is the population's count, which every partition's own
+        # total already says: no new sum
+        if np.all((col == 0) | (col == whole)) and not np.all(col == whole):
             out.append((level, [ua[i] for i in np.flatnonzero(col)]))
     return out
 
