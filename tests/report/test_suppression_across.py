@@ -34,7 +34,8 @@ def report(tmp_path_factory) -> tuple[Path, dict, list]:
                                                                      slice(20, 22)))
     cfg = write_config(root, suppress_below=K, formats=["svg"],
                        factors=["complete_resection", "n_metastases_group", "histology_group",
-                                "dfi_group", "nodal_status"])
+                                "dfi_group", "nodal_status",
+                                {"factor": "dfi_group", "subset": "complete_resection"}])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         out, drawn = build_keeping_figures(cfg, root / "report")
@@ -357,3 +358,38 @@ def test_one_group_drawn_under_two_names_has_one_at_risk_row(nested_report):
                          | {"missing": "0..12", "all": total})
                 eq = [[(c, 1) for c in cells if c != "all"] + [("all", -1)]]
                 assert _recover_with(eq, cells, bounds) == {}, (j, cells)
+
+
+def _num(text: str) -> int | None:
+    return int(text.replace(",", "")) if text.replace(",", "").isdigit() else None
+
+
+def test_a_subset_panel_minus_the_whole_cohort_gives_no_small_group(report):
+    """DFI groups overall (Table 1, battery) minus DFI groups among complete resections
+    (the subset panel) are DFI groups among the others, printed nowhere: never 1..k-1."""
+    out, _, _ = report
+    surv = _csv(out, "survival")
+    starts = surv.index[surv["Factor"] != ""].tolist() + [len(surv)]
+    blocks = {surv.loc[a, "Factor"]: surv.iloc[a:b]
+              for a, b in zip(starts[:-1], starts[1:], strict=True)}
+    subset = blocks["Disease-free interval (DFI) group (complete resections)"]
+    whole = blocks["Disease-free interval (DFI) group"]
+    checked = 0
+    for col in ("n", "Events"):
+        for (_, s), (_, w) in zip(subset.iterrows(), whole.iterrows(), strict=True):
+            a, b = _num(w[col]), _num(s[col])
+            if a is not None and b is not None:
+                assert not 0 < a - b < K, (col, w["Group"], a, b)
+                checked += 1
+    assert subset["n"].isin([f"<{K}", T.SECONDARY]).any() or checked
+
+
+def test_the_published_comparison_prints_a_group_as_every_output_does(report):
+    """A published row of complete resections (subset: complete resection; level:
+    complete) is the complete-resection group: printed as the survival table prints it."""
+    out, _, _ = report
+    comp = _csv(out, "published_comparison")
+    surv = _csv(out, "survival")
+    complete = surv.loc[surv["Group"] == "Complete (R0)", "n"].iloc[0]
+    rows = comp[(comp["Factor"] == "Completeness of resection") & (comp["Level"] == "complete")]
+    assert len(rows) and set(rows["Cohort n"]) == {complete}, (rows["Cohort n"], complete)

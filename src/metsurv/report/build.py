@@ -655,6 +655,12 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
     return sections + [s for s in optional if s is not None]
 
 
+def _digest(rows: Any) -> str:
+    """A group's identity: the digest of its rows' positions (the same patients give the
+    same digest, whatever column names them)."""
+    return hashlib.sha256(np.asarray(rows, np.int64).tobytes()).hexdigest()
+
+
 @dataclass(frozen=True)
 class _GroupCounts:
     """The report's counts of patients with the endpoint by one column, within a subset:
@@ -681,7 +687,7 @@ class _GroupCounts:
         d = T.subset_patients(self.data, subset)
         rows = d.index if column is None else d.index[
             (d[column].map(level_key) == level_key(level)).to_numpy()]
-        return hashlib.sha256(np.asarray(rows, np.int64).tobytes()).hexdigest()
+        return _digest(rows)
 
     def shared_at_risk(self, panel: F.KMPanel, subset: str | None, column: str | None
                        ) -> F.KMPanel:
@@ -708,9 +714,10 @@ class _GroupCounts:
             n_missing = part.counts.get(MISSING, 0)
             cap = (n_missing if how is None else self.supp.k - 1 if how == "primary"
                    else len(d))
+            valued = d.index[d[column].notna().to_numpy()]
             population = (self.identity(subset, None, None),
                           [int(((t >= x) & (entry < max(x, 1e-12))).sum()) for x in times],
-                          cap)
+                          cap, _digest(valued))
         printed = self.supp.at_risk(rows, times, population)
         return dataclasses.replace(panel, at_risk_printed=tuple(tuple(r) for r in printed))
 
@@ -719,20 +726,53 @@ class _GroupCounts:
 
     def groups(self, subset: str | None, column: str) -> tuple[Partition, Partition]:
         """(patients, events) of ``subset`` by ``column``, missing values included."""
+        from metsurv.report.config import SUBSETS
+
         d = T.subset_patients(self.data, subset)
-        if subset is not None and d[column].notna().sum() == self.data[column].notna().sum():
-            # the subset holds everyone with a value (sarcoma subtype among sarcomas): its
-            # levels are the whole cohort's groups, decided there (by Table 1)
+        if subset is not None and (SUBSETS[subset][0] == column or d[column].notna().sum()
+                                   == self.data[column].notna().sum()):
+            # the subset is one of the column's levels (complete resections by completeness)
+            # or holds everyone with a value (sarcoma subtype among sarcomas): its groups are
+            # the whole cohort's, decided there (by Table 1)
             return self.groups(None, column)
+        whole = self.groups(None, column) if subset is not None else None
         levels = d[column].astype(object).where(d[column].notna(), None).map(level_key)
-        n_counts = levels.value_counts(sort=False)
-        n = self.supp.partition(self._key("n", subset, column),
-                                {c: int(v) for c, v in n_counts.items()},
-                                links=self._links("n", subset, column, d))
+        n_counts = {c: int(v) for c, v in levels.value_counts(sort=False).items()}
         ev = d[self.event].astype(float).groupby(levels.to_numpy(), sort=False).sum()
-        return n, self.supp.partition(self._key("events", subset, column),
-                                      {c: int(v) for c, v in ev.items()},
-                                      links=self._links("events", subset, column, d))
+        e_counts = {c: int(v) for c, v in ev.items()}
+        out = []
+        for i, (measure, counts) in enumerate((("n", n_counts), ("events", e_counts))):
+            links = self._links(measure, subset, column, d)
+            latent: dict[Any, int] = {}
+            if whole is not None and self.supp.decided(self._key(measure, subset, column)) is None:
+                more, latent = self._subset_links(measure, subset, column, counts, whole[i])
+                links += more
+            out.append(self.supp.partition(self._key(measure, subset, column), counts,
+                                           links=links, latent=latent))
+        return out[0], out[1]
+
+    def _subset_links(self, measure: str, subset: str, column: str, counts: dict,
+                      whole: Partition) -> tuple[list, dict]:
+        """A subset's groups against the whole cohort's: each level there is the level in
+        the subset plus the level among the others (a group no output prints, but a
+        reader can subtract: DFI 0-11 overall minus DFI 0-11 among complete resections),
+        and the subset's groups add up to the subset (a level of its defining column)."""
+        from metsurv.report.config import SUBSETS
+
+        own = self._key(measure, subset, column)
+        whole_key = self._key(measure, None, column)
+        scol, sval = SUBSETS[subset]
+        defining = self.groups(None, scol)[0 if measure == "n" else 1]
+        def_key = self._key(measure, None, scol)
+        rest = ("outside", own)
+        links, latent = [], {}
+        for lev in set(whole.counts) | set(counts):
+            latent[rest, lev] = whole.counts.get(lev, 0) - counts.get(lev, 0)
+            links.append([((whole_key, lev), 1), ((own, lev), -1), ((rest, lev), -1)])
+        if defining is not None:
+            links.append([((own, lev), 1) for lev in counts]
+                         + [((def_key, level_key(sval)), -1)])
+        return links, latent
 
     def _links(self, measure: str, subset: str | None, column: str, d: pd.DataFrame) -> list:
         """The sums that tie ``column``'s groups to those of columns decided before in the

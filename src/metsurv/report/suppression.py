@@ -109,7 +109,8 @@ def protect_cells(values: Mapping[Any, int], equations: Sequence[Sequence[tuple[
         # only a pin of a count below k discloses; a pinned "suppressed" cell (k or more)
         # says nothing small, and the propagation already used it against the others
         all_pinned = _pinned_cells(values, equations, hidden, k, top, caps)
-        pinned = [c for c in all_pinned if 0 < values[c] < k]
+        # ... and a count another output hides must not become derivable here
+        pinned = [c for c in all_pinned if 0 < values[c] < k or c in (given or {})]
         if not pinned:
             break
         added = False
@@ -295,13 +296,15 @@ class Suppression:
     conflicts: list[Hashable] = field(default_factory=list)
 
     def partition(self, key: Hashable, counts: Mapping[Any, int],
-                  links: Sequence[Link] = ()) -> Partition:
+                  links: Sequence[Link] = (), latent: Mapping[Any, int] | None = None
+                  ) -> Partition:
         """The partition ``key`` with ``counts`` per level (every level, missing included:
         the levels must add up to the population). Decided here if new; if decided with
         other counts (two outputs that count one population differently), every non-zero
         count of this caller is hidden and the key recorded in :attr:`conflicts`.
         ``links``: equations (lists of ((partition key, level), sign)) that tie its levels
-        to partitions decided before, e.g. from :func:`union_links`.
+        to partitions decided before, e.g. from :func:`union_links`; ``latent``: counts of
+        groups those sums hold that no output prints (a subset's complement), by cell.
         """
         norm = _normalised(counts)
         old = self._parts.get(key)
@@ -314,18 +317,19 @@ class Suppression:
         hidden = (protect_cells(norm, [[(c, 1) for c in norm]], self.k,
                                 top=sum(norm.values())) if self.k and norm else {})
         if self.k and links:
-            hidden = self._with_links(key, norm, hidden, links)
+            hidden = self._with_links(key, norm, hidden, links, latent or {})
         part = Partition(norm, hidden, self.k)
         self._parts[key] = part
         return part
 
     def _with_links(self, key: Hashable, norm: Mapping[Hashable, int],
-                    hidden: Mapping[Hashable, str], links: Sequence[Link]) -> dict:
+                    hidden: Mapping[Hashable, str], links: Sequence[Link],
+                    latent: Mapping[Any, int]) -> dict:
         """Decide a partition with the sums that tie it to partitions decided before (the
         same patients counted by another column: complete resection = R0): those are fixed
         (their shown cells public, their hidden ones given), so the new partition hides
         whatever its own cells must; if that cannot hold, it hides every count it has."""
-        others = {o for eq in links for (o, _), _ in eq if o != key}
+        others = {o for eq in links for (o, _), _ in eq if o != key and o in self._parts}
         values: dict[Any, int] = {(key, c): n for c, n in norm.items()}
         eqs: list[list[tuple[Any, int]]] = [[((key, c), 1) for c in norm]]
         given: dict[Any, str] = {(key, c): how for c, how in hidden.items()}
@@ -337,13 +341,18 @@ class Suppression:
             eqs.append([(c, 1) for c in cells])
             given.update({(o, c): how for c, how in part.hidden.items()})
             public.update(c for c in cells if c not in given)
+        values.update(latent)
         for eq in links:
             for cell, _ in eq:
                 values.setdefault(cell, 0)
         eqs.extend(links)
-        top = max(sum(norm.values()), 1)
-        got = protect_cells(values, eqs, self.k, public=public, given=given, top=top)
-        if any(0 < values[c] < self.k for c in pinned(values, eqs, got, self.k, top)):
+        top = max([sum(norm.values()), 1]
+                  + [sum(self._parts[o].counts.values()) for o in others])
+        got = protect_cells(values, eqs, self.k, public=public, given=given, top=top,
+                            latent=list(latent))
+        state = {**got, **{c: "latent" for c, n in latent.items() if n}}
+        if any(0 < values[c] < self.k or c in given
+               for c in pinned(values, eqs, state, self.k, top)):
             got = {**got, **{(key, c): ("primary" if n < self.k else "secondary")
                              for c, n in norm.items()}}
         return {c: how for (p, c), how in got.items() if p == key}
@@ -353,12 +362,13 @@ class Suppression:
 
     def at_risk(self, rows: Sequence[tuple[Hashable, bool, Sequence[float | None]]],
                 times: Sequence[float],
-                population: tuple[Hashable, Sequence[int], int] | None = None
+                population: tuple[Hashable, Sequence[int], int, Hashable] | None = None
                 ) -> list[list[str]]:
         """The printed at-risk rows of one figure: ``rows`` are (group identity, drawn,
         count at each of ``times``), one per curve; ``population`` (identity, count at
-        each time, the most patients without a value a reader can know of) the patients
-        they split, including those without a value of the factor.
+        each time, the most patients without a value a reader can know of, identity of the
+        patients with a value) the patients they split, including those without a value of
+        the factor.
         Counts 1..k-1 print "<k". At each time the rows and the patients without a value
         add up to the population's row, which the all-patients figure prints: where that
         sum would give a small count back, a further count is hidden ("*"); rows not drawn
@@ -380,19 +390,30 @@ class Suppression:
                 latent = [i for i in values if i not in drawn]
                 eq: list[list[tuple[Any, int]]] = []
                 if population is not None:
-                    total = int(population[1][j])
-                    values["missing"] = max(total - sum(values.values()), 0)
+                    # rows add up to the patients with a value (a group of its own: sarcoma,
+                    # split by subtype), who with those without one make the population
+                    rows_sum = sum(values.values())
+                    total = max(int(population[1][j]), rows_sum)
+                    values["missing"] = total - rows_sum
                     values["total"] = total
                     latent.append("missing")
-                    how = self._risk.get((population[0], t), "unknown")
-                    if how is None:
-                        public.add("total")
-                    elif how == "unknown":  # printed nowhere (a subset's patients)
-                        latent.append("total")
+                    cells = [("total", population[0])]
+                    if population[3] != population[0]:
+                        values["valued"] = rows_sum
+                        cells.append(("valued", population[3]))
+                        eq = [[(i, 1) for i in values if isinstance(i, int)] + [("valued", -1)],
+                              [("valued", 1), ("missing", 1), ("total", -1)]]
                     else:
-                        given["total"] = how
-                    eq = [[(i, 1) for i in values if i != "total"] + [("total", -1)]]
-                top = max(sum(v for c, v in values.items() if c != "total"), 1)
+                        eq = [[(i, 1) for i in values if i != "total"] + [("total", -1)]]
+                    for cell, ident in cells:
+                        how = self._risk.get((ident, t), "unknown")
+                        if how is None:
+                            public.add(cell)
+                        elif how == "unknown":  # printed nowhere (a subset's patients)
+                            latent.append(cell)
+                        else:
+                            given[cell] = how
+                top = max(values.get("total", sum(values.values())), 1)
                 caps = {"missing": population[2]} if population is not None else {}
                 hidden = protect_cells(values, eq, self.k, latent=latent, given=given,
                                        public=public, top=top, caps=caps)
