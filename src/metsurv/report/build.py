@@ -685,9 +685,11 @@ class _GroupCounts:
         """Which patients a group is (a digest of their rows): one group drawn in two
         figures, under two names, gets one at-risk decision."""
         d = T.subset_patients(self.data, subset)
-        rows = d.index if column is None else d.index[
-            (d[column].map(level_key) == level_key(level)).to_numpy()]
-        return _digest(rows)
+        if column is None:
+            return _digest(d.index)
+        codes, uniques = pd.factorize(d[column], use_na_sentinel=True)
+        want = [i for i, u in enumerate(uniques) if level_key(u) == level_key(level)]
+        return _digest(d.index[np.isin(codes, want)])
 
     def shared_at_risk(self, panel: F.KMPanel, subset: str | None, column: str | None
                        ) -> F.KMPanel:
@@ -736,10 +738,17 @@ class _GroupCounts:
             # the whole cohort's, decided there (by Table 1)
             return self.groups(None, column)
         whole = self.groups(None, column) if subset is not None else None
-        levels = d[column].astype(object).where(d[column].notna(), None).map(level_key)
-        n_counts = {c: int(v) for c, v in levels.value_counts(sort=False).items()}
-        ev = d[self.event].astype(float).groupby(levels.to_numpy(), sort=False).sum()
-        e_counts = {c: int(v) for c, v in ev.items()}
+        # vectorised: level keys of the distinct values only (a million patients)
+        codes, uniques = pd.factorize(d[column], use_na_sentinel=True)
+        keys = [MISSING] + [level_key(u) for u in uniques]
+        n_by = np.bincount(codes + 1, minlength=len(keys))
+        e_by = np.bincount(codes + 1, weights=d[self.event].astype(float).to_numpy(),
+                           minlength=len(keys))
+        n_counts: dict = {}
+        e_counts: dict = {}
+        for key, n, e in zip(keys, n_by, e_by, strict=True):
+            n_counts[key] = n_counts.get(key, 0) + int(n)
+            e_counts[key] = e_counts.get(key, 0) + int(round(e))
         out = []
         for i, (measure, counts) in enumerate((("n", n_counts), ("events", e_counts))):
             links = self._links(measure, subset, column, d)
