@@ -398,23 +398,75 @@ FIELD_BOOLEAN_SYNONYMS: dict[str, dict[str, bool]] = {
     | {normalise_token(t): False for t in ("metachronous", "metachron", "metacrono")},
 }
 
-#: Histology text -> IRLM histology group, first match wins (germ cell before epithelial so
-#: that "embryonal carcinoma" is germ cell; sarcoma before epithelial for "carcinosarcoma").
+#: Histology text -> IRLM histology group, first match wins. The patterns run on text folded
+#: by :func:`normalise_histology` (lower case, accents dropped, every run of punctuation and
+#: space one space: "Clear-cell RCC" -> "clear cell rcc"), so abbreviations are matched as
+#: whole words ("\bcrc\b" never inside a longer word). Germ cell comes before epithelial so
+#: that "embryonal carcinoma" is germ cell; sarcoma before epithelial for "carcinosarcoma" and
+#: "clear cell sarcoma"; "sarcomatoid" carcinoma is epithelial, matched before sarcoma; a few
+#: entities registries record that belong to none of the four classes (Wilms tumour, thymoma,
+#: ...) are placed in "other" before the epithelial site words ("renal", "breast") are tried.
 HISTOLOGY_PATTERNS: tuple[tuple[str, str], ...] = (
-    ("germ_cell", r"germ|seminom|teratom|yolk|choriocarc|embryonal carc|keimzell"),
+    ("germ_cell", r"germ|seminom|teratom|yolk|dottersack|choriocarc|chorionkarz|dysgerminom"
+                  r"|embryonal\w* (?:carc|karz|ca\b)|keimzell|\bnsgct\b|\bgct\b|\btgct\b"),
     ("melanoma", r"melanom"),
-    # "sarcomatoid" carcinoma is epithelial: matched before the sarcoma pattern
     ("epithelial", r"sarcomatoid|sarkomatoid"),
-    ("sarcoma", r"sarcom|sarkom|\blms\b|ewing|gist|chordom|desmoplastic small round"
-                r"|histiocytoma|\bmfh\b|\bmpnst\b|nerve sheath"),
+    ("sarcoma", r"sarcom|sarkom|\blms\b|\bups\b|\bmfh\b|\bmpnst\b|\brms\b|\bdsrct\b"
+                r"|\bgist\b|ewing|\bpnet\b|chordom|desmoplastic small round|histiocytom"
+                r"|undifferentiated pleomorphic|nerve sheath|\bsynovial\b"),
+    ("other", r"wilms|nephroblastom|neuroblastom|thymom|meningiom|solitary fibrous"),
     (
         "epithelial",
-        r"carcinom|karzinom|adeno|squamous|plattenepithel|urothel|transitional|epithel"
-        r"|renal cell|clear cell|hepatocell|cholangio|thyroid|papillary|follicular|ductal"
-        r"|lobular|neuroendocrin|carcinoid",
+        r"carcinom|karzinom|adeno|squamous|plattenepithel|urothel|transitional"
+        r"|epithel|renal cell|clear cell|hepatocell|cholangio|thyroid|papillary|follicular"
+        r"|ductal|lobular|neuroendocrin|carcinoid"
+        # abbreviations and the site words registries use for carcinomas of that site
+        r"|\bca\b|\bm?crc\b|\brcc\b|\bccrcc\b|\bnzk\b|\bhnscc\b|\bscchn\b|\bscc\b|\bpeca?\b"
+        r"|\bhcc\b|\bptc\b|\bftc\b|\bmtc\b|\bnsclc\b|\bidc\b|\bilc\b"
+        r"|colorect|kolorekt|\bcolon|\bkolon|\bcoli\b|\brect(?:al|um)\b|\brekt(?:al|um)\b"
+        r"|sigmoid|\bcaec|\bcecum|\brenal\b|\bkidney|\bniere|nierenzell|hypernephro|grawitz"
+        r"|head (?:and )?neck|kopf hals|laryn|pharyn|tonsil|\boral\b|breast|\bmamma"
+        r"|thyreo|schilddr|tiroid|hepatom|leberzell|prostat|bladder|pancrea|gastric|stomach"
+        r"|esophag|osophag|ovarian|endometri|cervix|cervical",
     ),
 )
-LEIOMYOSARCOMA_PATTERN = r"leiomyosar|\blms\b"
+#: Leiomyosarcoma (the LMS flag of sarcoma registries), in raw or folded text.
+LEIOMYOSARCOMA_PATTERN = r"leiomyo ?sar|\blms\b"
+
+
+def normalise_histology(value: object) -> str:
+    """Fold a histology text to the form it is recognised and looked up as: lower case,
+    accents dropped, every run of punctuation and white space one space, trimmed.
+
+    Unlike :func:`normalise_token` separators become a space (never removed), so that
+    abbreviations stay whole words: "Colon-Ca." is "colon ca".
+
+    >>> normalise_histology("Breast ca."), normalise_histology(" Clear-cell  RCC ")
+    ('breast ca', 'clear cell rcc')
+    >>> normalise_histology("Mal. Melanom (Aderhaut)")
+    'mal melanom aderhaut'
+    """
+    text = unicodedata.normalize("NFKD", str(value)).encode("ascii", "ignore").decode()
+    return re.sub(r"[\W_]+", " ", text.casefold()).strip()
+
+
+def recognise_histology(value: object) -> str | None:
+    """The IRLM histology group (a ``histology_group`` code) of one free-text histology, or
+    None when no term of :data:`HISTOLOGY_PATTERNS` names it (the loader then reads it as
+    "other" with a finding). For many values use :func:`metsurv.io.derive.histology_group`.
+
+    >>> recognise_histology("CRC"), recognise_histology("UPS/MFH"), recognise_histology("NSGCT")
+    ('epithelial', 'sarcoma', 'germ_cell')
+    >>> recognise_histology("sarcomatoid carcinoma"), recognise_histology("Thymom")
+    ('epithelial', 'other')
+    >>> recognise_histology("tumour, NOS") is None
+    True
+    """
+    text = normalise_histology(value)
+    for group, pattern in HISTOLOGY_PATTERNS:
+        if re.search(pattern, text):
+            return group
+    return None
 
 
 

@@ -318,3 +318,19 @@ def test_negative_numbers_stay_numbers_and_only_text_is_neutralised():
         "'=1+1", "-0.52", "'-", "'+cmd", "'\tx", "R0", ""]
     assert back["coef"].tolist()[:3] == ["-0.52", "1", "-3e-05"]
     assert back["n"].tolist()[0] == "-1"
+
+
+def test_a_failed_build_leaves_nothing_new_on_disk(tmp_path, capsys):
+    """metsurv report into a folder that does not exist yet, on data of which no patient can
+    be analysed: exit 2 naming why, and neither the folder nor its parents are left."""
+    from metsurv.cli import main
+
+    data = tmp_path / "export.csv"
+    data.write_text("patient_id,metastasectomy_date,last_followup_date,vital_status\n"
+                    "A,2010-01-05,2009-03-01,dead\nB,2011-02-01,2010-06-01,alive\n")
+    out = tmp_path / "new" / "deeper" / "report"
+    assert main(["report", str(data), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "0 of 2" in err or "no patient" in err, err
+    assert not (tmp_path / "new").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export.csv"]

@@ -391,5 +391,6 @@ def test_the_published_comparison_prints_a_group_as_every_output_does(report):
     comp = _csv(out, "published_comparison")
     surv = _csv(out, "survival")
     complete = surv.loc[surv["Group"] == "Complete (R0)", "n"].iloc[0]
-    rows = comp[(comp["Factor"] == "Completeness of resection") & (comp["Level"] == "complete")]
+    rows = comp[(comp["Factor"] == "Completeness of resection")
+                & (comp["Level"] == "Complete (R0)")]
     assert len(rows) and set(rows["Cohort n"]) == {complete}, (rows["Cohort n"], complete)

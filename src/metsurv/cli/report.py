@@ -59,6 +59,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--mapping", default=None,
                    help="with a data file: mapping YAML (docs/mapping.md) for its column names "
                         "and codes")
+    p.add_argument("--resections", default=None,
+                   help="with a data file: the resections table (one row per operation)")
     p.add_argument("--today", type=export_date, metavar="YYYY-MM-DD",
                    help="the export date: a later date in the data is in the future, "
                         "implausible (default: the config's data.today, else the machine's "
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     notes = Notes()
     with catching(notes):
         out = report_command(args.config, out=args.out, mapping=args.mapping,
-                             today=args.today)
+                             today=args.today, resections=args.resections)
     for w in notes.texts:
         print(terminal_safe(f"metsurv: warning: {w}"), file=sys.stderr)
     print(terminal_safe(f"report written to {out}"))

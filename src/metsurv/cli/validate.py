@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from metsurv.errors import CohortError
+
 from ._args import add_json, add_source
 from ._data import load
 from ._errors import EXIT_OK
@@ -33,6 +35,10 @@ def run(args: argparse.Namespace) -> int:
     notes = Notes()
     with catching(notes):
         cohort = load(args)
+        if cohort.n_analysed == 0:  # exit 2: a cohort nobody can analyse is not valid
+            from metsurv.io.load import no_patient_message
+
+            raise CohortError(no_patient_message(cohort))
         payload = cohort.to_dict()
         text = "" if args.json else _text(cohort, args.max_findings)
     emit(payload, text, args.json, notes)

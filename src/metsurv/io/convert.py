@@ -33,6 +33,17 @@ from metsurv.io.read import RawTable, is_number
 #: day-first form of German-speaking registries (never ambiguous with US month-first).
 DEFAULT_DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S",
                         "%d.%m.%y", "%y-%m-%d")
+#: Formats a text date column without a mapping format is tested against when the defaults
+#: above do not read it (:func:`detect_date_format`): label -> strptime format. Month-first
+#: forms are candidates too, so that a column whose days are all <= 12 is never guessed.
+CANDIDATE_DATE_FORMATS = {"yyyy-mm-dd": "%Y-%m-%d", "dd/mm/yyyy": "%d/%m/%Y",
+                          "mm/dd/yyyy": "%m/%d/%Y", "dd.mm.yyyy": "%d.%m.%Y",
+                          "dd-mm-yyyy": "%d-%m-%Y", "mm-dd-yyyy": "%m-%d-%Y",
+                          "yyyymmdd": "%Y%m%d"}
+#: The "format" of Excel serial day numbers (days since 1899-12-30, Excel's 1900 system);
+#: chosen only by detection, never a strptime format.
+EXCEL_SERIAL = "excel serial day number"
+_EXCEL_ORIGIN = pd.Timestamp("1899-12-30")
 #: A date format with a two-digit year: its century is resolved by plausibility
 #: (:func:`_two_digit_years`), never by the parser's pivot (which reads 66 as 2066).
 _TWO_DIGIT_YEAR = "%y"
@@ -292,14 +303,19 @@ def _dates(uniques: pd.Index, fmt: str | None, status: np.ndarray, today: pd.Tim
     century = np.full(len(uniques), None, dtype=object)
     values = pd.Series(uniques, dtype=object)
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    serial = fmt == EXCEL_SERIAL  # chosen by detect_date_format: numbers (or text) as days
+    if serial:
+        fmt = None
+        as_days = values.map(_naive_date).isna().to_numpy(dtype=bool)
+        out[as_days] = _excel_serials(values[as_days])
     if fmt:
         # dates stored as numbers (20120304 under "%Y%m%d"): read as the text they show
         is_num = values.map(is_number).to_numpy(dtype=bool)
         if is_num.any():
             values = values.copy()
             values[is_num] = _raw_text(pd.Index(values[is_num], dtype=object)).to_numpy()
-    is_text = _is_text(values)
-    typed = ~is_text
+    is_text = _is_text(values) & ~as_days if serial else _is_text(values)
+    typed = ~is_text & ~as_days if serial else ~is_text
     if typed.any():  # datetimes from Excel, SAS, SPSS, Stata, DuckDB, or date objects
         native = values[typed].map(_naive_date)
         out[typed] = pd.to_datetime(native, errors="coerce")
@@ -328,6 +344,112 @@ def _dates(uniques: pd.Index, fmt: str | None, status: np.ndarray, today: pd.Tim
     status[early], status[late] = LOW, HIGH
     out = out.where(status == OK)
     return out.to_numpy(dtype="datetime64[ns]"), status, century
+
+
+def detect_date_format(uniques: pd.Index, tm: TableMapping, name: str, today: pd.Timestamp,
+                       source: str, column: str) -> tuple[str | None, str | None]:
+    """The one format that reads a date column the mapping gives no format for.
+
+    Only text and numbers are looked at (typed dates are used as they are), and only when
+    :data:`DEFAULT_DATE_FORMATS` do not already read every value that some format reads
+    (then nothing changes). Each format of :data:`CANDIDATE_DATE_FORMATS` and Excel serial
+    day numbers (numbers between ``schema.EARLIEST_DATE`` and ``today``) is tried on the
+    column's distinct values; a format is a candidate when it reads every value that any
+    format reads (values no format reads stay unreadable, a finding per row).
+
+    Parameters
+    ----------
+    uniques : pd.Index
+        The column's distinct raw values (missing codes and blanks are skipped).
+    tm : TableMapping
+        For the missing-value codes of ``name``.
+    name, source, column : str
+        Canonical field, file and source column, for the messages.
+    today : pd.Timestamp
+        The export date (the last plausible Excel serial).
+
+    Returns
+    -------
+    (format, note) : tuple of str or None
+        The strptime format (or :data:`EXCEL_SERIAL`) and the finding's text saying which
+        format was assumed; (None, None) when the defaults apply or no single format reads
+        the column.
+
+    Raises
+    ------
+    CohortError
+        When more than one format reads every value and they give different dates (e.g.
+        dd/mm/yyyy and mm/dd/yyyy with every day <= 12), naming the file, the column, the
+        candidate formats and the mapping key to set.
+    """
+    values = pd.Series(uniques, dtype=object)
+    plain = (_is_text(values) | values.map(is_number).to_numpy(dtype=bool))
+    if not plain.any():
+        return None, None
+    text = _raw_text(pd.Index(values[plain], dtype=object))
+    text = text[(text != "") & (_missing_status(text, tm, name) == OK)].reset_index(drop=True)
+    if text.empty:
+        return None, None
+    default = pd.Series(False, index=text.index)
+    for f in DEFAULT_DATE_FORMATS:
+        default |= pd.to_datetime(text, format=f, errors="coerce").notna()
+    parsed: dict[str, pd.Series] = {}
+    for label, f in CANDIDATE_DATE_FORMATS.items():
+        shape = r"\d{8}" if f == "%Y%m%d" else r"\d{1,4}\D\d{1,2}\D\d{1,4}"
+        dates = pd.to_datetime(text, format=f, errors="coerce")
+        parsed[label] = dates.where(text.str.fullmatch(shape))
+    serial = pd.Series(_excel_serials(text), index=text.index)
+    numeric = text.str.fullmatch(r"\d+(\.\d+)?")
+    plausible = (serial >= pd.Timestamp(schema.EARLIEST_DATE)) & (serial <= today)
+    parsed["Excel serial day numbers"] = serial.where(numeric & plausible)
+    read = default.copy()
+    for dates in parsed.values():
+        read |= dates.notna()
+    if not read.any() or default[read].all():
+        return None, None  # the defaults read the column as before (or nothing does)
+    fits = {label: dates for label, dates in parsed.items() if dates[read].notna().all()}
+    if not fits:
+        return None, None  # mixed formats: each value as the defaults read it, or a finding
+    labels = list(fits)
+    first = fits[labels[0]][read]
+    same = all(first.equals(d[read]) for d in fits.values())
+    fmt_of = {**CANDIDATE_DATE_FORMATS, "Excel serial day numbers": EXCEL_SERIAL}
+    if len(labels) > 1 and not same:
+        keys = " or ".join(f'dates: {{{name}: "{fmt_of[lb]}"}}' for lb in labels
+                           if fmt_of[lb] != EXCEL_SERIAL)
+        raise CohortError(
+            f"{source}: column {column!r}{f' ({name})' if column != name else ''} holds dates that fit more than one format "
+            f"({', '.join(labels)}) with different dates (no day above 12 tells day from "
+            f"month); set the format in the mapping: {keys}.")
+    label = labels[0]
+    why = ("the only format that reads every value" if len(labels) == 1 else
+           f"{' and '.join(labels)} give the same dates here")
+    swapped = {"dd/mm/yyyy": "mm/dd/yyyy", "mm/dd/yyyy": "dd/mm/yyyy",
+               "dd-mm-yyyy": "mm-dd-yyyy", "mm-dd-yyyy": "dd-mm-yyyy"}.get(label)
+    if len(labels) == 1 and swapped and parsed[swapped].notna().any():
+        why += f"; a value above 12 in the {label[:2]} place rules out {swapped}"
+    if label == "Excel serial day numbers":
+        what = ("read as Excel serial day numbers (days since 1899-12-30; every value between "
+                f"{schema.EARLIEST_DATE} and the export date {today.date()})")
+    else:
+        what = f"read as {label} ({fmt_of[label]}, {why})"
+    note = (f"{name}: dates without a format in the mapping {what}; if that is wrong set "
+            f"dates: {{{name}: \"...\"}} in the mapping")
+    return fmt_of[label], note
+
+
+def _excel_serials(values: pd.Series) -> np.ndarray:
+    """Excel serial day numbers (numbers or their text) as dates: days since 1899-12-30 in
+    Excel's 1900 date system, a fraction of a day dropped; NaT where not a number. (Serials
+    below 61 fall before Excel's phantom 29 Feb 1900 and are one day off; they lie before
+    any plausible date of a registry.)"""
+    days = np.floor(parse_numbers(pd.Series(values, dtype=object).astype(object)))
+    # 0 .. 100,000 days (1899 .. 2173): inside datetime64[ns]; others unreadable (NaT)
+    ok = np.isfinite(days) & (days >= 0) & (days < 100_000)
+    out = np.full(len(days), np.datetime64("NaT"), dtype="datetime64[ns]")
+    out[ok] = (np.datetime64(_EXCEL_ORIGIN.date(), "D")
+               + days[ok].astype(np.int64)).astype("datetime64[ns]")
+    return out
 
 
 def _two_digit_years(parsed: pd.Series, today: pd.Timestamp, pivot: int | None
@@ -409,7 +531,14 @@ def convert(raw: RawTable, tm: TableMapping, table: str, log: FindingLog,
         row_rules = None
         if len(uniques):
             decimal = tm.source.get("decimal", raw.decimal)  # the mapping knows best
-            vals, status, rules = _convert_uniques(fld, pd.Index(uniques, dtype=object), tm,
+            tm_col = tm
+            if fld.kind == "date" and tm.date_format(name) is None:
+                fmt, note = detect_date_format(pd.Index(uniques, dtype=object), tm, name,
+                                               today, str(raw.source), str(src))
+                if fmt is not None:
+                    tm_col = replace(tm, dates={**tm.dates, name: fmt})
+                    log.add_table(str(src), None, str(note), "info")
+            vals, status, rules = _convert_uniques(fld, pd.Index(uniques, dtype=object), tm_col,
                                                    decimal, today, name in required,
                                                    raw.unlabelled.get(str(src)))
             has = idx >= 0

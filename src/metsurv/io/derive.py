@@ -7,6 +7,8 @@ are kept. Months are ``schema.DAYS_PER_MONTH`` days. Every group follows the cut
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -145,35 +147,129 @@ def cut_groups(values: pd.Series, cuts: tuple[float, ...], labels: tuple[str, ..
     return pd.Series(pd.Categorical.from_codes(codes, categories=list(labels)), index=values.index)
 
 
-def histology_group(histology: pd.Series) -> pd.Series:
-    """IRLM histology class from free-text histology (``schema.HISTOLOGY_PATTERNS``).
+def _histology_keys(histology: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """(position of each row's distinct text, -1 where missing; the distinct texts folded
+    by ``schema.normalise_histology``): the recogniser runs on distinct texts only."""
+    idx, uniques = pd.factorize(histology.astype(object))
+    return idx, pd.Series(uniques, dtype=object).map(schema.normalise_histology)
 
-    >>> histology_group(pd.Series(["Leiomyosarcoma", "embryonal carcinoma", "Adenocarcinoma"])).tolist()
-    ['sarcoma', 'germ_cell', 'epithelial']
-    """
-    idx, uniques = pd.factorize(histology.astype(object))  # patterns run on distinct texts only
-    text = pd.Series(uniques, dtype=object).astype(str).str.lower()
-    out = np.full(len(text), None, dtype=object)
+
+def _recognised(keys: pd.Series, table: Mapping[str, str] | None) -> np.ndarray:
+    """Group of each distinct folded text: the mapping's table first, then the patterns;
+    None where neither places it (and for an empty text)."""
+    out = np.full(len(keys), None, dtype=object)
     for group, pattern in reversed(schema.HISTOLOGY_PATTERNS):  # first pattern wins
-        out[text.str.contains(pattern, regex=True).to_numpy(dtype=bool)] = group
-    has_text = (text.str.strip() != "").to_numpy(dtype=bool)
-    out[has_text & (out == None)] = "other"  # noqa: E711
-    row = np.where(idx >= 0, out[np.where(idx >= 0, idx, 0)] if len(out) else None, None)
+        out[keys.str.contains(pattern, regex=True).to_numpy(dtype=bool)] = group
+    if table:
+        mapped = keys.map(dict(table)).to_numpy(dtype=object)
+        out = np.where(pd.notna(mapped), mapped, out)
+    return out
+
+
+def _to_rows(idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+    return np.where(idx >= 0, values[np.where(idx >= 0, idx, 0)] if len(values) else None, None)
+
+
+def histology_group(histology: pd.Series,
+                    table: Mapping[str, str] | None = None) -> pd.Series:
+    """IRLM histology class from free-text histology, as registries write it.
+
+    Parameters
+    ----------
+    histology : pandas.Series of str, shape (n,)
+        Histology as recorded ("CRC", "Breast ca.", "UPS/MFH", "Leiomyosarkom"); missing
+        values stay missing.
+    table : mapping of str to str, optional
+        A registry's own terms (the mapping file's ``codes: histology``): folded text
+        (``schema.normalise_histology``) -> ``histology_group`` code. It overrides the
+        recogniser.
+
+    Returns
+    -------
+    pandas.Series of Categorical, shape (n,)
+        ``schema.PATIENTS["histology_group"].codes``; a text neither the table nor
+        ``schema.HISTOLOGY_PATTERNS`` places is "other" (:func:`unplaced_histology` lists
+        those for the findings).
+
+    >>> histology_group(pd.Series(["Leiomyosarcoma", "embryonal carcinoma", "Breast ca."])).tolist()
+    ['sarcoma', 'germ_cell', 'epithelial']
+    >>> histology_group(pd.Series(["Ca. coli", "Tumor X"]), {"ca coli": "epithelial"}).tolist()
+    ['epithelial', 'other']
+    """
+    idx, keys = _histology_keys(histology)
+    out = _recognised(keys, table)
+    out[(keys != "").to_numpy(dtype=bool) & (out == None)] = "other"  # noqa: E711
     codes = schema.PATIENTS["histology_group"].codes
-    return pd.Series(pd.Categorical(row, categories=list(codes)), index=histology.index)
+    return pd.Series(pd.Categorical(_to_rows(idx, out), categories=list(codes)),
+                     index=histology.index)
+
+
+def _unplaced_rows(histology: pd.Series, table: Mapping[str, str] | None) -> np.ndarray:
+    """True where a row has a histology text that neither the table nor the patterns place."""
+    idx, keys = _histology_keys(histology)
+    out = _recognised(keys, table)
+    unplaced = (keys != "").to_numpy(dtype=bool) & (out == None)  # noqa: E711
+    return np.where(idx >= 0, unplaced[np.where(idx >= 0, idx, 0)] if len(keys) else False,
+                    False)
+
+
+def unplaced_histology(p: pd.DataFrame, table: Mapping[str, str] | None = None,
+                       source_columns: Mapping[str, str] | None = None
+                       ) -> list[tuple[str, str, str, str]]:
+    """Findings for the histology texts read as "other" because nothing placed them.
+
+    One finding per distinct text (as written, stripped), for the rows whose group comes
+    from the text: a row with a ``histology_group`` given by the registry, or whose
+    leiomyosarcoma flag makes it a sarcoma, has none.
+
+    Parameters
+    ----------
+    p : pandas.DataFrame, shape (n, k)
+        Canonical patients table before :func:`factors` (``histology`` and, when recorded,
+        ``histology_group`` and ``leiomyosarcoma``).
+    table : mapping of str to str, optional
+        The mapping's ``codes: histology`` (see :func:`histology_group`).
+    source_columns : mapping of str to str, optional
+        Canonical field -> registry column (``Converted.source_columns``), to name the column.
+
+    Returns
+    -------
+    list of (column, value, rule, severity)
+        The arguments of ``FindingLog.add_table``, most frequent text first: the value text
+        and, in the rule ``histology_unrecognised``, its count of rows. Never a row or an id.
+
+    >>> p = pd.DataFrame({"histology": ["Tumor X", "CRC", "tumor x", "Tumor X"]})
+    >>> [f[1:3] for f in unplaced_histology(p)][0]  # doctest: +ELLIPSIS
+    ('Tumor X', "histology_unrecognised: read as histology_group 'other' (2 rows); ...")
+    """
+    if "histology" not in p:
+        return []
+    hist = p["histology"]
+    given = _col(p, "histology_group").notna().to_numpy(dtype=bool)
+    lms = _col(p, "leiomyosarcoma").astype("boolean").fillna(False).to_numpy(dtype=bool)
+    rows = _unplaced_rows(hist, table) & ~given & ~lms
+    counts = hist[rows].astype(str).str.strip().value_counts(sort=True)
+    column = (source_columns or {}).get("histology", "histology")
+    return [(column, str(value), f"histology_unrecognised: read as histology_group 'other' "
+             f"({n} row{'s' if n != 1 else ''}); if it belongs to a group, map it under "
+             "'codes: histology:' in the mapping (docs/mapping.md)", "warning")
+            for value, n in counts.items()]
 
 
 def is_leiomyosarcoma_text(histology: pd.Series) -> pd.Series:
-    """True where the histology text names leiomyosarcoma (LMS); missing where text is missing."""
-    idx, uniques = pd.factorize(histology.astype(object))
-    hit = pd.Series(uniques, dtype=object).astype(str).str.lower().str.contains(
-        schema.LEIOMYOSARCOMA_PATTERN, regex=True).to_numpy(dtype=bool)
+    """True where the histology text names leiomyosarcoma (LMS, "Leiomyo-sarcoma"); missing
+    where the text is missing."""
+    idx, keys = _histology_keys(histology)
+    hit = keys.str.contains(schema.LEIOMYOSARCOMA_PATTERN, regex=True).to_numpy(dtype=bool)
     row = np.where(idx >= 0, hit[np.where(idx >= 0, idx, 0)] if len(hit) else False, False)
     return pd.Series(pd.array(row, dtype="boolean"), index=histology.index).where(idx >= 0)
 
 
-def factors(p: pd.DataFrame) -> pd.DataFrame:
-    """DFI, synchronous, complete resection, groups, histology class, LMS and IRLM group."""
+def factors(p: pd.DataFrame, histology_codes: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """DFI, synchronous, complete resection, groups, histology class, LMS and IRLM group.
+
+    ``histology_codes`` is the mapping's ``codes: histology`` table (folded registry text ->
+    ``histology_group``), tried before the recogniser (:func:`histology_group`)."""
     out = pd.DataFrame(index=p.index)
     dfi_dates = months_between(_col(p, "primary_treatment_date"),
                                _col(p, "metastasis_diagnosis_date"))
@@ -209,12 +305,15 @@ def factors(p: pd.DataFrame) -> pd.DataFrame:
     out.loc[n_met.isna(), "n_metastases_group"] = given_n_group[n_met.isna()]
 
     hist_given = _col(p, "histology_group")
-    hist = histology_group(_col(p, "histology"))
+    hist = histology_group(_col(p, "histology"), histology_codes)
     lms = _col(p, "leiomyosarcoma").astype("boolean")
     lms = lms.where(lms.notna(), is_leiomyosarcoma_text(_col(p, "histology")))
     group = hist_given.where(hist_given.notna(), hist)
-    # a leiomyosarcoma flag is itself a sarcoma histology (sarcoma-only registries)
-    group = group.where(group.notna() | ~lms.fillna(False).astype(bool), "sarcoma")
+    # a leiomyosarcoma flag is itself a sarcoma histology (sarcoma-only registries), also
+    # where the text was placed nowhere ("other" by default, not by the registry)
+    guessed = group.isna() | (hist_given.isna() & pd.Series(
+        _unplaced_rows(_col(p, "histology"), histology_codes), index=p.index))
+    group = group.where(~guessed | ~lms.fillna(False).astype(bool), "sarcoma")
     out["histology_group"] = group
     is_sarcoma = (group.astype(object) == "sarcoma").to_numpy()
     out["leiomyosarcoma"] = lms.where(is_sarcoma).astype("boolean")

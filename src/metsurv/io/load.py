@@ -173,7 +173,10 @@ def load_cohort(
     keep = reasons.isna().to_numpy()
     kept_pos = np.flatnonzero(keep)  # raw position of each analysed patient
     p = p.assign(**{c: v for c, v in derive.outcomes(p).items()})
-    p = p.assign(**{c: v for c, v in derive.factors(p).items()})
+    hist_codes = m.patients.codes.get("histology")  # a registry's own terms (issue 11)
+    for finding in derive.unplaced_histology(p, hist_codes, conv.source_columns):
+        log.add_table(*finding)  # histology read as "other": one warning per text
+    p = p.assign(**{c: v for c, v in derive.factors(p, hist_codes).items()})
     p["source_row"] = np.asarray(raw.rows, dtype=np.int64)
     patients = p.loc[keep, canonical_order(list(p.columns))].reset_index(drop=True)
     patients["os_event"] = patients["os_event"].astype(bool)
@@ -277,6 +280,46 @@ def _check_first_dates(patients: pd.DataFrame, res: pd.DataFrame, conv: Converte
                 patients["metastasectomy_date"].iloc[idx].to_numpy(dtype=object),
                 "metastasectomy_date differs from the first operation in the resections table",
                 "warning")
+
+
+def no_patient_message(cohort: Cohort, name: str | None = None, top: int = 3) -> str:
+    """Why no patient of ``cohort`` can be analysed, as one line for a CohortError.
+
+    Names the file, the records read, and the ``top`` exclusion reasons (from
+    ``cohort.flow``) with their counts, each with the source column its error findings
+    name most often; never a value (it may identify a patient).
+
+    Parameters
+    ----------
+    cohort : Cohort
+        A loaded cohort, normally with ``cohort.n_analysed == 0``.
+    name : str, optional
+        The file as the caller names it; default ``cohort.provenance["source"]``.
+    top : int
+        How many reasons to name (most records first).
+
+    Returns
+    -------
+    str
+        e.g. ``"x.csv: no patient could be analysed (0 of 300 records): unreadable required
+        date: 300 (column 'op_datum'); ..."``.
+    """
+    name = str(cohort.provenance.get("source", "data")) if name is None else str(name)
+    n = cohort.n_read
+    head = f"{name}: no patient could be analysed (0 of {n} record{'s' if n != 1 else ''})"
+    if n == 0:
+        return f"{head}: the table has no records; check the file and its sheet or query."
+    ex = cohort.excluded().sort_values("count", ascending=False, kind="stable").head(top)
+    f = cohort.findings
+    errors = f[(f["table"] == "patients") & (f["severity"] == "error")]
+    parts = []
+    for reason, count in zip(ex["reason"], ex["count"], strict=True):
+        cols = errors.loc[errors["reason"] == reason, "column"].dropna().astype(str)
+        where = f" (column {cols.value_counts().index[0]!r})" if len(cols) else ""
+        parts.append(f"{reason}: {count}{where}")
+    why = "; ".join(parts) if parts else "no exclusion recorded"
+    return (f"{head}: {why}; correct these in the data or the mapping (docs/mapping.md); "
+            "every finding is in load_cohort(...).findings.")
 
 
 def _export_date(today: Any) -> pd.Timestamp:

@@ -33,6 +33,8 @@ _TOP_KEYS = {"version", "description", "source", "columns", "codes", "missing", 
 _TABLE_KEYS = {"source", "columns", "codes", "missing", "dates"}
 _SOURCE_KEYS = {"delimiter", "decimal", "encoding", "sheet", "timezone", "century_pivot"}
 _DURATION_FIELDS = ("os_months", "dfs_months", "dfi_months", "entry_months")
+#: ``codes: histology``: free-text histology -> histology_group (docs/mapping.md)
+HISTOLOGY_TERMS = "histology"
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,9 @@ def _parse_table(where: str, raw: dict[str, Any], table: str, parent: TableMappi
         if not isinstance(codes_raw, AbcMapping):
             raise _fail(where, "'codes' must map canonical fields to code tables")
         for name, tbl in codes_raw.items():
+            if table == "patients" and str(name) == HISTOLOGY_TERMS:
+                codes[HISTOLOGY_TERMS] = _histology_terms(where, tbl)
+                continue
             fld = known.get(str(name))
             if fld is None or fld.kind not in ("code", "bool"):
                 raise _fail(where, f"'codes' names {name!r}, which is not a coded or yes/no field")
@@ -214,6 +219,32 @@ def _parse_table(where: str, raw: dict[str, Any], table: str, parent: TableMappi
             dates[str(name)] = fmt
     return TableMapping(source=source, columns=columns, codes=codes, missing=missing,
                         dates=dates, units=units)
+
+
+def _histology_terms(where: str, tbl: Any) -> dict[str, str]:
+    """``codes: histology``: a registry's free-text histology -> ``histology_group`` code,
+    keyed by ``schema.normalise_histology`` ("Ca. coli" and "CA COLI" are one term); two
+    spellings of one term mapped to different groups are refused."""
+    allowed = schema.PATIENTS["histology_group"].codes
+    if not isinstance(tbl, AbcMapping):
+        raise _fail(where, f"codes.{HISTOLOGY_TERMS} must map registry histology texts to "
+                           f"histology groups ({', '.join(allowed)})")
+    out: dict[str, str] = {}
+    for text, group in tbl.items():
+        _key_word(where, f"codes.{HISTOLOGY_TERMS}", text)
+        _word(where, f"codes.{HISTOLOGY_TERMS}", group)
+        if group not in allowed:
+            raise _fail(where, f"codes.{HISTOLOGY_TERMS} maps {str(text)[:60]!r} to {group!r}; "
+                               f"allowed: {list(allowed)}")
+        key = schema.normalise_histology(text)
+        if not key:
+            raise _fail(where, f"codes.{HISTOLOGY_TERMS} has a key {str(text)[:60]!r} with no "
+                               "letters or digits")
+        if out.get(key, group) != group:
+            raise _fail(where, f"codes.{HISTOLOGY_TERMS} maps {key!r} (ignoring case and "
+                               f"punctuation) to both {out[key]!r} and {group!r}")
+        out[key] = group
+    return out
 
 
 def parse_mapping(data: Any, where: str = "mapping") -> Mapping:

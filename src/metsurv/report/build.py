@@ -102,6 +102,30 @@ class _Section:
     title: str
     intro: str = ""
     items: list[_Figure | _Table] = field(default_factory=list)
+    id: str = ""
+    #: why the section is not shown (the data lack what it needs); "" when it is
+    reason: str = ""
+
+
+def _absent(sec_id: str, title: str, reason: str) -> _Section:
+    """A section the data cannot support: its title and one line saying why."""
+    return _Section(title, id=sec_id, reason=reason)
+
+
+def section_entries(sections: list[_Section]) -> list[dict[str, Any]]:
+    """``provenance.json`` "sections": each section, and each factor's figure within one,
+    with whether it is shown and, if not, why (the data lack what it needs)."""
+    out = []
+    for sec in sections:
+        out.append({"id": sec.id, "title": sec.title, "shown": not sec.reason,
+                    "reason": sec.reason or None})
+        for item in sec.items:
+            if item.name.startswith("km_") and not (isinstance(item, _Table)
+                                                    and item.name == "km_overall"):
+                absent = isinstance(item, _Table) and item.frame.empty
+                out.append({"id": item.name, "title": item.title, "shown": not absent,
+                            "reason": item.caption if absent else None})
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -109,7 +133,8 @@ class _Section:
 
 
 def report_command(config_or_data: str | Path | None = None, out: str | Path | None = None,
-                   *, mapping: str | Path | None = None, today: date | None = None) -> Path:
+                   *, mapping: str | Path | None = None, today: date | None = None,
+                   resections: str | Path | None = None) -> Path:
     """What ``metsurv report [CONFIG.yaml | DATA] [--out DIR] [--mapping M] [--today D]``
     runs.
 
@@ -117,7 +142,8 @@ def report_command(config_or_data: str | Path | None = None, out: str | Path | N
     ``reports/irlm1997/``. A ``.yaml`` file: that study config. A data file or a folder
     holding ``patients.csv`` (and optionally ``resections.csv``): the default IRLM battery
     into ``reports/<name>/`` unless ``--out`` is given, read with ``mapping`` (a mapping
-    YAML, docs/mapping.md). ``today``, the export date (a later date in the data is
+    YAML, docs/mapping.md) and ``resections`` (one row per operation; a folder's
+    ``resections.csv`` otherwise). ``today``, the export date (a later date in the data is
     implausible), replaces the config's ``data.today`` (default: the machine's date).
 
     Raises
@@ -126,10 +152,15 @@ def report_command(config_or_data: str | Path | None = None, out: str | Path | N
         A missing or unreadable config or data file, ``mapping`` given with a config (the
         config names its own), or any failure of the build.
     """
-    if mapping is not None and (config_or_data is None
-                                or Path(config_or_data).suffix.lower() in (".yaml", ".yml")):
-        raise CohortError("--mapping goes with a data file; a study config names its mapping "
-                          "under data: mapping")
+    for option, value, key in (("--mapping", mapping, "mapping"),
+                               ("--resections", resections, "resections")):
+        if value is not None and (config_or_data is None or Path(config_or_data).suffix.lower()
+                                  in (".yaml", ".yml")):
+            raise CohortError(f"{option} goes with a data file; a study config names its "
+                              f"{key} under data: {key}")
+    if resections is not None and not Path(resections).is_file():
+        raise CohortError(f"{resections}: no such resections file")
+    res_path = Path(resections).resolve() if resections is not None else None
     if config_or_data is None:
         return build(_with_today(load_config(_bundled_config()), today), out=out)
     p = Path(config_or_data)
@@ -144,11 +175,12 @@ def report_command(config_or_data: str | Path | None = None, out: str | Path | N
             raise CohortError(f"{p}: folder has no patients.csv; give a data file or a config")
         resections = p / "resections.csv"
         raw = default_config(patients.resolve(),
-                             resections.resolve() if resections.is_file() else None,
+                             res_path or (resections.resolve() if resections.is_file()
+                                          else None),
                              map_path, today)
         name = p.resolve().name
     elif p.is_file() and p.suffix.lower() in _DATA_SUFFIXES:
-        raw = default_config(p.resolve(), mapping=map_path, today=today)
+        raw = default_config(p.resolve(), res_path, mapping=map_path, today=today)
         name = p.stem
     elif not p.exists():
         raise CohortError(f"{p}: no such config or data file")
@@ -194,8 +226,22 @@ def build(config: ReportConfig | str | Path | dict[str, Any], out: str | Path | 
     if target.parent == target:
         raise CohortError(f"{target}: a report is never written to the root folder; choose "
                           f"an output folder (--out)")
+    made = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
     if not target.exists():  # a file or foreign folder is refused before anything is made
         target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _build_locked(cfg, target)
+    except BaseException:
+        # a failed build leaves nothing new on disk: the folders made for it go too
+        for p in made:  # deepest first
+            try:
+                p.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def _build_locked(cfg: ReportConfig, target: Path) -> Path:
     _check_replaceable(target)
     with _BuildLock(target):
         _recover(target)
@@ -466,7 +512,9 @@ def _build_into(cfg: ReportConfig, outdir: Path) -> None:
                          resections=str(cfg.resections) if cfg.resections else None,
                          today=None if cfg.today is None else pd.Timestamp(cfg.today))
     if cohort.n_analysed == 0:
-        raise CohortError(f"{cfg.source}: no patient could be analysed (see metsurv validate)")
+        from metsurv.io.load import no_patient_message
+
+        raise CohortError(no_patient_message(cohort, name=str(cfg.source)))
     sections = _analyse(cfg, cohort)
     (outdir / "figures").mkdir()
     (outdir / "tables").mkdir()
@@ -485,7 +533,7 @@ def _build_into(cfg: ReportConfig, outdir: Path) -> None:
     (outdir / "index.html").write_text(_html(cfg, cohort, sections, outdir, built),
                                        encoding="utf-8", newline="\n")
     _pdf(cfg, cohort, sections, outdir / "report.pdf", built)
-    prov = _provenance(cfg, cohort, outputs, built)
+    prov = _provenance(cfg, cohort, outputs, built, sections)
     (outdir / "provenance.json").write_text(prov, encoding="utf-8", newline="\n")
 
 
@@ -534,7 +582,8 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
     counts = _GroupCounts.of(cfg, patients, supp)
 
     # -- the cohort
-    sec = _Section("Cohort", _endpoint_text(cfg))
+    sec = _Section("Cohort", _endpoint_text(cfg) + " " + _follow_up_text(cfg, patients),
+                   id="cohort")
     flow = _flow_printed(cohort.flow, k)
     sec.items.append(_Table("flow", "Flow of records",
                             "Every record read is kept or excluded with its reason "
@@ -578,7 +627,7 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
     batteries = _subset_batteries(cfg, patients, battery)
 
     # -- survival by factor
-    sec = _Section("Survival by prognostic factor", _endpoint_text(cfg))
+    sec = _Section("Survival by prognostic factor", _endpoint_text(cfg), id="survival")
     published = _published(cfg)
     everyone = _km(patients, None, cfg)
     overall = counts.shared_at_risk(F.panel_from_km(everyone, at_risk_times=_tick_months(cfg),
@@ -595,13 +644,17 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
                                     pd.DataFrame()))
             continue
         data = T.subset_patients(patients, spec.subset)
-        groups = counts.groups(spec.subset, spec.factor)
         data = data[data[spec.factor].notna()]
-        fit = _km(data, spec.factor, cfg)
-        if len(fit.curves) < 1:
+        missing = _factor_unsupported(cfg, data, spec.factor)
+        if missing:
+            sec.items.append(_Table(f"km_{spec.slug}", _factor_title(spec),
+                                    f"Not shown: {missing}", pd.DataFrame()))
             continue
+        groups = counts.groups(spec.subset, spec.factor)
+        fit = _km(data, spec.factor, cfg)
         tests = _factor_tests(cfg, batteries.get(spec.subset), data, spec.factor)
-        bench, sources = F.benchmark_points(published, spec.factor, spec.subset, fit.groups)
+        bench, sources = F.benchmark_points(published, spec.factor, spec.subset, fit.groups,
+                                            histologies=T.cohort_histologies(data))
         panel = F.panel_from_km(
             fit, at_risk_times=_tick_months(cfg), labels=_labels(spec.factor, fit.groups),
             order=_order(spec.factor, fit.groups), p_logrank=tests.p, p_trend=tests.trend,
@@ -634,15 +687,17 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
 
     # -- Cox models and the IRLM battery (its univariable HRs feed the forest plot)
     cox_sec = _cox_section(cfg, patients, battery, counts)
-    if cox_sec is not None:
-        sections.append(cox_sec)
+    sections.append(cox_sec if cox_sec is not None else _absent(
+        "cox", "Cox proportional-hazards models",
+        "none of the configured covariates (cox.covariates) has a value in this cohort."
+        if cfg.cox_covariates else "no covariates configured (cox.covariates)."))
     if len(battery.factors):
         sections.append(_irlm_section(cfg, battery, counts))
     else:  # an outcome-only cohort: the report is the overall curve; say what is missing
-        sections.append(_Section("IRLM comparison battery",
-                                 "Not shown: the cohort has none of the IRLM prognostic "
-                                 "factors (resection status, disease-free interval, number of "
-                                 "metastases, histology)."))
+        sections.append(_absent("irlm", "IRLM comparison battery",
+                                "the cohort has none of the IRLM prognostic factors "
+                                "(resection status, disease-free interval, number of "
+                                "metastases, histology)."))
 
     # -- competing risks, landmark analysis of repeat resection, the published series
     optional = (_competing_section(cfg, patients) if cfg.competing_risks else None,
@@ -652,7 +707,130 @@ def _analyse(cfg: ReportConfig, cohort: Any) -> list[_Section]:
         warnings.warn(f"small-cell suppression: {len(supp.conflicts)} group(s) counted "
                       f"differently by two outputs, hidden in the later one: "
                       f"{supp.conflicts[:3]}", RuntimeWarning, stacklevel=2)
-    return sections + [s for s in optional if s is not None]
+    sections += [s for s in optional if s is not None]
+    sections.append(_Section("Methods", _methods_text(cfg, cohort, sections), id="methods"))
+    return sections
+
+
+def _factor_unsupported(cfg: ReportConfig, data: pd.DataFrame, factor: str) -> str:
+    """Why a factor's Kaplan-Meier figure cannot be made ("" when it can): it needs two
+    levels with patients and events (and, for nodal status, nodes that were assessed)."""
+    title = T.FACTOR_TITLES.get(factor, factor)
+    if factor == "nodal_status":
+        assessed = data[factor].astype(object).isin(["N0", "N1", "N2"])
+        if not assessed.any():
+            return ("nodes were not assessed (NX or missing) in any patient, so nodal "
+                    "status cannot be compared.")
+    per_level = data.groupby(data[factor].astype(object))[cfg.event_column].agg(
+        lambda e: (len(e), int(e.astype(bool).sum())))
+    sizes = {lev: v for lev, v in per_level.items() if v[0] > 0}
+    with_events = [lev for lev, (_, ev) in sizes.items() if ev > 0]
+    if len(with_events) < 2:
+        levels = ", ".join(T.level_label(factor, v) for v in sizes) or "none"
+        return (f"{title} needs two levels with patients and {_events_word(cfg)}; this "
+                f"cohort has {len(sizes)} level(s) recorded ({levels}), "
+                f"{len(with_events)} of them with {_events_word(cfg)}.")
+    return ""
+
+
+def _follow_up_text(cfg: ReportConfig, patients: pd.DataFrame) -> str:
+    """Median follow-up by the reverse Kaplan-Meier method (censoring as the event, Schemper
+    & Smith 1996) with its IQR, and the years of the first metastasectomies (years only:
+    dates can identify a patient)."""
+    from metsurv.stats import km
+
+    data = patients[[cfg.time_column, cfg.event_column]].dropna()
+    text = ""
+    if len(data):
+        rev = km(data.assign(_censored=~data[cfg.event_column].astype(bool)),
+                 time=cfg.time_column, event="_censored")
+        q = _quantiles(rev.curves[0].table, (0.25, 0.5, 0.75))
+        if np.isfinite(q[0.5]):
+            iqr = (f" (IQR {q[0.25]:.1f}\u2013{q[0.75]:.1f})"
+                   if np.isfinite(q[0.25]) and np.isfinite(q[0.75]) else "")
+            text = (f"Median follow-up {q[0.5]:.1f} months{iqr}, by the reverse "
+                    "Kaplan-Meier method.")
+        else:
+            text = "Median follow-up not reached by the reverse Kaplan-Meier method."
+    if "metastasectomy_date" in patients.columns:
+        years = pd.to_datetime(patients["metastasectomy_date"], errors="coerce").dt.year
+        if years.notna().any():
+            text += f" First metastasectomies from {int(years.min())} to {int(years.max())}."
+    return text.strip()
+
+
+def _quantiles(table: pd.DataFrame, probs: tuple[float, ...]) -> dict[float, float]:
+    """Survival-time quantiles of one curve as R ``quantile(survfit, probs)``: the first
+    time the curve drops to 1 - p or below; where it equals 1 - p over an interval, the
+    midpoint of that interval, which ends at the next drop or the last time (NaN: not
+    reached)."""
+    t = table["time"].to_numpy(float)
+    s = table["estimate"].to_numpy(float)
+    out = {}
+    for p in probs:
+        target = 1 - p
+        below = np.flatnonzero(s <= target + 1e-12)
+        if not below.size:
+            out[p] = np.nan
+            continue
+        i = below[0]
+        if abs(s[i] - target) < 1e-12:  # flat at 1 - p until the next drop (or the end)
+            drop = np.flatnonzero(s[i + 1:] < s[i] - 1e-12)
+            out[p] = (t[i] + (t[i + 1 + drop[0]] if drop.size else t[-1])) / 2
+        else:
+            out[p] = t[i]
+    return out
+
+
+def _methods_text(cfg: ReportConfig, cohort: Any, sections: list[_Section]) -> str:
+    """The Methods paragraph, written from what this build ran (paste into a manuscript)."""
+    shown = {s.id for s in sections if not s.reason}
+    endpoint = ("Overall survival (death from any cause)" if cfg.endpoint == "os"
+                else "Disease-free survival (recurrence or death)")
+    parts = [
+        f"{endpoint} was measured from the first pulmonary metastasectomy; patients without "
+        "the event were censored at their last follow-up.",
+        "Follow-up was summarised by the reverse Kaplan-Meier method.",
+        "Survival was estimated by the Kaplan-Meier method with Greenwood variance and "
+        "95% pointwise confidence intervals on the log(-log) scale; groups were compared "
+        "with the log-rank test and, for ordered factors, a test for trend.",
+    ]
+    if "cox" in shown:
+        parts.append("Hazard ratios were estimated with Cox proportional-hazards models "
+                     "(Efron's method for ties; 95% Wald confidence intervals), univariable "
+                     "and multivariable, the latter on patients with every covariate "
+                     "recorded (complete-case analysis); proportional hazards were checked "
+                     "with the score test of scaled Schoenfeld residuals against the "
+                     "Kaplan-Meier transform of time (R cox.zph).")
+    if "irlm" in shown:
+        parts.append("The prognostic factors of the International Registry of Lung "
+                     "Metastases (Pastorino 1997) were analysed as one battery; levels with "
+                     "too few patients or events were described but not tested.")
+    if "competing" in shown:
+        parts.append("Cumulative incidence of first events was estimated with the "
+                     "Aalen-Johansen estimator, death without recurrence being a competing "
+                     "risk.")
+    if "landmark" in shown:
+        parts.append("Repeat resection was analysed at landmarks of "
+                     + ", ".join(f"{t:g}" for t in cfg.landmark_times)
+                     + " months (Anderson, Cain and Gelber 1983), avoiding immortal-time "
+                     "bias.")
+    entry = cohort.patients.get("entry_months")
+    if entry is not None and bool((entry > 0).any()):
+        parts.append("Patients registered after their operation entered the risk sets at "
+                     "registration (left truncation).")
+    parts.append("Records that could not be analysed were excluded with their reason (flow "
+                 "table); a missing value excluded a patient only from the analyses that "
+                 "needed it.")
+    if cfg.suppress_below:
+        parts.append(f"Counts from 1 to {cfg.suppress_below - 1} were suppressed, with "
+                     "complementary suppression so that no such count can be derived from "
+                     "the others.")
+    versions = ", ".join(f"{pkg} {_version(pkg)}" for pkg in
+                         ("metsurv", "numpy", "scipy", "pandas", "matplotlib"))
+    parts.append(f"Analyses used Python with {versions}; metsurv's survival numerics "
+                 "reproduce R survival (survfit, survdiff, coxph, cox.zph).")
+    return " ".join(parts)
 
 
 def _digest(rows: Any) -> str:
@@ -859,7 +1037,12 @@ def _findings_summary(findings: pd.DataFrame, k: int) -> pd.DataFrame:
     cols = ["table", "column", "rule", "severity"]
     if findings is None or not len(findings) or not set(cols) <= set(findings.columns):
         return pd.DataFrame()
-    g = findings[cols].astype(object).fillna("").groupby(cols, sort=False).size()
+    frame = findings[cols].astype(object).fillna("")
+    if k:  # a rule may say how many rows it concerns ("(3 rows)"): the n column says it,
+        # under suppression as every count
+        frame["rule"] = frame["rule"].astype(str).str.replace(
+            r"\s*\(\d[\d,]* rows?\)", "", regex=True)
+    g = frame.groupby(cols, sort=False).size()
     out = g.reset_index(name="n")
     out["n"] = [T.suppress_count(v, k) for v in out["n"]]
     return out.rename(columns=str.capitalize)
@@ -1086,18 +1269,31 @@ def _published_section(cfg: ReportConfig, patients: pd.DataFrame, counts: _Group
 
     comp = T.published_comparison(patients=patients, endpoint=cfg.endpoint,
                                   suppress_below=cfg.suppress_below, count_text=count_text)
+    left = tuple(comp.attrs.get("left_out", ()))
+    left_text = (" Not set beside this cohort, for their population: " + "; ".join(left)
+                 + "." if left else "")
+    if len(comp) and "Cohort n" in comp.columns:  # groups this cohort does not record
+        absent = comp["Cohort n"].astype(str).str.strip() == ""
+        if absent.any():
+            factors = sorted(set(comp.loc[absent, "Factor"]))
+            left_text += (f" {int(absent.sum())} figure(s) left out: this cohort has no "
+                          "patients in their group ("
+                          f"{', '.join(lower_first(f) for f in factors)}).")
+            comp = comp[~absent].reset_index(drop=True)
     if comp.empty:
-        return None
-    sec = _Section("This cohort beside the published series",
-                   "Published figures of overall survival from metastasectomy "
-                   "(reference file metsurv.published), each beside the same quantity in this "
-                   "cohort, computed on the same subset and group. Populations, eras and "
-                   "selection differ: a difference is a question, not a finding.")
+        return _absent("published", "This cohort beside the published series",
+                       "no published figure describes a population this cohort has "
+                       "(metsurv.published)." + left_text)
+    sec = _Section("This cohort beside the published series", id="published", intro=(
+        "Published figures of overall survival from metastasectomy (reference file "
+        "metsurv.published), each beside the same quantity in this cohort, computed on the "
+        "same population (histologies and subset) and group. Populations, eras and "
+        "selection differ: a difference is a question, not a finding."))
     sec.items.append(_Table("published_comparison", "This cohort vs published series",
                             "Survival in percent, medians in months; blank where the study did "
                             "not report the figure or the cohort cannot estimate it. The "
-                            "'confidence' of each published figure is in metsurv.published.",
-                            comp))
+                            "'confidence' of each published figure is in metsurv.published."
+                            + left_text, comp))
     return sec
 
 
@@ -1157,13 +1353,27 @@ def _cox_section(cfg: ReportConfig, patients: pd.DataFrame, battery: Any, counts
         models["Univariable"] = pd.concat(uni, ignore_index=True)
     multi = fit(covs)
     fitted.insert(0, ("Study model", multi))
-    notes = T.result_notes(fitted)
+    try:
+        ph_fit = multi.ph_test()
+        ph = ph_fit.to_frame()
+    except Exception:  # noqa: BLE001 - the PH check is informative, never fatal
+        ph = ph_fit = None
+    # where cox.zph rejects proportional hazards, the HR is an average over time: say so
+    # beside it (R users read the zph table; a reader of the HR table must not miss it)
+    rejected = ([] if ph is None else
+                [(t, float(p)) for t, p in zip(ph["term"], ph["p"], strict=True)
+                 if t != "GLOBAL" and np.isfinite(p) and p < _PH_ALPHA])
+    ph_notes = tuple(
+        f"Proportional hazards rejected for {lower_first(T.FACTOR_TITLES.get(t, t))} "
+        f"(cox.zph {format_p(p)}): its hazard ratio averages an effect that changes over "
+        f"time; see its residual plot and the restricted mean survival below." for t, p in rejected)
+    notes = T.result_notes(fitted) + ph_notes
     in_model, model_events = counts.complete_cases("study model: " + ", ".join(covs), multi.n,
                                                    multi.n_dropped, multi.events)
     n_text, e_text = in_model.range_text(True), model_events.range_text(True)
     study = T.describe_model(covs, n_text, e_text)
     models[_STUDY_MODEL] = T.cox_frame(multi)
-    sec = _Section("Cox proportional-hazards models",
+    sec = _Section("Cox proportional-hazards models", id="cox", intro=
                    "Hazard ratios against the reference level of each factor (complete "
                    "resection, DFI \u226536 months, single metastasis, N0, IRLM group I, ...); "
                    "Efron ties; 95% Wald CIs, as R coxph. Two multivariable models appear in "
@@ -1181,11 +1391,6 @@ def _cox_section(cfg: ReportConfig, patients: pd.DataFrame, battery: Any, counts
     sec.items.append(_Table("cox", "Cox models", "HR (95% CI) and Wald p per model; "
                             f"{T.NOT_ESTIMABLE}: a term R reports as NA. "
                             f"Study model: {study}.", table, notes=notes))
-    try:
-        ph_fit = multi.ph_test()
-        ph = ph_fit.to_frame()
-    except Exception:  # noqa: BLE001 - the PH check is informative, never fatal
-        ph = ph_fit = None
     if ph is not None:
         ph_tab = pd.DataFrame({
             "Term": [T.FACTOR_TITLES.get(t, t) for t in ph["term"]],
@@ -1198,7 +1403,71 @@ def _cox_section(cfg: ReportConfig, patients: pd.DataFrame, battery: Any, counts
                                 "per term and globally, as R cox.zph(fit, transform = 'km'). "
                                 "A small p questions the proportional-hazards assumption.",
                                 ph_tab, notes=T.result_notes([("PH check", ph_fit)], skip=multi.warnings)))
+    for term, p in rejected:
+        sec.items.extend(_ph_items(cfg, patients, multi, ph_fit, term, p))
     return sec
+
+
+#: The cox.zph p below which the report treats proportional hazards as rejected.
+_PH_ALPHA = 0.05
+#: The horizon of the restricted mean survival time shown where PH fails (months).
+_RMST_HORIZON_MONTHS = 60.0
+
+
+def _ph_items(cfg: ReportConfig, patients: pd.DataFrame, multi: Any, ph_fit: Any, term: str,
+              p: float) -> list[_Figure | _Table]:
+    """For a term whose proportional hazards cox.zph rejects: its scaled Schoenfeld
+    residuals against time with R plot.cox.zph's smooth (figures/ph_<term>), and a summary
+    that does not assume PH: the restricted mean survival time to 5 years by the term's
+    levels and its difference from the reference (R survRM2-style, from the KM curves)."""
+    from metsurv.stats import rmst
+    from metsurv.stats.cox.zph import zph_smooth, zph_time_axis
+
+    title = T.FACTOR_TITLES.get(term, term)
+    items: list[_Figure | _Table] = []
+    res = ph_fit.residuals
+    if res is not None and term in res.columns:
+        try:
+            smooth = zph_smooth(ph_fit, term, multi)
+        except ValueError:
+            smooth = None
+        if smooth is not None:
+            # one column: the residual is on its coefficient's scale; a factor of several
+            # levels: on the linear predictor's, whose constant is 1 (R plot.cox.zph)
+            cols = [i for i, c in enumerate(multi.terms) if c == term or c.startswith(f"{term}[")]
+            coef = float(multi.coef[cols[0]]) if len(cols) == 1 else 1.0
+            fig = F.ph_figure(res["x"], res[term], smooth, title,
+                              coef=coef if np.isfinite(coef) else None,
+                              ticks=zph_time_axis(ph_fit), transform=ph_fit.transform, p=p,
+                              title=title, xlabel="Months after metastasectomy")
+            items.append(_Figure(
+                f"ph_{term}", f"Proportional-hazards check: {title}",
+                "Scaled Schoenfeld residuals of the study model against time (Kaplan-Meier "
+                "transform), with a natural-spline smooth (4 df) and its ±2 SE band, as R "
+                "plot.cox.zph; the dotted line is the model's constant coefficient. A smooth "
+                f"that is not flat means the effect changes over time (cox.zph {format_p(p)}).",
+                fig))
+    if term in patients.columns and not pd.api.types.is_float_dtype(patients[term]):
+        data = patients[patients[term].notna()]
+        tau = _RMST_HORIZON_MONTHS
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = rmst(data, tau=tau, by=term, time=cfg.time_column, event=cfg.event_column,
+                     beyond_follow_up="extend")
+        rows = []
+        for _, c in r.contrasts.iterrows():
+            rows.append({"Comparison": f"{T.level_label(term, c['group'])} vs "
+                                       f"{T.level_label(term, c['reference'])}",
+                         f"RMST difference to {tau / 12:g} years, months (95% CI)":
+                             T.ci_text(c["difference"], c["lower"], c["upper"]),
+                         "p": format_p(c["p_value"], label=False)})
+        if rows:
+            items.append(_Table(
+                f"ph_rmst_{term}", f"Restricted mean survival by {lower_first(title)}",
+                f"Difference in restricted mean survival time to {tau / 12:g} years (area under "
+                "the Kaplan-Meier curves, R print(survfit, rmean = tau) and its se), a "
+                "summary that does not assume proportional hazards.", pd.DataFrame(rows)))
+    return items
 
 
 def _battery_model_counts(res: Any, counts: _GroupCounts) -> tuple[str, str]:
@@ -1226,7 +1495,7 @@ def _battery_groups(counts: _GroupCounts) -> Any:
 
 def _irlm_section(cfg: ReportConfig, res: Any, counts: _GroupCounts) -> _Section:
     k = cfg.suppress_below
-    sec = _Section("IRLM comparison battery",
+    sec = _Section("IRLM comparison battery", id="irlm", intro=
                    "Every prognostic factor of the International Registry of Lung Metastases "
                    "(Pastorino 1997) on this cohort: Kaplan-Meier per level, log-rank (and "
                    "trend) tests, univariable hazard ratios against the reference level and a "
@@ -1245,13 +1514,20 @@ def _irlm_section(cfg: ReportConfig, res: Any, counts: _GroupCounts) -> _Section
     return sec
 
 
-def _competing_section(cfg: ReportConfig, patients: pd.DataFrame) -> _Section | None:
+def _competing_section(cfg: ReportConfig, patients: pd.DataFrame) -> _Section:
+    title = "Pulmonary recurrence and death (competing risks)"
+    recurrences = [e for e in schema.FIRST_EVENTS
+                   if e not in ("death_without_recurrence", "event_free")]
     if not {"dfs_months", "dfs_event", "first_event"} <= set(patients.columns):
-        return None
+        return _absent("competing", title, "the data have no recurrence dates "
+                       "(recurrence_date), so recurrence cannot be set against death.")
     # the patients whose first event is known, as cuminc keeps them
     data = patients[patients["first_event"].notna() & patients["dfs_months"].notna()]
-    if not len(data):
-        return None
+    if not data["first_event"].astype(object).isin(recurrences).any():
+        return _absent("competing", title, "no recurrence is recorded (recurrence_date and "
+                       "recurrence_site are empty), so recurrence cannot be set against "
+                       "death; a curve of deaths alone would be 1 - Kaplan-Meier under a "
+                       "false label.")
     from metsurv.stats import km
     from metsurv.stats.competing import FIRST_EVENT_STATUS, STATUS_LABELS, cuminc
 
@@ -1290,7 +1566,8 @@ def _competing_section(cfg: ReportConfig, patients: pd.DataFrame) -> _Section | 
             T.ci_text(e, lo, hi, 100) if e > 0 else "0.0"
             for e, lo, hi in zip(at["estimate"], at["lower"], at["upper"], strict=False)],
     })
-    sec = _Section("Pulmonary recurrence and death (competing risks)",
+    sec = _Section("Pulmonary recurrence and death (competing risks)", id="competing",
+                   intro=
                    "Death without recurrence competes with recurrence: the cumulative "
                    "incidence (Aalen-Johansen, as R cmprsk::cuminc) is shown, not 1 - KM.")
     sec.items.append(_Figure("cif_recurrence", "Cumulative incidence of first events",
@@ -1314,17 +1591,15 @@ def _cause_label(cause: Any, labels: dict) -> str:
 def _landmark_section(cfg: ReportConfig, cohort: Any, supp: Suppression) -> _Section | None:
     from metsurv.stats.landmark import landmark
 
-    sec = _Section("Repeat resection: landmark analysis",
+    sec = _Section("Repeat resection: landmark analysis", id="landmark", intro=
                    "Comparing patients with and without a repeat resection from the first "
                    "operation is biased by immortal time (a patient must survive and recur to "
                    "be re-operated). At each landmark, patients alive and followed beyond it "
                    "are grouped by whether they had a repeat resection by then, and survival "
                    "is counted from the landmark (Anderson, Cain & Gelber 1983).")
     if getattr(cohort, "counting_process", None) is None:
-        sec.items.append(_Table("landmark", "Landmark analysis",
-                                "Not shown: the data have no resections table, so repeat "
-                                "resections are unknown.", pd.DataFrame()))
-        return sec
+        return _absent("landmark", sec.title, "the data have no resections table (one row "
+                       "per operation), so repeat resections are unknown.")
     scale = F.UNIT_SCALE[cfg.time_unit]
     rows = []
     for lm in cfg.landmark_times:
@@ -1401,6 +1676,8 @@ def _html(cfg: ReportConfig, cohort: Any, sections: list[_Section], outdir: Path
     for i, sec in enumerate(sections, 1):
         parts.append(f'<section id="s{i}">')
         parts.append(f"<h2>{i}. {esc(sec.title)}</h2>")
+        if sec.reason:
+            parts.append(f'<p class="absent">Not shown: {esc(sec.reason)}</p>')
         if sec.intro:
             parts.append(f"<p>{esc(sec.intro)}</p>")
         for item in sec.items:
@@ -1457,7 +1734,8 @@ def _version(pkg: str) -> str:
         return "not installed"
 
 
-def _provenance(cfg: ReportConfig, cohort: Any, outputs: dict[str, str], built: str) -> str:
+def _provenance(cfg: ReportConfig, cohort: Any, outputs: dict[str, str], built: str,
+                sections: list[_Section]) -> str:
     prov = cohort.provenance
     k = cfg.suppress_below
     # Under suppression every count is written as the report prints it (text).
@@ -1494,6 +1772,7 @@ def _provenance(cfg: ReportConfig, cohort: Any, outputs: dict[str, str], built: 
                  for t, st, r, n in flow[["table", "step", "reason", "n"]].itertuples(
                      index=False)],
         "config": cfg.to_dict(),
+        "sections": section_entries(sections),
         "seed": cfg.seed,
         "versions": versions,
         "outputs_sha256": dict(sorted(outputs.items())),
@@ -1522,9 +1801,21 @@ def _pdf(cfg: ReportConfig, cohort: Any, sections: list[_Section], path: Path,
                   fontsize=7, va="top", color="0.3")
         y = 0.77
         for i, sec in enumerate(sections, 1):
-            page.text(0.1, y, f"{i}. {sec.title}", fontsize=9, va="top")
+            page.text(0.1, y, f"{i}. {sec.title}"
+                      + (f" (not shown: {sec.reason})" if sec.reason else ""),
+                      fontsize=9 if not sec.reason else 7.5, va="top",
+                      color="black" if not sec.reason else "0.35")
             y -= 0.025
         pdf.savefig(page)
+        methods = next((s for s in sections if s.id == "methods"), None)
+        if methods is not None:
+            import textwrap
+
+            page = style.new_figure((8.27, 11.69))
+            page.text(0.08, 0.92, "Methods", fontsize=12, fontweight="bold", va="top")
+            page.text(0.08, 0.88, "\n".join(textwrap.wrap(methods.intro, 95)), fontsize=8.5,
+                      va="top", linespacing=1.5)
+            pdf.savefig(page)
         for sec in sections:
             for item in sec.items:
                 if isinstance(item, _Figure):

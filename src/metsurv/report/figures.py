@@ -203,30 +203,53 @@ def panel_from_km(
 
 
 def benchmark_points(published: pd.DataFrame | None, factor: str, subset: str | None,
-                     groups: Sequence[Any]) -> tuple[pd.DataFrame | None, tuple[str, ...]]:
+                     groups: Sequence[Any], *, histologies: Sequence[str] | None = None
+                     ) -> tuple[pd.DataFrame | None, tuple[str, ...]]:
     """Published points for one Kaplan-Meier panel of ``factor`` (drawn on ``subset``, a key
     of :data:`metsurv.report.config.SUBSETS`, or None) with curves for ``groups``: each
-    figure of the same factor, subset and a level the panel has, as rows ``group``,
+    figure of the same factor, population and a level the panel has, as rows ``group``,
     ``months``, ``survival`` (survival at 2-15 years; a median drawn at 50%), ``source``
     and ``primary`` (read from the study's abstract, see :func:`is_primary`; a figure quoted
     in a review or "commonly quoted" is drawn with another marker), and the citations.
     ``(None, ())`` when nothing matches. Pass it to :func:`panel_from_km`.
+
+    A figure's population is its subset and its histologies
+    (:func:`metsurv.report.tables.published_match`): a sarcoma series is drawn only on a
+    panel of sarcomas (``subset="sarcoma"``). ``histologies``, the histology groups of the
+    panel's patients (:func:`metsurv.report.tables.cohort_histologies`), also keeps an
+    all-histology series off a panel of one histology
+    (:func:`metsurv.report.tables.population_gap`); None: the subset's histology for a
+    histology subset, else not known (all-histology series are drawn).
 
     >>> from metsurv.published import published_figures
     >>> pts, src = benchmark_points(published_figures("IRLM 1997"), "complete_resection",
     ...                             None, [True, False])
     >>> sorted(set(pts["group"])), len(src)
     ([False, True], 1)
+    >>> benchmark_points(published_figures("IRLM 1997"), "complete_resection", None,
+    ...                  [True, False], histologies=("sarcoma",))
+    (None, ())
     """
     from metsurv.published import SURVIVAL_COLUMNS
-    from metsurv.report.tables import published_match
+    from metsurv.report.config import SUBSETS
+    from metsurv.report.tables import _histology_subset, population_gap, published_match
 
     if published is None or not len(published):
         return None, ()
+    if histologies is None and subset is not None and SUBSETS[subset][0] == "histology_group":
+        histologies = (str(SUBSETS[subset][1]),)
     rows, sources = [], []
     for _, p in published.iterrows():
         match = published_match(p)
-        if match is None or match[0] != factor or match[2] != subset:
+        if match is None or match[0] != factor:
+            continue
+        # a panel of one histology without a subset (sarcoma subtype: only sarcomas have
+        # one) is that histology's subset
+        panel_subset = (subset if subset is not None or histologies is None
+                        or len(histologies) != 1 else _histology_subset(histologies[0]))
+        if match[2] not in (subset, panel_subset):
+            continue
+        if population_gap(p, histologies) is not None:
             continue
         level = [g for g in groups if str(g) == str(match[1])]
         if not level:
@@ -1002,3 +1025,123 @@ def save_figure(fig: Figure, stem: Path, formats: Iterable[str] = ("png", "svg",
             fig.savefig(path, format=fmt, dpi=dpi, metadata=meta.get(fmt))
             written.append(path)
     return written
+
+
+# ---------------------------------------------------------------------------------------
+# proportional hazards: scaled Schoenfeld residuals against time (R plot.cox.zph)
+
+#: above this many residual points the scatter is rasterised (a vector file stays small)
+MAX_VECTOR_POINTS = 5000
+
+
+def ph_figure(
+    residuals_x: Any,
+    residuals_y: Any,
+    smooth: pd.DataFrame,
+    term_label: str,
+    *,
+    coef: float | None = None,
+    ticks: tuple[Sequence[float], Sequence[str]] | None = None,
+    transform: str = "km",
+    xlabel: str = "Months after pulmonary metastasectomy",
+    title: str | None = None,
+    p: float | None = None,
+    width_in: float = style.COLUMN_WIDTH_IN,
+) -> Figure:
+    """The scaled Schoenfeld residuals of one term against (transformed) time with their
+    smooth and +-2 SE band, as R ``plot.cox.zph(cox.zph(fit, transform), var = term)``
+    draws it (plus, dotted, the fitted constant coefficient, R's optional ``abline(h =
+    coef(fit))``). A flat smooth is what proportional hazards look like.
+
+    Parameters
+    ----------
+    residuals_x : array-like, shape (n_events,)
+        The events' transformed time (``PHTestResult.residuals["x"]``).
+    residuals_y : array-like, shape (n_events,)
+        The term's scaled Schoenfeld residuals (its column of ``residuals``); missing
+        values (a term constant in a stratum) are not drawn.
+    smooth : pandas.DataFrame
+        :func:`metsurv.stats.cox.zph.zph_smooth` output: ``x``, ``time``, ``estimate``,
+        ``lower``, ``upper``.
+    term_label : str
+        The term as readers know it; the y axis reads "Beta(t) for <term_label>".
+    coef : float, optional
+        The fitted coefficient (for a multi-column term, cox.zph's residual is on the
+        linear-predictor scale, whose constant is 1): a dotted, labelled line.
+    ticks : (positions, labels), optional
+        x ticks on the transformed axis labelled with time values, as R does
+        (:func:`metsurv.stats.cox.zph.zph_time_axis`); without them the axis shows the
+        transformed time itself and is labelled so.
+    transform : str
+        The PH test's transform. "log": drawn against time on a log axis (as R);
+        "identity": x is time.
+    xlabel : str
+        The x label when the axis shows time.
+    title, p : optional
+        A bold title, and the term's PH-test p-value appended to it.
+    width_in : float
+        Figure width in inches (journal column by default).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        ``residuals_x`` and ``residuals_y`` of different lengths, or ``smooth`` without
+        its columns.
+    """
+    x = np.asarray(residuals_x, float)
+    y = np.asarray(residuals_y, float)
+    if x.shape != y.shape:
+        raise ValueError(f"residuals_x and residuals_y differ in length: {x.size} != {y.size}")
+    missing = {"x", "time", "estimate", "lower", "upper"} - set(smooth.columns)
+    if missing:
+        raise ValueError(f"smooth lacks columns {sorted(missing)} (use zph_smooth)")
+    ok = ~np.isnan(y)
+    x, y = x[ok], y[ok]
+    on_time = transform == "log"
+    px = np.exp(x) if on_time else x
+    gx = smooth["time" if on_time else "x"].to_numpy(float)
+    line = style.colour(0)
+    with style.figure_style():
+        fig = style.new_figure((width_in, width_in * 0.72))
+        ax = fig.add_subplot(1, 1, 1)
+        ax.plot(px, y, linestyle="none", marker="o", markersize=1.6, markeredgewidth=0,
+                color="0.6", alpha=0.8, rasterized=x.size > MAX_VECTOR_POINTS,
+                label="Scaled Schoenfeld residual", zorder=1)
+        ax.plot(gx, smooth["estimate"], color=line, linestyle="-", label="Smooth (spline, 4 df)",
+                zorder=3)
+        ax.plot(gx, smooth["upper"], color=line, linestyle=(0, (4, 2)), linewidth=0.8,
+                label="\u00b12 SE", zorder=3)
+        ax.plot(gx, smooth["lower"], color=line, linestyle=(0, (4, 2)), linewidth=0.8,
+                zorder=3)
+        if coef is not None and np.isfinite(coef):
+            ax.axhline(coef, color="0.15", linestyle=":", linewidth=0.9, zorder=2,
+                       label=f"Fitted coefficient ({coef:.3g})")
+        lo = np.nanmin(np.r_[y, smooth["lower"]]) if y.size else smooth["lower"].min()
+        hi = np.nanmax(np.r_[y, smooth["upper"]]) if y.size else smooth["upper"].max()
+        pad = 0.04 * (hi - lo) if hi > lo else 1.0
+        ax.set_ylim(lo - pad, hi + pad)
+        if on_time:
+            ax.set_xscale("log")
+            ax.set_xlabel(xlabel)
+        elif transform == "identity":
+            ax.set_xlabel(xlabel)
+        elif ticks is not None and len(ticks[0]):
+            ax.set_xticks(np.asarray(ticks[0], float), list(ticks[1]))
+            scale = "KM" if transform == "km" else transform
+            ax.set_xlabel(f"{xlabel} ({scale} scale)")
+        else:
+            ax.set_xlabel(f"Time, {transform}-transformed")
+        ax.set_ylabel(f"Beta(t) for {term_label}")
+        head = " ".join(s for s in (title, f"(PH test {format_p(p)})" if p is not None
+                                    else None) if s)
+        if head:
+            ax.set_title(head, loc="left", fontweight="bold")
+        # a light frame: the legend usually sits over residual points
+        ax.legend(loc="best", markerscale=2.0, frameon=True, framealpha=0.85,
+                  edgecolor="none")
+        fig.tight_layout(pad=0.4)
+    return fig

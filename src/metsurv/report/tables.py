@@ -46,6 +46,8 @@ __all__ = [
     "published_comparison",
     "published_like",
     "published_match",
+    "cohort_histologies",
+    "population_gap",
     "protect_cells",
     "subset_patients",
     "SECONDARY",
@@ -138,8 +140,11 @@ def level_label(factor: str, level: Any) -> str:
 
 
 def _levels(s: pd.Series) -> list:
+    """A characteristic's levels in display order: coded levels nobody has are left out (a
+    sarcoma cohort has no "Epithelial 0" row); yes/no keeps both (a 0 there says something)."""
     if isinstance(s.dtype, pd.CategoricalDtype):
-        return list(s.cat.categories)
+        present = set(s.dropna().unique().tolist())
+        return [c for c in s.cat.categories if c in present]
     vals = s.dropna().unique().tolist()
     if s.dtype == bool or all(isinstance(v, (bool, np.bool_)) for v in vals):
         return [True, False]
@@ -563,24 +568,126 @@ PUBLISHED_SUBSETS: dict[str, str | None] = {
     # what the cohort's N0/N1/N2 groups are too (NX = not assessed).
     "lymph-node dissection or sampling": None,
 }
+#: Order of the published comparison's rows by cohort column: the default report's factors
+#: (the IRLM battery of ``config.default_config``) first, then the others as Table 1 lists
+#: them; within a factor its levels in schema order (:func:`_published_level_rank`).
+_PUBLISHED_ORDER: tuple[str, ...] = (
+    "all", "complete_resection", "dfi_group", "n_metastases_group", "histology_group",
+    "leiomyosarcoma", "irlm_group", "nodal_status", "chemo_response",
+)
+
+
+def _figure_histologies(figure: Mapping[str, Any]) -> str:
+    """The histologies a published figure describes ("all" when the row does not say)."""
+    from metsurv.published import ALL_HISTOLOGIES
+
+    h = figure.get("histologies", ALL_HISTOLOGIES)
+    return ALL_HISTOLOGIES if h is None or (isinstance(h, float) and np.isnan(h)) else str(h)
+
+
+def _histology_subset(histology: str) -> str | None:
+    """The report subset (key of config.SUBSETS) of one histology group, None if none."""
+    from metsurv.report.config import SUBSETS
+
+    return next((k for k, (col, val) in SUBSETS.items()
+                 if col == "histology_group" and val == histology), None)
 
 
 def published_match(figure: Mapping[str, Any]) -> tuple[str, Any, str | None] | None:
     """Where a published figure (a row of :func:`metsurv.published.published_figures`)
     stands in a cohort: ``(column, value, subset)``, the cohort column and value of its
     group (``("all", "all")``: everyone) and the report subset that reproduces its
-    population (None: all patients); None when its factor, level or subset has no
+    population (None: all patients); None when its factor, level or population has no
     counterpart in the cohort.
+
+    The population is the figure's ``histologies`` (missing: "all") and its ``subset``. A
+    single-histology figure is placed in that histology's report subset (sarcoma series
+    among the cohort's sarcomas); one whose subset is a restriction too (van Geel 1996:
+    complete resections of sarcoma) is the restriction's group within the histology
+    (``("complete_resection", True, "sarcoma")``); a figure that would need two
+    restrictions and a factor has no counterpart.
 
     >>> published_match({"factor": "dfi_group", "level": "0-11", "subset": "complete resection"})
     ('dfi_group', '0-11', 'complete_resection')
+    >>> published_match({"factor": "nodal_status", "level": "N1", "subset": "all",
+    ...                  "histologies": "sarcoma"})
+    ('nodal_status', 'N1', 'sarcoma')
     >>> published_match({"factor": "n_metastasectomies", "level": "2", "subset": "all"}) is None
     True
     """
+    from metsurv.published import ALL_HISTOLOGIES
+    from metsurv.report.config import SUBSETS
+
     col, val = PUBLISHED_LEVELS.get((figure["factor"], figure["level"]), (None, None))
     if col is None or figure["subset"] not in PUBLISHED_SUBSETS:
         return None
-    return col, val, PUBLISHED_SUBSETS[figure["subset"]]
+    subset = PUBLISHED_SUBSETS[figure["subset"]]
+    histology = _figure_histologies(figure)
+    if histology == ALL_HISTOLOGIES:
+        return col, val, subset
+    within = _histology_subset(histology)
+    if within is None:
+        return None
+    if subset is None:
+        return col, val, within
+    if col == "all":  # everyone of the restriction, within the histology
+        scol, sval = SUBSETS[subset]
+        return scol, sval, within
+    return None
+
+
+def cohort_histologies(patients: pd.DataFrame) -> tuple[str, ...] | None:
+    """The histology groups (``histology_group`` codes) present in ``patients``, in schema
+    order; None when the cohort records none (column absent or empty)."""
+    if "histology_group" not in patients.columns:
+        return None
+    present = {str(v) for v in pd.unique(patients["histology_group"].dropna())}
+    if not present:
+        return None
+    codes = schema.PATIENTS["histology_group"].codes or ()
+    return tuple([c for c in codes if c in present] + sorted(present - set(codes)))
+
+
+def population_gap(figure: Mapping[str, Any], histologies: Sequence[str] | None
+                   ) -> str | None:
+    """Why a published figure cannot be set beside a cohort (or a panel) whose patients
+    have the histology groups ``histologies`` (see :func:`cohort_histologies`; None:
+    not recorded), or None when it can. A single-histology series needs patients of that
+    histology; an all-histology series is not set beside a single-histology cohort (its
+    population is not the cohort's); with no histology recorded only all-histology
+    series are used.
+
+    >>> population_gap({"histologies": "sarcoma"}, ("epithelial", "melanoma"))
+    'the cohort has no sarcoma patients'
+    >>> population_gap({"histologies": "all"}, ("sarcoma",))
+    'an all-histology series; the cohort is sarcoma only'
+    >>> population_gap({"histologies": "all"}, ("epithelial", "sarcoma")) is None
+    True
+    """
+    from metsurv.published import ALL_HISTOLOGIES
+
+    histology = _figure_histologies(figure)
+    if histology == ALL_HISTOLOGIES:
+        if histologies is not None and len(histologies) == 1:
+            only = level_label("histology_group", histologies[0]).lower()
+            return f"an all-histology series; the cohort is {only} only"
+        return None
+    name = level_label("histology_group", histology).lower()
+    if histologies is None:
+        return f"a {name} series; the cohort records no histology group"
+    if histology not in histologies:
+        return f"the cohort has no {name} patients"
+    return None
+
+
+def _population_text(figure: Mapping[str, Any]) -> str:
+    """The population a published figure describes, as the table prints it."""
+    from metsurv.published import ALL_HISTOLOGIES
+
+    histology = _figure_histologies(figure)
+    text = ("All histologies" if histology == ALL_HISTOLOGIES
+            else level_label("histology_group", histology))
+    return text if figure["subset"] == "all" else f"{text}, {figure['subset']}"
 
 
 def published_like(endpoint: str = "os", study: str | None = None) -> pd.DataFrame:
@@ -617,10 +724,12 @@ def subset_patients(patients: pd.DataFrame, subset: str | None) -> pd.DataFrame:
 
 
 def _cohort_figures(published: pd.DataFrame, patients: pd.DataFrame, endpoint: str
-                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The published figures the cohort can be set beside, and the cohort's n, median and
-    survival for each (Kaplan-Meier of the same subset and group; survival only where
-    someone is still followed). One fit per subset and factor serves all its levels."""
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, ...]]:
+    """The published figures the cohort can be set beside, the cohort's n, median and
+    survival for each (Kaplan-Meier of the same population and group; survival only where
+    someone is still followed), and why figures were left out for their population (one
+    text per study and population, :func:`population_gap`). One fit per subset and factor
+    serves all its levels."""
     from metsurv.published import SURVIVAL_COLUMNS
     from metsurv.stats import km
     from metsurv.stats.irlm import ENDPOINTS
@@ -628,10 +737,15 @@ def _cohort_figures(published: pd.DataFrame, patients: pd.DataFrame, endpoint: s
 
     time, event = ENDPOINTS[endpoint]
     times = [12.0 * y for y in SURVIVAL_COLUMNS.values()]
-    keep, rows, fits = [], {}, {}
+    histologies = cohort_histologies(patients)
+    keep, rows, fits, left_out = [], {}, {}, {}
     for i, p in published.iterrows():
         match = published_match(p)
         if match is None:
+            continue
+        gap = population_gap(p, histologies)
+        if gap is not None:
+            left_out.setdefault(f"{p['study']} ({_population_text(p).lower()}): {gap}", None)
             continue
         keep.append(i)
         col, val, subset = match
@@ -650,7 +764,33 @@ def _cohort_figures(published: pd.DataFrame, patients: pd.DataFrame, endpoint: s
             row[name] = r["estimate"] if followed(r["n_risk"], r["estimate"]) else np.nan
             row[f"{name}_n_risk"] = r["n_risk"]
         rows[i] = row
-    return published.loc[keep], pd.DataFrame.from_dict(rows, orient="index")
+    return (published.loc[keep], pd.DataFrame.from_dict(rows, orient="index"),
+            tuple(left_out))
+
+
+def _published_level_rank(column: str, value: Any) -> int:
+    """Rank of a cohort level in its factor's order: the reference level first for yes/no
+    (as the report's figures), schema code order for coded factors."""
+    if isinstance(value, (bool, np.bool_)):
+        return 0 if bool(value) == schema.REFERENCE_LEVELS.get(column, False) else 1
+    codes = tuple(schema.ORDERED_FACTORS.get(column, ())) or tuple(
+        (schema.PATIENTS[column].codes or ()) if column in schema.PATIENTS else ())
+    return codes.index(value) if value in codes else len(codes)
+
+
+def _published_order(published: pd.DataFrame) -> list:
+    """The index of ``published`` in the table's order: factor (:data:`_PUBLISHED_ORDER`,
+    then others by name), study (first appearance), level (the factor's order)."""
+    study_rank = {s: r for r, s in enumerate(dict.fromkeys(published["study"]))}
+    keys = []
+    for i, p in published.iterrows():
+        match = published_match(p)
+        col, val = (match[0], match[1]) if match else (str(p["factor"]), p["level"])
+        factor_rank = (_PUBLISHED_ORDER.index(col) if col in _PUBLISHED_ORDER
+                       else len(_PUBLISHED_ORDER))
+        level_rank = _published_level_rank(col, val) if match else 0
+        keys.append(((factor_rank, col, study_rank[p["study"]], level_rank, str(val)), i))
+    return [i for _, i in sorted(keys, key=lambda t: t[0])]
 
 
 def published_comparison(
@@ -668,15 +808,27 @@ def published_comparison(
     Give ``patients`` (a patients DataFrame or a Cohort): the cohort's figures are
     computed here, for every figure of ``published`` (default: all studies) measured like
     ``endpoint`` from metastasectomy (:func:`published_like`) that the cohort has a group
-    for (:func:`published_match`), by Kaplan-Meier on the same subset and group. Or give
-    ``cohort_rows`` computed elsewhere: for the index of ``published``, the cohort's
-    ``n``, ``median_months`` and survival columns (``surv_2y`` ... ``surv_15y``), NaN
-    where it has no matching group or follow-up (and optionally ``<column>_n_risk``, the
-    number at risk it rests on). Survival is printed in percent; a survival column appears
-    only when some published row reports it. With ``suppress_below`` = k a cohort n of
-    1..k-1 prints "<k" and its estimates are left out, as is survival resting on fewer
-    than k at risk; a report gives ``count_text(subset, column, value, n)``, its decision
-    for that group's count, so that this table hides what every other output hides.
+    for (:func:`published_match`), by Kaplan-Meier on the same population and group: a
+    sarcoma series beside the cohort's sarcoma patients only. A figure whose population
+    the cohort lacks is left out (:func:`population_gap`: a sarcoma series when the cohort
+    has no sarcomas, an all-histology series when the cohort is of one histology); the
+    reasons, one line per study and population, are in ``attrs["left_out"]`` of the
+    result, for the caption. Or give ``cohort_rows`` computed elsewhere: for the index of
+    ``published``, the cohort's ``n``, ``median_months`` and survival columns
+    (``surv_2y`` ... ``surv_15y``), NaN where it has no matching group or follow-up (and
+    optionally ``<column>_n_risk``, the number at risk it rests on). Survival is printed
+    in percent; a survival column appears only when some published row reports it. With
+    ``suppress_below`` = k a cohort n of 1..k-1 prints "<k" and its estimates are left
+    out, as is survival resting on fewer than k at risk; a report gives
+    ``count_text(subset, column, value, n)``, its decision for that group's count (subset
+    a key of ``config.SUBSETS`` or None, as :func:`published_match` places the figure), so
+    that this table hides what every other output hides.
+
+    Rows are in the factor's order (the report's factors first, then the others), then
+    study, then level in the factor's order; factors and levels are printed as the rest of
+    the report prints them (:data:`FACTOR_TITLES`, :func:`level_label`: "DFI ≥36 mo").
+    Column "Population" is the population the figure describes, and the cohort's patients
+    it is set beside.
 
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
@@ -684,17 +836,18 @@ def published_comparison(
     ...                    "complete_resection": rng.random(300) < 0.8})
     >>> t = published_comparison(published_like(study="IRLM 1997"), patients=df)
     >>> t[["Level", "Cohort n"]].head(2).to_numpy().tolist()
-    [['complete', '248'], ['incomplete', '52']]
+    [['Complete (R0)', '248'], ['Incomplete (R1/R2)', '52']]
     """
     from metsurv.published import SURVIVAL_COLUMNS
 
     if (patients is None) == (cohort_rows is None):
         raise ValueError("give either patients (the cohort) or cohort_rows, not both")
+    left_out: tuple[str, ...] = ()
     if patients is not None:
         frame = getattr(patients, "patients", patients)
         pub = published_like(endpoint) if published is None else _measured_like(published,
                                                                                  endpoint)
-        published, cohort_rows = _cohort_figures(pub, frame, endpoint)
+        published, cohort_rows, left_out = _cohort_figures(pub, frame, endpoint)
     k = int(suppress_below or 0)
 
     def pct(v: float) -> str:
@@ -705,7 +858,8 @@ def published_comparison(
 
     surv_cols = [c for c in SURVIVAL_COLUMNS if published[c].notna().any()]
     rows = []
-    for i, p in published.iterrows():
+    for i in _published_order(published):
+        p = published.loc[i]
         c = cohort_rows.loc[i] if i in cohort_rows.index else pd.Series(dtype=float)
         if not shows_estimates(c.get("n", np.nan), k):  # no estimates of a "<k" group
             c = pd.Series({"n": c["n"]})
@@ -713,12 +867,18 @@ def published_comparison(
         n_text = (count_text(match[2], match[0], match[1], int(c["n"]))
                   if count_text is not None and match is not None and pd.notna(c.get("n"))
                   else suppress_count(c.get("n", np.nan), k))
+        if match is None:
+            factor, level = FACTOR_TITLES.get(p["factor"], p["factor"]), p["level"]
+        elif match[0] == "all":
+            factor, level = FACTOR_TITLES["all"], FACTOR_TITLES["all"]
+        else:
+            factor, level = FACTOR_TITLES.get(match[0], match[0]), level_label(*match[:2])
         row = {
             "Study": p["study"],
             "Published cohort": p["cohort"],
-            "Subset": p["subset"],
-            "Factor": FACTOR_TITLES.get(p["factor"], p["factor"]),
-            "Level": p["level"],
+            "Population": _population_text(p),
+            "Factor": factor,
+            "Level": level,
             "Published n": num(p["n"], "{:,.0f}"),
             "Cohort n": n_text,
             "Published median (mo)": num(p["median_months"]),
@@ -732,7 +892,9 @@ def published_comparison(
                                         else "")
         row["Source"] = p["source"]
         rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out.attrs["left_out"] = left_out
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -841,6 +1003,8 @@ def format_irlm(battery: Any, suppress_below: int = 0, *,
              else set())
     rows = []
     last = None
+    # levels nobody has are left out (a sarcoma cohort has no epithelial row of zeros)
+    df = df[(df["n"].fillna(0) > 0) | df.get("reference", False).astype(bool)]
     for _, r in df.iterrows():
         first = r["factor"] != last
         last = r["factor"]

@@ -31,6 +31,9 @@ class PHTestResult(Result):
     #: against x estimates beta(t), flat when hazards are proportional), in a column named
     #: as the term (``y:<term>`` for a term itself called time, x or stratum)
     residuals: pd.DataFrame | None = None
+    #: cox.zph's ``var`` (solve of the mean information per event), by residual column:
+    #: the scale of plot.cox.zph's band (:func:`~metsurv.stats.cox.zph.zph_smooth`)
+    var: pd.DataFrame | None = None
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame(

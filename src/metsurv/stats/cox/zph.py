@@ -142,7 +142,7 @@ def cox_zph(fit: CoxResult, transform: str = "km") -> PHTestResult:
     dfs.append(p)
     stats_a, dfs_a = np.array(stats), np.array(dfs)
     dead = np.flatnonzero(risk.e > 0)
-    resid = _scaled_schoenfeld(schoen, used, imat[:p, :p], assign, beta)
+    resid, vmean = _scaled_schoenfeld(schoen, used, imat[:p, :p], assign, beta)
     if risk.start is not None:
         # R lists (start, stop] events by rev(order(-strata, -stop)): tied deaths in
         # reverse row order
@@ -152,8 +152,15 @@ def cox_zph(fit: CoxResult, transform: str = "km") -> PHTestResult:
     if fit.strata:
         axes["stratum"] = np.asarray(stratum_labels, dtype=object)[risk.s[dead]]
     frame = pd.DataFrame(axes)
-    for j, cov in enumerate(covariates):
-        frame[f"y:{cov}" if cov in _ZPH_AXES else cov] = resid[:, j]
+    names = [f"y:{cov}" if cov in _ZPH_AXES else cov for cov in covariates]
+    for j, name in enumerate(names):
+        frame[name] = resid[:, j]
+    # R's cox.zph ``var`` (solve(vmean)), the scale of plot.cox.zph's band (zph_smooth)
+    try:
+        var = np.linalg.inv(vmean)
+    except np.linalg.LinAlgError:
+        var = np.full(vmean.shape, np.nan)
+    var_frame = pd.DataFrame(var, index=names, columns=names)
     return PHTestResult(
         terms=(*covariates, "GLOBAL"),
         chisq=stats_a,
@@ -161,6 +168,7 @@ def cox_zph(fit: CoxResult, transform: str = "km") -> PHTestResult:
         p=chi2.sf(stats_a, dfs_a),
         transform=transform,
         residuals=frame,
+        var=var_frame,
         warnings=tuple(notes),
     )
 
@@ -186,7 +194,8 @@ def _scaled_schoenfeld(
     """cox.zph's ``y``: Schoenfeld residuals (events in stratum-then-time order) scaled by
     the average information per event (Grambsch & Therneau 1994), per stratum over the
     terms that vary in it, plus the coefficient (1 for a multi-column term, whose
-    residual is the linear predictor's). Plotting y against x shows beta(t)."""
+    residual is the linear predictor's). Plotting y against x shows beta(t). Also returns
+    R's ``vmean`` (per term), whose inverse is cox.zph's ``var``."""
     used = used.copy()
     for cols in assign:  # R: a factor level unused in a stratum takes the term's count
         c = list(cols)
@@ -211,4 +220,176 @@ def _scaled_schoenfeld(
             out[start : start + n, k] = np.linalg.solve(vmean[np.ix_(k, k)], block.T).T
         start += n
     add = np.array([beta[c[0]] if len(c) == 1 else 1.0 for c in assign])
-    return out + add
+    return out + add, vmean
+
+
+def zph_smooth(
+    ph: PHTestResult,
+    column: str,
+    fit: CoxResult | None = None,
+    df: int = 4,
+    n: int = 40,
+) -> pd.DataFrame:
+    """The smooth of one term's scaled Schoenfeld residuals against transformed time,
+    with its +-2 SE band, as R ``plot.cox.zph(zph, resid = TRUE, se = TRUE, df = 4,
+    nsmo = 40)`` (survival 3.5-3) draws it: the estimate of beta(t).
+
+    R source matched (``survival:::plot.cox.zph``)::
+
+        pred.x <- seq(min(xx), max(xx), length = nsmo)
+        lmat <- ns(c(pred.x, xx), df = df, intercept = TRUE)
+        pmat <- lmat[1:nsmo, ]; xmat <- lmat[-(1:nsmo), ]
+        qmat <- qr(xmat[keep, ])                  # keep: y not NA
+        yhat <- pmat %*% qr.coef(qmat, y)
+        bk <- backsolve(qmat$qr[1:df, 1:df], diag(df)); xtx <- bk %*% t(bk)
+        seval <- ((pmat %*% xtx) * pmat) %*% rep(1, df)
+        yup, ylow <- yhat +- 2 * sqrt(x$var[i, i] * seval)
+
+    The natural-spline basis is built here (the truncated-power basis of natural cubic
+    splines, Hastie, Tibshirani & Friedman 2009 eq. 5.4–5.5) on R's knots: boundary knots
+    at the range of ``c(pred.x, xx)`` and ``df - 2`` interior knots at its type-7
+    quantiles. It spans the same space as R's B-spline form of ``ns``; the fit and
+    ``seval = diag(P (L'L)^-1 P')`` do not depend on the basis chosen within the space.
+    ``x$var`` is cox.zph's ``var``, ``solve(vmean)`` with vmean the information per event
+    (not the fit's ``vcov``).
+
+    Parameters
+    ----------
+    ph : PHTestResult
+        From :func:`cox_zph`; its ``residuals`` must be present.
+    column : str
+        A residual column of ``ph.residuals`` (a term name, or ``y:<term>``).
+    fit : CoxResult, optional
+        The fit ``ph`` was computed from; needed only when ``ph`` has no ``var``
+        (cox.zph's ``var``), which is then recomputed from it.
+    df : int
+        Degrees of freedom of the natural spline (R ``df``), at least 2.
+    n : int
+        Number of grid points (R ``nsmo``), at least 2.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``n`` rows: ``x`` (grid of transformed time, R ``pred.x``), ``time`` (the grid in
+        the time unit: exp(x) for transform "log", x for "identity", else interpolated
+        from the events' (x, time) pairs as R places its axis labels), ``estimate``
+        (yhat), ``lower``, ``upper`` (yhat -+ 2 SE).
+
+    Raises
+    ------
+    ValueError
+        No residuals, an unknown ``column``, no ``var`` and no ``fit``, ``df`` or ``n``
+        below 2, or a singular spline fit (fewer than ``df`` distinct event times with a
+        residual; R warns "spline fit is singular" and skips the term).
+
+    >>> from metsurv.stats.cox import cox
+    >>> rng = np.random.default_rng(1)
+    >>> d = pd.DataFrame({"os_months": rng.exponential(20, 60), "os_event": 1,
+    ...                   "age": rng.normal(60, 8, 60)})
+    >>> ph = cox_zph(cox(d, ["age"]))
+    >>> zph_smooth(ph, "age").columns.tolist()
+    ['x', 'time', 'estimate', 'lower', 'upper']
+    """
+    res = ph.residuals
+    if res is None:
+        raise ValueError("the PH test has no residuals (no estimable term)")
+    if column in _ZPH_AXES or column not in res.columns:
+        raise ValueError(f"{column!r} is not a residual column of the PH test; columns: "
+                         f"{[c for c in res.columns if c not in _ZPH_AXES]}")
+    if df < 2 or n < 2:
+        raise ValueError(f"df and n must be at least 2, got df={df}, n={n}")
+    var = ph.var
+    if var is None:
+        if fit is None:
+            raise ValueError("the PH test carries no var: pass fit")
+        var = cox_zph(fit, ph.transform).var
+    xx = res["x"].to_numpy(float)
+    y = res[column].to_numpy(float)
+    keep = ~np.isnan(y)
+    pred_x = np.linspace(xx.min(), xx.max(), n)
+    basis = _ns_basis(np.r_[pred_x, xx], df)
+    pmat, xmat = basis[:n], basis[n:][keep]
+    q, r = np.linalg.qr(xmat)
+    if np.linalg.matrix_rank(xmat) < df:
+        raise ValueError(f"spline fit is singular for {column!r} (fewer than {df} distinct "
+                         "event times with a residual); R skips the term")
+    yhat = pmat @ np.linalg.solve(r, q.T @ y[keep])
+    pr = np.linalg.solve(r.T, pmat.T).T  # P R^-1: seval = rowSums((P R^-1)^2)
+    seval = np.einsum("ij,ij->i", pr, pr)
+    half = 2 * np.sqrt(float(var.loc[column, column]) * seval)
+    return pd.DataFrame({"x": pred_x, "time": _x_to_time(ph, pred_x), "estimate": yhat,
+                         "lower": yhat - half, "upper": yhat + half})
+
+
+def zph_time_axis(ph: PHTestResult) -> tuple[np.ndarray, list[str]]:
+    """Where R ``plot.cox.zph`` puts its x-axis labels (time values) on the transformed
+    axis: 8 points evenly inside the range of x (``seq(min, max, length = 17)[2 * 1:8]``),
+    their times rounded to 2 significant digits, mapped back to x by linear
+    interpolation (R ``approx``; a rounded time outside the events' range is dropped, as
+    R's NA). For transform "identity" and "log" R uses an ordinary (log) axis: empty.
+
+    Parameters
+    ----------
+    ph : PHTestResult
+        From :func:`cox_zph`, with residuals.
+
+    Returns
+    -------
+    positions : numpy.ndarray
+        Tick positions on the x (transformed time) axis, shape (k,), k <= 8.
+    labels : list of str
+        The time values there, as R formats them.
+
+    Raises
+    ------
+    ValueError
+        The PH test has no residuals.
+    """
+    if ph.residuals is None:
+        raise ValueError("the PH test has no residuals (no estimable term)")
+    if ph.transform in ("identity", "log"):
+        return np.empty(0), []
+    xs, ts = _x_time_pairs(ph)
+    at = np.linspace(xs.min(), xs.max(), 17)[1::2]
+    times = np.array([float(f"{v:.2g}") for v in np.interp(at, xs, ts)])
+    ok = (times >= ts.min()) & (times <= ts.max())
+    times = times[ok]
+    pos = np.interp(times, ts, xs)
+    return pos, [np.format_float_positional(v, trim="-") for v in times]
+
+
+def _x_time_pairs(ph: PHTestResult) -> tuple[np.ndarray, np.ndarray]:
+    """(x, time) of the events, first row of each distinct x (R ``!duplicated(xx)``),
+    sorted by x (x is nondecreasing in time for the km and rank transforms)."""
+    res = ph.residuals
+    xx, tt = res["x"].to_numpy(float), res["time"].to_numpy(float)
+    _, first = np.unique(xx, return_index=True)
+    return xx[first], tt[first]
+
+
+def _x_to_time(ph: PHTestResult, x: np.ndarray) -> np.ndarray:
+    if ph.transform == "identity":
+        return x.copy()
+    if ph.transform == "log":
+        return np.exp(x)
+    xs, ts = _x_time_pairs(ph)
+    return np.interp(x, xs, ts)
+
+
+def _ns_basis(x: np.ndarray, df: int) -> np.ndarray:
+    """A basis (n, df) of the natural cubic splines with intercept on R ``ns(x, df,
+    intercept = TRUE)``'s knots: boundary at range(x), df - 2 interior at the type-7
+    quantiles. Truncated-power form on x scaled to [0, 1] (same space; better
+    conditioned)."""
+    lo, hi = x.min(), x.max()
+    u = (x - lo) / (hi - lo) if hi > lo else x - lo
+    inner = np.quantile(u, np.linspace(0, 1, df)[1:-1])
+    knots = np.r_[0.0, inner, 1.0]  # K = df knots, df basis functions
+
+    def d(k: int) -> np.ndarray:
+        span = knots[-1] - knots[k]
+        return (np.maximum(u - knots[k], 0) ** 3 - np.maximum(u - knots[-1], 0) ** 3) / span
+
+    last = d(len(knots) - 2)
+    cols = [np.ones_like(u), u, *(d(k) - last for k in range(len(knots) - 2))]
+    return np.column_stack(cols)
