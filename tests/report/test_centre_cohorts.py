@@ -176,6 +176,29 @@ def test_sections_supported_by_the_data_are_shown(reports):
     for sec in ("cohort", "survival", "cox", "irlm", "methods"):
         assert s[sec]["shown"], s[sec]
     assert s["km_complete_resection"]["shown"]
+    # the default report asks for nodal status and a landmark: this export has neither
+    # nodes nor a resections table, and says so
+    assert s["km_nodal_status"]["shown"] is False
+    assert s["landmark"]["shown"] is False and "resections table" in s["landmark"]["reason"]
+    assert not any(e["reason"].startswith("Not shown") for e in s.values() if e["reason"])
+
+
+def test_histology_abbreviations_and_an_unplaced_text_are_reported(tmp_path):
+    """CRC, RCC, HNSCC, 'Breast ca' are epithelial; a text no rule places is read as other,
+    and the report's data checks name it (the reader maps it in the mapping file)."""
+    data, mapping = _centre_a(tmp_path)
+    df = pd.read_csv(data, sep=";", dtype=str)
+    df["Histologie"] = (["CRC", "RCC", "HNSCC", "Breast ca", "LMS", "Spindelzell-Tu"]
+                        * 30)[:len(df)]
+    df.to_csv(data, sep=";", index=False)
+    assert main(["report", str(data), "--mapping", str(mapping), "--out",
+                 str(tmp_path / "report")]) == 0
+    t1 = pd.read_csv(tmp_path / "report" / "tables" / "table1.csv", dtype=str,
+                     keep_default_na=False)
+    rows = dict(zip(t1["Level"], t1.iloc[:, 2], strict=False))
+    assert rows["Epithelial"].startswith("108 ")  # 4 of every 6 rows of 160, rounded down
+    findings = pd.read_csv(tmp_path / "report" / "tables" / "findings.csv", dtype=str)
+    assert findings["Rule"].str.contains("histology_unrecognised.*'Spindelzell-Tu'").any()
 
 
 def test_nodes_never_assessed_and_landmark_with_resections(reports):

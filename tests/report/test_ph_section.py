@@ -54,6 +54,13 @@ def test_rejected_ph_is_said_beside_the_hr_with_residuals_and_rmst(reports):
     cox_block = html[html.index('id="tab-cox"'):html.index('id="tab-cox_ph_test"')]
     assert "Proportional hazards rejected for completeness of resection" in cox_block
     assert (out / "figures" / "ph_complete_resection.svg").exists()
+    # and in the table itself, CSV included, beside the HR
+    cox = pd.read_csv(out / "tables" / "cox.csv", dtype=str, keep_default_na=False)
+    marks = dict(zip(cox["Term"], cox["PH check p (cox.zph)"], strict=True))
+    resection = [t for t in marks if t.startswith("Completeness of resection")]
+    assert resection and all(marks[t] == "< 0.001 (not proportional)" for t in resection)
+    assert all("not proportional" not in marks[t] for t in marks
+               if t.startswith("Number of metastases"))
     rmst = pd.read_csv(out / "tables" / "ph_rmst_complete_resection.csv", dtype=str)
     assert rmst["Comparison"].tolist() == ["Incomplete (R1/R2) vs Complete (R0)"]
     diff = float(rmst.iloc[0, 1].lstrip("'").split(" ")[0])

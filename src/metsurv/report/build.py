@@ -123,8 +123,9 @@ def section_entries(sections: list[_Section]) -> list[dict[str, Any]]:
             if item.name.startswith("km_") and not (isinstance(item, _Table)
                                                     and item.name == "km_overall"):
                 absent = isinstance(item, _Table) and item.frame.empty
+                reason = item.caption.removeprefix("Not shown: ") if absent else None
                 out.append({"id": item.name, "title": item.title, "shown": not absent,
-                            "reason": item.caption if absent else None})
+                            "reason": reason})
     return out
 
 
@@ -815,6 +816,14 @@ def _methods_text(cfg: ReportConfig, cohort: Any, sections: list[_Section]) -> s
                      + ", ".join(f"{t:g}" for t in cfg.landmark_times)
                      + " months (Anderson, Cain and Gelber 1983), avoiding immortal-time "
                      "bias.")
+    if any(item.name.startswith("ph_rmst_") for s in sections for item in s.items):
+        parts.append("Where proportional hazards were rejected (cox.zph p < 0.05), the scaled "
+                     "Schoenfeld residuals were plotted against time and the restricted mean "
+                     "survival time to 5 years was compared, which does not assume them.")
+    if "published" in shown:
+        parts.append("Survival of the cohort was set beside published series of the same "
+                     "population (histologies and subset) and the same endpoint and time "
+                     "origin.")
     entry = cohort.patients.get("entry_months")
     if entry is not None and bool((entry > 0).any()):
         parts.append("Patients registered after their operation entered the risk sets at "
@@ -1038,6 +1047,16 @@ def _findings_summary(findings: pd.DataFrame, k: int) -> pd.DataFrame:
     if findings is None or not len(findings) or not set(cols) <= set(findings.columns):
         return pd.DataFrame()
     frame = findings[cols].astype(object).fillna("")
+    if "value" in findings.columns:
+        # an unplaced histology text is what the reader must map (docs/mapping.md): named,
+        # unless under suppression it is rarer than k (a rare diagnosis is a quasi-identifier)
+        hist = frame["rule"].astype(str).str.startswith("histology_unrecognised")
+        rows = frame["rule"].astype(str).str.extract(r"\((\d[\d,]*) rows?\)")[0]
+        rows = pd.to_numeric(rows.str.replace(",", ""), errors="coerce").fillna(0)
+        named = hist & ((rows >= k) if k else True)
+        text = findings["value"].astype(str).str.slice(0, 40)
+        frame.loc[named, "rule"] = (frame.loc[named, "rule"].astype(str) + ": '"
+                                    + text[named] + "'")
     if k:  # a rule may say how many rows it concerns ("(3 rows)"): the n column says it,
         # under suppression as every count
         frame["rule"] = frame["rule"].astype(str).str.replace(
@@ -1326,10 +1345,16 @@ def _cox_section(cfg: ReportConfig, patients: pd.DataFrame, battery: Any, counts
         return None
     from metsurv.stats import cox
 
+    # a covariate needs two values in the cohort (one histology is no contrast: R would
+    # give its terms NA); the ones left out are named
     covs = [c for c in cfg.cox_covariates if c in patients.columns
-            and patients[c].notna().any()]
+            and patients[c].astype(object).dropna().nunique() >= 2]
     if not covs:
         return None
+    left_out = [c for c in cfg.cox_covariates if c not in covs]
+    left_text = ("" if not left_out else " Configured covariates left out, for having fewer "
+                 "than two values in this cohort: " + ", ".join(
+                     lower_first(T.FACTOR_TITLES.get(c, c)) for c in left_out) + ".")
 
     # cox takes yes/no columns as two-level factors and the schema's reference levels
     # (complete resection, DFI >= 36, ...), so HRs read "incomplete vs complete" as in IRLM.
@@ -1379,8 +1404,8 @@ def _cox_section(cfg: ReportConfig, patients: pd.DataFrame, battery: Any, counts
                    "Efron ties; 95% Wald CIs, as R coxph. Two multivariable models appear in "
                    f"this report. Here, the study model (config cox.covariates): {study}; "
                    f"{in_model.text(False)} patients with a missing covariate "
-                   "left out. In the IRLM comparison battery, the battery model: "
-                   + _battery_model_text(battery, counts) + ".")
+                   "left out." + left_text + " In the IRLM comparison battery, the battery "
+                   "model: " + _battery_model_text(battery, counts) + ".")
     sec.items.append(_Figure("forest", "Hazard ratios",
                              "Univariable (filled circles) and study-model multivariable (open "
                              f"squares; {study}) Cox hazard ratios with 95% CIs, log scale.",
@@ -1388,9 +1413,23 @@ def _cox_section(cfg: ReportConfig, patients: pd.DataFrame, battery: Any, counts
     table = T.format_cox(models)
     table.columns = [c.replace(_STUDY_MODEL, f"Multivariable, study model (n = "
                                f"{n_text}, events = {e_text})") for c in table.columns]
+    if ph is not None:  # beside each HR of the study model: its PH check, in the CSV too
+        zph_p = dict(zip(ph["term"], ph["p"], strict=True))
+
+        def ph_cell(label: str) -> str:
+            for term in covs:
+                title = T.FACTOR_TITLES.get(term, term)
+                if (label == title or label.startswith(f"{title}:")) and term in zph_p:
+                    p_ = zph_p[term]
+                    return ("" if not np.isfinite(p_) else format_p(p_, label=False)
+                            + (" (not proportional)" if p_ < _PH_ALPHA else ""))
+            return ""
+        table["PH check p (cox.zph)"] = [ph_cell(t) for t in table["Term"]]
     sec.items.append(_Table("cox", "Cox models", "HR (95% CI) and Wald p per model; "
                             f"{T.NOT_ESTIMABLE}: a term R reports as NA. "
-                            f"Study model: {study}.", table, notes=notes))
+                            f"Study model: {study}. PH check: cox.zph p of the term in the "
+                            "study model; below 0.05 its hazard ratio averages an effect that "
+                            "changes over time.", table, notes=notes))
     if ph is not None:
         ph_tab = pd.DataFrame({
             "Term": [T.FACTOR_TITLES.get(t, t) for t in ph["term"]],

@@ -380,7 +380,10 @@ def default_config(source: Path, resections: Path | None = None,
                  **({"mapping": str(mapping)} if mapping else {}),
                  **({"today": today.isoformat()} if today else {})},
         "factors": ["complete_resection", "dfi_group", "n_metastases_group",
-                    "histology_group", "irlm_group"],
+                    "histology_group", "nodal_status", "irlm_group"],
+        # a landmark analysis of repeat resection: made from a resections table, else the
+        # report says that it needs one
+        "landmark_times": [24],
         "table1": {"by": "complete_resection"},
         "cox": {"covariates": ["complete_resection", "dfi_group", "n_metastases_group",
                                "histology_group"]},

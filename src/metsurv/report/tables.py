@@ -907,6 +907,10 @@ _FORMULA_START = re.compile(r"[=+\-@\t\r]")
 #: ... unless it is a plain number ("-0.52", "+3", "-1e-05"), which a spreadsheet reads as
 #: the number it is: neutralising it would turn a coefficient into text.
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+#: ... or an estimate with its CI as metsurv prints it ("-16.1 (-23.2–-9.0)"): digits,
+#: signs, points, a space, parentheses and the en dash only, so no name or reference a
+#: spreadsheet could call
+_ESTIMATE_CI = re.compile(r"-?[\d.,]+ \(-?[\d.,]+\u2013-?[\d.,]+\)")
 
 
 def csv_safe_text(values: pd.Series) -> pd.Series:
@@ -915,9 +919,12 @@ def csv_safe_text(values: pd.Series) -> pd.Series:
 
     >>> csv_safe_text(pd.Series(["=1+1", "-0.52", "@SUM(A1)", "R0", 3, None])).tolist()
     ["'=1+1", '-0.52', "'@SUM(A1)", 'R0', 3, None]
+    >>> csv_safe_text(pd.Series(["-16.1 (-23.2–-9.0)", "-1+cmd|' /C calc'!A0"])).tolist()
+    ['-16.1 (-23.2–-9.0)', "'-1+cmd|' /C calc'!A0"]
     """
     text = values.map(lambda v: v if isinstance(v, str) else "")
-    risky = text.str.match(_FORMULA_START) & ~text.str.fullmatch(_PLAIN_NUMBER)
+    risky = (text.str.match(_FORMULA_START) & ~text.str.fullmatch(_PLAIN_NUMBER)
+             & ~text.str.fullmatch(_ESTIMATE_CI))
     if not risky.any():
         return values
     out = values.astype(object).copy()
