@@ -166,4 +166,5 @@ def build_keeping_figures(cfg: Path, out: Path) -> tuple[Path, dict]:
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(B.F, "save_figure", save)
+        mp.setenv("METSURV_WORKERS", "1")  # saved here, where the figures are kept
         return B.build(cfg, out=out), drawn

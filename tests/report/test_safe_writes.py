@@ -334,3 +334,31 @@ def test_a_failed_build_leaves_nothing_new_on_disk(tmp_path, capsys):
     assert "0 of 2" in err or "no patient" in err, err
     assert not (tmp_path / "new").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export.csv"]
+
+
+def test_any_number_of_workers_gives_byte_identical_reports(small_study, tmp_path, monkeypatch):
+    """Figures saved by 1 or 3 worker processes: every file the same, byte for byte."""
+    import importlib
+
+    B = importlib.import_module("metsurv.report.build")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    files = {}
+    for workers in ("1", "3"):
+        monkeypatch.setenv("METSURV_WORKERS", workers)
+        out = B.build(small_study, out=tmp_path / f"w{workers}")
+        files[workers] = {p.relative_to(out).as_posix(): p.read_bytes()
+                          for p in sorted(out.rglob("*")) if p.is_file()}
+    assert files["1"].keys() == files["3"].keys() and len(files["1"]) > 20
+    assert [k for k in files["1"] if files["1"][k] != files["3"][k]] == []
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_a_bad_number_of_workers_is_a_user_mistake(small_study, tmp_path, monkeypatch, value):
+    import importlib
+
+    from metsurv.errors import CohortError
+
+    B = importlib.import_module("metsurv.report.build")
+    monkeypatch.setenv("METSURV_WORKERS", value)
+    with pytest.raises(CohortError, match="METSURV_WORKERS"):
+        B.build(small_study, out=tmp_path / "r")

@@ -520,22 +520,92 @@ def _build_into(cfg: ReportConfig, outdir: Path) -> None:
     (outdir / "figures").mkdir()
     (outdir / "tables").mkdir()
     outputs: dict[str, str] = {}
-    for sec in sections:
-        for item in sec.items:
-            if isinstance(item, _Figure):
-                for p in F.save_figure(item.fig, outdir / "figures" / item.name, cfg.formats):
-                    outputs[p.relative_to(outdir).as_posix()] = _sha256(p)
-            else:
-                p = outdir / "tables" / f"{item.name}.csv"
-                p.write_bytes(T.to_csv_bytes(item.frame))
-                outputs[p.relative_to(outdir).as_posix()] = _sha256(p)
-    _kill_point("writing")
+    figures = [item for sec in sections for item in sec.items if isinstance(item, _Figure)]
     built = _built_at()
+    # Saving figures (PNG, SVG, PDF with font subsets) is most of a build's time: worker
+    # processes save them while this one writes the tables and the report PDF.
+    with _FigureSaver(figures, outdir / "figures", cfg.formats) as saver:
+        for sec in sections:
+            for item in sec.items:
+                if isinstance(item, _Table):
+                    p = outdir / "tables" / f"{item.name}.csv"
+                    p.write_bytes(T.to_csv_bytes(item.frame))
+                    outputs[p.relative_to(outdir).as_posix()] = _sha256(p)
+        _pdf(cfg, cohort, sections, outdir / "report.pdf", built)
+        for p in saver.paths():
+            outputs[p.relative_to(outdir).as_posix()] = _sha256(p)
+    _kill_point("writing")
     (outdir / "index.html").write_text(_html(cfg, cohort, sections, outdir, built),
                                        encoding="utf-8", newline="\n")
-    _pdf(cfg, cohort, sections, outdir / "report.pdf", built)
     prov = _provenance(cfg, cohort, outputs, built, sections)
     (outdir / "provenance.json").write_text(prov, encoding="utf-8", newline="\n")
+
+
+#: The figures a build's worker processes save (set before they fork; read by index).
+_SAVING: list[tuple[Any, Path, tuple[str, ...]]] = []
+
+
+def _save_one(i: int) -> list[str]:
+    fig, stem, formats = _SAVING[i]
+    return [str(p) for p in F.save_figure(fig, stem, formats)]
+
+
+class _FigureSaver:
+    """Save a build's figures in worker processes (``METSURV_WORKERS``, default: the
+    machine's cores, at most 4; 1 saves them here, in order). The files are byte-identical
+    whatever the number of workers: each figure is saved whole by one process, with fixed
+    metadata. Workers are forked, so they share the drawn figures without pickling; where
+    forking is unavailable or a worker fails, the figures are saved here."""
+
+    def __init__(self, figures: list[_Figure], folder: Path, formats: tuple[str, ...]) -> None:
+        self.jobs = [(f.fig, folder / f.name, tuple(formats)) for f in figures]
+        self.pool: Any = None
+        self.futures: list[Any] = []
+
+    def __enter__(self) -> _FigureSaver:
+        import multiprocessing
+
+        workers = _workers()
+        if workers > 1 and len(self.jobs) > 1 and "fork" in multiprocessing.get_all_start_methods():
+            from concurrent.futures import ProcessPoolExecutor
+
+            _SAVING[:] = self.jobs
+            try:
+                self.pool = ProcessPoolExecutor(
+                    max_workers=min(workers, len(self.jobs)),
+                    mp_context=multiprocessing.get_context("fork"))
+                self.futures = [self.pool.submit(_save_one, i) for i in range(len(self.jobs))]
+            except OSError:
+                self.pool = None
+        return self
+
+    def paths(self) -> list[Path]:
+        """Every file written, in figure and format order (waits for the workers)."""
+        if self.pool is not None:
+            try:
+                return [Path(p) for fut in self.futures for p in fut.result()]
+            except Exception:  # noqa: BLE001 - a broken worker: save here instead
+                self.pool.shutdown(cancel_futures=True)
+                self.pool = None
+        return [p for fig, stem, formats in self.jobs
+                for p in F.save_figure(fig, stem, formats)]
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        _SAVING.clear()
+
+
+def _workers() -> int:
+    """Worker processes for saving figures: ``METSURV_WORKERS`` (a whole number from 1),
+    else the machine's cores, at most 4."""
+    text = os.environ.get("METSURV_WORKERS", "").strip()
+    if text:
+        if not text.isdigit() or int(text) < 1:
+            raise CohortError(f"METSURV_WORKERS: {text[:12]!r} is not a whole number of worker "
+                              "processes (1 or more); set it to e.g. 2, or unset it")
+        return int(text)
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def _built_at() -> str:
