@@ -159,8 +159,6 @@ def report_command(config_or_data: str | Path | None = None, out: str | Path | N
                                   in (".yaml", ".yml")):
             raise CohortError(f"{option} goes with a data file; a study config names its "
                               f"{key} under data: {key}")
-    if resections is not None and not Path(resections).is_file():
-        raise CohortError(f"{resections}: no such resections file")
     res_path = Path(resections).resolve() if resections is not None else None
     if config_or_data is None:
         return build(_with_today(load_config(_bundled_config()), today), out=out)
