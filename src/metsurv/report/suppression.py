@@ -444,11 +444,6 @@ class Suppression:
     def decided(self, key: Hashable) -> Partition | None:
         return self._parts.get(key)
 
-    def of(self, key: Hashable, values: pd.Series) -> Partition:
-        """The partition ``key`` of the patients in ``values`` (one entry per patient) by
-        value, missing included."""
-        counts = values.astype(object).where(values.notna(), None).map(level_key).value_counts()
-        return self.partition(key, {c: int(n) for c, n in counts.items()})
 
 
 #: One sum a reader can form across partitions: ((partition key, level key), sign) terms
