@@ -445,7 +445,6 @@ class Suppression:
         return self._parts.get(key)
 
 
-
 #: One sum a reader can form across partitions: ((partition key, level key), sign) terms
 #: adding to 0.
 Link = Sequence[tuple[tuple[Hashable, Hashable], int]]
