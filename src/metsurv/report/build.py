@@ -374,14 +374,22 @@ class _BuildLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self.fd = fd
+        _HELD_LOCKS.append(fd)
         _kill_point("locked")
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.fd is not None:
             self.path.unlink(missing_ok=True)  # before unlocking: see the inode check above
+            if self.fd in _HELD_LOCKS:
+                _HELD_LOCKS.remove(self.fd)
             os.close(self.fd)
             self.fd = None
+
+
+#: Lock files this process holds: a forked worker closes its copies, so that the lock
+#: goes with the builder when it dies (flock holds while any copy is open).
+_HELD_LOCKS: list[int] = []
 
 
 def _leftovers(target: Path, kind: str) -> list[Path]:
@@ -543,6 +551,26 @@ def _build_into(cfg: ReportConfig, outdir: Path) -> None:
 _SAVING: list[tuple[Any, Path, tuple[str, ...]]] = []
 
 
+def _worker_start(builder: int) -> None:
+    """A figure-saving worker: it lets go of the build lock, and dies with its builder (a
+    killed build must leave no process writing, nor holding the lock)."""
+    for fd in _HELD_LOCKS:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD_LOCKS.clear()
+    try:  # Linux: SIGKILL this worker when the builder dies (prctl PR_SET_PDEATHSIG)
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != builder:  # the builder died before the line above
+        os._exit(1)
+
+
 def _save_one(i: int) -> list[str]:
     fig, stem, formats = _SAVING[i]
     return [str(p) for p in F.save_figure(fig, stem, formats)]
@@ -571,7 +599,8 @@ class _FigureSaver:
             try:
                 self.pool = ProcessPoolExecutor(
                     max_workers=min(workers, len(self.jobs)),
-                    mp_context=multiprocessing.get_context("fork"))
+                    mp_context=multiprocessing.get_context("fork"),
+                    initializer=_worker_start, initargs=(os.getpid(),))
                 self.futures = [self.pool.submit(_save_one, i) for i in range(len(self.jobs))]
             except OSError:
                 self.pool = None
