@@ -251,6 +251,20 @@ def test_kill_at_every_named_point_leaves_a_readable_report(tiny_study: Path, te
     assert kills >= 20
 
 
+def _builders_of(target: Path) -> list[int]:
+    """Processes whose command line builds into ``target`` (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if str(target).encode() in cmd and b"report" in cmd:
+                found.append(int(entry.name))
+    return found
+
+
 def test_real_sigkill_of_the_cli_at_random_moments(tiny_study: Path, template: Path,
                                                    tmp_path):
     """`metsurv report` killed by a real SIGKILL at random moments (start-up, reading,
@@ -267,6 +281,11 @@ def test_real_sigkill_of_the_cli_at_random_moments(tiny_study: Path, template: P
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
         assert _complete(target), delay
+        # no figure-saving worker outlives its builder (it would hold the lock and write)
+        deadline = time.time() + 5
+        while _builders_of(target) and time.time() < deadline:
+            time.sleep(0.1)
+        assert _builders_of(target) == [], delay
     env = {**os.environ, "METSURV_TEST_KILL_AT": "old_aside", "METSURV_SWAP": "renames"}
     done = subprocess.run(command, env=env, capture_output=True, timeout=120)
     assert done.returncode == -signal.SIGKILL
