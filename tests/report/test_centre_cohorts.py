@@ -115,7 +115,7 @@ def _centre_b(folder: Path) -> Path:
     return cfg
 
 
-def _centre_c(folder: Path) -> Path:
+def _centre_c(folder: Path) -> tuple[Path, Path]:
     """Outcome only: id, operation, follow-up, vital status (an audit extract)."""
     rng = np.random.default_rng(33)
     n = 120
@@ -252,14 +252,11 @@ def test_follow_up_period_and_methods_are_stated(reports):
 def test_median_follow_up_is_the_reverse_km_median():
     """Quartiles of the reverse Kaplan-Meier curve; oracle: R 4.2 survival 3.5
     ``quantile(survfit(Surv(t, 1 - d) ~ 1), probs = c(.25, .5, .75))`` gives 5, 5, 9."""
-    from metsurv.report.build import _quantiles
     from metsurv.stats import km
 
     df = pd.DataFrame({"t": [1, 2, 3, 4, 5, 9], "d": [1, 0, 1, 1, 0, 0]})
     rev = km(df.assign(c=1 - df["d"]), time="t", event="c")
-    assert _quantiles(rev.curves[0].table, (0.25, 0.5, 0.75)) == {0.25: 5.0, 0.5: 5.0,
-                                                                   0.75: 9.0}
+    assert rev.curves[0].quantile((0.25, 0.5, 0.75)) == {0.25: 5.0, 0.5: 5.0, 0.75: 9.0}
     # a curve that sits exactly at 0.5 from 2 to its end at 4: R gives the midpoint, 3
     df2 = pd.DataFrame({"t": [1, 2, 3, 4], "c": [1, 1, 0, 0]})
-    table = km(df2, time="t", event="c").curves[0].table
-    assert _quantiles(table, (0.5,))[0.5] == 3.0
+    assert km(df2, time="t", event="c").curves[0].quantile((0.5,))[0.5] == 3.0

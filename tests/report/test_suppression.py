@@ -51,13 +51,15 @@ def _bounds(cell: str, top: int) -> tuple[int, int]:
 
 
 def _recover(equations: list[list[tuple[str, int]]], cells: dict[str, str],
-             top: int) -> dict[str, int]:
+             top: int, known: dict[str, tuple[int, int]] | None = None) -> dict[str, int]:
     """Interval propagation over the visible sums (each equation: signed cells add to 0,
     the cells named by key in ``cells``); returns the hidden cells pinned to a value below
-    k."""
+    k. ``known``: what a reader knows of other printed texts (an at-risk "*", a blank row:
+    any count), as (low, high)."""
+    known = known or {}
     lo, hi = {}, {}
     for key, text in cells.items():
-        lo[key], hi[key] = _bounds(text, top)
+        lo[key], hi[key] = known[text] if text in known else _bounds(text, top)
     for _ in range(100):
         moved = False
         for eq in equations:
@@ -74,7 +76,7 @@ def _recover(equations: list[list[tuple[str, int]]], cells: dict[str, str],
     assert all(lo[c] <= hi[c] for c in cells), "the attack's equations contradict the table"
     # a count below k pinned discloses; a "suppressed" cell (k or more) pinned does not
     return {key: lo[key] for key, text in cells.items()
-            if text in HIDDEN and lo[key] == hi[key] and lo[key] < K}
+            if (text in HIDDEN or text in known) and lo[key] == hi[key] and 0 < lo[key] < K}
 
 
 def _attack_table1(t: pd.DataFrame) -> dict[str, int]:

@@ -842,7 +842,7 @@ def _follow_up_text(cfg: ReportConfig, patients: pd.DataFrame) -> str:
     if len(data):
         rev = km(data.assign(_censored=~data[cfg.event_column].astype(bool)),
                  time=cfg.time_column, event="_censored")
-        q = _quantiles(rev.curves[0].table, (0.25, 0.5, 0.75))
+        q = rev.curves[0].quantile((0.25, 0.5, 0.75))
         if np.isfinite(q[0.5]):
             iqr = (f" (IQR {q[0.25]:.1f}\u2013{q[0.75]:.1f})"
                    if np.isfinite(q[0.25]) and np.isfinite(q[0.75]) else "")
@@ -855,29 +855,6 @@ def _follow_up_text(cfg: ReportConfig, patients: pd.DataFrame) -> str:
         if years.notna().any():
             text += f" First metastasectomies from {int(years.min())} to {int(years.max())}."
     return text.strip()
-
-
-def _quantiles(table: pd.DataFrame, probs: tuple[float, ...]) -> dict[float, float]:
-    """Survival-time quantiles of one curve as R ``quantile(survfit, probs)``: the first
-    time the curve drops to 1 - p or below; where it equals 1 - p over an interval, the
-    midpoint of that interval, which ends at the next drop or the last time (NaN: not
-    reached)."""
-    t = table["time"].to_numpy(float)
-    s = table["estimate"].to_numpy(float)
-    out = {}
-    for p in probs:
-        target = 1 - p
-        below = np.flatnonzero(s <= target + 1e-12)
-        if not below.size:
-            out[p] = np.nan
-            continue
-        i = below[0]
-        if abs(s[i] - target) < 1e-12:  # flat at 1 - p until the next drop (or the end)
-            drop = np.flatnonzero(s[i + 1:] < s[i] - 1e-12)
-            out[p] = (t[i] + (t[i + 1 + drop[0]] if drop.size else t[-1])) / 2
-        else:
-            out[p] = t[i]
-    return out
 
 
 def _methods_text(cfg: ReportConfig, cohort: Any, sections: list[_Section]) -> str:

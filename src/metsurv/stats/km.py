@@ -117,6 +117,34 @@ class KMCurve(Result):
             return rows.reset_index(drop=True)
         return pd.concat([start, rows], ignore_index=True)
 
+    def quantile(self, probs: Sequence[float]) -> dict[float, float]:
+        """Survival-time quantiles as R ``quantile(survfit, probs)$quantile``: for each p
+        the first time the curve is at or below 1 - p; where it equals 1 - p over an
+        interval, the midpoint of that interval, which ends at the next drop or, if none,
+        the last time (R's quantile and print's median differ there: the median of
+        ``Surv(c(1, 2, 3, 4), c(1, 1, 0, 0))`` is 2 in print, 3 in quantile). NaN: not
+        reached. Keys are ``probs``; times in the curve's unit.
+
+        >>> f = km(pd.DataFrame({"t": [1, 2, 3, 4], "e": [1, 1, 0, 0]}), time="t", event="e")
+        >>> f.curves[0].quantile([0.25, 0.5])  # R: quantile(f, c(.25, .5)): 1.5, 3
+        {0.25: 1.5, 0.5: 3.0}
+        """
+        t = self.table["time"].to_numpy(float)
+        s = self.table["estimate"].to_numpy(float)
+        out = {}
+        for p in probs:
+            at_or_below = np.flatnonzero(s <= 1 - p + AEQ_TOLERANCE)
+            if not at_or_below.size:
+                out[p] = float("nan")
+                continue
+            i = at_or_below[0]
+            if abs(s[i] - (1 - p)) < AEQ_TOLERANCE:  # flat at 1 - p: to the next drop
+                drop = np.flatnonzero(s[i + 1:] < s[i] - AEQ_TOLERANCE)
+                out[p] = float((t[i] + (t[i + 1 + drop[0]] if drop.size else t[-1])) / 2)
+            else:
+                out[p] = float(t[i])
+        return out
+
     def at(self, times: Sequence[float]) -> pd.DataFrame:
         """Survival at given times as R ``summary(fit, times = times, extend = TRUE)``:
         the estimate of the last distinct time <= t, and ``n_risk`` the risk set of the
