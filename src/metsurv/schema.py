@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, overload
+
+import numpy as np
 
 #: Months are 30.4375 days (365.25 / 12), as in the IRLM and most registries.
 DAYS_PER_MONTH = 30.4375
@@ -244,6 +247,184 @@ ORDERED_FACTORS: dict[str, tuple[str, ...]] = {
 }
 
 
+# ------------------------------------------------------------------ vocabulary
+# How factors, levels, endpoints, time units and horizons are named and printed: one table of
+# each, read by metsurv.stats, the CLI and the report alike.
+
+#: Display titles of factors, in the words of the literature.
+FACTOR_TITLES: dict[str, str] = {
+    "complete_resection": "Completeness of resection",
+    "resection_status": "Resection status",
+    "dfi_group": "Disease-free interval (DFI) group",
+    "dfi_months": "Disease-free interval (months)",
+    "n_metastases_group": "Number of metastases",
+    "n_metastases": "Number of metastases resected",
+    "histology_group": "Histology",
+    "leiomyosarcoma": "Sarcoma subtype",
+    "nodal_status": "Nodal status",
+    "irlm_group": "IRLM prognostic group",
+    "chemo_response": "Response to preoperative chemotherapy",
+    "sex": "Sex",
+    "age_at_metastasectomy": "Age at metastasectomy (years)",
+    "laterality": "Laterality",
+    "approach": "Surgical approach",
+    "extent": "Extent of resection",
+    "synchronous": "Synchronous metastases",
+    "repeat_resection": "Repeat metastasectomy",
+    "n_metastasectomies": "Number of metastasectomies",
+    "death_cause": "Cause of death",
+    "recurrence_site": "Site of first recurrence",
+    "os_months": "Follow-up (months)",
+    "os_event": "Died",
+    # factor names of the published table (metsurv.published)
+    "resection": "Completeness of resection",
+    "histology": "Sarcoma subtype",
+    "all": "All patients",
+}
+
+#: Readable labels of the levels of coded factors (code -> label); a code not listed prints
+#: as written. Yes/no factors are in :data:`BOOL_LABELS`.
+LEVEL_LABELS: dict[str, dict[str, str]] = {
+    "dfi_group": {"0-11": "DFI 0-11 mo", "12-35": "DFI 12-35 mo", ">=36": "DFI \u226536 mo"},
+    "n_metastases_group": {"1": "Single", "2-3": "2-3", ">=4": "\u22654"},
+    "irlm_group": {g: f"Group {g}" for g in IRLM_GROUPS},
+    "chemo_response": {"response": "Response", "stable": "Stable disease",
+                       "progression": "Progression", "none": "No chemotherapy"},
+    "histology_group": {"epithelial": "Epithelial", "sarcoma": "Sarcoma",
+                        "germ_cell": "Germ cell", "melanoma": "Melanoma", "other": "Other"},
+}
+
+
+def level_label(factor: str, level: Any) -> str:
+    """How a level of ``factor`` is printed in tables, figure legends and texts.
+
+    Parameters
+    ----------
+    factor : str
+        Canonical field name (``"dfi_group"``, ``"complete_resection"``, ...).
+    level : Any
+        One level: a code, or a bool (numpy bools too) for a yes/no factor.
+
+    Returns
+    -------
+    str
+        The :data:`BOOL_LABELS` label (first letter capitalised) of a yes/no factor's level,
+        "Yes"/"No" for a bool of another factor, else the :data:`LEVEL_LABELS` label of the
+        code, or the code as written when it has none.
+
+    >>> level_label("complete_resection", True), level_label("dfi_group", ">=36")
+    ('Complete (R0)', 'DFI ≥36 mo')
+    >>> level_label("os_event", np.True_), level_label("nodal_status", "N1")
+    ('Yes', 'N1')
+    """
+    if factor in BOOL_LABELS and isinstance(level, (bool, np.bool_)):
+        text = BOOL_LABELS[factor][bool(level)]
+        return text[:1].upper() + text[1:]
+    if isinstance(level, (bool, np.bool_)):
+        return "Yes" if level else "No"
+    text = str(level)
+    return LEVEL_LABELS.get(factor, {}).get(text, text)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One survival endpoint: its columns and how the report names it.
+
+    ``time``/``event`` are the canonical columns (months from the first metastasectomy; the
+    event a bool); ``name`` titles it ("Overall survival"), ``axis_label`` is the y-axis of
+    its Kaplan-Meier plot, ``events_word`` counts its events in tables ("deaths"),
+    ``event_text`` says what the event is ("death from any cause") and ``description`` is the
+    sentence stating origin, event and censoring.
+    """
+
+    key: str
+    time: str
+    event: str
+    name: str
+    axis_label: str
+    events_word: str
+    event_text: str
+    description: str
+
+
+#: The survival endpoints, by the key a report config and ``irlm_comparisons`` take.
+ENDPOINTS: dict[str, Endpoint] = {
+    "os": Endpoint(
+        "os", "os_months", "os_event", "Overall survival", "Overall survival (%)", "deaths",
+        "death from any cause",
+        "Overall survival from the date of the first pulmonary metastasectomy to death from "
+        "any cause; patients alive are censored at last follow-up."),
+    "dfs": Endpoint(
+        "dfs", "dfs_months", "dfs_event", "Disease-free survival", "Disease-free survival (%)",
+        "events", "recurrence or death",
+        "Disease-free survival from the date of the first pulmonary metastasectomy to "
+        "recurrence or death, whichever came first; others censored at last follow-up."),
+}
+
+#: Months per year: every years-to-months conversion goes through this (see :func:`months`).
+MONTHS_PER_YEAR = 12.0
+
+
+@dataclass(frozen=True)
+class TimeUnit:
+    """A unit times are shown in: ``scale`` converts months to it (``months * scale``),
+    ``label`` titles a time axis ("Years")."""
+
+    name: str
+    scale: float
+    label: str
+
+
+#: Display units of time (times are stored in months).
+TIME_UNITS: dict[str, TimeUnit] = {
+    "months": TimeUnit("months", 1.0, "Months"),
+    "years": TimeUnit("years", 1.0 / MONTHS_PER_YEAR, "Years"),
+}
+
+#: Survival horizons (years) of the report's survival table and survival-at-time figures.
+SURVIVAL_HORIZONS_YEARS: tuple[int, ...] = (5, 10, 15)
+
+
+@overload
+def months(years: float) -> float: ...
+
+
+@overload
+def months(years: Sequence[float] | np.ndarray) -> np.ndarray: ...
+
+
+def months(years: Any) -> Any:
+    """Years as months (``MONTHS_PER_YEAR * years``, the same floating-point numbers as
+    ``12.0 * years``).
+
+    Parameters
+    ----------
+    years : float or array_like
+        A number, or a sequence or array of numbers of any shape.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        A float for a scalar, else a float array of the same shape.
+
+    >>> months(5), months([1, 2.5]).tolist(), months(np.array([[0.5]])).shape
+    (60.0, [12.0, 30.0], (1, 1))
+    """
+    out = MONTHS_PER_YEAR * np.asarray(years, dtype=float)
+    return float(out) if out.ndim == 0 else out
+
+
+#: Readable labels of the first events (:data:`FIRST_EVENTS`), the causes of the
+#: competing-risks analysis.
+FIRST_EVENT_LABELS: dict[str, str] = {
+    "pulmonary_recurrence": "pulmonary recurrence",
+    "extrathoracic_recurrence": "extrathoracic recurrence",
+    "recurrence_site_unknown": "recurrence, site unknown",
+    "death_without_recurrence": "death without recurrence",
+    "event_free": "event-free",
+}
+
+
 #: A run of separators inside a word (between two letters, or a letter and a digit):
 #: "p-N1", "R 0", "not_assessed". A sign, a decimal point, a mark at either end or between
 #: two digits is not matched, so "-1" stays "-1", "1." stays "1.", "2-3" stays "2-3".
@@ -466,6 +647,112 @@ def recognise_histology(value: object) -> str | None:
     for group, pattern in HISTOLOGY_PATTERNS:
         if re.search(pattern, text):
             return group
+    return None
+
+
+# ------------------------------------------------------------------ primary site
+# The canonical primary-site terms of the free-text ``primary_site`` field, how registries
+# write them, and which histologies name their site (issue 11, item 2).
+
+#: Canonical primary-site terms: the sites whose metastases are resected in the lung (the
+#: IRLM histology classes, domain.md). "other" is a site named but none of these.
+PRIMARY_SITES: tuple[str, ...] = (
+    "colorectal", "kidney", "bladder", "prostate", "testis", "ovary", "uterus", "cervix",
+    "breast", "head and neck", "thyroid", "lung", "esophagus", "stomach", "pancreas",
+    "liver", "biliary tract", "skin", "eye", "mucosa", "soft tissue", "bone", "mediastinum",
+    "thymus", "pleura", "adrenal gland", "meninges", "other",
+)
+
+#: Words that name a primary site, on text folded by :func:`normalise_histology` (English,
+#: with the German and Italian forms registries use). A text naming exactly one site is
+#: placed at it; naming two ("colorectal liver metastasis") places it nowhere.
+PRIMARY_SITE_WORDS: tuple[tuple[str, str], ...] = (
+    ("colorectal", r"colorect|kolorekt|colo ?rett|\bcolon|\bkolon|\bcoli\b|\brect(?:al|um)\b"
+                   r"|\brekt(?:al|um)\b|\bretto\b|sigm[ao]|\bcaec|\bcecum|\bcolic\b|\bbowel"
+                   r"|\blarge intestine|\bdickdarm"),
+    ("kidney", r"\bkidney|\brenal\b|\bren(?:e|i)\b|\bniere|\bnieren"),
+    ("bladder", r"bladder|harnblase|\bblase\b|vescica"),
+    ("prostate", r"prostat"),
+    ("testis", r"\btest(?:is|es|icular|icolo|icoli)\b|\bhoden|\bscrot"),
+    ("ovary", r"\bovar|\beierstock"),
+    ("uterus", r"\buter(?:us|ine|o)\b|endometri|\bcorpus uteri\b|gebarmutter|gebaermutter"),
+    ("cervix", r"\bcervi(?:x|cal)\b|\bcervice\b|zervix|gebarmutterhals"),
+    ("breast", r"\bbreast|\bmamma|\bmammella\b|\bbrust\b"),
+    ("head and neck", r"head (?:and )?neck|\bkopf ?hals|\bhno\b|\bhnscc\b|\bscchn\b|laryn"
+                      r"|pharyn|tonsil|\boral\b|\btongue|\bzunge|parotid|salivary|testa collo"),
+    ("thyroid", r"thyr|schilddr|tiroid"),
+    # "pulmonary" and a bare "Lunge" inside a longer text are where the metastases were
+    ("lung", r"^lunge?n?$|\blung (?:ca|cancer|carc)|lungenkarz|\bpolmone\b|bronch|\bn?sclc\b"),
+    ("esophagus", r"esophag|oesophag|osophag|speiserohr|esofag"),
+    ("stomach", r"\bstomach|gastric|\bmagen|\bstomaco|\bgastr(?:ico|isch)\b"),
+    ("pancreas", r"pancrea|pankrea"),
+    ("liver", r"\bliver|\bleber|hepat|\bfegato|\bhcc\b"),
+    ("biliary tract", r"biliar|cholangio|gallbladder|gallenblase|gallengang"),
+    ("skin", r"\bskin\b|cutane|kutan|\bhaut\b|\bcute\b|\bcutis\b"),
+    ("eye", r"\beye\b|uvea|ocular|choroid|aderhaut|\bauge|\bretina"),
+    ("mucosa", r"mucos|schleimhaut"),
+    ("soft tissue", r"soft ?tissue|weichteil|weichgewebe|tessuti molli|parti molli"),
+    ("bone", r"\bbones?\b|knochen|\bosso\b|\bossa\b"),
+    ("mediastinum", r"mediastin"),
+    ("thymus", r"\bthym"),
+    ("pleura", r"pleura"),
+    ("adrenal gland", r"adrenal|nebenniere|surrenal"),
+    ("meninges", r"mening"),
+    ("other", r"^(?:other|andere|sonstige|altro|altra)$"),
+)
+
+#: Histologies that name their site without a site word, tried (first match wins) only when
+#: no word of :data:`PRIMARY_SITE_WORDS` names one: colorectal (CRC), renal cell and clear
+#: cell carcinoma, hepatocellular, breast (IDC/ILC, lobular), thyroid carcinomas, melanoma
+#: (skin unless a site word says uveal or mucosal), testicular germ cell tumours (seminoma,
+#: NSGCT) and sarcomas (bone: osteosarcoma, Ewing, chondrosarcoma; the other sarcoma
+#: subtypes: soft tissue). The sarcomas that are not of soft tissue or bone by their name
+#: (GIST, Kaposi, carcinosarcoma, ...) and germ cell tumours that may arise outside the testis
+#: are placed nowhere (None).
+PRIMARY_SITE_BY_HISTOLOGY: tuple[tuple[str | None, str], ...] = (
+    (None, r"carcinosarc|karzinosark|\bgist\b|gastrointestinal stromal|kaposi|\bdsrct\b"
+           r"|desmoplastic small round|sarcomatoid|sarkomatoid|uterine sarcoma"),
+    ("colorectal", r"\bm?crc\b"),
+    ("kidney", r"\brcc\b|\bccrcc\b|\bnzk\b|renal cell|nierenzell|hypernephro|grawitz"
+               r"|clear cell (?:carc|karz|ca\b|rcc\b)|^clear cell$|wilms|nephroblastom"),
+    ("liver", r"hepatocell|leberzell|hepatom"),
+    ("breast", r"\bidc\b|\bilc\b|lobular carc|lobulares karz|invasive ductal"),
+    ("thyroid", r"\bptc\b|\bftc\b|\bmtc\b|papillary thyroid|follicular thyroid"),
+    ("skin", r"melanom"),
+    ("testis", r"seminom|\bnsgct\b|\btgct\b|non ?seminomatous"),
+    ("bone", r"osteosarc|osteosark|osteogenic|ewing|chondrosarc|chondrosark|chordom"),
+    ("soft tissue", r"sarcom|sarkom|\blms\b|\bups\b|\bmfh\b|\bmpnst\b|\brms\b"
+                    r"|undifferentiated pleomorphic|nerve sheath|\bsynovial\b"),
+)
+
+
+def recognise_primary_site(value: object) -> str | None:
+    """The canonical primary site (:data:`PRIMARY_SITES`) a free text names, or None.
+
+    A site word (:data:`PRIMARY_SITE_WORDS`) decides when exactly one site is named; two
+    sites named place the text nowhere. Without a site word the histology decides
+    (:data:`PRIMARY_SITE_BY_HISTOLOGY`). Used for recorded ``primary_site`` values and, where
+    none is recorded, for the histology text; for many values use
+    :func:`metsurv.io.derive.primary_site`.
+
+    >>> recognise_primary_site("Colon ca"), recognise_primary_site("Niere")
+    ('colorectal', 'kidney')
+    >>> recognise_primary_site("CRC"), recognise_primary_site("Ewing-Sarkom")
+    ('colorectal', 'bone')
+    >>> recognise_primary_site("uveal melanoma"), recognise_primary_site("LMS")
+    ('eye', 'soft tissue')
+    >>> recognise_primary_site("colorectal liver metastasis") is None
+    True
+    """
+    text = normalise_histology(value)
+    if not text:
+        return None
+    named = {site for site, pattern in PRIMARY_SITE_WORDS if re.search(pattern, text)}
+    if named:
+        return named.pop() if len(named) == 1 else None
+    for site, pattern in PRIMARY_SITE_BY_HISTOLOGY:
+        if re.search(pattern, text):
+            return site
     return None
 
 

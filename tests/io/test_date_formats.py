@@ -161,3 +161,42 @@ def test_detection_runs_on_distinct_values(tmp_path):
     cohort = load_cohort(_write(tmp_path, op, fu), MAPPING, today=TODAY)
     assert cohort.n_analysed == n
     assert len(_notes(cohort, "op_datum")) == 1
+
+
+def test_every_ambiguous_column_is_named_at_once(tmp_path):
+    # both date columns of the patients table and the operation date of the resections
+    # table fit dd/mm/yyyy and mm/dd/yyyy: one refusal names all three, with the key of each
+    path = _write(tmp_path, ["03/04/2012", "01/02/2010"], ["05/06/2015", "01/02/2013"])
+    res = tmp_path / "r.csv"
+    pd.DataFrame({"patient_id": ["p0", "p1"],
+                  "op_dt": ["03/04/2012", "01/02/2010"]}).to_csv(res, index=False)
+    mapping = {**MAPPING, "resections": {"columns": {"op_dt": "operation_date"}}}
+    with pytest.raises(CohortError) as err:
+        load_cohort(path, mapping, resections=res, today=TODAY)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "p.csv" in msg and "r.csv" in msg
+    assert "'op_datum'" in msg and "'last_followup_date'" in msg and "'op_dt'" in msg
+    for field_ in ("metastasectomy_date", "last_followup_date"):
+        for fmt in ("%d/%m/%Y", "%m/%d/%Y"):
+            assert f'dates: {{{field_}: "{fmt}"}}' in msg
+    assert 'resections: {dates: {operation_date: "%d/%m/%Y"}}' in msg
+    assert msg.count("dd/mm/yyyy or mm/dd/yyyy") == 3
+    assert "'##/##/####'" in msg  # a sample's shape, never a patient's date
+    for date in ("03/04/2012", "01/02/2010", "05/06/2015", "01/02/2013"):
+        assert date not in msg
+    # the columns are named in the order of their files, resections last
+    assert msg.index("'op_datum'") < msg.index("'last_followup_date'") < msg.index("'op_dt'")
+
+
+def test_mapping_keys_named_by_the_refusal_resolve_it(tmp_path):
+    path = _write(tmp_path, ["03/04/2012", "01/02/2010"], ["05/06/2015", "01/02/2013"])
+    with pytest.raises(CohortError) as err:
+        load_cohort(path, MAPPING, today=TODAY)
+    msg = str(err.value)
+    assert "2 date columns" in msg and msg.count(" or ") >= 2
+    mapping = {**MAPPING, "dates": {"metastasectomy_date": "%d/%m/%Y",
+                                    "last_followup_date": "%d/%m/%Y"}}
+    cohort = load_cohort(path, mapping, today=TODAY)
+    assert cohort.n_analysed == 2
+    assert cohort.patients["last_followup_date"].iloc[0] == pd.Timestamp("2015-06-05")

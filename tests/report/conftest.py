@@ -157,14 +157,15 @@ def build_keeping_figures(cfg: Path, out: Path) -> tuple[Path, dict]:
     import importlib
 
     B = importlib.import_module("metsurv.report.build")
+    F = importlib.import_module("metsurv.report.figures")
     drawn: dict = {}
-    real_save = B.F.save_figure
+    real_save = F.save_figure
 
     def save(fig, stem, *args, **kwargs):
         drawn[Path(stem).name] = fig
         return real_save(fig, stem, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(B.F, "save_figure", save)
+        mp.setattr(F, "save_figure", save)
         mp.setenv("METSURV_WORKERS", "1")  # saved here, where the figures are kept
         return B.build(cfg, out=out), drawn

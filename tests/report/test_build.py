@@ -14,9 +14,15 @@ import pytest
 
 from metsurv.errors import CohortError
 from metsurv.report import build, report_command
+from metsurv.report.analysis import analyse, tick_months
+from metsurv.report.document import item_named
+from metsurv.report.sections import compose
 
 # the module (metsurv.report.build the attribute is the function of the same name)
 B = importlib.import_module("metsurv.report.build")
+F = importlib.import_module("metsurv.report.figures")
+OUT = importlib.import_module("metsurv.report.output")
+R = importlib.import_module("metsurv.report.replace")
 
 
 @pytest.fixture
@@ -151,17 +157,25 @@ def test_no_suppressed_count_appears_in_any_output(suppressed_study):
             assert not small, (name, small)
             if ax.get_legend() is not None:
                 legends += [t.get_text() for t in ax.get_legend().get_texts()]
-    assert f"N2 ({B.F.too_few_text(k)})" in legends  # a group under k is not drawn
+    assert f"N2 ({F.too_few_text(k)})" in legends  # a group under k is not drawn
     assert not [t for t in legends if "<5;" in t]
     for t in legends:
         for m in _COUNT_IN_TEXT.finditer(t):
             assert not _small(m.group(1) or m.group(2), k), t
 
 
+@pytest.fixture(scope="module")
+def rebuilt(small_study: Path, tmp_path_factory) -> tuple[Path, Path]:
+    """The small study built a second time, into an empty folder that exists:
+    (the folder given, what build returned). One build for two tests."""
+    empty = tmp_path_factory.mktemp("rebuilt") / "empty"
+    empty.mkdir()
+    return empty, build(small_study, out=empty)
+
+
 def test_same_inputs_give_identical_outputs_apart_from_the_built_line(report: Path,
-                                                                       small_study: Path,
-                                                                       tmp_path):
-    again = build(small_study, out=tmp_path / "again")
+                                                                       rebuilt):
+    _, again = rebuilt
     a, b = _files(report), _files(again)
     assert sorted(a) == sorted(b)
     for rel in a:
@@ -176,7 +190,7 @@ def test_same_inputs_give_identical_outputs_apart_from_the_built_line(report: Pa
 
 def test_source_date_epoch_fixes_the_built_line(small_study: Path, tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
-    assert B._built_at() == "14 November 2023, 22:13:20 UTC"
+    assert OUT.built_at() == "14 November 2023, 22:13:20 UTC"
 
 
 def test_a_failed_build_leaves_the_previous_report_intact(report: Path, small_study: Path,
@@ -186,7 +200,7 @@ def test_a_failed_build_leaves_the_previous_report_intact(report: Path, small_st
     before = _files(target)
 
     calls = []
-    real_save = B.F.save_figure
+    real_save = F.save_figure
 
     def boom(*args, **kwargs):  # fail half-way: some figures already written
         calls.append(1)
@@ -194,7 +208,7 @@ def test_a_failed_build_leaves_the_previous_report_intact(report: Path, small_st
             raise RuntimeError("disk full")
         return real_save(*args, **kwargs)
 
-    monkeypatch.setattr(B.F, "save_figure", boom)
+    monkeypatch.setattr(F, "save_figure", boom)
     with pytest.raises(CohortError, match=r"build failed \(RuntimeError: disk full\); the "
                                           r"previous report, if any, is unchanged"):
         build(small_study, out=target)
@@ -216,19 +230,50 @@ def test_report_command_accepts_a_data_folder(small_study: Path, tmp_path, monke
         report_command(tmp_path, out=tmp_path / "x")
 
 
-def test_months_dfs_suppression_and_no_resections_table(tmp_path, make_study):
-    write_cohort, write_config = make_study
-    write_cohort(tmp_path / "data", n=120, seed=11)
-    cfg = write_config(tmp_path, data={"source": "data/patients.csv"}, endpoint="dfs",
-                       time_unit="months", max_time=120, suppress_below=10,
-                       factors=["complete_resection", "nodal_status"], formats=["svg"],
-                       cox={"covariates": ["complete_resection"]}, landmark_times=[12])
-    out = build(cfg, out=tmp_path / "r")
+@pytest.fixture(scope="module")
+def dfs_study(tmp_path_factory) -> tuple:
+    """Months, DFS, suppress_below: 10, no resections table, SVG only: (config, cohort,
+    sections), analysed and composed once, nothing written."""
+    from metsurv.io import load_cohort
+    from metsurv.report.config import load_config
+    from tests.report.conftest import write_cohort, write_config
+
+    root = tmp_path_factory.mktemp("dfs")
+    write_cohort(root / "data", n=120, seed=11)
+    cfg = load_config(write_config(
+        root, data={"source": "data/patients.csv"}, endpoint="dfs", time_unit="months",
+        max_time=120, suppress_below=10, factors=["complete_resection", "nodal_status"],
+        formats=["svg"], cox={"covariates": ["complete_resection"]}, landmark_times=[12]))
+    cohort = load_cohort(str(cfg.source))
+    return cfg, cohort, compose(cfg, analyse(cfg, cohort))
+
+
+def test_months_dfs_suppression_and_no_resections_table(dfs_study):
+    """What the report says (on its sections: nothing drawn or written)."""
+    _, _, sections = dfs_study
+    by_id = {s.id: s for s in sections}
+    assert by_id["survival"].intro.startswith("Disease-free survival")
+    assert "disease-free survival" in item_named(sections, "km_overall").caption
+    assert "no resections table" in by_id["landmark"].reason
+    survival = item_named(sections, "survival").frame
+    counts = pd.concat([survival["n"], survival["Events"]])
+    assert counts.isin(["<10"]).any()
+    assert not counts.str.fullmatch(r"[1-9]").any()
+
+
+def test_only_the_configured_figure_formats_are_written(dfs_study, tmp_path):
+    """formats: [svg] writes SVGs only; the endpoint and an absent section's reason reach
+    index.html (the writer on two of the report's sections: survival and landmark)."""
+    cfg, cohort, sections = dfs_study
+    out = tmp_path / "r"
+    out.mkdir()
+    OUT.write_report(cfg, cohort, [s for s in sections if s.id in ("survival", "landmark")],
+                     out)
     html = (out / "index.html").read_text()
     assert "Disease-free survival" in html or "disease-free survival" in html
     assert "no resections table" in html
-    assert sorted(p.suffix for p in (out / "figures").iterdir()) == [".svg"] * len(
-        list((out / "figures").iterdir()))
+    figures = list((out / "figures").iterdir())
+    assert figures and sorted(p.suffix for p in figures) == [".svg"] * len(figures)
     survival = pd.read_csv(out / "tables" / "survival.csv", dtype=str, keep_default_na=False)
     counts = pd.concat([survival["n"], survival["Events"]])
     assert counts.isin(["<10"]).any()
@@ -282,11 +327,10 @@ def test_out_dot_is_refused_in_a_working_folder(small_study: Path, tmp_path, mon
 
 
 def test_out_replaces_an_empty_folder_and_a_previous_report(report: Path, small_study: Path,
-                                                            tmp_path):
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    assert (build(small_study, out=empty) / "index.html").is_file()
-    assert json.loads((empty / "provenance.json").read_text())["generator"] == B.GENERATOR
+                                                            rebuilt, tmp_path):
+    empty, built = rebuilt
+    assert (built / "index.html").is_file()
+    assert json.loads((empty / "provenance.json").read_text())["generator"] == R.GENERATOR
     previous = tmp_path / "previous"
     shutil.copytree(report, previous)
     (previous / "notes.txt").write_text("not written by metsurv: kept (issue 10)")
@@ -300,6 +344,7 @@ def test_one_p_value_per_factor_from_the_battery(tmp_path, make_study):
     battery leaves sparse levels out. Now all three quote the battery, and say which
     levels entered the test."""
     from metsurv.io import load_cohort
+    from metsurv.report.config import load_config
     from metsurv.stats import logrank
     from metsurv.stats.irlm import irlm_comparisons
 
@@ -309,58 +354,30 @@ def test_one_p_value_per_factor_from_the_battery(tmp_path, make_study):
     nodes = df["nodal_status"].where(df["nodal_status"] != "N2", "N1")
     nodes.iloc[:4] = "N2"  # a sparse level: 4 patients, fewer than the battery's 10
     df.assign(nodal_status=nodes).to_csv(patients_csv, index=False)
-    cfg = write_config(tmp_path, factors=["nodal_status"], formats=["svg"], landmark_times=[],
-                       competing_risks=False, cox={"covariates": ["complete_resection"]})
-    out = build(cfg, out=tmp_path / "r")
+    cfg = load_config(write_config(tmp_path, factors=["nodal_status"], formats=["svg"],
+                                   landmark_times=[], competing_risks=False,
+                                   cox={"covariates": ["complete_resection"]}))
+    # what the report says, on its sections (nothing drawn or written)
+    sections = compose(cfg, analyse(cfg, load_cohort(str(patients_csv),
+                                                     resections=str(cfg.resections))))
 
     cohort = load_cohort(str(patients_csv))
     battery = irlm_comparisons(cohort).factors.set_index("factor").loc["nodal_status"]
     all_levels = logrank(cohort.patients, by="nodal_status", time="os_months",
                          event="os_event")
-    assert B.F.format_p(all_levels.p) != B.F.format_p(battery["logrank_p"])  # the old bug
-    want = (B.F.format_p(battery["logrank_p"], label=False),
-            B.F.format_p(battery["trend_p"], label=False))
-    survival = pd.read_csv(out / "tables" / "survival.csv", dtype=str, keep_default_na=False)
+    assert F.format_p(all_levels.p) != F.format_p(battery["logrank_p"])  # the old bug
+    want = (F.format_p(battery["logrank_p"], label=False),
+            F.format_p(battery["trend_p"], label=False))
+    survival = item_named(sections, "survival").frame
     row = survival[survival["Factor"] == "Nodal status"].iloc[0]
     assert (row["Log-rank p"], row["Trend p"]) == want
-    irlm = pd.read_csv(out / "tables" / "irlm_battery.csv", dtype=str, keep_default_na=False)
+    irlm = item_named(sections, "irlm_battery").frame
     row = irlm[irlm["Factor"] == "Nodal status"].iloc[0]
     assert (row["Log-rank p"], row["Trend p"]) == want
-    html = (out / "index.html").read_text()
-    caption = html[html.index('id="fig-km_nodal_status"'):].split("</figcaption>")[0]
-    assert f"Log-rank {B.F.format_p(battery['logrank_p'])}" in caption.replace("&lt;", "<")
+    caption = item_named(sections, "km_nodal_status").caption
+    assert f"Log-rank {F.format_p(battery['logrank_p'])}" in caption
     assert "not tested: N2" in caption
-    assert "test for trend over N0 &lt; N1." in caption
-
-
-def test_the_two_multivariable_models_are_named_with_n_and_events(report: Path,
-                                                                   small_study: Path):
-    """The Cox section's model (config cox.covariates) and the battery's (its own factors,
-    sparse levels left out) differ: each table header and caption says which is which."""
-    from metsurv.io import load_cohort
-    from metsurv.stats import cox
-    from metsurv.stats.irlm import irlm_comparisons
-
-    data = small_study.parent / "data"
-    cohort = load_cohort(str(data / "patients.csv"), resections=str(data / "resections.csv"))
-    battery = irlm_comparisons(cohort)
-    study = cox(cohort.patients, ["complete_resection", "dfi_group", "n_metastases_group"])
-    assert set(battery.multivariable_factors) > {"complete_resection", "dfi_group",
-                                                 "n_metastases_group"}
-    cox_head = (report / "tables" / "cox.csv").read_text().splitlines()[0]
-    assert (f"Multivariable, study model (n = {study.n:,}, events = {study.events:,}) "
-            "HR (95% CI)") in cox_head
-    irlm_head = (report / "tables" / "irlm_battery.csv").read_text().splitlines()[0]
-    assert (f"Multivariable HR (95% CI), battery model (n = {battery.multivariable_n:,}, "
-            f"events = {battery.multivariable_events:,})") in irlm_head
-    html = (report / "index.html").read_text()
-    study_text = ("study model (config cox.covariates): completeness of resection, "
-                  "disease-free interval (DFI) group, number of metastases; "
-                  f"n = {study.n:,}, events = {study.events:,}")
-    assert study_text in html
-    assert "the battery model: completeness of resection, " in html
-    assert all(f in battery.multivariable_factors for f in ("nodal_status", "histology_group"))
-    assert ("histology, nodal status" in html.split("the battery model: ")[1].split(".")[0])
+    assert "test for trend over N0 < N1." in caption
 
 
 def test_cif_section_uses_first_event_and_the_dfs_number_at_risk(tmp_path, make_study):
@@ -377,15 +394,16 @@ def test_cif_section_uses_first_event_and_the_dfs_number_at_risk(tmp_path, make_
     df.loc[recurred[:6], "recurrence_site"] = None  # recurrence, site unknown
     df.to_csv(patients_csv, index=False)
     cfg = load_config(write_config(tmp_path))
-    patients = load_cohort(str(patients_csv)).patients
-    sec = B._competing_section(cfg, patients)
-    fig = next(i for i in sec.items if isinstance(i, B._Figure)).fig
+    cohort = load_cohort(str(patients_csv))
+    patients = cohort.patients
+    sections = compose(cfg, analyse(cfg, cohort))
+    fig = item_named(sections, "cif_recurrence").draw()
     ax, risk_ax = fig.axes
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["Pulmonary recurrence", "Extrathoracic recurrence",
                       "Recurrence, site unknown", "Death without recurrence"]
     data = patients[patients["first_event"].notna()]
-    ticks = B._tick_months(cfg)
+    ticks = tick_months(cfg)
     want = km(data, time="dfs_months", event="dfs_event").at_risk(ticks).iloc[0]
     shown = [t.get_text() for t in sorted(risk_ax.texts, key=lambda t: t.get_position()[0])
              if t.get_text() != "Number at risk"]

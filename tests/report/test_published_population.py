@@ -24,9 +24,9 @@ LEVELS = {
     "DFI \u226536 mo": ("dfi_group", ">=36"),
     "Single": ("n_metastases_group", "1"),
     "\u22654": ("n_metastases_group", ">=4"),
-    # the reference level first, as the report's panels and Cox tables order it
-    "Other sarcoma": ("leiomyosarcoma", False),
+    # yes before no, as Table 1 lists them (test_levels_in_table_1s_order)
     "Leiomyosarcoma": ("leiomyosarcoma", True),
+    "Other sarcoma": ("leiomyosarcoma", False),
     "Group I": ("irlm_group", "I"),
     "Group II": ("irlm_group", "II"),
     "Group III": ("irlm_group", "III"),
@@ -238,3 +238,45 @@ def test_benchmark_points_only_on_a_panel_of_the_same_population():
     pts, src = F.benchmark_points(pub, "leiomyosarcoma", None, [True, False],
                                   histologies=("sarcoma",))
     assert src and all("Burt" in s for s in src)
+
+
+@pytest.fixture(scope="module")
+def bundled_patients():
+    """The bundled cohorts as loaded (coded factors Categorical, yes/no boolean): a mixed
+    one and a sarcoma one (which has the sarcoma subtype)."""
+    from pathlib import Path
+
+    from metsurv.io import load_cohort
+
+    root = Path(__file__).resolve().parents[2] / "data" / "synthetic"
+    return {name: load_cohort(root / name / "patients.csv", today="2024-06-30").patients
+            for name in ("irlm1997", "sarcoma")}
+
+
+@pytest.mark.parametrize("name", ["irlm1997", "sarcoma"])
+def test_levels_in_table_1s_order(bundled_patients, name):
+    """Oracle: Table 1 of the same cohort. For every factor shown in both tables, the
+    published comparison lists its levels in the order Table 1 does."""
+    patients = bundled_patients[name]
+    comp = T.published_comparison(patients=patients)
+    factors = [c for c in T._PUBLISHED_ORDER if c in patients.columns]
+    t1 = T.table1(patients, variables=factors)
+    t1_levels: dict[str, list[str]] = {}
+    current = None
+    for char, level in zip(t1["Characteristic"], t1["Level"], strict=True):
+        current = char or current
+        t1_levels.setdefault(current, []).append(level)
+    shared = 0
+    for (factor, study), rows in comp.groupby(["Factor", "Study"], sort=False):
+        if factor not in t1_levels or len(rows) < 2:
+            continue
+        order = t1_levels[factor]
+        assert set(rows["Level"]) <= set(order), (factor, list(rows["Level"]), order)
+        ranks = [order.index(v) for v in rows["Level"]]
+        assert ranks == sorted(ranks), (study, factor, list(rows["Level"]), order)
+        shared += 1
+    assert shared >= (2 if name == "irlm1997" else 1)
+    if name == "sarcoma":
+        burt = comp[comp["Study"] == "Burt 2011"]["Level"].tolist()
+        assert burt == ["Leiomyosarcoma", "Other sarcoma"] == [
+            v for v in t1_levels["Sarcoma subtype"] if v != "Missing"]

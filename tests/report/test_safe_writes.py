@@ -24,6 +24,7 @@ import pytest
 from metsurv.errors import CohortError
 
 B = importlib.import_module("metsurv.report.build")
+R = importlib.import_module("metsurv.report.replace")
 T = importlib.import_module("metsurv.report.tables")
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -59,7 +60,7 @@ def _complete(report: Path) -> bool:
         page = (report / "index.html").read_text(encoding="utf-8")
     except OSError:
         return False
-    return page.rstrip().endswith("</html>") and B._is_report(report)
+    return page.rstrip().endswith("</html>") and R.is_report(report)
 
 
 def _beside(target: Path) -> list[str]:
@@ -131,7 +132,7 @@ def test_second_build_to_a_locked_folder_names_the_holder_and_changes_nothing(
         tiny_study: Path, template: Path, tmp_path):
     target = tmp_path / "report"
     shutil.copytree(template, target)
-    with B._BuildLock(target.resolve()):
+    with R.BuildLock(target.resolve()):
         done = subprocess.run([sys.executable, "-m", "metsurv.cli", "report", str(tiny_study),
                                "--out", str(target)], capture_output=True, text=True,
                               timeout=120)
@@ -186,7 +187,7 @@ def _fast_build_into(template: Path):
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dest)
             if i == len(files) // 2:
-                B._kill_point("writing")
+                R.kill_point("writing")
     return build_into
 
 

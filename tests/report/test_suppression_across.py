@@ -201,6 +201,26 @@ def test_curves_stop_where_fewer_than_k_are_at_risk(report):
     assert x_end <= below[0] + 1e-9
 
 
+def test_cumulative_incidence_stops_where_fewer_than_k_are_at_risk(report):
+    """The competing-risks curves stop, as the Kaplan-Meier curves do, at the first time
+    fewer than k remain at risk on DFS: every drawn point lies before it, and without the
+    cut the curves would run further (to the end of follow-up)."""
+    out, drawn, _ = report
+    fig = drawn["cif_recurrence"]
+    dfs = pd.read_csv(out / "tables" / "cif_recurrence.csv")  # the section exists
+    assert len(dfs)
+    ax = fig.axes[0]
+    lines = [ln for ln in ax.get_lines() if ln.get_linestyle() != "None"]
+    assert lines
+    x_end = max(float(np.max(ln.get_xdata())) for ln in lines)
+    rows = _risk_rows(fig)[0]
+    lo, hi = ax.get_xlim()
+    ticks = [float(x) for x in ax.get_xticks() if lo <= x <= hi]
+    below = [x for x, text in zip(ticks, rows, strict=False) if text in (f"<{K}", "0")]
+    assert below, rows
+    assert x_end <= below[0] + 1e-9, (x_end, below[0])
+
+
 def test_survival_resting_on_fewer_than_k_is_not_printed(report):
     out, _, _ = report
     surv = _csv(out, "survival")

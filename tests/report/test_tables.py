@@ -105,6 +105,7 @@ def test_report_vocabulary_is_the_schemas_and_the_batterys():
     from metsurv.stats import irlm
 
     B = importlib.import_module("metsurv.report.build")
+    common = importlib.import_module("metsurv.report.sections._common")
     assert config.ENDPOINTS is irlm.ENDPOINTS
     for factor, labels in irlm.BOOL_LABELS.items():
         for level, text in labels.items():
@@ -115,7 +116,7 @@ def test_report_vocabulary_is_the_schemas_and_the_batterys():
         ref = schema.REFERENCE_LEVELS.get(factor, False)
         stats_order = list(irlm.schema_categorical(pd.Series([True, False]), factor)
                            .cat.categories)
-        assert B._order(factor, [True, False]) == stats_order == [ref, not ref], factor
+        assert common.order(factor, [True, False]) == stats_order == [ref, not ref], factor
 
 
 def test_irlm_notebook_uses_the_public_helpers_not_copies():

@@ -193,7 +193,7 @@ def test_report_on_a_registry_with_entry_dates_quotes_the_left_truncated_logrank
     from metsurv.report import build
     from metsurv.stats.irlm import irlm_comparisons
 
-    B = importlib.import_module("metsurv.report.build")
+    F = importlib.import_module("metsurv.report.figures")
     source = REFERENCE / "data" / "entry_registry.csv"
     (tmp_path / "mapping.yaml").write_text(yaml.safe_dump(MAPPING))
     (tmp_path / "study.yaml").write_text(yaml.safe_dump({
@@ -210,8 +210,8 @@ def test_report_on_a_registry_with_entry_dates_quotes_the_left_truncated_logrank
     battery = irlm_comparisons(cohort).factors.set_index("factor")
     np.testing.assert_allclose(battery.loc["complete_resection", "logrank_p"], truncated.p,
                                rtol=1e-12)
-    want = B.F.format_p(truncated.p, label=False)
-    assert want != B.F.format_p(naive.p, label=False)  # the test can tell them apart
+    want = F.format_p(truncated.p, label=False)
+    assert want != F.format_p(naive.p, label=False)  # the test can tell them apart
     survival = pd.read_csv(out / "tables" / "survival.csv", dtype=str, keep_default_na=False)
     row = survival[survival["Factor"] == "Completeness of resection"].iloc[0]
     assert row["Log-rank p"] == want

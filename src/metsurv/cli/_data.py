@@ -20,6 +20,12 @@ import pandas as pd
 
 from metsurv.errors import CohortError
 from metsurv.format import format_num
+from metsurv.schema import ENDPOINTS
+
+#: The default endpoint of km/cox (overall survival), and the time columns of every endpoint
+#: (analysed from the loader's entry time by default).
+_OS = ENDPOINTS["os"]
+_ENDPOINT_TIMES = tuple(e.time for e in ENDPOINTS.values())
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,10 @@ def load(args: argparse.Namespace):
     """The cohort of SOURCE, through --mapping (and --resections where the command has it),
     with --today as the export date."""
     from metsurv.io import load_cohort
+    from metsurv.io.read.errors import require_input
 
+    for option in ("--mapping", "--resections"):  # one wording with `metsurv report`
+        require_input(option, getattr(args, option[2:], None))
     return load_cohort(source_of(args), mapping=args.mapping,
                        resections=getattr(args, "resections", None),
                        today=getattr(args, "today", None))
@@ -85,21 +94,21 @@ def survival_input(args: argparse.Namespace, columns: list[str]) -> SurvivalInpu
                               "--time/--event to read the file as a plain survival table.")
         flow = {"read": cohort.n_read,
                 "excluded": cohort.excluded().to_dict(orient="records")}
-        return SurvivalInput(cohort, "os_months", "os_event", tuple(cohort.patients.columns),
+        return SurvivalInput(cohort, _OS.time, _OS.event, tuple(cohort.patients.columns),
                              name, flow)
     from metsurv.io import read_mapping, read_table
 
     m = read_mapping(args.mapping)
     raw = read_table(source_of(args), **m.patients.source)
     frame = raw.frame.rename(columns=m.patients.columns)
-    time, event = args.time or "os_months", args.event or "os_event"
+    time, event = args.time or _OS.time, args.event or _OS.event
     for col in wanted:
         if col in (time, event):
             raise CohortError(f"{raw.source}: column {col!r} is the "
                               f"{'time' if col == time else 'event'} column; it cannot also be "
                               "a grouping column, covariate, stratum, start or weight.")
     start = getattr(args, "start", None)
-    if start is None and time in ("os_months", "dfs_months") and "entry_months" in frame:
+    if start is None and time in _ENDPOINT_TIMES and "entry_months" in frame:
         # the loader's entry time: delayed entry by default, as for a loaded cohort
         start = "entry_months"
         wanted = [*wanted, start]

@@ -75,6 +75,11 @@ def run(args: argparse.Namespace) -> int:
     from metsurv.report.build import report_command
 
     check_source_date_epoch(os.environ.get("SOURCE_DATE_EPOCH"))
+    if args.config is not None and not str(args.config).lower().endswith((".yaml", ".yml")):
+        from metsurv.io.read.errors import require_input
+
+        for option in ("--mapping", "--resections"):  # one wording with `metsurv validate`
+            require_input(option, getattr(args, option[2:]))
     notes = Notes()
     with catching(notes):
         out = report_command(args.config, out=args.out, mapping=args.mapping,

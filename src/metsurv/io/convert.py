@@ -17,6 +17,7 @@ out of range for a count); missing-value codes by ``schema.raw_key``; ids and te
 from __future__ import annotations
 
 import datetime as _dt
+import re
 import unicodedata
 from dataclasses import dataclass, field, replace
 
@@ -73,6 +74,74 @@ class Converted:
     bad_values: dict[str, np.ndarray]
     #: required field -> per position, why a readable value is implausible (None: unreadable)
     bad_rules: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AmbiguousDateColumn:
+    """A date column without a mapping format that several formats read, with different
+    dates (:func:`detect_date_format`)."""
+
+    source: str
+    #: "patients" or "resections": the mapping block its key goes in
+    table: str
+    column: str
+    #: the canonical field
+    name: str
+    #: (label, strptime format) of each candidate, e.g. ("dd/mm/yyyy", "%d/%m/%Y")
+    formats: tuple[tuple[str, str], ...]
+    #: a sample value with every digit shown as "#" (a patient's date is never quoted)
+    shape: str
+
+    def key(self, fmt: str) -> str:
+        """The mapping entry that reads the column with ``fmt``."""
+        entry = f'dates: {{{self.name}: "{fmt}"}}'
+        return entry if self.table == "patients" else f"resections: {{{entry}}}"
+
+    def text(self) -> str:
+        """The column's part of the refusal: column, field, sample shape, candidates, keys."""
+        labels = " or ".join(lb for lb, _ in self.formats)
+        keys = " or ".join(self.key(f) for _, f in self.formats if f != EXCEL_SERIAL)
+        field_name = f" ({self.name})" if self.column != self.name else ""
+        return (f"column {self.column!r}{field_name}, values like {self.shape!r}, fits "
+                f"{labels}: set {keys}")
+
+
+def ambiguous_dates_message(columns: list[AmbiguousDateColumn]) -> str:
+    """One line naming every ambiguous date column, file by file, so that the mapping is
+    corrected once.
+
+    Parameters
+    ----------
+    columns : list of AmbiguousDateColumn
+        At least one, in the order the columns were read.
+
+    Returns
+    -------
+    str
+        e.g. ``"p.csv: 2 date columns fit more than one format with different dates (no
+        day above 12 tells day from month): column 'op' (metastasectomy_date), values like
+        '##/##/####', fits dd/mm/yyyy or mm/dd/yyyy: set dates: {metastasectomy_date:
+        "%d/%m/%Y"} or ...; column ...; set the format of each in the mapping (docs/mapping.md)."``
+        No patient's value is quoted: the sample's digits are shown as "#".
+    """
+    parts = []
+    for source in dict.fromkeys(c.source for c in columns):
+        mine = [c for c in columns if c.source == source]
+        what = (f"{len(mine)} date columns fit" if len(mine) > 1 else
+                "a date column fits")
+        parts.append(f"{source}: {what} more than one format with different dates (no day "
+                     "above 12 tells day from month): "
+                     + "; ".join(c.text() for c in mine))
+    return ("; ".join(parts) + "; set the format of "
+            + ("each" if len(columns) > 1 else "it") + " in the mapping (docs/mapping.md).")
+
+
+class AmbiguousDatesError(CohortError):
+    """The refusal of one or more ambiguous date columns; ``columns`` lists them all."""
+
+    def __init__(self, columns: list[AmbiguousDateColumn]):
+        self.columns = tuple(columns)
+        super().__init__(ambiguous_dates_message(list(self.columns)))
 
 
 def match_columns(raw: RawTable, tm: TableMapping, table: str, log: FindingLog) -> dict[str, str]:
@@ -347,7 +416,8 @@ def _dates(uniques: pd.Index, fmt: str | None, status: np.ndarray, today: pd.Tim
 
 
 def detect_date_format(uniques: pd.Index, tm: TableMapping, name: str, today: pd.Timestamp,
-                       source: str, column: str) -> tuple[str | None, str | None]:
+                       source: str, column: str,
+                       table: str = "patients") -> tuple[str | None, str | None]:
     """The one format that reads a date column the mapping gives no format for.
 
     Only text and numbers are looked at (typed dates are used as they are), and only when
@@ -367,6 +437,8 @@ def detect_date_format(uniques: pd.Index, tm: TableMapping, name: str, today: pd
         Canonical field, file and source column, for the messages.
     today : pd.Timestamp
         The export date (the last plausible Excel serial).
+    table : str
+        "patients" or "resections": which block of the mapping the key to set is in.
 
     Returns
     -------
@@ -377,10 +449,11 @@ def detect_date_format(uniques: pd.Index, tm: TableMapping, name: str, today: pd
 
     Raises
     ------
-    CohortError
-        When more than one format reads every value and they give different dates (e.g.
-        dd/mm/yyyy and mm/dd/yyyy with every day <= 12), naming the file, the column, the
-        candidate formats and the mapping key to set.
+    AmbiguousDatesError
+        A :class:`~metsurv.errors.CohortError`: when more than one format reads every value
+        and they give different dates (e.g. dd/mm/yyyy and mm/dd/yyyy with every day <= 12),
+        naming the file, the column, a sample value's shape, the candidate formats and the
+        mapping key to set (:func:`ambiguous_dates_message`).
     """
     values = pd.Series(uniques, dtype=object)
     plain = (_is_text(values) | values.map(is_number).to_numpy(dtype=bool))
@@ -415,12 +488,10 @@ def detect_date_format(uniques: pd.Index, tm: TableMapping, name: str, today: pd
     same = all(first.equals(d[read]) for d in fits.values())
     fmt_of = {**CANDIDATE_DATE_FORMATS, "Excel serial day numbers": EXCEL_SERIAL}
     if len(labels) > 1 and not same:
-        keys = " or ".join(f'dates: {{{name}: "{fmt_of[lb]}"}}' for lb in labels
-                           if fmt_of[lb] != EXCEL_SERIAL)
-        raise CohortError(
-            f"{source}: column {column!r}{f' ({name})' if column != name else ''} holds dates that fit more than one format "
-            f"({', '.join(labels)}) with different dates (no day above 12 tells day from "
-            f"month); set the format in the mapping: {keys}.")
+        sample = str(text[read].iloc[0])
+        raise AmbiguousDatesError([AmbiguousDateColumn(
+            source, table, column, name,
+            tuple((lb, fmt_of[lb]) for lb in labels), re.sub(r"\d", "#", sample))])
     label = labels[0]
     why = ("the only format that reads every value" if len(labels) == 1 else
            f"{' and '.join(labels)} give the same dates here")
@@ -524,6 +595,7 @@ def convert(raw: RawTable, tm: TableMapping, table: str, log: FindingLog,
     bad_rules: dict[str, np.ndarray] = {}
     required = set(schema.REQUIRED_FOR_ANALYSIS) if table == "patients" else {
         "patient_id", "operation_date"}
+    ambiguous: list[AmbiguousDateColumn] = []  # refused together, after every column
     for name, src in chosen.items():
         fld = known[name]
         column = raw.frame[src]
@@ -533,8 +605,12 @@ def convert(raw: RawTable, tm: TableMapping, table: str, log: FindingLog,
             decimal = tm.source.get("decimal", raw.decimal)  # the mapping knows best
             tm_col = tm
             if fld.kind == "date" and tm.date_format(name) is None:
-                fmt, note = detect_date_format(pd.Index(uniques, dtype=object), tm, name,
-                                               today, str(raw.source), str(src))
+                try:
+                    fmt, note = detect_date_format(pd.Index(uniques, dtype=object), tm, name,
+                                                   today, str(raw.source), str(src), table)
+                except AmbiguousDatesError as err:
+                    ambiguous.extend(err.columns)
+                    fmt = note = None
                 if fmt is not None:
                     tm_col = replace(tm, dates={**tm.dates, name: fmt})
                     log.add_table(str(src), None, str(note), "info")
@@ -575,6 +651,8 @@ def convert(raw: RawTable, tm: TableMapping, table: str, log: FindingLog,
                 log_by_rule(log, str(src), noted, column.to_numpy(dtype=object)[noted],
                             row_rules[noted], "", "warning")
         frame[name] = typed_column(fld.kind, fld.codes, row_vals)
+    if ambiguous:
+        raise AmbiguousDatesError(ambiguous)
     out = pd.DataFrame(frame, index=pd.RangeIndex(n))
     return Converted(out, {k: str(v) for k, v in chosen.items()}, bad_required, bad_values,
                      bad_rules)

@@ -256,6 +256,124 @@ def unplaced_histology(p: pd.DataFrame, table: Mapping[str, str] | None = None,
             for value, n in counts.items()]
 
 
+def _site_of_keys(keys: pd.Series, table: Mapping[str, str] | None) -> np.ndarray:
+    """Canonical primary site of each distinct folded text: the mapping's table first, then
+    ``schema.recognise_primary_site``; None where neither places it (and for an empty text).
+    One call per distinct text, never per row."""
+    out = keys.map(schema.recognise_primary_site).to_numpy(dtype=object)
+    if table:
+        mapped = keys.map(dict(table)).to_numpy(dtype=object)
+        out = np.where(pd.notna(mapped), mapped, out)
+    return out
+
+
+def _primary_site_parts(p: pd.DataFrame, table: Mapping[str, str] | None
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(site of each row, or None; recorded rows; recorded rows left unplaced; rows whose
+    site comes from the histology), each of shape (n,)."""
+    recorded = _col(p, "primary_site").astype(object)
+    idx, uniques = pd.factorize(recorded)
+    keys = pd.Series(uniques, dtype=object).map(schema.normalise_histology)
+    placed = _site_of_keys(keys, table)
+    written = pd.Series(uniques, dtype=object).str.strip().to_numpy(dtype=object)
+    has_text = (keys != "").to_numpy(dtype=bool)
+    is_rec = np.zeros(len(p), dtype=bool)
+    unplaced = np.zeros(len(p), dtype=bool)
+    site = np.full(len(p), None, dtype=object)
+    if len(uniques):
+        at = np.where(idx >= 0, idx, 0)
+        is_rec = (idx >= 0) & has_text[at]
+        found = pd.notna(placed[at])
+        site = np.where(is_rec, np.where(found, placed[at], written[at]), None)
+        unplaced = is_rec & ~found
+    hist = _col(p, "histology").astype(object)
+    h_idx, h_uniques = pd.factorize(hist)
+    h_site = pd.Series(h_uniques, dtype=object).map(schema.recognise_primary_site)
+    h_site = h_site.to_numpy(dtype=object)
+    from_hist = np.full(len(p), None, dtype=object)
+    if len(h_uniques):
+        from_hist = np.where(h_idx >= 0, h_site[np.where(h_idx >= 0, h_idx, 0)], None)
+    derived = ~is_rec & pd.notna(from_hist)
+    site = np.where(derived, from_hist, site)
+    return site, is_rec, unplaced, derived
+
+
+def primary_site(p: pd.DataFrame, table: Mapping[str, str] | None = None) -> pd.Series:
+    """Primary site as canonical terms (``schema.PRIMARY_SITES``), read and derived.
+
+    A recorded ``primary_site`` is read through the mapping's table (``codes:
+    primary_site``) and ``schema.recognise_primary_site`` ("Colon ca" -> colorectal); a value
+    neither places is kept as written (stripped). Where none is recorded (no column, or an
+    empty cell) the site is derived from ``histology`` when the text names one site ("CRC"
+    -> colorectal, "Ewing" -> bone, "LMS" -> soft tissue); a recorded value is never
+    replaced by a derived one. Works on distinct values, never per row.
+
+    Parameters
+    ----------
+    p : pandas.DataFrame, shape (n, k)
+        Canonical patients table (``primary_site`` and ``histology`` where recorded).
+    table : mapping of str to str, optional
+        Folded registry text (``schema.normalise_histology``) -> canonical site.
+
+    Returns
+    -------
+    pandas.Series of object, shape (n,)
+        Canonical site, the recorded text where it is placed nowhere, or None.
+
+    >>> p = pd.DataFrame({"histology": ["CRC", "RCC", "LMS", "Tumor X"],
+    ...                   "primary_site": [None, "Niere", "Uterus", None]})
+    >>> primary_site(p).tolist()
+    ['colorectal', 'kidney', 'uterus', None]
+    """
+    site, _, _, _ = _primary_site_parts(p, table)
+    return pd.Series(site, index=p.index, dtype=object)
+
+
+def primary_site_findings(p: pd.DataFrame, table: Mapping[str, str] | None = None,
+                          source_columns: Mapping[str, str] | None = None
+                          ) -> list[tuple[str, str, str, str]]:
+    """Findings about primary sites: one ``info`` per distinct recorded value that nothing
+    places (kept as written), most frequent first, and one ``info`` with the number of
+    patients whose site was derived from the histology.
+
+    Parameters
+    ----------
+    p : pandas.DataFrame, shape (n, k)
+        Canonical patients table (``primary_site``, ``histology``), every row read.
+    table : mapping of str to str, optional
+        The mapping's ``codes: primary_site`` (see :func:`primary_site`).
+    source_columns : mapping of str to str, optional
+        Canonical field -> registry column, to name the column.
+
+    Returns
+    -------
+    list of (column, value, rule, severity)
+        The arguments of ``FindingLog.add_table``: value texts and counts, never a row or id.
+
+    >>> p = pd.DataFrame({"histology": ["CRC", "CRC", None], "primary_site": [None, "", "Xy"]})
+    >>> [f[1] for f in primary_site_findings(p)]
+    ['Xy', '2']
+    """
+    if "primary_site" not in p and "histology" not in p:
+        return []
+    _, _, unplaced, derived = _primary_site_parts(p, table)
+    cols = source_columns or {}
+    column = cols.get("primary_site", "primary_site")
+    out: list[tuple[str, str, str, str]] = []
+    if unplaced.any():
+        counts = _col(p, "primary_site")[unplaced].astype(str).str.strip().value_counts()
+        out += [(column, str(value), f"primary_site_unrecognised: kept as written ({n} "
+                 f"row{'s' if n != 1 else ''}); if it names a site, map it under 'codes: "
+                 "primary_site:' in the mapping (docs/mapping.md)", "info")
+                for value, n in counts.items()]
+    n = int(derived.sum())
+    if n:
+        out.append((column, str(n), f"primary_site_derived: derived from "
+                    f"{cols.get('histology', 'histology')} for {n} patient"
+                    f"{'s' if n != 1 else ''} with no primary site recorded", "info"))
+    return out
+
+
 def is_leiomyosarcoma_text(histology: pd.Series) -> pd.Series:
     """True where the histology text names leiomyosarcoma (LMS, "Leiomyo-sarcoma"); missing
     where the text is missing."""
@@ -265,11 +383,16 @@ def is_leiomyosarcoma_text(histology: pd.Series) -> pd.Series:
     return pd.Series(pd.array(row, dtype="boolean"), index=histology.index).where(idx >= 0)
 
 
-def factors(p: pd.DataFrame, histology_codes: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """DFI, synchronous, complete resection, groups, histology class, LMS and IRLM group.
+def factors(p: pd.DataFrame, histology_codes: Mapping[str, str] | None = None,
+            site_codes: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """DFI, synchronous, complete resection, groups, histology class, LMS, IRLM group and
+    primary site.
 
     ``histology_codes`` is the mapping's ``codes: histology`` table (folded registry text ->
-    ``histology_group``), tried before the recogniser (:func:`histology_group`)."""
+    ``histology_group``), tried before the recogniser (:func:`histology_group`);
+    ``site_codes`` its ``codes: primary_site`` table (:func:`primary_site`). The
+    ``primary_site`` column is returned when the table records one or a site could be
+    derived from the histology."""
     out = pd.DataFrame(index=p.index)
     dfi_dates = months_between(_col(p, "primary_treatment_date"),
                                _col(p, "metastasis_diagnosis_date"))
@@ -320,6 +443,9 @@ def factors(p: pd.DataFrame, histology_codes: Mapping[str, str] | None = None) -
     derived_irlm = irlm_group(out["complete_resection"], out["dfi_group"],
                               out["n_metastases_group"])
     out["irlm_group"] = derived_irlm.where(derived_irlm.notna(), _col(p, "irlm_group"))
+    site = primary_site(p, site_codes)
+    if "primary_site" in p or site.notna().any():
+        out["primary_site"] = site
     return out
 
 

@@ -15,7 +15,7 @@ from metsurv import schema
 from metsurv.cohort import FLOW_COLUMNS, Cohort, canonical_order
 from metsurv.errors import CohortError
 from metsurv.io import derive
-from metsurv.io.convert import Converted, convert
+from metsurv.io.convert import AmbiguousDateColumn, AmbiguousDatesError, Converted, convert
 from metsurv.io.findings import EXCLUSION_REASONS, FindingLog
 from metsurv.io.mapping import Mapping, TableMapping, read_mapping
 from metsurv.io.read import VALUE_LIKE_NAME, RawTable, SqlSource, headerless, read_table
@@ -151,15 +151,25 @@ def load_cohort(
     raw = _read(source, m.patients, sheet)
     log = FindingLog("patients")
     _reading_notes(raw, log)
-    conv = convert(raw, m.patients, "patients", log, today)
-    p = conv.frame
+    ambiguous: list[AmbiguousDateColumn] = []  # every ambiguous date column, refused at once
+    try:
+        conv = convert(raw, m.patients, "patients", log, today)
+    except AmbiguousDatesError as err:
+        ambiguous.extend(err.columns)
 
     raw_r = conv_r = log_r = None
     if resections is not None:
         raw_r = _read(resections, m.resections, resections_sheet)
         log_r = FindingLog("resections")
         _reading_notes(raw_r, log_r)
-        conv_r = convert(raw_r, m.resections, "resections", log_r, today)
+        try:
+            conv_r = convert(raw_r, m.resections, "resections", log_r, today)
+        except AmbiguousDatesError as err:
+            ambiguous.extend(err.columns)
+    if ambiguous:
+        raise AmbiguousDatesError(ambiguous)
+    p = conv.frame
+    if conv_r is not None and raw_r is not None:
         _require_columns(raw_r, conv_r, "resections")
         usable = conv_r.frame.dropna(subset=["patient_id", "operation_date"])
         first = usable.sort_values(["patient_id", "operation_date"], kind="stable")

@@ -35,6 +35,8 @@ _SOURCE_KEYS = {"delimiter", "decimal", "encoding", "sheet", "timezone", "centur
 _DURATION_FIELDS = ("os_months", "dfs_months", "dfi_months", "entry_months")
 #: ``codes: histology``: free-text histology -> histology_group (docs/mapping.md)
 HISTOLOGY_TERMS = "histology"
+#: ``codes: primary_site``: free-text primary site -> ``schema.PRIMARY_SITES`` (docs/mapping.md)
+PRIMARY_SITE_TERMS = "primary_site"
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,9 @@ def _parse_table(where: str, raw: dict[str, Any], table: str, parent: TableMappi
             if table == "patients" and str(name) == HISTOLOGY_TERMS:
                 codes[HISTOLOGY_TERMS] = _histology_terms(where, tbl)
                 continue
+            if table == "patients" and str(name) == PRIMARY_SITE_TERMS:
+                codes[PRIMARY_SITE_TERMS] = _primary_site_terms(where, tbl)
+                continue
             fld = known.get(str(name))
             if fld is None or fld.kind not in ("code", "bool"):
                 raise _fail(where, f"'codes' names {name!r}, which is not a coded or yes/no field")
@@ -244,6 +249,36 @@ def _histology_terms(where: str, tbl: Any) -> dict[str, str]:
             raise _fail(where, f"codes.{HISTOLOGY_TERMS} maps {key!r} (ignoring case and "
                                f"punctuation) to both {out[key]!r} and {group!r}")
         out[key] = group
+    return out
+
+
+def _primary_site_terms(where: str, tbl: Any) -> dict[str, str]:
+    """``codes: primary_site``: a registry's free-text primary site -> a canonical term of
+    ``schema.PRIMARY_SITES``, keyed by ``schema.normalise_histology`` ("Ca. coli" and "CA
+    COLI" are one key). A value is matched the same way ("head_and_neck" is "head and
+    neck"); a value that is no canonical term, or two spellings of one key mapped to
+    different sites, are refused."""
+    name = f"codes.{PRIMARY_SITE_TERMS}"
+    allowed = schema.PRIMARY_SITES
+    canonical = {schema.normalise_histology(site): site for site in allowed}
+    if not isinstance(tbl, AbcMapping):
+        raise _fail(where, f"{name} must map registry primary-site texts to primary sites "
+                           f"({', '.join(allowed)})")
+    out: dict[str, str] = {}
+    for text, site in tbl.items():
+        _key_word(where, name, text)
+        _word(where, name, site)
+        term = canonical.get(schema.normalise_histology(site))
+        if term is None:
+            raise _fail(where, f"{name} maps {str(text)[:60]!r} to {site!r}, which is not a "
+                               f"primary site; allowed: {list(allowed)}")
+        key = schema.normalise_histology(text)
+        if not key:
+            raise _fail(where, f"{name} has a key {str(text)[:60]!r} with no letters or digits")
+        if out.get(key, term) != term:
+            raise _fail(where, f"{name} maps {key!r} (ignoring case and punctuation) to both "
+                               f"{out[key]!r} and {term!r}")
+        out[key] = term
     return out
 
 

@@ -29,7 +29,8 @@ SUBSETS: dict[str, tuple[str, Any]] = {
     "complete_resection": ("complete_resection", True),
     "sarcoma": ("histology_group", "sarcoma"),
 }
-TIME_UNITS = ("years", "months")
+#: Time units of the figures' axes (:data:`metsurv.schema.TIME_UNITS`), years first.
+TIME_UNITS = tuple(sorted(schema.TIME_UNITS, key=lambda u: u != "years"))
 FORMATS = ("png", "svg", "pdf")
 
 _TOP_KEYS = {

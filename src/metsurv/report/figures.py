@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.gridspec import SubplotSpec
 from matplotlib.lines import Line2D
 
+from metsurv import schema
 from metsurv.format import format_p
 from metsurv.report import style
 from metsurv.report._format import shows_estimates, suppress_count
@@ -47,6 +48,7 @@ __all__ = [
     "forest_figure",
     "cif_figure",
     "save_figure",
+    "draw",
     "time_ticks",
     "too_few_text",
     "ENDPOINT_LABELS",
@@ -56,10 +58,8 @@ __all__ = [
     "UNIT_LABEL",
 ]
 
-ENDPOINT_LABELS = {
-    "os": "Overall survival (%)",
-    "dfs": "Disease-free survival (%)",
-}
+#: Y-axis label of each endpoint (from :data:`metsurv.schema.ENDPOINTS`).
+ENDPOINT_LABELS = {key: e.axis_label for key, e in schema.ENDPOINTS.items()}
 AT_RISK_CAPTION = (
     "Number at risk: patients still under observation (time \u2265 t) at each tick."
 )
@@ -77,8 +77,9 @@ MAX_CENSOR_MARKS = 120
 #: across an 85 mm axis at 300 dpi, about 1000 pixels, is finer than a pixel).
 MAX_STEP_POINTS = 2000
 
-UNIT_SCALE = {"months": 1.0, "years": 1.0 / 12.0}
-UNIT_LABEL = {"months": "Months", "years": "Years"}
+#: Months -> display unit, and the unit's axis title (from :data:`metsurv.schema.TIME_UNITS`).
+UNIT_SCALE = {name: u.scale for name, u in schema.TIME_UNITS.items()}
+UNIT_LABEL = {name: u.label for name, u in schema.TIME_UNITS.items()}
 
 
 @dataclass(frozen=True)
@@ -254,7 +255,7 @@ def benchmark_points(published: pd.DataFrame | None, factor: str, subset: str | 
         level = [g for g in groups if str(g) == str(match[1])]
         if not level:
             continue
-        pts = [(12.0 * y, p[c]) for c, y in SURVIVAL_COLUMNS.items() if pd.notna(p[c])]
+        pts = [(schema.months(y), p[c]) for c, y in SURVIVAL_COLUMNS.items() if pd.notna(p[c])]
         if pd.notna(p["median_months"]):
             pts.append((float(p["median_months"]), 0.5))
         rows.extend({"group": level[0], "months": m, "survival": float(s),
@@ -398,6 +399,7 @@ def plot_km(
     legend: bool = True,
     legend_loc: str = "best",
     suppress_below: int = 0,
+    xlabel: str | None = None,
 ) -> None:
     """Draw a Kaplan-Meier panel into ``ax`` and its number-at-risk table into ``risk_ax``.
 
@@ -409,6 +411,7 @@ def plot_km(
     ``legend_loc`` is a matplotlib location, or "above" to put the legend over the axes.
     ``ci``: shade the 95% CIs; None (default) shades them for up to
     :data:`MAX_CI_BAND_GROUPS` groups (more overlapping bands are unreadable).
+    ``xlabel`` replaces the time axis label ("Months after pulmonary metastasectomy").
     """
     scale = UNIT_SCALE[time_unit]
     if ci is None:
@@ -443,7 +446,7 @@ def plot_km(
     ax.set_yticks([0, 20, 40, 60, 80, 100])
     ax.set_xticks(ticks)
     ax.tick_params(labelbottom=True)
-    ax.set_xlabel(f"{UNIT_LABEL[time_unit]} after pulmonary metastasectomy")
+    ax.set_xlabel(xlabel or f"{UNIT_LABEL[time_unit]} after pulmonary metastasectomy")
     ax.set_ylabel(ENDPOINT_LABELS.get(endpoint, "Survival (%)"))
     if panel.title and not (legend and legend_loc == "above"):
         ax.set_title(panel.title, loc="left", fontweight="bold")
@@ -511,14 +514,19 @@ def _resting_on_k(c: Curve, k: int) -> tuple[Curve, float]:
     low = np.flatnonzero(np.asarray(c.n_risk, float) < k)
     if not low.size or low[0] == 0:
         return c, np.inf
-    i = int(low[0])
-    cut = float(c.time[i])
-    keep = slice(0, i)
+    cut = float(c.time[int(low[0])])
+    return _before(c, cut), cut
+
+
+def _before(c: Curve, t: float) -> Curve:
+    """``c`` without its steps at or after ``t`` (months)."""
+    keep = np.asarray(c.time, float) < t
     return dataclasses.replace(
         c, time=c.time[keep], estimate=c.estimate[keep],
         lower=None if c.lower is None else c.lower[keep],
         upper=None if c.upper is None else c.upper[keep],
-        censor_times=c.censor_times[c.censor_times < cut], n_risk=c.n_risk[keep]), cut
+        censor_times=c.censor_times[c.censor_times < t],
+        n_risk=None if c.n_risk is None else c.n_risk[keep])
 
 
 def _draw_curve(ax: Axes, c: Curve, i: int, t_stop: float, scale: float, label: str,
@@ -959,6 +967,7 @@ def cif_figure(
     end_of_followup: float | None = None,
     at_risk: pd.DataFrame | None = None,
     suppress_below: int = 0,
+    stop_at: float | None = None,
 ) -> Figure:
     """Cumulative incidence curves (Aalen-Johansen), one per event type, rising from 0.
 
@@ -968,7 +977,10 @@ def cif_figure(
     whichever comes first: a curve that stopped at its cause's last event would read as
     the end of follow-up. ``at_risk``, a :func:`metsurv.stats.km` ``at_risk(times)`` frame
     of one row (months as columns, e.g. on the DFS endpoint: patients with
-    ``dfs_months`` >= t), is printed under the plot, counts 1..k-1 as "<k".
+    ``dfs_months`` >= t), is printed under the plot, counts 1..k-1 as "<k". ``stop_at``
+    (months) ends every curve there: under small-cell suppression, where fewer than k
+    remain at risk (a step there is d/n of fewer than k: its size says n), as the Kaplan-Meier
+    curves do.
     """
     scale = UNIT_SCALE[time_unit]
     ticks = time_ticks(max_time, tick_step)
@@ -983,7 +995,10 @@ def cif_figure(
         for i, c in enumerate(curves):
             last = float(np.max(c.time)) if c.time.size else 0.0
             end = end_of_followup if end_of_followup is not None else last
-            _draw_curve(ax, c, i, min(max(end, last), max_time / scale), scale, c.label)
+            t_stop = min(max(end, last), max_time / scale)
+            if stop_at is not None:
+                c, t_stop = _before(c, stop_at), min(t_stop, stop_at)
+            _draw_curve(ax, c, i, t_stop, scale, c.label)
         ax.set_xlim(0, max_time)
         ax.set_ylim(0, 100)
         ax.set_xticks(ticks)
@@ -1145,3 +1160,23 @@ def ph_figure(
                   edgecolor="none")
         fig.tight_layout(pad=0.4)
     return fig
+
+
+#: The drawing function of each kind of :class:`metsurv.report.document.Figure`.
+_DRAWERS = {"km": "km_figure", "forest": "forest_figure", "cif": "cif_figure",
+            "ph": "ph_figure"}
+
+
+def draw(kind: str, args: Mapping[str, Any]) -> Figure:
+    """Draw a report figure from its data: ``kind`` "km", "forest", "cif" or "ph" names
+    :func:`km_figure`, :func:`forest_figure`, :func:`cif_figure` or :func:`ph_figure`,
+    which gets ``args`` as keyword arguments.
+
+    Raises
+    ------
+    ValueError
+        ``kind`` is none of these.
+    """
+    if kind not in _DRAWERS:
+        raise ValueError(f"unknown figure kind {kind!r}; expected one of {sorted(_DRAWERS)}")
+    return globals()[_DRAWERS[kind]](**args)

@@ -48,6 +48,7 @@ __all__ = [
     "published_match",
     "cohort_histologies",
     "population_gap",
+    "population_text",
     "protect_cells",
     "subset_patients",
     "SECONDARY",
@@ -58,46 +59,10 @@ __all__ = [
     "to_html",
 ]
 
-#: Display titles of factors, in the words of the literature.
-FACTOR_TITLES: dict[str, str] = {
-    "complete_resection": "Completeness of resection",
-    "resection_status": "Resection status",
-    "dfi_group": "Disease-free interval (DFI) group",
-    "dfi_months": "Disease-free interval (months)",
-    "n_metastases_group": "Number of metastases",
-    "n_metastases": "Number of metastases resected",
-    "histology_group": "Histology",
-    "leiomyosarcoma": "Sarcoma subtype",
-    "nodal_status": "Nodal status",
-    "irlm_group": "IRLM prognostic group",
-    "chemo_response": "Response to preoperative chemotherapy",
-    "sex": "Sex",
-    "age_at_metastasectomy": "Age at metastasectomy (years)",
-    "laterality": "Laterality",
-    "approach": "Surgical approach",
-    "extent": "Extent of resection",
-    "synchronous": "Synchronous metastases",
-    "repeat_resection": "Repeat metastasectomy",
-    "n_metastasectomies": "Number of metastasectomies",
-    "death_cause": "Cause of death",
-    "recurrence_site": "Site of first recurrence",
-    "os_months": "Follow-up (months)",
-    "os_event": "Died",
-    # factor names of the published table (metsurv.published)
-    "resection": "Completeness of resection",
-    "histology": "Sarcoma subtype",
-    "all": "All patients",
-}
-
-_CODE_LABELS: dict[str, dict[str, str]] = {
-    "dfi_group": {"0-11": "DFI 0-11 mo", "12-35": "DFI 12-35 mo", ">=36": "DFI \u226536 mo"},
-    "n_metastases_group": {"1": "Single", "2-3": "2-3", ">=4": "\u22654"},
-    "irlm_group": {g: f"Group {g}" for g in schema.IRLM_GROUPS},
-    "chemo_response": {"response": "Response", "stable": "Stable disease",
-                       "progression": "Progression", "none": "No chemotherapy"},
-    "histology_group": {"epithelial": "Epithelial", "sarcoma": "Sarcoma",
-                        "germ_cell": "Germ cell", "melanoma": "Melanoma", "other": "Other"},
-}
+#: Display titles of factors and labels of levels: one table each, in :mod:`metsurv.schema`
+#: (these names are kept for compatibility; they are the same objects).
+FACTOR_TITLES = schema.FACTOR_TITLES
+level_label = schema.level_label
 
 #: Table 1 rows when the config does not list them (those absent from the cohort are skipped).
 TABLE1_DEFAULT: tuple[str, ...] = (
@@ -122,21 +87,6 @@ TABLE1_DEFAULT: tuple[str, ...] = (
 
 #: Kinds that can identify a patient; never tabulated.
 _IDENTIFYING_KINDS = ("id", "date")
-
-
-def level_label(factor: str, level: Any) -> str:
-    """How a level of ``factor`` is printed.
-
-    >>> level_label("complete_resection", True), level_label("dfi_group", ">=36")
-    ('Complete (R0)', 'DFI ≥36 mo')
-    """
-    if factor in schema.BOOL_LABELS and isinstance(level, (bool, np.bool_)):
-        text = schema.BOOL_LABELS[factor][bool(level)]
-        return text[:1].upper() + text[1:]
-    if isinstance(level, (bool, np.bool_)):
-        return "Yes" if level else "No"
-    text = str(level)
-    return _CODE_LABELS.get(factor, {}).get(text, text)
 
 
 def _levels(s: pd.Series) -> list:
@@ -680,7 +630,7 @@ def population_gap(figure: Mapping[str, Any], histologies: Sequence[str] | None
     return None
 
 
-def _population_text(figure: Mapping[str, Any]) -> str:
+def population_text(figure: Mapping[str, Any]) -> str:
     """The population a published figure describes, as the table prints it."""
     from metsurv.published import ALL_HISTOLOGIES
 
@@ -723,56 +673,12 @@ def subset_patients(patients: pd.DataFrame, subset: str | None) -> pd.DataFrame:
     return patients[(s == val).fillna(False).to_numpy(dtype=bool)]
 
 
-def _cohort_figures(published: pd.DataFrame, patients: pd.DataFrame, endpoint: str
-                    ) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, ...]]:
-    """The published figures the cohort can be set beside, the cohort's n, median and
-    survival for each (Kaplan-Meier of the same population and group; survival only where
-    someone is still followed), and why figures were left out for their population (one
-    text per study and population, :func:`population_gap`). One fit per subset and factor
-    serves all its levels."""
-    from metsurv.published import SURVIVAL_COLUMNS
-    from metsurv.stats import km
-    from metsurv.stats.irlm import ENDPOINTS
-    from metsurv.stats.km import followed
-
-    time, event = ENDPOINTS[endpoint]
-    times = [12.0 * y for y in SURVIVAL_COLUMNS.values()]
-    histologies = cohort_histologies(patients)
-    keep, rows, fits, left_out = [], {}, {}, {}
-    for i, p in published.iterrows():
-        match = published_match(p)
-        if match is None:
-            continue
-        gap = population_gap(p, histologies)
-        if gap is not None:
-            left_out.setdefault(f"{p['study']} ({_population_text(p).lower()}): {gap}", None)
-            continue
-        keep.append(i)
-        col, val, subset = match
-        if (subset, col) not in fits:
-            data = subset_patients(patients, subset)
-            known = col == "all" or (col in data.columns and data[col].notna().any())
-            fits[subset, col] = (km(data, by=None if col == "all" else col, time=time,
-                                    event=event) if known and len(data) else None)
-        fit = fits[subset, col]
-        want = "all" if col == "all" else str(val)
-        curve = next((c for c in fit.curves if str(c.group) == want), None) if fit else None
-        if curve is None:
-            continue
-        row = {"n": curve.n, "median_months": curve.median}
-        for name, (_, r) in zip(SURVIVAL_COLUMNS, curve.at(times).iterrows(), strict=True):
-            row[name] = r["estimate"] if followed(r["n_risk"], r["estimate"]) else np.nan
-            row[f"{name}_n_risk"] = r["n_risk"]
-        rows[i] = row
-    return (published.loc[keep], pd.DataFrame.from_dict(rows, orient="index"),
-            tuple(left_out))
-
-
 def _published_level_rank(column: str, value: Any) -> int:
-    """Rank of a cohort level in its factor's order: the reference level first for yes/no
-    (as the report's figures), schema code order for coded factors."""
+    """Rank of a cohort level in its factor's order, the order Table 1 lists it in
+    (:func:`table1`, ``_levels``): yes before no for yes/no factors (Leiomyosarcoma before
+    Other sarcoma, Complete before Incomplete), schema code order for coded factors."""
     if isinstance(value, (bool, np.bool_)):
-        return 0 if bool(value) == schema.REFERENCE_LEVELS.get(column, False) else 1
+        return 0 if bool(value) else 1
     codes = tuple(schema.ORDERED_FACTORS.get(column, ())) or tuple(
         (schema.PATIENTS[column].codes or ()) if column in schema.PATIENTS else ())
     return codes.index(value) if value in codes else len(codes)
@@ -847,7 +753,9 @@ def published_comparison(
         frame = getattr(patients, "patients", patients)
         pub = published_like(endpoint) if published is None else _measured_like(published,
                                                                                  endpoint)
-        published, cohort_rows, left_out = _cohort_figures(pub, frame, endpoint)
+        from metsurv.report.analysis import published_cohort_figures
+
+        published, cohort_rows, left_out = published_cohort_figures(pub, frame, endpoint)
     k = int(suppress_below or 0)
 
     def pct(v: float) -> str:
@@ -876,7 +784,7 @@ def published_comparison(
         row = {
             "Study": p["study"],
             "Published cohort": p["cohort"],
-            "Population": _population_text(p),
+            "Population": population_text(p),
             "Factor": factor,
             "Level": level,
             "Published n": num(p["n"], "{:,.0f}"),

@@ -40,6 +40,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from metsurv.errors import DataError
+from metsurv.schema import FIRST_EVENT_LABELS
 from metsurv.stats._result import Result, warn
 from metsurv.stats._times import (
     as_frame,
@@ -62,11 +63,12 @@ FIRST_EVENT_STATUS = {
     "death_without_recurrence": DEATH,
     "event_free": CENSORED,
 }
+#: Status code -> readable cause (:data:`metsurv.schema.FIRST_EVENT_LABELS`), causes 1-4 in
+#: code order; censored has none.
 STATUS_LABELS = {
-    PULMONARY_RECURRENCE: "pulmonary recurrence",
-    DEATH: "death without recurrence",
-    EXTRATHORACIC_RECURRENCE: "extrathoracic recurrence",
-    RECURRENCE_SITE_UNKNOWN: "recurrence, site unknown",
+    code: FIRST_EVENT_LABELS[first_event]
+    for first_event, code in sorted(FIRST_EVENT_STATUS.items(), key=lambda item: item[1])
+    if code != CENSORED
 }
 
 

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metsurv import schema
 from metsurv.schema import BOOL_LABELS, ORDERED_FACTORS, REFERENCE_LEVELS, codes
 from metsurv.stats._result import Result, json_safe
 from metsurv.stats._times import as_frame, default_start, level_label
@@ -61,8 +62,9 @@ FACTORS: dict[str, tuple[str, str | None]] = {
 NOT_MULTIVARIABLE = ("irlm_group", "leiomyosarcoma")
 SURVIVAL_YEARS = (1, 3, 5, 10, 15)
 RMST_YEARS = 5
-MONTHS_PER_YEAR = 12
-ENDPOINTS = {"os": ("os_months", "os_event"), "dfs": ("dfs_months", "dfs_event")}
+MONTHS_PER_YEAR = schema.MONTHS_PER_YEAR
+#: Endpoint -> (time column, event column), from :data:`metsurv.schema.ENDPOINTS`.
+ENDPOINTS = {key: (e.time, e.event) for key, e in schema.ENDPOINTS.items()}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -37,7 +37,7 @@ from metsurv.synthetic.presets import (
 
 DPM = schema.DAYS_PER_MONTH
 _DATES = [name for name, f in schema.PATIENTS.items() if f.kind == "date"]
-_YEARS = {"surv_5y": 5, "surv_10y": 10, "surv_15y": 15}
+_YEARS = {f"surv_{y}y": y for y in schema.SURVIVAL_HORIZONS_YEARS}
 
 
 def analysis_frame(cohort: SyntheticCohort) -> pd.DataFrame:
@@ -74,7 +74,7 @@ def km_summary(time: np.ndarray, event: np.ndarray, statistic: str) -> float:
     3.0
     """
     time = np.asarray(time, dtype=float)
-    horizon = 0.0 if statistic == "median" else 12.0 * _YEARS[statistic]
+    horizon = 0.0 if statistic == "median" else schema.months(_YEARS[statistic])
     if time.size == 0 or time.max() < horizon:
         return float("nan")
     data = pd.DataFrame({"time": time, "event": np.asarray(event, dtype=bool)})
@@ -219,7 +219,8 @@ class _AnalyticCells:
         for i in range(uniq.shape[0]):  # cells, not patients: mean background survival
             a = age[bounds[i]:bounds[i + 1]][:, None]
             h0 = c.bg_hazard_at_60 * np.exp(c.bg_log_slope * (a - 60.0))
-            cum = h0 * np.expm1(c.bg_log_slope * grid[None, :] / 12.0) / c.bg_log_slope
+            cum = (h0 * np.expm1(c.bg_log_slope * grid[None, :] / schema.MONTHS_PER_YEAR)
+                   / c.bg_log_slope)
             e_bg[i] = np.exp(-cum).mean(axis=0)
         self.background = e_bg
 
@@ -253,7 +254,7 @@ def analytic_value(cells: _AnalyticCells, surv: np.ndarray, target: Target) -> f
             return float("nan")
         t0, t1, s0, s1 = cells.grid[i - 1], cells.grid[i], curve[i - 1], curve[i]
         return float(t0 + (s0 - 0.5) / (s0 - s1) * (t1 - t0))
-    return float(np.interp(12.0 * _YEARS[target.statistic], cells.grid, curve))
+    return float(np.interp(schema.months(_YEARS[target.statistic]), cells.grid, curve))
 
 
 def fit_cure_model(preset: str | Preset, free: tuple[str, ...] | None = None,

@@ -189,7 +189,7 @@ def background_death_months(age: np.ndarray, hazard_at_60: float, log_slope: flo
                             e: np.ndarray) -> np.ndarray:
     """Gompertz background death time (months) from ``age`` for unit-exponential draws e."""
     h0 = hazard_at_60 * np.exp(log_slope * (age - 60.0))
-    return 12.0 * np.log1p(log_slope * e / h0) / log_slope
+    return schema.months(np.log1p(log_slope * e / h0)) / log_slope
 
 
 def _outcome_calibrated(p: Preset, cov: dict[str, np.ndarray], rng: np.random.Generator
@@ -344,7 +344,7 @@ def generate(preset: str | Preset = "irlm1997", n: int | None = None, seed: int 
     op_day = start + np.floor((end - start) * rng.random(n) ** (1 / p.accrual_growth)).astype(
         np.int64)
     censor_months = np.minimum((close - op_day) / DPM,
-                               12.0 * rng.exponential(1 / p.loss_per_year, size=n))
+                               schema.months(rng.exponential(1 / p.loss_per_year, size=n)))
     death_days = np.maximum(1, np.ceil(out["death"] * DPM)).astype(np.int64)
     censor_days = np.maximum(1, np.floor(censor_months * DPM)).astype(np.int64)
     dead = death_days <= censor_days

@@ -105,3 +105,40 @@ def wrong_format(name: str, fmt: str, kind: str) -> CohortError:
             todo = "export the table again in the format its name says"
     return refusal(name, f"the file is not {expected} as its name says (its bytes look like "
                    f"{what})", todo)
+
+
+def missing_input_message(option: str, path: object) -> str:
+    """The one line for a command-line input file that is not there, the same for every
+    subcommand and option (``--resections``, ``--mapping``).
+
+    Parameters
+    ----------
+    option
+        The option as the user typed it, e.g. ``"--resections"``.
+    path
+        The path given with it, shown as given.
+
+    Returns
+    -------
+    str
+        ``"<option> <path>: no such file; check the path."``
+
+    >>> missing_input_message("--resections", "MISSING.csv")
+    '--resections MISSING.csv: no such file; check the path.'
+    """
+    return str(refusal(f"{option} {path}", "no such file", "check the path"))
+
+
+def require_input(option: str, path: object) -> None:
+    """Refuse ``path`` given with ``option`` when it is not an existing file (None: not
+    given, nothing to check).
+
+    Raises
+    ------
+    CohortError
+        With :func:`missing_input_message`; a folder gets the same line ("no such file").
+    """
+    from pathlib import Path
+
+    if path is not None and not Path(str(path)).is_file():
+        raise CohortError(missing_input_message(option, path))

@@ -1,0 +1,551 @@
+"""Every statistic a report shows, computed once: ``analyse(config, cohort) -> Analysis``.
+
+This is the only report module that calls :mod:`metsurv.stats`. The sections
+(:mod:`metsurv.report.sections`) read an :class:`Analysis` and print it; nothing after this
+step estimates anything, so what a figure, a table and the battery say about one group are
+the same numbers.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from metsurv import schema
+from metsurv.errors import CohortError
+from metsurv.report import tables as T
+from metsurv.report.config import FactorSpec, ReportConfig
+
+__all__ = ["Analysis", "FactorKM", "CoxAnalysis", "PHTerm", "CompetingAnalysis",
+           "LandmarkAnalysis", "PublishedAnalysis", "FollowUp", "Tests", "analyse",
+           "published_cohort_figures", "tick_months", "SURV_YEARS", "PH_ALPHA", "RMST_HORIZON_MONTHS"]
+
+#: Years of the survival table's columns (and of each fit's survival estimates).
+SURV_YEARS = schema.SURVIVAL_HORIZONS_YEARS
+#: The cox.zph p below which the report treats proportional hazards as rejected.
+PH_ALPHA = 0.05
+#: The horizon of the restricted mean survival time shown where PH fails (months).
+RMST_HORIZON_MONTHS = 60.0
+#: Years of the cumulative-incidence table.
+CIF_YEARS = (1, 2, 3, 5, 10)
+
+
+def _months(years: Any) -> list[float]:
+    return [schema.months(y) for y in years]
+
+
+def tick_months(cfg: ReportConfig) -> list[float]:
+    """The report's time-axis ticks (and at-risk times) in months."""
+    from metsurv.report.figures import time_ticks
+
+    scale = schema.TIME_UNITS[cfg.time_unit].scale
+    return [float(t) / scale for t in time_ticks(cfg.max_time, cfg.tick_step)]
+
+
+@dataclass(frozen=True)
+class Tests:
+    """The log-rank and trend p of one Kaplan-Meier panel, and which levels entered them
+    (``rule``, printed in the caption)."""
+
+    p: float | None
+    trend: float | None
+    rule: str
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """Median follow-up by the reverse Kaplan-Meier method (Schemper & Smith 1996):
+    ``quantiles`` maps 0.25, 0.5, 0.75 to months (NaN: not reached); ``years`` the first
+    and last year of first metastasectomy, or None without dates."""
+
+    quantiles: dict[float, float] | None
+    years: tuple[int, int] | None
+
+
+@dataclass(frozen=True)
+class FactorKM:
+    """Kaplan-Meier of one configured factor (``spec``): the fit on the patients of its
+    subset with a value, and the tests quoted with it; ``reason`` says why there is none
+    ("" when there is)."""
+
+    spec: FactorSpec
+    reason: str = ""
+    data: pd.DataFrame | None = None
+    fit: Any = None
+    tests: Tests | None = None
+
+
+@dataclass(frozen=True)
+class PHTerm:
+    """A study-model term whose proportional hazards cox.zph rejects: its residual plot's
+    data (R ``plot.cox.zph``) and the restricted mean survival by its levels."""
+
+    term: str
+    p: float
+    smooth: pd.DataFrame | None = None
+    coef: float | None = None
+    ticks: Any = None
+    rmst: pd.DataFrame | None = None  # contrasts of metsurv.stats.rmst (R survRM2-style)
+
+
+@dataclass(frozen=True)
+class CoxAnalysis:
+    """The Cox section's models: univariable per covariate (``univariable`` maps a
+    covariate to its rows: the IRLM battery's where it analysed the factor, else a fit of
+    its own), the multivariable study model and its cox.zph check."""
+
+    covariates: tuple[str, ...]
+    left_out: tuple[str, ...]
+    univariable: dict[str, tuple[pd.DataFrame | None, Any]]  # covariate -> (battery rows, fit)
+    multi: Any
+    ph_fit: Any
+    ph: pd.DataFrame | None
+    rejected: tuple[tuple[str, float], ...]
+    ph_terms: tuple[PHTerm, ...]
+
+
+@dataclass(frozen=True)
+class CompetingAnalysis:
+    """Cumulative incidence of first events (R ``cmprsk::cuminc``), or the ``reason`` the
+    data cannot give it."""
+
+    reason: str = ""
+    result: Any = None
+    at_risk: pd.DataFrame | None = None  # DFS at risk at the report's ticks
+    dfs: Any = None  # Kaplan-Meier of DFS on the same patients: its risk sets
+    end_of_followup: float | None = None
+    at: pd.DataFrame | None = None  # estimates at CIF_YEARS
+
+
+@dataclass(frozen=True)
+class LandmarkAnalysis:
+    """Survival from one landmark (months) by repeat resection before it."""
+
+    at: float
+    result: Any
+
+
+@dataclass(frozen=True)
+class PublishedAnalysis:
+    """The published figures measured like this report's endpoint that the cohort can be
+    set beside (``figures``), the cohort's numbers for each (``cohort_rows``, same index),
+    and why others were left out (``left_out``)."""
+
+    figures: pd.DataFrame
+    cohort_rows: pd.DataFrame
+    left_out: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything a report prints, computed: the input of :mod:`metsurv.report.sections`.
+
+    ``landmarks`` and ``competing`` are None when the config does not ask for them;
+    ``landmark_reason`` says why the data cannot give the landmark analysis ("" when they
+    can). Counts here are true counts: suppression is applied when sections print them.
+    """
+
+    config: ReportConfig
+    cohort: Any
+    patients: pd.DataFrame
+    follow_up: FollowUp
+    battery: Any
+    batteries: dict[str | None, Any]
+    overall: Any
+    factors: tuple[FactorKM, ...]
+    cox: CoxAnalysis | None
+    competing: CompetingAnalysis | None
+    landmarks: tuple[LandmarkAnalysis, ...] | None
+    landmark_reason: str
+    published: PublishedAnalysis
+    benchmark: pd.DataFrame | None
+    #: the report's printed counts (small-cell suppression decisions), set afresh by
+    #: :func:`metsurv.report.sections.compose`; None straight out of :func:`analyse`
+    counts: Any = None
+
+
+def analyse(config: ReportConfig, cohort: Any) -> Analysis:
+    """Run every statistic of the report described by ``config`` on ``cohort``.
+
+    Parameters
+    ----------
+    config : ReportConfig
+        The study config (endpoint, factors, Cox covariates, landmarks, ...).
+    cohort : metsurv.cohort.Cohort
+        As :func:`metsurv.io.load_cohort` returns it.
+
+    Returns
+    -------
+    Analysis
+
+    Raises
+    ------
+    CohortError
+        The cohort has no value of the endpoint's time or event column.
+    """
+    cfg = config
+    patients = cohort.patients
+    for col in (cfg.time_column, cfg.event_column):
+        if col not in patients.columns or patients[col].notna().sum() == 0:
+            raise CohortError(f"{cfg.source}: endpoint {cfg.endpoint!r} needs {col!r}, which "
+                              f"the cohort does not have")
+    from metsurv.stats.irlm import irlm_comparisons
+
+    # the IRLM battery's tests are the report's tests (one rule for every p-value)
+    battery = irlm_comparisons(cohort, endpoint=cfg.endpoint)
+    batteries = _subset_batteries(cfg, patients, battery)
+    return Analysis(
+        config=cfg, cohort=cohort, patients=patients,
+        follow_up=_follow_up(cfg, patients),
+        battery=battery, batteries=batteries,
+        overall=_km(patients, None, cfg),
+        factors=tuple(_factor_km(cfg, patients, batteries, spec) for spec in cfg.factors),
+        cox=_cox(cfg, patients, battery),
+        competing=_competing(cfg, patients) if cfg.competing_risks else None,
+        landmarks=_landmarks(cfg, cohort) if cfg.landmark_times else None,
+        landmark_reason=("" if getattr(cohort, "counting_process", None) is not None else
+                         "the data have no resections table (one row per operation), so "
+                         "repeat resections are unknown."),
+        published=PublishedAnalysis(*published_cohort_figures(
+            T.published_like(cfg.endpoint), patients, cfg.endpoint)),
+        benchmark=None if cfg.benchmark is None else T.published_like(cfg.endpoint,
+                                                                       cfg.benchmark),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# the cohort
+
+
+def _follow_up(cfg: ReportConfig, patients: pd.DataFrame) -> FollowUp:
+    """Reverse Kaplan-Meier (censoring as the event) quartiles of follow-up, and the years
+    of the first metastasectomies (years only: dates can identify a patient)."""
+    from metsurv.stats import km
+
+    data = patients[[cfg.time_column, cfg.event_column]].dropna()
+    quantiles = None
+    if len(data):
+        rev = km(data.assign(_censored=~data[cfg.event_column].astype(bool)),
+                 time=cfg.time_column, event="_censored")
+        quantiles = dict(rev.curves[0].quantile((0.25, 0.5, 0.75)))
+    years = None
+    if "metastasectomy_date" in patients.columns:
+        y = pd.to_datetime(patients["metastasectomy_date"], errors="coerce").dt.year
+        if y.notna().any():
+            years = (int(y.min()), int(y.max()))
+    return FollowUp(quantiles, years)
+
+
+# ---------------------------------------------------------------------------------------
+# Kaplan-Meier by factor
+
+
+def _km(data: pd.DataFrame, by: str | None, cfg: ReportConfig) -> Any:
+    from metsurv.stats import km
+
+    return km(data, by=by, time=cfg.time_column, event=cfg.event_column,
+              times=_months(SURV_YEARS))
+
+
+def events_word(cfg: ReportConfig) -> str:
+    """What the endpoint's events are called in a sentence: "deaths" or "events"."""
+    return schema.ENDPOINTS[cfg.endpoint].events_word
+
+
+def _factor_km(cfg: ReportConfig, patients: pd.DataFrame, batteries: dict[str | None, Any],
+               spec: FactorSpec) -> FactorKM:
+    if spec.factor not in patients.columns or patients[spec.factor].notna().sum() == 0:
+        return FactorKM(spec, reason=f"the cohort has no values of {spec.factor}.")
+    data = T.subset_patients(patients, spec.subset)
+    data = data[data[spec.factor].notna()]
+    missing = _factor_unsupported(cfg, data, spec.factor)
+    if missing:
+        return FactorKM(spec, reason=missing)
+    return FactorKM(spec, data=data, fit=_km(data, spec.factor, cfg),
+                    tests=_factor_tests(cfg, batteries.get(spec.subset), data, spec.factor))
+
+
+def _factor_unsupported(cfg: ReportConfig, data: pd.DataFrame, factor: str) -> str:
+    """Why a factor's Kaplan-Meier figure cannot be made ("" when it can): it needs two
+    levels with patients and events (and, for nodal status, nodes that were assessed)."""
+    title = schema.FACTOR_TITLES.get(factor, factor)
+    if factor == "nodal_status":
+        assessed = data[factor].astype(object).isin(["N0", "N1", "N2"])
+        if not assessed.any():
+            return ("nodes were not assessed (NX or missing) in any patient, so nodal "
+                    "status cannot be compared.")
+    per_level = data.groupby(data[factor].astype(object))[cfg.event_column].agg(
+        lambda e: (len(e), int(e.astype(bool).sum())))
+    sizes = {lev: v for lev, v in per_level.items() if v[0] > 0}
+    with_events = [lev for lev, (_, ev) in sizes.items() if ev > 0]
+    if len(with_events) < 2:
+        levels = ", ".join(schema.level_label(factor, v) for v in sizes) or "none"
+        return (f"{title} needs two levels with patients and {events_word(cfg)}; this "
+                f"cohort has {len(sizes)} level(s) recorded ({levels}), "
+                f"{len(with_events)} of them with {events_word(cfg)}.")
+    return ""
+
+
+def _subset_batteries(cfg: ReportConfig, patients: pd.DataFrame, battery: Any
+                      ) -> dict[str | None, Any]:
+    """The IRLM battery of the whole cohort (``None``) and, for each subset a panel is drawn
+    on, of that subset, limited to the factors drawn there (cheap at a million patients)."""
+    from metsurv.stats.irlm import FACTORS, irlm_comparisons
+
+    out: dict[str | None, Any] = {None: battery}
+    for subset in dict.fromkeys(s.subset for s in cfg.factors if s.subset):
+        factors = [s.factor for s in cfg.factors if s.subset == subset and s.factor in FACTORS
+                   and s.factor in patients.columns]
+        if not factors:
+            continue
+        needs_histology = any(FACTORS[f][1] is not None for f in factors)
+        cols = [cfg.time_column, cfg.event_column, "entry_months", *factors,
+                *(["histology_group"] if needs_histology else [])]
+        data = T.subset_patients(patients, subset)
+        out[subset] = irlm_comparisons(data[list(dict.fromkeys(c for c in cols
+                                                               if c in data.columns))],
+                                       endpoint=cfg.endpoint)
+    return out
+
+
+def _factor_tests(cfg: ReportConfig, battery: Any, data: pd.DataFrame, factor: str) -> Tests:
+    """The panel's tests: the IRLM battery's for its factors (log-rank over the levels with
+    enough patients and events; trend over the ordered ones among them), so that figure,
+    survival table and battery table quote one p; for a factor the battery does not analyse,
+    log-rank over all its levels."""
+    rows = battery.factors if battery is not None else pd.DataFrame(columns=["factor"])
+    row = rows[rows["factor"] == factor]
+    if not len(row):
+        return _all_levels_test(cfg, data, factor)
+    row = row.iloc[0]
+    p = float(row["logrank_p"]) if np.isfinite(row["logrank_p"]) else None
+    trend = float(row["trend_p"]) if np.isfinite(row["trend_p"]) else None
+    lv = battery.levels[(battery.levels["factor"] == factor) & (battery.levels["n"] > 0)]
+    tested = [v for v in lv["level"] if not bool(lv.loc[lv["level"] == v, "sparse"].iloc[0])]
+    untested = [v for v in lv["level"] if v not in tested]
+    names = ", ".join(schema.level_label(factor, v) for v in tested)
+    if p is None:
+        return Tests(None, None, (
+            f"No log-rank test: fewer than two levels with at least {battery.min_n} patients "
+            f"and {battery.min_events} {events_word(cfg)} (IRLM battery rule)."))
+    rule = (f"Log-rank test over the levels with at least {battery.min_n} patients and "
+            f"{battery.min_events} {events_word(cfg)} (IRLM battery rule): "
+            + ("all levels" if not untested else names + "; not tested: "
+               + ", ".join(schema.level_label(factor, v) for v in untested)))
+    if trend is not None:
+        tested_text = {str(v) for v in tested}
+        order = [v for v in schema.ORDERED_FACTORS.get(factor, ()) if v in tested_text]
+        rule += ("; test for trend over " + " < ".join(schema.level_label(factor, v) for v in order))
+    return Tests(p, trend, rule + ".")
+
+
+def _all_levels_test(cfg: ReportConfig, data: pd.DataFrame, factor: str) -> Tests:
+    from metsurv.stats import logrank
+
+    if data[factor].nunique() < 2:
+        return Tests(None, None, "")
+    res = logrank(data, by=factor, time=cfg.time_column, event=cfg.event_column)
+    p = float(res.p) if np.isfinite(res.p) else None
+    return Tests(p, None, "Log-rank test over all levels (not a factor of the IRLM "
+                          "battery, which applies no level rule to it).")
+
+
+# ---------------------------------------------------------------------------------------
+# Cox models
+
+
+def battery_univariable(battery: Any, factor: str) -> pd.DataFrame | None:
+    """The IRLM battery's univariable Cox HRs of ``factor`` as forest/table rows (``term``,
+    ``hr``, ``lower``, ``upper``, ``p``), or None when the battery did not analyse it.
+    Reusing them keeps the forest plot and the IRLM table identical and saves refitting (at
+    a million patients each Cox fit costs seconds)."""
+    lv = battery.levels
+    rows = lv[(lv["factor"] == factor) & ~lv["reference"].astype(bool) & lv["hr"].notna()]
+    if factor not in set(battery.factors["factor"]) or not len(rows):
+        return None
+    ref = lv.loc[(lv["factor"] == factor) & lv["reference"].astype(bool), "level"]
+    ref_text = f" vs {schema.level_label(factor, ref.iloc[0])}" if len(ref) else ""
+    title = schema.FACTOR_TITLES.get(factor, factor)
+    return pd.DataFrame({
+        "term": [f"{title}: {schema.level_label(factor, v)}{ref_text}" for v in rows["level"]],
+        "hr": rows["hr"].to_numpy(float), "lower": rows["hr_lower"].to_numpy(float),
+        "upper": rows["hr_upper"].to_numpy(float), "p": rows["hr_p"].to_numpy(float),
+    })
+
+
+def _cox(cfg: ReportConfig, patients: pd.DataFrame, battery: Any) -> CoxAnalysis | None:
+    """The study model (config cox.covariates) and, per covariate, its univariable model;
+    None when no covariate is configured or has two values in the cohort."""
+    if not cfg.cox_covariates:
+        return None
+    from metsurv.stats import cox
+
+    # a covariate needs two values in the cohort (one histology is no contrast: R would
+    # give its terms NA); the ones left out are named
+    covs = [c for c in cfg.cox_covariates if c in patients.columns
+            and patients[c].astype(object).dropna().nunique() >= 2]
+    if not covs:
+        return None
+
+    # cox takes yes/no columns as two-level factors and the schema's reference levels
+    # (complete resection, DFI >= 36, ...), so HRs read "incomplete vs complete" as in IRLM.
+    def fit(columns: list[str]) -> Any:
+        return cox(patients, covariates=columns, time=cfg.time_column, event=cfg.event_column)
+
+    univariable: dict[str, tuple[pd.DataFrame | None, Any]] = {}
+    if cfg.cox_univariable:
+        for c in covs:
+            rows = battery_univariable(battery, c)
+            univariable[c] = (rows, None) if rows is not None else (None, fit([c]))
+    multi = fit(covs)
+    try:
+        ph_fit = multi.ph_test()
+        ph = ph_fit.to_frame()
+    except Exception:  # noqa: BLE001 - the PH check is informative, never fatal
+        ph = ph_fit = None
+    rejected = (() if ph is None else
+                tuple((t, float(p)) for t, p in zip(ph["term"], ph["p"], strict=True)
+                      if t != "GLOBAL" and np.isfinite(p) and p < PH_ALPHA))
+    return CoxAnalysis(
+        covariates=tuple(covs),
+        left_out=tuple(c for c in cfg.cox_covariates if c not in covs),
+        univariable=univariable, multi=multi, ph_fit=ph_fit, ph=ph, rejected=rejected,
+        ph_terms=tuple(_ph_term(cfg, patients, multi, ph_fit, t, p) for t, p in rejected))
+
+
+def _ph_term(cfg: ReportConfig, patients: pd.DataFrame, multi: Any, ph_fit: Any, term: str,
+             p: float) -> PHTerm:
+    """For a term whose proportional hazards cox.zph rejects: R plot.cox.zph's smooth of
+    its scaled Schoenfeld residuals, and the restricted mean survival time to 5 years by
+    its levels with the difference from the reference (from the KM curves)."""
+    from metsurv.stats import rmst
+    from metsurv.stats.cox.zph import zph_smooth, zph_time_axis
+
+    smooth = coef = ticks = None
+    res = ph_fit.residuals
+    if res is not None and term in res.columns:
+        try:
+            smooth = zph_smooth(ph_fit, term, multi)
+        except ValueError:
+            smooth = None
+        if smooth is not None:
+            # one column: the residual is on its coefficient's scale; a factor of several
+            # levels: on the linear predictor's, whose constant is 1 (R plot.cox.zph)
+            cols = [i for i, c in enumerate(multi.terms) if c == term or c.startswith(f"{term}[")]
+            value = float(multi.coef[cols[0]]) if len(cols) == 1 else 1.0
+            coef = value if np.isfinite(value) else None
+            ticks = zph_time_axis(ph_fit)
+    contrasts = None
+    if term in patients.columns and not pd.api.types.is_float_dtype(patients[term]):
+        data = patients[patients[term].notna()]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            contrasts = rmst(data, tau=RMST_HORIZON_MONTHS, by=term, time=cfg.time_column,
+                             event=cfg.event_column, beyond_follow_up="extend").contrasts
+    return PHTerm(term, p, smooth, coef, ticks, contrasts)
+
+
+# ---------------------------------------------------------------------------------------
+# competing risks, landmarks, published series
+
+
+def _competing(cfg: ReportConfig, patients: pd.DataFrame) -> CompetingAnalysis:
+    recurrences = [e for e in schema.FIRST_EVENTS
+                   if e not in ("death_without_recurrence", "event_free")]
+    if not {"dfs_months", "dfs_event", "first_event"} <= set(patients.columns):
+        return CompetingAnalysis("the data have no recurrence dates (recurrence_date), so "
+                                 "recurrence cannot be set against death.")
+    # the patients whose first event is known, as cuminc keeps them
+    data = patients[patients["first_event"].notna() & patients["dfs_months"].notna()]
+    if not data["first_event"].astype(object).isin(recurrences).any():
+        return CompetingAnalysis("no recurrence is recorded (recurrence_date and "
+                                 "recurrence_site are empty), so recurrence cannot be set "
+                                 "against death; a curve of deaths alone would be 1 - "
+                                 "Kaplan-Meier under a false label.")
+    from metsurv.stats import km
+    from metsurv.stats.competing import cuminc
+
+    res = cuminc(data)
+    ticks = tick_months(cfg)
+    # number at risk on the DFS endpoint (dfs_months >= t), as the estimator counts it
+    dfs = km(data, time="dfs_months", event="dfs_event")
+    return CompetingAnalysis(result=res, at_risk=dfs.at_risk(ticks), dfs=dfs,
+                             end_of_followup=float(data["dfs_months"].max()),
+                             at=res.at(_months(CIF_YEARS)))
+
+
+def _landmarks(cfg: ReportConfig, cohort: Any) -> tuple[LandmarkAnalysis, ...]:
+    if getattr(cohort, "counting_process", None) is None:
+        return ()
+    from metsurv.stats.landmark import landmark
+
+    return tuple(LandmarkAnalysis(lm, landmark(cohort, at=lm, time=cfg.time_column,
+                                               event=cfg.event_column,
+                                               times=_months(SURV_YEARS)))
+                 for lm in cfg.landmark_times)
+
+
+def published_cohort_figures(published: pd.DataFrame, patients: pd.DataFrame, endpoint: str
+                             ) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, ...]]:
+    """The published figures the cohort can be set beside, and the cohort's own.
+
+    Parameters
+    ----------
+    published : DataFrame
+        Published figures (:func:`metsurv.published.published_figures` rows) measured like
+        ``endpoint``.
+    patients : DataFrame
+        The analysed patients.
+    endpoint : {"os", "dfs"}
+
+    Returns
+    -------
+    (figures, cohort_rows, left_out)
+        The rows of ``published`` kept; for each (same index) the cohort's ``n``,
+        ``median_months`` and survival columns with the number at risk they rest on
+        (``<column>_n_risk``), by Kaplan-Meier of the same population and group (survival
+        only where someone is still followed); why figures were left out for their
+        population, one text per study and population
+        (:func:`metsurv.report.tables.population_gap`). One fit per subset and factor
+        serves all its levels.
+    """
+    from metsurv.published import SURVIVAL_COLUMNS
+    from metsurv.stats import km
+    from metsurv.stats.irlm import ENDPOINTS
+    from metsurv.stats.km import followed
+
+    time, event = ENDPOINTS[endpoint]
+    times = _months(SURVIVAL_COLUMNS.values())
+    histologies = T.cohort_histologies(patients)
+    keep, rows, fits, left_out = [], {}, {}, {}
+    for i, p in published.iterrows():
+        match = T.published_match(p)
+        if match is None:
+            continue
+        gap = T.population_gap(p, histologies)
+        if gap is not None:
+            left_out.setdefault(f"{p['study']} ({T.population_text(p).lower()}): {gap}", None)
+            continue
+        keep.append(i)
+        col, val, subset = match
+        if (subset, col) not in fits:
+            data = T.subset_patients(patients, subset)
+            known = col == "all" or (col in data.columns and data[col].notna().any())
+            fits[subset, col] = (km(data, by=None if col == "all" else col, time=time,
+                                    event=event) if known and len(data) else None)
+        fit = fits[subset, col]
+        want = "all" if col == "all" else str(val)
+        curve = next((c for c in fit.curves if str(c.group) == want), None) if fit else None
+        if curve is None:
+            continue
+        row = {"n": curve.n, "median_months": curve.median}
+        for name, (_, r) in zip(SURVIVAL_COLUMNS, curve.at(times).iterrows(), strict=True):
+            row[name] = r["estimate"] if followed(r["n_risk"], r["estimate"]) else np.nan
+            row[f"{name}_n_risk"] = r["n_risk"]
+        rows[i] = row
+    return (published.loc[keep], pd.DataFrame.from_dict(rows, orient="index"),
+            tuple(left_out))
