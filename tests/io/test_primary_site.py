@@ -11,24 +11,15 @@ here in soft tissue, seminoma/NSGCT in the testis, cutaneous melanoma in the ski
 from __future__ import annotations
 
 import hashlib
-import inspect
 
 import pandas as pd
 import pytest
 
 from metsurv import CohortError, load_cohort, schema
 from metsurv.io import derive
-from metsurv.io import load as load_module
 from metsurv.io.mapping import read_mapping
 from metsurv.synthetic import generate
 from metsurv.synthetic.presets import SUBTYPES
-
-#: load_cohort passes the mapping's ``codes: primary_site`` table and records the findings
-#: (src/metsurv/io/load.py; until then these end-to-end tests are skipped, the derive-level
-#: tests below cover the same behaviour).
-WIRED = "primary_site_findings" in inspect.getsource(load_module)
-needs_load_wiring = pytest.mark.skipif(
-    not WIRED, reason="load_cohort does not yet pass codes: primary_site to derive")
 
 FROM_HISTOLOGY = [
     ("CRC", "colorectal"), ("mCRC", "colorectal"), ("Colon-Ca.", "colorectal"),
@@ -169,7 +160,6 @@ def test_mapping_table_applied_before_the_vocabulary():
     assert derive.primary_site_findings(df, table) == []
 
 
-@needs_load_wiring
 def test_mapping_table_applied_by_load_cohort(tmp_path):
     path = tmp_path / "site.yaml"
     path.write_text("version: 1\ncolumns: {Site: primary_site}\n"

@@ -186,7 +186,10 @@ def load_cohort(
     hist_codes = m.patients.codes.get("histology")  # a registry's own terms (issue 11)
     for finding in derive.unplaced_histology(p, hist_codes, conv.source_columns):
         log.add_table(*finding)  # histology read as "other": one warning per text
-    p = p.assign(**{c: v for c, v in derive.factors(p, hist_codes).items()})
+    site_codes = m.patients.codes.get("primary_site")  # a registry's own site terms
+    for finding in derive.primary_site_findings(p, site_codes, conv.source_columns):
+        log.add_table(*finding)
+    p = p.assign(**{c: v for c, v in derive.factors(p, hist_codes, site_codes).items()})
     p["source_row"] = np.asarray(raw.rows, dtype=np.int64)
     patients = p.loc[keep, canonical_order(list(p.columns))].reset_index(drop=True)
     patients["os_event"] = patients["os_event"].astype(bool)
