@@ -292,6 +292,14 @@ LEVEL_LABELS: dict[str, dict[str, str]] = {
                        "progression": "Progression", "none": "No chemotherapy"},
     "histology_group": {"epithelial": "Epithelial", "sarcoma": "Sarcoma",
                         "germ_cell": "Germ cell", "melanoma": "Melanoma", "other": "Other"},
+    "sex": {"female": "Female", "male": "Male", "unknown": "Unknown"},
+    "laterality": {"unilateral": "Unilateral", "bilateral": "Bilateral"},
+    "approach": {"vats": "VATS", "thoracotomy": "Thoracotomy", "sternotomy": "Sternotomy",
+                 "clamshell": "Clamshell", "robotic": "Robotic"},
+    "extent": {"wedge": "Wedge resection", "precision": "Precision resection",
+               "segmentectomy": "Segmentectomy", "lobectomy": "Lobectomy",
+               "pneumonectomy": "Pneumonectomy", "extended": "Extended resection"},
+    "nodal_status": {"NX": "NX (not assessed)"},
 }
 
 

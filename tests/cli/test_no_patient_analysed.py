@@ -80,3 +80,17 @@ def test_no_patient_message_for_report(tmp_path):
     assert "unreadable required date: 6" in msg and "\n" not in msg
     short = no_patient_message(cohort, top=1)
     assert short.startswith("export.csv: ") and "follow-up before" not in short
+
+
+def test_an_unknown_code_is_named_with_the_codes_allowed(tmp_path):
+    """A vital status written "maybe" in every row: the message names the commonest unknown
+    code and the codes allowed (a code names no patient), still on one line; dates and ids
+    stay out."""
+    path = tmp_path / "codes.csv"
+    pd.DataFrame({"patient_id": ["A1", "A2", "A3"],
+                  "metastasectomy_date": ["2010-01-05", "2011-02-05", "2012-03-05"],
+                  "last_followup_date": ["2015-01-01", "2016-01-01", "2014-01-01"],
+                  "vital_status": ["maybe", "maybe", "unsure"]}).to_csv(path, index=False)
+    msg = no_patient_message(load_cohort(str(path), today=TODAY))
+    assert "(column 'vital_status', e.g. 'maybe'; allowed: alive, dead)" in msg, msg
+    assert "\n" not in msg and "A1" not in msg and "2010-01-05" not in msg

@@ -179,8 +179,8 @@ def test_same_inputs_give_identical_outputs_apart_from_the_built_line(report: Pa
     a, b = _files(report), _files(again)
     assert sorted(a) == sorted(b)
     for rel in a:
-        if rel == "report.pdf":  # its title page carries the build time
-            continue
+        if rel in ("report.pdf", "report.docx"):  # their title pages carry the build
+            continue  # time (each is byte-identical for a fixed one: test_pdf, test_docx)
         if rel in ("index.html", "provenance.json"):
             (xa, na), (xb, nb) = _without_built_line(a[rel]), _without_built_line(b[rel])
             assert na == nb == 1 and xa == xb, rel
@@ -274,10 +274,12 @@ def test_only_the_configured_figure_formats_are_written(dfs_study, tmp_path):
     assert "no resections table" in html
     figures = list((out / "figures").iterdir())
     assert figures and sorted(p.suffix for p in figures) == [".svg"] * len(figures)
-    survival = pd.read_csv(out / "tables" / "survival.csv", dtype=str, keep_default_na=False)
-    counts = pd.concat([survival["n"], survival["Events"]])
-    assert counts.isin(["<10"]).any()
-    assert not counts.str.fullmatch(r"[1-9]").any()
+    # the CSV holds numbers: a count printed "<10" is empty there, and says why
+    survival = pd.read_csv(out / "tables" / "survival.csv")
+    counts = pd.concat([survival["n"], survival["events"]])
+    assert pd.api.types.is_numeric_dtype(counts) and counts.isna().any()
+    assert not counts.between(1, 9).any()
+    assert survival["suppressed"].notna().any()
 
 
 @pytest.mark.skipif(not (shutil.which("pdfinfo") and shutil.which("pdffonts")),

@@ -68,13 +68,19 @@ def test_at_risk_counts_sit_exactly_under_the_ticks():
             assert t.get_horizontalalignment() == "center"
 
 
-def test_labels_carry_n_five_year_survival_and_p_values():
+def test_labels_carry_n_median_five_year_survival_and_p_values():
     df = _cohort()
     fig = F.km_figure(_panel(df, F.time_ticks(15)))
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    s5 = km(df, by="dfi_group").survival_at([60]).set_index("group")["estimate"]
-    assert labels[0] == f"DFI 0-11 mo (n = {(df['dfi_group'] == '0-11').sum()}; 5-y {100 * s5['0-11']:.0f}%)"
+    fit = km(df, by="dfi_group")
+    s5 = fit.survival_at([60]).set_index("group")["estimate"]
+    c = next(c for c in fit.curves if c.group == "0-11")
+    y = F.UNIT_SCALE["years"]  # months -> years, as the figure scales them
+    assert labels[0] == (f"DFI 0-11 mo (n = {(df['dfi_group'] == '0-11').sum()}; median "
+                         f"{c.median * y:.1f} y [{c.median_lower * y:.1f}\u2013"
+                         f"{c.median_upper * y:.1f}]; "
+                         f"5-y {100 * s5['0-11']:.0f}%)")
     assert labels[-1] == "Log-rank p = 0.012; trend p = 0.004"
     assert ax.get_ylabel() == "Overall survival (%)"
     assert ax.get_xlim() == (0.0, 15.0)
@@ -109,10 +115,13 @@ def test_panels_in_a_subplot_grid_survive_every_format(tmp_path):
 
 
 def test_a_million_censorings_draw_a_bounded_number_of_marks():
+    """More censoring times than MAX_CENSOR_MARKS in the drawn range: no ticks (they would
+    merge into a band; the at-risk row shows the thinning); at most that many: all."""
     rng = np.random.default_rng(0)
     times = np.sort(rng.uniform(0, 180, 1_000_000))
-    marks = F._thin_censor_marks(times, 180)
-    assert 0 < marks.size <= F.MAX_CENSOR_MARKS
+    assert F._thin_censor_marks(times, 180).size == 0
+    few = times[:: len(times) // F.MAX_CENSOR_MARKS][: F.MAX_CENSOR_MARKS]
+    assert F._thin_censor_marks(few, 180).size == few.size
     steps_t = np.linspace(0, 180, 200_000)
     x, y = F._display_steps(steps_t, np.linspace(1, 0, 200_000), 180)
     assert x.size <= F.MAX_STEP_POINTS + 1 and np.all(np.diff(y) <= 0)

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 from metsurv.format import format_p
-from metsurv.io import load_cohort
 from metsurv.report.analysis import PH_ALPHA, analyse
+from metsurv.report.build import load_study
 from metsurv.report.config import load_config
 from metsurv.report.document import Figure, Table, figures_of, item_named, section_entries
 from metsurv.report.figures import curve_drawn
@@ -35,10 +35,7 @@ def _analysed(config: Path) -> SimpleNamespace:
     """The study of ``config`` loaded and analysed as build() does it, a deep copy of the
     analysis's frames taken before anything composes it, and its sections."""
     cfg = load_config(config)
-    cohort = load_cohort(str(cfg.source), mapping=str(cfg.mapping) if cfg.mapping else None,
-                         resections=str(cfg.resections) if cfg.resections else None,
-                         today=None if cfg.today is None else pd.Timestamp(cfg.today))
-    analysis = analyse(cfg, cohort)
+    analysis = analyse(cfg, load_study(cfg))
     before = copy.deepcopy(_frames_of(analysis))
     return SimpleNamespace(cfg=cfg, analysis=analysis, before=before,
                            sections=compose(cfg, analysis))
@@ -410,7 +407,9 @@ def test_a_group_prints_one_count_in_table1_survival_table_and_published(suppres
     overall = next(c for c in t1.columns if c.startswith("Overall"))
     start = np.flatnonzero(t1["Characteristic"].to_numpy() == "Nodal status")[0]
     rows = t1.iloc[start:]
-    rows = rows.iloc[:np.flatnonzero(rows["Level"].to_numpy() == "Missing")[0]]
+    following = np.flatnonzero(rows["Characteristic"].to_numpy()[1:] != "")
+    rows = rows.iloc[:following[0] + 1 if len(following) else len(rows)]
+    rows = rows[rows["Level"] != "Missing"]  # a Missing row only where some are missing
     table1 = {lev: cell.split(" (")[0] for lev, cell in zip(rows["Level"], rows[overall],
                                                             strict=True)}
     survival = _factor_rows(item_named(suppressed.sections, "survival").frame,
@@ -426,3 +425,73 @@ def test_a_group_prints_one_count_in_table1_survival_table_and_published(suppres
     assert table1[level_label("nodal_status", "N2")] == f"<{K}"
     for lev in set(table1) & set(survival):
         assert table1[lev] == survival[lev], lev
+
+
+def test_a_section_not_asked_for_says_so(tmp_path):
+    """Competing risks and landmarks switched off in the config are still sections, each
+    one line saying it was not asked for (as Cox without covariates), in provenance too."""
+    write_cohort(tmp_path / "data", n=120, seed=5)
+    s = _analysed(write_config(tmp_path, landmark_times=[], competing_risks=False,
+                               factors=["complete_resection"], benchmark=None))
+    entries = {e["id"]: e for e in section_entries(s.sections)}
+    for sec_id, key in (("competing", "competing_risks"), ("landmark", "landmark_times")):
+        assert entries[sec_id]["shown"] is False
+        assert entries[sec_id]["reason"].startswith("not asked for"), entries[sec_id]
+        assert key in entries[sec_id]["reason"]
+
+
+def test_a_level_nobody_in_the_model_has_is_left_out_of_the_cox_table(tmp_path):
+    """Sarcomas all lack the number of metastases: the study model (histology, number of
+    metastases) has no sarcoma, so R coxph gives histology_group[sarcoma] NA with the
+    warning "no patient at this level". The report leaves the level out of the Cox table,
+    the forest plot and the notes, as it leaves empty levels out everywhere; the fit keeps
+    R's NA."""
+    patients_csv, _ = write_cohort(tmp_path / "data", n=200, seed=9)
+    df = pd.read_csv(patients_csv, dtype=str)
+    df.loc[df["histology"].str.contains("sarcoma"), "n_metastases"] = None
+    df.to_csv(patients_csv, index=False)
+    s = _analysed(write_config(tmp_path, factors=["complete_resection"], benchmark=None,
+                               cox={"covariates": ["histology_group", "n_metastases_group"],
+                                    "univariable": False}))
+    multi = s.analysis.cox.multi
+    terms = multi.to_frame().set_index("term")
+    assert "histology_group[sarcoma]" in terms.index  # R's NA stays in the fit
+    assert np.isnan(terms.loc["histology_group[sarcoma]", "hr"])
+    assert "histology_group[sarcoma]" in s.analysis.cox.empty_levels
+    table = item_named(s.sections, "cox")
+    assert not table.frame["Term"].str.contains("Sarcoma").any(), table.frame["Term"].tolist()
+    assert not any("no patient at this level" in n for n in table.notes)
+    assert table.frame["Term"].str.contains("Melanoma").any()  # levels with patients stay
+    forest = item_named(s.sections, "forest")
+    assert not any(t.str.contains("Sarcoma").any() for t in
+                   (m["term"] for m in forest.args["tables"].values()))
+
+
+def test_a_study_model_with_few_events_per_coefficient_is_flagged(tmp_path):
+    """Fewer than 10 events per coefficient (Peduzzi 1995): a warning under the Cox table."""
+    write_cohort(tmp_path / "data", n=40, seed=2)
+    s = _analysed(write_config(tmp_path, factors=["complete_resection"], benchmark=None,
+                               cox={"covariates": ["complete_resection", "n_metastases_group",
+                                                   "histology_group", "nodal_status"]}))
+    multi = s.analysis.cox.multi
+    k = int(np.isfinite(multi.coef).sum())
+    assert multi.events < 10 * k
+    notes = item_named(s.sections, "cox").notes
+    assert any(f"events for {k} coefficients, fewer than 10" in n for n in notes), notes
+
+
+def test_a_zero_survival_after_the_curve_was_cut_is_not_printed_under_suppression():
+    """Everyone dies within 8 years: 10- and 15-year survival are 0% resting on nobody at
+    risk. Under suppression (k = 5) that 0% is the last step of a curve cut where fewer
+    than 5 remained and says they died: blank, as the figure stops there (a new user's
+    12-patient report printed it). Without suppression it prints 0."""
+    from metsurv.report.sections._common import survival_rows
+    from metsurv.stats import km
+
+    df = pd.DataFrame({"os_months": np.linspace(6, 90, 12), "os_event": True})
+    fit = km(df, time="os_months", event="os_event", times=[60.0, 120.0, 180.0])
+    labels = {"all": "All patients"}
+    hidden = survival_rows(fit, "All patients", None, None, 5, labels=labels).iloc[0]
+    shown = survival_rows(fit, "All patients", None, None, 0, labels=labels).iloc[0]
+    assert hidden["10-year % (95% CI)"] == hidden["15-year % (95% CI)"] == ""
+    assert shown["10-year % (95% CI)"].startswith("0")

@@ -22,14 +22,14 @@ def _patients() -> pd.DataFrame:
 def test_table1_counts_percent_median_iqr_missing():
     t = T.table1(_patients(), by="complete_resection")
     assert list(t.columns) == ["Characteristic", "Level", "Overall (n = 6)",
-                               "Complete (R0) (n = 4)", "Incomplete (R1/R2) (n = 2)"]
+                               "Complete (R0) (n = 4)", "Incomplete (R1/R2) (n = 2)", "SMD"]
     age = t[t["Level"] == "median (IQR)"].iloc[0]
     assert age["Overall (n = 6)"] == "60.0 (50.0\u201370.0)"
     sex = t.iloc[t.index[t["Characteristic"] == "Sex"][0]:][:3]
     # the schema's "unknown" level, which nobody has, is left out (issue 11)
     assert sex["Overall (n = 6)"].tolist() == ["2 (40.0%)", "3 (60.0%)", "1"]
     assert "unknown" not in t["Level"].tolist()
-    assert sex["Level"].tolist() == ["female", "male", "Missing"]
+    assert sex["Level"].tolist() == ["Female", "Male", "Missing"]
 
 
 def test_identifiers_and_dates_are_never_tabulated():
@@ -61,21 +61,22 @@ def test_csv_and_html_are_stable_and_escaped():
 
 def test_published_comparison_from_the_patients_is_the_reports_table(tmp_path):
     """The notebooks' "this cohort vs published" is one call, and the same table the
-    report writes."""
+    report prints (its CSV holds the numbers: tests/report/test_table_data.py)."""
     import yaml
 
-    from metsurv.io import load_cohort
-    from metsurv.report import build
+    from metsurv.report import analyse, compose, load_config, load_study
+    from metsurv.report.document import item_named
     from tests.report.conftest import write_cohort
 
     patients, resections = write_cohort(tmp_path / "data")
-    cfg = tmp_path / "r.yaml"
-    cfg.write_text(yaml.safe_dump({"data": {"source": str(patients),
-                                            "resections": str(resections)}}))
-    out = build(cfg, out=tmp_path / "out")
-    cohort = load_cohort(str(patients), resections=str(resections))
+    cfg_path = tmp_path / "r.yaml"
+    cfg_path.write_text(yaml.safe_dump({"data": {"source": str(patients),
+                                                 "resections": str(resections)}}))
+    cfg = load_config(cfg_path)
+    cohort = load_study(cfg)
+    printed = item_named(compose(cfg, analyse(cfg, cohort)), "published_comparison").frame
     got = T.published_comparison(patients=cohort, suppress_below=0)
-    assert T.to_csv_bytes(got) == (out / "tables" / "published_comparison.csv").read_bytes()
+    pd.testing.assert_frame_equal(got, printed)
 
 
 def test_published_match_places_figures_in_the_cohort():
@@ -133,3 +134,19 @@ def test_irlm_notebook_uses_the_public_helpers_not_copies():
     for copy in ("PUBLISHED_LEVELS", "PUBLISHED_SUBSETS", "SURVIVAL_COLUMNS", "def benchmarks",
                  "def cohort_figures"):
         assert copy not in code, copy
+
+
+def test_battery_without_a_model_says_so_in_its_header():
+    """With no factor of enough patients there is no battery model: the multivariable column says so
+    instead of "battery model (n = 0, events = 0)" (found by a new user's 12-patient run)."""
+    from metsurv.stats.irlm import irlm_comparisons
+
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame({"os_months": rng.exponential(40, 12), "os_event": True,
+                       "complete_resection": np.arange(12) < 10})  # 2 incomplete: sparse
+    res = irlm_comparisons(df)
+    assert not res.multivariable_factors
+    cols = T.format_irlm(res).columns
+    header = [c for c in cols if c.startswith("Multivariable")]
+    assert header == ["Multivariable HR (95% CI): no battery model (fewer than two factors "
+                      "with enough data)"]

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from metsurv.report import tables as T
+from tests.report.printed import printed_frame
 
 
 def test_format_cox_prints_na_terms_and_infinite_limits():
@@ -59,7 +60,11 @@ def make_study_module():
 def test_aliased_term_shows_na_and_the_warning(aliased_report):
     """Cox table (CSV, HTML) and PDF: the aliased term is "NA (not estimable)", and the
     fit's warning naming it stands under the table (HTML div.warnings, PDF foot)."""
-    cox = pd.read_csv(aliased_report / "tables" / "cox.csv", dtype=str, keep_default_na=False)
+    cox = printed_frame(aliased_report, "cox")  # tables/cox.csv holds the numbers
+    data = pd.read_csv(aliased_report / "tables" / "cox.csv")
+    aliased = data[(data["model"] == "Multivariable (study)")
+                   & data["term"].str.startswith("Completeness of resection")]
+    assert len(aliased) == 1 and aliased["hr"].isna().all()
     study = [c for c in cox.columns if c.startswith("Multivariable") and "HR" in c][0]
     na_rows = cox[cox[study] == T.NOT_ESTIMABLE]
     assert len(na_rows) == 1 and "resection" in na_rows["Term"].iloc[0].lower()

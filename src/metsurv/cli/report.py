@@ -65,6 +65,9 @@ def add_parser(sub: Any) -> None:
                    help="the export date: a later date in the data is in the future, "
                         "implausible (default: the config's data.today, else the machine's "
                         "date)")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="show no progress (it is shown on a terminal for a build of more "
+                        "than a few seconds, never when CI is set or output is redirected)")
     p.set_defaults(func=run)
 
 
@@ -83,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     notes = Notes()
     with catching(notes):
         out = report_command(args.config, out=args.out, mapping=args.mapping,
-                             today=args.today, resections=args.resections)
+                             today=args.today, resections=args.resections,
+                             progress=False if args.quiet else None)
     for w in notes.texts:
         print(terminal_safe(f"metsurv: warning: {w}"), file=sys.stderr)
     print(terminal_safe(f"report written to {out}"))

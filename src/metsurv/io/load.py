@@ -295,12 +295,23 @@ def _check_first_dates(patients: pd.DataFrame, res: pd.DataFrame, conv: Converte
                 "warning")
 
 
+def _code_example(rows: pd.DataFrame, reason: str) -> str:
+    """For an unknown code: the commonest value and the codes allowed (a code such as
+    "maybe" for vital status names no patient; dates and ids are never shown)."""
+    if "code" not in reason or "value" not in rows or not rows["value"].notna().any():
+        return ""
+    value = str(rows["value"].dropna().astype(str).value_counts().index[0])[:30]
+    allowed = rows["rule"].astype(str).str.extract(r"\((allowed: [^)]*)\)")[0].dropna()
+    return f", e.g. {value!r}" + (f"; {allowed.iloc[0]}" if len(allowed) else "")
+
+
 def no_patient_message(cohort: Cohort, name: str | None = None, top: int = 3) -> str:
     """Why no patient of ``cohort`` can be analysed, as one line for a CohortError.
 
     Names the file, the records read, and the ``top`` exclusion reasons (from
     ``cohort.flow``) with their counts, each with the source column its error findings
-    name most often; never a value (it may identify a patient).
+    name most often; for an unknown code, its commonest value and the codes allowed; never
+    another value (a date or an id may identify a patient).
 
     Parameters
     ----------
@@ -327,8 +338,12 @@ def no_patient_message(cohort: Cohort, name: str | None = None, top: int = 3) ->
     errors = f[(f["table"] == "patients") & (f["severity"] == "error")]
     parts = []
     for reason, count in zip(ex["reason"], ex["count"], strict=True):
-        cols = errors.loc[errors["reason"] == reason, "column"].dropna().astype(str)
-        where = f" (column {cols.value_counts().index[0]!r})" if len(cols) else ""
+        rows = errors[errors["reason"] == reason]
+        cols = rows["column"].dropna().astype(str)
+        where = ""
+        if len(cols):
+            col = cols.value_counts().index[0]
+            where = f" (column {col!r}{_code_example(rows[rows['column'] == col], reason)})"
         parts.append(f"{reason}: {count}{where}")
     why = "; ".join(parts) if parts else "no exclusion recorded"
     return (f"{head}: {why}; correct these in the data or the mapping (docs/mapping.md); "

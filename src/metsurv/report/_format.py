@@ -23,14 +23,18 @@ def suppress_count(n: int | float | None, k: int) -> str:
 
 
 def shows_estimates(n: int | float | None, k: int) -> bool:
-    """Whether a group's estimates (survival %, median) may be printed under small-cell
-    suppression with threshold ``k``: not when its n prints as <k (a 5-year survival of
-    33% in a group of "<5" says 1 of 3).
+    """Whether estimates resting on ``n`` patients (a group's survival % and median; a
+    survival resting on ``n`` at risk) may be printed under small-cell suppression with
+    threshold ``k``: not when n prints as <k (a 5-year survival of 33% in a group of "<5"
+    says 1 of 3), nor when nobody is left (n = 0): a survival of 0% there is the last step
+    of a curve cut where fewer than k remained, and says that those few died.
 
     >>> shows_estimates(3, 5), shows_estimates(12, 5), shows_estimates(3, 0)
     (False, True, True)
+    >>> shows_estimates(0, 5), shows_estimates(0, 0)
+    (False, True)
     """
-    return not (k and n is not None and math.isfinite(n) and 0 < int(n) < k)
+    return not (k and n is not None and math.isfinite(n) and int(n) < k)
 
 
 def lower_first(text: str) -> str:

@@ -106,6 +106,9 @@ class CoxAnalysis:
     ph: pd.DataFrame | None
     rejected: tuple[tuple[str, float], ...]
     ph_terms: tuple[PHTerm, ...]
+    #: terms ``column[level]`` of a level no patient of the fit has (R coxph gives them
+    #: NA); the report leaves them out, as it leaves out empty levels everywhere
+    empty_levels: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -410,11 +413,31 @@ def _cox(cfg: ReportConfig, patients: pd.DataFrame, battery: Any) -> CoxAnalysis
     rejected = (() if ph is None else
                 tuple((t, float(p)) for t, p in zip(ph["term"], ph["p"], strict=True)
                       if t != "GLOBAL" and np.isfinite(p) and p < PH_ALPHA))
+    fits = [multi] + [f for _, f in univariable.values() if f is not None]
+    empty = frozenset().union(*(_empty_levels(f, patients, cfg) for f in fits))
     return CoxAnalysis(
+        empty_levels=empty,
         covariates=tuple(covs),
         left_out=tuple(c for c in cfg.cox_covariates if c not in covs),
         univariable=univariable, multi=multi, ph_fit=ph_fit, ph=ph, rejected=rejected,
         ph_terms=tuple(_ph_term(cfg, patients, multi, ph_fit, t, p) for t, p in rejected))
+
+
+def _empty_levels(fit: Any, patients: pd.DataFrame, cfg: ReportConfig) -> set[str]:
+    """The terms ``column[level]`` of ``fit`` whose level no patient of its complete cases
+    has (a factor's level seen only among patients the model leaves out, or a category
+    nobody has)."""
+    from metsurv.stats._times import level_label
+
+    terms = [t for t in fit.terms if "[" in t and ":" not in t and t.endswith("]")]
+    columns = {t.split("[", 1)[0] for t in terms} & set(patients.columns)
+    used = [cfg.time_column, cfg.event_column, *(c for c in fit.covariates
+                                                  if c in patients.columns)]
+    rows = patients[list(dict.fromkeys(used))].dropna()
+    present = {c: {str(level_label(v)) for v in pd.unique(rows[c].astype(object))}
+               for c in columns}
+    return {t for t in terms if t.split("[", 1)[0] in present
+            and t[:-1].split("[", 1)[1] not in present[t.split("[", 1)[0]]}
 
 
 def _ph_term(cfg: ReportConfig, patients: pd.DataFrame, multi: Any, ph_fit: Any, term: str,

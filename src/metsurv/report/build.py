@@ -12,7 +12,8 @@ The entry points of the report pipeline::
 The output directory::
 
     index.html        self-contained (figures inline as base64 SVG; opens from disk offline)
-    report.pdf        the same report: figure pages and table pages
+    report.pdf        the same report, typeset
+    report.docx       the same report as a Word document (tables as Word tables)
     figures/          every figure as PNG (300 dpi), SVG and PDF
     tables/           every table as CSV
     provenance.json   input SHA-256, flow counts, config, sections, versions, seed, checksums
@@ -34,6 +35,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from contextvars import ContextVar
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,7 @@ from metsurv.io.read.errors import require_input
 from metsurv.report.analysis import analyse
 from metsurv.report.config import ReportConfig, default_config, load_config
 from metsurv.report.output import write_report
+from metsurv.report.progress import BuildProgress
 from metsurv.report.render_html import BUILT_PREFIX
 from metsurv.report.replace import (
     BUILDING,
@@ -64,9 +67,10 @@ _DATA_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx", ".xls", ".parquet", ".sas7bda
 
 def report_command(config_or_data: str | Path | None = None, out: str | Path | None = None,
                    *, mapping: str | Path | None = None, today: date | None = None,
-                   resections: str | Path | None = None) -> Path:
-    """What ``metsurv report [CONFIG.yaml | DATA] [--out DIR] [--mapping M] [--today D]``
-    runs.
+                   resections: str | Path | None = None, progress: bool | None = None
+                   ) -> Path:
+    """What ``metsurv report [CONFIG.yaml | DATA] [--out DIR] [--mapping M] [--today D]
+    [--quiet]`` runs.
 
     No argument: the bundled ``reports/irlm1997.yaml`` (the synthetic IRLM-like cohort) into
     ``reports/irlm1997/``. A ``.yaml`` file: that study config. A data file or a folder
@@ -74,7 +78,8 @@ def report_command(config_or_data: str | Path | None = None, out: str | Path | N
     into ``reports/<name>/`` unless ``--out`` is given, read with ``mapping`` (a mapping
     YAML, docs/mapping.md) and ``resections`` (one row per operation; a folder's
     ``resections.csv`` otherwise). ``today``, the export date (a later date in the data is
-    implausible), replaces the config's ``data.today`` (default: the machine's date).
+    implausible), replaces the config's ``data.today`` (default: the machine's date). ``progress``: as
+    :func:`build` (``--quiet``: False).
 
     Raises
     ------
@@ -90,10 +95,11 @@ def report_command(config_or_data: str | Path | None = None, out: str | Path | N
                               f"{key} under data: {key}")
     res_path = Path(resections).resolve() if resections is not None else None
     if config_or_data is None:
-        return build(_with_today(load_config(_bundled_config()), today), out=out)
+        return build(_with_today(load_config(_bundled_config()), today), out=out,
+                     progress=progress)
     p = Path(config_or_data)
     if p.suffix.lower() in (".yaml", ".yml"):
-        return build(_with_today(load_config(p), today), out=out)
+        return build(_with_today(load_config(p), today), out=out, progress=progress)
     require_input("--mapping", mapping)
     require_input("--resections", resections)
     map_path = Path(mapping).resolve() if mapping is not None else None
@@ -116,7 +122,7 @@ def report_command(config_or_data: str | Path | None = None, out: str | Path | N
         raise CohortError(f"{p}: expected a study config (.yaml) or a data file "
                           f"({', '.join(sorted(_DATA_SUFFIXES))})")
     target = Path(out) if out is not None else Path("reports") / name
-    return build(load_config(raw), out=target)
+    return build(load_config(raw), out=target, progress=progress)
 
 
 def _with_today(cfg: ReportConfig, today: date | None) -> ReportConfig:
@@ -133,8 +139,8 @@ def _bundled_config() -> Path:
                       "metsurv repository or pass a config or data file")
 
 
-def build(config: ReportConfig | str | Path | dict[str, Any], out: str | Path | None = None
-          ) -> Path:
+def build(config: ReportConfig | str | Path | dict[str, Any], out: str | Path | None = None,
+          *, progress: bool | None = None) -> Path:
     """Build the report described by ``config``; return the output directory.
 
     ``out`` overrides the config's ``out`` (default: next to the config, named after it).
@@ -145,6 +151,10 @@ def build(config: ReportConfig | str | Path | dict[str, Any], out: str | Path | 
     file ``.<name>.lock`` beside it holds the builder's pid); a build killed at any moment
     leaves the previous or the new report at the target path, or the next build restores it
     and removes what the killed build left behind (each with a warning).
+
+    ``progress``: show the build's progress step by step (True), never (False), or by
+    default (None) when it takes more than a few seconds on a terminal or in Jupyter and
+    ``CI`` is not set (:mod:`metsurv.report.progress`).
     """
     cfg = config if isinstance(config, ReportConfig) else load_config(config)
     target = Path(out) if out is not None else cfg.out
@@ -158,7 +168,7 @@ def build(config: ReportConfig | str | Path | dict[str, Any], out: str | Path | 
     if not target.exists():  # a file or foreign folder is refused before anything is made
         target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return _build_locked(cfg, target)
+        return _build_locked(cfg, target, progress)
     except BaseException:
         # a failed build leaves nothing new on disk: the folders made for it go too
         for p in made:  # deepest first
@@ -169,7 +179,7 @@ def build(config: ReportConfig | str | Path | dict[str, Any], out: str | Path | 
         raise
 
 
-def _build_locked(cfg: ReportConfig, target: Path) -> Path:
+def _build_locked(cfg: ReportConfig, target: Path, progress: bool | None = None) -> Path:
     check_replaceable(target)
     with BuildLock(target):
         recover(target)
@@ -182,7 +192,12 @@ def _build_locked(cfg: ReportConfig, target: Path) -> Path:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", category=UserWarning)
-                _build_into(cfg, tmp)
+                with BuildProgress(progress) as bar:
+                    token = _PROGRESS.set(bar)
+                    try:
+                        _build_into(cfg, tmp)
+                    finally:
+                        _PROGRESS.reset(token)
             kill_point("built")
             swap_into_place(tmp, target)
         except BaseException as exc:
@@ -225,6 +240,17 @@ def load_study(config: ReportConfig) -> Any:
     return cohort
 
 
+#: The progress bar of the build under way in this thread (set by ``_build_locked``).
+_PROGRESS: ContextVar[BuildProgress | None] = ContextVar("metsurv_build_progress",
+                                                         default=None)
+
+
 def _build_into(cfg: ReportConfig, outdir: Path) -> None:
+    bar = _PROGRESS.get() or BuildProgress(False)
+    bar.add(3)
+    bar.step("reading the data")
     cohort = load_study(cfg)
-    write_report(cfg, cohort, compose(cfg, analyse(cfg, cohort)), outdir)
+    bar.step("analysing")
+    results = analyse(cfg, cohort)
+    bar.step("composing the sections")
+    write_report(cfg, cohort, compose(cfg, results), outdir, progress=bar)

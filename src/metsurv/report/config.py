@@ -32,14 +32,16 @@ SUBSETS: dict[str, tuple[str, Any]] = {
 #: Time units of the figures' axes (:data:`metsurv.schema.TIME_UNITS`), years first.
 TIME_UNITS = tuple(sorted(schema.TIME_UNITS, key=lambda u: u != "years"))
 FORMATS = ("png", "svg", "pdf")
+#: Page sizes of report.pdf and report.docx.
+PAGE_SIZES = ("A4", "Letter")
 
 _TOP_KEYS = {
     "title", "data", "endpoint", "time_unit", "max_time", "tick_step", "factors", "table1",
     "cox", "landmark_times", "competing_risks", "benchmark", "suppress_below", "ci_bands",
-    "seed", "out", "formats",
+    "min_at_risk", "seed", "out", "formats", "page_size",
 }
 _DATA_KEYS = {"source", "mapping", "resections", "today"}
-_TABLE1_KEYS = {"by", "variables"}
+_TABLE1_KEYS = {"by", "variables", "p"}
 _COX_KEYS = {"covariates", "univariable"}
 _FACTOR_KEYS = {"factor", "subset", "title"}
 
@@ -84,6 +86,7 @@ class ReportConfig:
     factors: tuple[FactorSpec, ...] = ()
     table1_by: str | None = None
     table1_variables: tuple[str, ...] | None = None
+    table1_p: bool = False  # p-values beside Table 1's groups
     cox_covariates: tuple[str, ...] = ()
     cox_univariable: bool = True
     landmark_times: tuple[float, ...] = ()
@@ -91,6 +94,10 @@ class ReportConfig:
     benchmark: str | None = "IRLM 1997"
     suppress_below: int = 0
     ci_bands: bool | None = None  # None: shaded for up to 3 groups (figures.MAX_CI_BAND_GROUPS)
+    #: Kaplan-Meier curves end where fewer than this many remain at risk (0: to the end)
+    min_at_risk: int = 10
+    #: page size of report.pdf and report.docx: "A4" or "Letter"
+    page_size: str = "A4"
     seed: int = 0
     out: Path | None = None
     formats: tuple[str, ...] = FORMATS
@@ -282,7 +289,7 @@ def load_config(
         raise c.fail(f"factors: {dup[0]!r} is listed twice")
 
     t1 = raw.get("table1", {}) or {}
-    c.typed(t1, dict, "table1", "a mapping with keys by, variables")
+    c.typed(t1, dict, "table1", "a mapping with keys by, variables, p")
     c.unknown(set(t1), _TABLE1_KEYS, "table1")
     t1_by = t1.get("by")
     if t1_by is not None:
@@ -293,6 +300,7 @@ def load_config(
         for j, v in enumerate(t1_vars):
             c.field_name(v, f"table1.variables[{j}]", ("code", "bool", "float", "int"))
         t1_vars = tuple(t1_vars)
+    t1_p = c.typed(t1.get("p", False), bool, "table1.p", "true or false")
 
     cox = raw.get("cox", {}) or {}
     c.typed(cox, dict, "cox", "a mapping with keys covariates, univariable")
@@ -324,6 +332,11 @@ def load_config(
                 "a whole number (0 = no suppression)")
     if k < 0:
         raise c.fail(f"suppress_below must be 0 or more, got {k}")
+    min_risk = c.typed(raw.get("min_at_risk", 10), int, "min_at_risk",
+                       "a whole number (0 = curves drawn to the end of follow-up)")
+    if min_risk < 0:
+        raise c.fail(f"min_at_risk must be 0 or more, got {min_risk}")
+    page_size = c.choice(raw.get("page_size", "A4"), PAGE_SIZES, "page_size")
     seed = c.typed(raw.get("seed", 0), int, "seed", "a whole number")
     if seed < 0:  # numpy's generators take seeds of 0 or more
         raise c.fail(f"seed must be 0 or more, got {seed}")
@@ -345,9 +358,10 @@ def load_config(
         title=title, source=source, mapping=mapping, resections=resections, today=today,
         endpoint=endpoint, time_unit=unit, max_time=float(max_time),
         tick_step=None if tick_step is None else float(tick_step), factors=tuple(factors),
-        table1_by=t1_by, table1_variables=t1_vars, cox_covariates=tuple(covs),
+        table1_by=t1_by, table1_variables=t1_vars, table1_p=t1_p, cox_covariates=tuple(covs),
         cox_univariable=uni, landmark_times=tuple(float(x) for x in lm),
-        competing_risks=cr, benchmark=bench, suppress_below=k, ci_bands=ci, seed=seed,
+        competing_risks=cr, benchmark=bench, suppress_below=k, ci_bands=ci,
+        min_at_risk=min_risk, page_size=page_size, seed=seed,
         out=out, formats=tuple(dict.fromkeys(formats)), origin=origin,
     )
 

@@ -59,14 +59,23 @@ class Figure:
 @dataclass(frozen=True)
 class Table:
     """One table of a report: a frame of printed cells (suppression applied) with its
-    title and caption. An empty frame is a factor figure that is not shown: ``caption``
-    then says why ("Not shown: ...")."""
+    title and caption, for HTML, PDF and Word; and ``data``, the same table as numbers
+    (one value per cell: estimate, lower, upper, n, p as numbers; a suppressed count is
+    empty) for ``tables/<name>.csv``, or None when the printed cells are the data (text
+    tables such as the flow of records). An empty frame is a factor figure that is not
+    shown: ``caption`` then says why ("Not shown: ...")."""
 
     name: str
     title: str
     caption: str
     frame: pd.DataFrame
     notes: tuple[str, ...] = ()  # warnings of the results shown (result.warnings)
+    data: pd.DataFrame | None = None
+
+    @property
+    def csv_frame(self) -> pd.DataFrame:
+        """What ``tables/<name>.csv`` holds: ``data`` when there is one, else ``frame``."""
+        return self.frame if self.data is None else self.data
 
 
 @dataclass

@@ -13,9 +13,11 @@ lifelines #562, #358, #1624).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import textwrap
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,12 +50,17 @@ __all__ = [
     "forest_figure",
     "cif_figure",
     "save_figure",
+    "plot_ph",
     "draw",
     "time_ticks",
     "too_few_text",
     "ENDPOINT_LABELS",
     "AT_RISK_CAPTION",
     "CIF_AT_RISK_CAPTION",
+    "MAX_CENSOR_MARKS",
+    "MIN_AT_RISK",
+    "censor_rule_text",
+    "median_text",
     "UNIT_SCALE",
     "UNIT_LABEL",
 ]
@@ -69,10 +76,18 @@ CIF_AT_RISK_CAPTION = (
 )
 #: Confidence bands are shaded by default up to this many groups (more overlap unreadably).
 MAX_CI_BAND_GROUPS = 3
-#: Clear space (points) between an at-risk row's label and its first count.
-AT_RISK_LABEL_GAP_PT = 5.0
-#: At most this many censor marks per curve are drawn; see :func:`_thin_censor_marks`.
-MAX_CENSOR_MARKS = 120
+#: Clear space (points) between an at-risk row's label and its first count, at any count
+#: width (2.5 mm, about two digits: at 5 pt "N0 240" read as one word). Measured on the
+#: rendered text (see :func:`_draw_risk_rows`).
+AT_RISK_LABEL_GAP_PT = 7.0
+#: A curve is drawn with a tick at each censoring time when it has at most this many
+#: distinct censoring times in the drawn range; with more, without ticks (they would merge
+#: into a band along the line, thicken it and hide its CI): the numbers at risk show how
+#: follow-up thins. See :func:`_thin_censor_marks`.
+MAX_CENSOR_MARKS = 50
+#: Default of ``min_at_risk``: a Kaplan-Meier curve ends where fewer than this many patients
+#: remain at risk (its tail rests on too few to read; Pocock et al., Lancet 2002;359:1686).
+MIN_AT_RISK = 10
 #: Step functions with more points than this are resampled for display only (2000 points
 #: across an 85 mm axis at 300 dpi, about 1000 pixels, is finer than a pixel).
 MAX_STEP_POINTS = 2000
@@ -90,7 +105,9 @@ class Curve:
     ``censor_times`` are the times of censored observations; ``n`` the group size;
     ``surv_5y`` the 5-year estimate (proportion) the legend quotes and ``n_risk_5y`` the
     number at risk it rests on; ``n_risk`` the number at risk at each ``time`` (None: not
-    known). ``suppressed`` is the report's small-cell decision for the group's n
+    known). ``median``, ``median_lower``, ``median_upper``: the median survival time and its
+    95% CI in months, as R ``print(survfit)`` (NaN: not reached; None: not known, e.g. a
+    cumulative incidence). ``suppressed`` is the report's small-cell decision for the group's n
     ("primary": fewer than k; "secondary": hidden so that a total cannot give a smaller
     group back; None: shown): a hidden group is not drawn.
     """
@@ -107,6 +124,9 @@ class Curve:
     n_risk: np.ndarray | None = None
     n_risk_5y: float | None = None
     suppressed: str | None = None
+    median: float | None = None
+    median_lower: float | None = None
+    median_upper: float | None = None
 
 
 @dataclass(frozen=True)
@@ -150,7 +170,9 @@ def panel_from_km(
     """A :class:`KMPanel` from a :func:`metsurv.stats.km` result.
 
     The at-risk table is the result's own ``at_risk(at_risk_times)`` (months), the legend's
-    5-year survival its ``survival_at([five_year_months])``: nothing is re-estimated.
+    5-year survival its ``survival_at([five_year_months])`` and its medians (95% CI) the
+    curves' ``median``, ``median_lower``, ``median_upper`` (``result.medians()``): nothing is
+    re-estimated.
     ``labels`` maps group values to display names (default: the report's names for the
     factor's levels, e.g. "Complete (R0)"); ``order`` fixes the curve order.
     ``benchmarks`` rows carry ``group`` (a group value), ``months`` and ``survival``.
@@ -194,6 +216,8 @@ def panel_from_km(
             n_risk=risk,
             n_risk_5y=float(row["n_risk"].iloc[0]) if len(row) else None,
             suppressed=groups.how(c.group) if groups is not None else None,
+            median=float(c.median), median_lower=float(c.median_lower),
+            median_upper=float(c.median_upper),
         ))
     bench = None
     if benchmarks is not None and len(benchmarks):
@@ -337,18 +361,87 @@ def _step_value(time: np.ndarray, y: np.ndarray, at: np.ndarray) -> np.ndarray:
 
 
 def _thin_censor_marks(times: np.ndarray, t_max: float) -> np.ndarray:
-    """Censor times to mark, at most about MAX_CENSOR_MARKS per curve.
+    """Censor times to mark on a curve drawn up to ``t_max`` months: each distinct one when
+    there are at most :data:`MAX_CENSOR_MARKS`, none when there are more.
 
-    Display only: a million-patient cohort has ~10^5-10^6 censored times and drawing one
-    tick each makes an unreadable black band and a huge SVG/PDF. Marks closer than
-    t_max / MAX_CENSOR_MARKS (well under a printed millimetre) are merged into one.
+    Display only. With more marks than that along an 85 mm axis (1.2 mm apart on average,
+    0.2 mm wide each) they merge into a solid band that thickens the line and hides its
+    confidence band; merging them into bins would still draw that band (120 bins did, at
+    n = 5,206) and make a tick stand for an unknown number of patients. The at-risk row
+    under the plot shows how follow-up thins instead (:func:`censor_rule_text`).
+
+    >>> _thin_censor_marks(np.array([1.0, 1.0, 2.0, 99.0]), 12.0).tolist()
+    [1.0, 2.0]
+    >>> _thin_censor_marks(np.arange(1.0, 52.0), 60.0).size
+    0
     """
     times = np.asarray(times, float)
-    times = times[np.isfinite(times) & (times <= t_max)]
-    if times.size <= MAX_CENSOR_MARKS:
-        return np.unique(times)
-    width = t_max / MAX_CENSOR_MARKS
-    return np.unique(np.floor(times / width)) * width + width / 2
+    times = np.unique(times[np.isfinite(times) & (times <= t_max)])
+    return times if times.size <= MAX_CENSOR_MARKS else times[:0]
+
+
+def censor_rule_text() -> str:
+    """How a Kaplan-Meier figure marks censored patients, for its caption.
+
+    >>> censor_rule_text()[:46]
+    'ticks mark censoring times on a curve with at '
+    """
+    return (f"ticks mark censoring times on a curve with at most {MAX_CENSOR_MARKS} of them in "
+            "the drawn range; a curve with more is drawn without ticks (they would merge "
+            "into a band), its numbers at risk showing how follow-up thins")
+
+
+def median_text(c: Curve, time_unit: str = "years") -> str | None:
+    """A curve's median survival and its 95% CI as the legend prints it, in ``time_unit``
+    with one decimal ("NR": not reached); None when the curve carries no median.
+
+    >>> median_text(Curve("x", np.zeros(1), np.ones(1), median=30.0, median_lower=24.0,
+    ...                   median_upper=float("nan")))
+    'median 2.5 y [2.0–NR]'
+    >>> median_text(Curve("x", np.zeros(1), np.ones(1), median=28.14, median_lower=25.0,
+    ...                   median_upper=31.0), "months")
+    'median 28.1 mo [25.0–31.0]'
+    """
+    if c.median is None:
+        return None
+    scale, unit = UNIT_SCALE[time_unit], _UNIT_ABBREVIATION.get(time_unit, time_unit)
+
+    def fmt(v: float | None) -> str:
+        return "NR" if v is None or not np.isfinite(v) else f"{v * scale:.1f}"
+
+    if not np.isfinite(c.median) and not (c.median_lower is not None
+                                          and np.isfinite(c.median_lower)):
+        return "median NR"
+    return (f"median {fmt(c.median)}{'' if not np.isfinite(c.median) else ' ' + unit} "
+            f"[{fmt(c.median_lower)}–{fmt(c.median_upper)}]")
+
+
+#: The unit after a median in the legend.
+_UNIT_ABBREVIATION = {"years": "y", "months": "mo"}
+
+
+def _min_at_risk_stop(c: Curve, m: int) -> float:
+    """The last time (months) at which at least ``m`` patients are at risk on curve ``c``
+    (inf: all along, or ``m`` = 0, or the numbers at risk not known): the curve is drawn up
+    to it, steps at it included.
+
+    ``c.time`` holds every distinct event and censoring time with ``c.n_risk`` (time >= t)
+    at each, so between two of them the number at risk is that of the later one: it falls
+    below ``m`` just after the last time with at least ``m``.
+
+    >>> c = Curve("x", np.array([0.0, 1, 2, 3]), np.array([1.0, .9, .8, .7]),
+    ...           n_risk=np.array([12.0, 12, 10, 9]))
+    >>> _min_at_risk_stop(c, 10), _min_at_risk_stop(c, 0), _min_at_risk_stop(c, 9)
+    (2.0, inf, inf)
+    """
+    if not m or c.n_risk is None or not len(c.n_risk):
+        return np.inf
+    low = np.flatnonzero(np.asarray(c.n_risk, float) < m)
+    if not low.size:
+        return np.inf
+    if low[0] == 0:
+        return 0.0
+    return float(c.time[int(low[0]) - 1])
 
 
 # ---------------------------------------------------------------------------------------
@@ -400,6 +493,7 @@ def plot_km(
     legend_loc: str = "best",
     suppress_below: int = 0,
     xlabel: str | None = None,
+    min_at_risk: int = MIN_AT_RISK,
 ) -> None:
     """Draw a Kaplan-Meier panel into ``ax`` and its number-at-risk table into ``risk_ax``.
 
@@ -412,6 +506,10 @@ def plot_km(
     ``ci``: shade the 95% CIs; None (default) shades them for up to
     :data:`MAX_CI_BAND_GROUPS` groups (more overlapping bands are unreadable).
     ``xlabel`` replaces the time axis label ("Months after pulmonary metastasectomy").
+    ``min_at_risk``: each curve ends at the last time at least this many patients are at
+    risk (0: at its end of follow-up); with suppression, also where fewer than k remain.
+    The legend gives each group's n, median (95% CI; :func:`median_text`) and 5-year
+    survival; censoring ticks follow :func:`_thin_censor_marks`.
     """
     scale = UNIT_SCALE[time_unit]
     if ci is None:
@@ -428,8 +526,14 @@ def plot_km(
         last = max(float(np.max(c.time)) if c.time.size else 0.0,
                    float(np.max(c.censor_times)) if c.censor_times.size else 0.0)
         c, cut = _resting_on_k(c, suppress_below)
-        t_stop = min(last, t_end_months, cut)
+        enough = _min_at_risk_stop(c, min_at_risk)
+        if np.isfinite(enough):
+            c = _through(c, enough)
+        t_stop = min(last, t_end_months, cut, enough)
         parts = [f"n = {suppress_count(c.n, suppress_below)}"] if c.n else []
+        med = median_text(c, time_unit) if shows_estimates(c.n, suppress_below) else None
+        if med:
+            parts.append(med)
         if (c.surv_5y is not None and np.isfinite(c.surv_5y)
                 and shows_estimates(c.n_risk_5y, suppress_below)):
             parts.append(f"5-y {100 * c.surv_5y:.0f}%")
@@ -518,6 +622,11 @@ def _resting_on_k(c: Curve, k: int) -> tuple[Curve, float]:
     return _before(c, cut), cut
 
 
+def _through(c: Curve, t: float) -> Curve:
+    """``c`` without its steps after ``t`` (months)."""
+    return _before(c, float(np.nextafter(t, np.inf)))
+
+
 def _before(c: Curve, t: float) -> Curve:
     """``c`` without its steps at or after ``t`` (months)."""
     keep = np.asarray(c.time, float) < t
@@ -559,12 +668,15 @@ def _draw_risk_rows(risk_ax: Axes, rows: Sequence[tuple[str, str, list[str]]],
     for side in ("top", "right", "bottom", "left"):
         risk_ax.spines[side].set_visible(False)
     risk_ax.tick_params(axis="x", which="both", bottom=False, labelbottom=False)
-    # The count under tick 0 is centred on x = 0 and reaches left of the axes by half its
-    # width (a 6 pt digit is about 3.4 pt wide): the group labels stand that far out plus
-    # a clear gap, so that "N0" and "240" never read as "N0 240".
-    widest = max((len(v) for _, _, cells in rows for v in cells), default=1)
-    risk_ax.tick_params(axis="y", which="both", left=False,
-                        pad=AT_RISK_LABEL_GAP_PT + 0.62 * 6 * widest / 2)
+    # The count under the first tick (t = 0, on the axis) is centred on it and reaches left
+    # of the axes by half its width: the group labels stand that far out plus
+    # AT_RISK_LABEL_GAP_PT, so that "N0" and "240" never read as "N0 240". Widths are of
+    # the glyph outlines (no hinting, so the same at every dpi), with 0.5 pt for the pixel
+    # rounding of a rendered extent; the tick itself has no length.
+    reach = max((_text_width_pt(cells[0], 6) / 2 for _, _, cells in rows
+                 if cells and cells[0]), default=0.0)
+    risk_ax.tick_params(axis="y", which="both", left=False, length=0,
+                        pad=AT_RISK_LABEL_GAP_PT + 0.5 + reach)
     risk_ax.set_yticks(range(n))
     risk_ax.set_yticklabels([label for label, _, _ in rows], fontsize=6)
     for lbl, (_, colour, _) in zip(risk_ax.get_yticklabels(), rows, strict=True):
@@ -578,6 +690,16 @@ def _draw_risk_rows(risk_ax: Axes, rows: Sequence[tuple[str, str, list[str]]],
         for t_disp, text in zip(ticks, cells, strict=False):
             risk_ax.text(t_disp, i, text, ha="center", va="center", fontsize=6,
                          color=colour, clip_on=False)
+
+
+def _text_width_pt(text: str, size: float) -> float:
+    """Width in points of ``text`` set at ``size`` points in the figure font (its outline:
+    no hinting)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    prop = FontProperties(size=size)
+    return float(TextToPath().get_text_width_height_descent(text, prop, ismath=False)[0])
 
 
 def _at_risk_cells(panel: KMPanel, months: np.ndarray, suppress_below: int) -> list[list[str]]:
@@ -685,7 +807,7 @@ def km_figure(
         n = len(panel.curves)
         plot_h = plot_height_in if plot_height_in is not None else width_in * 0.62
         risk_h = 0.12 * (n + 1)
-        notes = _footnotes(panel) if footnote else []
+        notes = _footnotes(panel, width_in) if footnote else []
         gap, bottom = 0.36, 0.06 + 0.095 * len(notes)
         fig = style.new_figure((width_in, plot_h + gap + risk_h + bottom + 1.0))
         ax = fig.add_axes((0.2, 0.5, 0.7, 0.4))
@@ -829,14 +951,25 @@ def _benchmark_kinds(panel: KMPanel) -> list[tuple[str, str]]:
     return kinds
 
 
-def _footnotes(panel: KMPanel) -> list[str]:
+def _fit_lines(text: str, width_in: float, size: float = 5.0) -> list[str]:
+    """``text`` wrapped into lines that fit ``width_in`` inches less the footnotes' margins
+    at ``size`` points (measured, not counted: 95 characters overran 85 mm)."""
+    room = (width_in - 0.08) * 72
+    for width in range(max(len(text), 1), 19, -1):
+        lines = textwrap.wrap(text, width)
+        if all(_text_width_pt(line, size) <= room for line in lines):
+            return lines
+    return textwrap.wrap(text, 20)
+
+
+def _footnotes(panel: KMPanel, width_in: float = style.COLUMN_WIDTH_IN) -> list[str]:
     notes = [AT_RISK_CAPTION]
     b = panel.benchmarks
     if b is None or not len(b) or not panel.benchmark_sources:
         return notes
     if "primary" not in b or b["primary"].astype(bool).all():
         text = "\u25c7 published: " + "; ".join(panel.benchmark_sources)
-        return notes + textwrap.wrap(text, 95)
+        return notes + _fit_lines(text, width_in)
     parts = []
     for primary, head in ((True, "\u25c7 published abstract: "),
                           (False, "\u25cb quoted by a review or commonly quoted, not verified "
@@ -845,7 +978,7 @@ def _footnotes(panel: KMPanel) -> list[str]:
                    if x in set(b.loc[b["primary"].astype(bool) == primary, "source"])]
         if sources:
             parts.append(head + "; ".join(sources))
-    return notes + [line for text in parts for line in textwrap.wrap(text, 95)]
+    return notes + [line for text in parts for line in _fit_lines(text, width_in)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -1028,18 +1161,35 @@ def save_figure(fig: Figure, stem: Path, formats: Iterable[str] = ("png", "svg",
     """Write ``fig`` as ``stem.<fmt>`` for each format; byte-identical for identical figures.
 
     SVG and PDF get no creation date and a fixed creator; the SVG hash salt is fixed by the
-    style (``svg.hashsalt``), so element ids do not change between runs.
+    style (``svg.hashsalt``), so element ids do not change between runs. The fonts a PDF
+    embeds are subset by fontTools, which stamps each subset's ``head.modified`` with the
+    time of saving: it gets ``SOURCE_DATE_EPOCH`` when set, else 0 (as the report's PDF),
+    so that two builds a second apart write the same bytes.
     """
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     written = []
     meta = {"svg": style.SVG_METADATA, "pdf": style.PDF_METADATA, "png": style.PNG_METADATA}
-    with style.figure_style():
+    with style.figure_style(), _font_timestamp():
         for fmt in formats:
             path = stem.with_suffix("." + fmt)
             fig.savefig(path, format=fmt, dpi=dpi, metadata=meta.get(fmt))
             written.append(path)
     return written
+
+
+@contextlib.contextmanager
+def _font_timestamp() -> Iterator[None]:
+    """``SOURCE_DATE_EPOCH`` = 0 while saving unless already set (fontTools reads it for
+    the embedded font subsets' timestamps)."""
+    if "SOURCE_DATE_EPOCH" in os.environ:
+        yield
+        return
+    os.environ["SOURCE_DATE_EPOCH"] = "0"
+    try:
+        yield
+    finally:
+        os.environ.pop("SOURCE_DATE_EPOCH", None)
 
 
 # ---------------------------------------------------------------------------------------
@@ -1107,6 +1257,35 @@ def ph_figure(
         ``residuals_x`` and ``residuals_y`` of different lengths, or ``smooth`` without
         its columns.
     """
+    with style.figure_style():
+        fig = style.new_figure((width_in, width_in * 0.95))  # room for the legend below
+        ax = fig.add_subplot(1, 1, 1)
+        plot_ph(ax, residuals_x, residuals_y, smooth, term_label, coef=coef, ticks=ticks,
+                transform=transform, xlabel=xlabel, title=title, p=p, legend="below")
+        fig.tight_layout(pad=0.4)
+    return fig
+
+
+def plot_ph(ax: Axes, residuals_x: Any, residuals_y: Any, smooth: pd.DataFrame,
+            term_label: str, *, coef: float | None = None,
+            ticks: tuple[Sequence[float], Sequence[str]] | None = None,
+            transform: str = "km", xlabel: str = "Months after pulmonary metastasectomy",
+            title: str | None = None, p: float | None = None,
+            legend: str | None = "best", marker_size: float = 1.6,
+            line_width: float = 0.8) -> Axes:
+    """Draw :func:`ph_figure`'s plot into ``ax`` (arguments as there): scaled Schoenfeld
+    residuals (grey points), their smooth (solid) and +-2 SE band (dashed), the fitted
+    coefficient (dotted) when given. ``legend``: "below" (under the axes), a matplotlib
+    location, or None. Returns ``ax``.
+
+    Raises
+    ------
+    ValueError
+        ``residuals_x`` and ``residuals_y`` of different lengths, or ``smooth`` without
+        its columns.
+    """
+    import textwrap
+
     x = np.asarray(residuals_x, float)
     y = np.asarray(residuals_y, float)
     if x.shape != y.shape:
@@ -1120,46 +1299,48 @@ def ph_figure(
     px = np.exp(x) if on_time else x
     gx = smooth["time" if on_time else "x"].to_numpy(float)
     line = style.colour(0)
-    with style.figure_style():
-        fig = style.new_figure((width_in, width_in * 0.72))
-        ax = fig.add_subplot(1, 1, 1)
-        ax.plot(px, y, linestyle="none", marker="o", markersize=1.6, markeredgewidth=0,
-                color="0.6", alpha=0.8, rasterized=x.size > MAX_VECTOR_POINTS,
-                label="Scaled Schoenfeld residual", zorder=1)
-        ax.plot(gx, smooth["estimate"], color=line, linestyle="-", label="Smooth (spline, 4 df)",
-                zorder=3)
-        ax.plot(gx, smooth["upper"], color=line, linestyle=(0, (4, 2)), linewidth=0.8,
-                label="\u00b12 SE", zorder=3)
-        ax.plot(gx, smooth["lower"], color=line, linestyle=(0, (4, 2)), linewidth=0.8,
-                zorder=3)
-        if coef is not None and np.isfinite(coef):
-            ax.axhline(coef, color="0.15", linestyle=":", linewidth=0.9, zorder=2,
-                       label=f"Fitted coefficient ({coef:.3g})")
-        lo = np.nanmin(np.r_[y, smooth["lower"]]) if y.size else smooth["lower"].min()
-        hi = np.nanmax(np.r_[y, smooth["upper"]]) if y.size else smooth["upper"].max()
-        pad = 0.04 * (hi - lo) if hi > lo else 1.0
-        ax.set_ylim(lo - pad, hi + pad)
-        if on_time:
-            ax.set_xscale("log")
-            ax.set_xlabel(xlabel)
-        elif transform == "identity":
-            ax.set_xlabel(xlabel)
-        elif ticks is not None and len(ticks[0]):
-            ax.set_xticks(np.asarray(ticks[0], float), list(ticks[1]))
-            scale = "KM" if transform == "km" else transform
-            ax.set_xlabel(f"{xlabel} ({scale} scale)")
-        else:
-            ax.set_xlabel(f"Time, {transform}-transformed")
-        ax.set_ylabel(f"Beta(t) for {term_label}")
-        head = " ".join(s for s in (title, f"(PH test {format_p(p)})" if p is not None
-                                    else None) if s)
-        if head:
-            ax.set_title(head, loc="left", fontweight="bold")
-        # a light frame: the legend usually sits over residual points
-        ax.legend(loc="best", markerscale=2.0, frameon=True, framealpha=0.85,
+    ax.plot(px, y, linestyle="none", marker="o", markersize=marker_size, markeredgewidth=0,
+            color="0.6", alpha=0.8, rasterized=x.size > MAX_VECTOR_POINTS,
+            label="Scaled Schoenfeld residual", zorder=1)
+    ax.plot(gx, smooth["estimate"], color=line, linestyle="-", label="Smooth (spline, 4 df)",
+            zorder=3)
+    ax.plot(gx, smooth["upper"], color=line, linestyle=(0, (4, 2)), linewidth=line_width,
+            label="\u00b12 SE", zorder=3)
+    ax.plot(gx, smooth["lower"], color=line, linestyle=(0, (4, 2)), linewidth=line_width,
+            zorder=3)
+    if coef is not None and np.isfinite(coef):
+        ax.axhline(coef, color="0.15", linestyle=":", linewidth=line_width + 0.1, zorder=2,
+                   label=f"Fitted coefficient ({coef:.3g})")
+    # every residual shown, as R plot.cox.zph does
+    lo = np.nanmin(np.r_[y, smooth["lower"]]) if y.size else smooth["lower"].min()
+    hi = np.nanmax(np.r_[y, smooth["upper"]]) if y.size else smooth["upper"].max()
+    pad = 0.04 * (hi - lo) if hi > lo else 1.0
+    ax.set_ylim(lo - pad, hi + pad)
+    if on_time:
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+    elif transform == "identity":
+        ax.set_xlabel(xlabel)
+    elif ticks is not None and len(ticks[0]):
+        ax.set_xticks(np.asarray(ticks[0], float), list(ticks[1]))
+        scale = "KM" if transform == "km" else transform
+        ax.set_xlabel(f"{xlabel} ({scale} scale)")
+    else:
+        ax.set_xlabel(f"Time, {transform}-transformed")
+    ax.set_ylabel("\n".join(textwrap.wrap(f"Beta(t) for {term_label}", 34)))
+    # the title wrapped to the column and the PH test on a line of its own: a long factor
+    # name ran off the figure ("... (PH test p < 0.0")
+    head = textwrap.wrap(title or "", 44) + ([f"PH test {format_p(p)}"] if p is not None
+                                             else [])
+    if head:
+        ax.set_title("\n".join(head), loc="left", fontweight="bold")
+    if legend == "below":  # over the plot it hid residual points and the smooth
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, markerscale=2.0,
+                  frameon=False, fontsize="small")
+    elif legend:
+        ax.legend(loc=legend, markerscale=2.0, frameon=True, framealpha=0.85,
                   edgecolor="none")
-        fig.tight_layout(pad=0.4)
-    return fig
+    return ax
 
 
 #: The drawing function of each kind of :class:`metsurv.report.document.Figure`.

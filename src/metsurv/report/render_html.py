@@ -11,7 +11,7 @@ from typing import Any
 
 from metsurv.report import tables as T
 from metsurv.report.config import ReportConfig
-from metsurv.report.document import Figure, Section
+from metsurv.report.document import Figure, Section, Table
 from metsurv.report.sections._common import endpoint_text, lead_counts, version
 
 __all__ = ["render_html", "BUILT_PREFIX"]
@@ -71,7 +71,7 @@ def render_html(cfg: ReportConfig, cohort: Any, sections: list[Section], outdir:
                     parts.append(f"<p><b>{esc(item.title)}.</b> {esc(item.caption)}</p>")
                     continue
                 parts.append('<div class="table">')
-                parts.append(T.to_html(item.frame, caption=item.title, table_id=f"tab-{item.name}"))
+                parts.append(table_html(item))
                 note = esc(item.caption)
                 parts.append(f'<p class="note">{note} <a href="tables/{item.name}.csv">CSV</a>'
                              f"</p>{notes_html(item.notes)}</div>")
@@ -84,6 +84,26 @@ def render_html(cfg: ReportConfig, cohort: Any, sections: list[Section], outdir:
                  + '. Full record: <a href="provenance.json">provenance.json</a>.</p>')
     parts.append("</section></main></body></html>")
     return "\n".join(parts) + "\n"
+
+
+#: Tables of at least this many printed columns take the stylesheet's smaller type
+#: (``table.wide``): the IRLM battery, the Cox model, the published comparison.
+WIDE_COLUMNS = 12
+#: Column prefixes printed as one spanning header over short sub-headers ("5-y (%)" over
+#: "Publ." and "Cohort"): the published comparison's pairs.
+PAIRS = {"Published": "Publ.", "Cohort": "Cohort"}
+
+
+def table_html(item: Table) -> str:
+    """One report table as it reads on a screen: a "Source" column becomes numbered
+    footnotes (superscript in the row's first cell, list under the table; the section's
+    frame and CSV keep the column), Published/Cohort column pairs share a header, and a
+    table of :data:`WIDE_COLUMNS` or more columns is set in smaller type."""
+    frame = item.frame
+    src = "Source" if "Source" in frame.columns else None
+    shown = len(frame.columns) - (src is not None)
+    return T.to_html(frame, caption=item.title, table_id=f"tab-{item.name}", sources=src,
+                     pairs=PAIRS, css_class="wide" if shown >= WIDE_COLUMNS else None)
 
 
 def notes_html(notes: tuple[str, ...]) -> str:

@@ -25,7 +25,7 @@ GENERATOR = "metsurv report"
 #: progress) and ``.<name>.old-XXXX`` (the previous report between the two renames).
 BUILDING, _OLD, _LOCK = ".building-", ".old-", ".lock"
 #: The files every build writes besides those listed in provenance.json's outputs_sha256.
-_ALWAYS = ("index.html", "report.pdf", "provenance.json")
+_ALWAYS = ("index.html", "report.pdf", "report.docx", "provenance.json")
 _OUTPUT_DIRS = ("figures", "tables")
 
 

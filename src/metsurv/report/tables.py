@@ -49,6 +49,7 @@ __all__ = [
     "cohort_histologies",
     "population_gap",
     "population_text",
+    "source_notes",
     "protect_cells",
     "subset_patients",
     "SECONDARY",
@@ -142,13 +143,36 @@ def table1(
     variables: Sequence[str] | None = None,
     suppress_below: int = 0,
     suppression: Suppression | None = None,
+    *,
+    smd: bool | None = None,
+    p: bool = False,
 ) -> pd.DataFrame:
-    """Table 1: patient characteristics overall and by ``by``.
+    """Table 1: patient characteristics overall and by ``by``, as R gtsummary prints
+    ``tbl_summary(by=) |> add_overall() |> add_difference(test = everything() ~ "smd")``.
 
-    Coded and yes/no fields: n (% of those with a value); numbers: median (IQR); every
-    variable ends with its count of missing values. Identifier and date fields are never
-    tabulated. Columns: ``Characteristic``, ``Level``, ``Overall`` and one per level of
-    ``by`` (headed "label (n = N)"). Patients with ``by`` missing count only in Overall.
+    Coded and yes/no fields: n (% of those with a value), levels by their labels
+    (:data:`metsurv.schema.LEVEL_LABELS`), levels nobody has left out; numbers: median (IQR).
+    A "Missing" row (or "Unknown", when the code "unknown" is folded into it) follows a
+    variable only where some value is missing. A variable that applies to some patients
+    only (sarcoma subtype: sarcomas) counts only those (its missing row counts sarcomas of
+    unknown subtype; a footnote says so). A coded variable fixed by the grouping (one group
+    per value: resection status by completeness of resection; or what the grouping applies
+    to: histology by sarcoma subtype) is left out, and a footnote says so. Identifier and date fields are never tabulated.
+    Columns: ``Characteristic``, ``Level``, ``Overall`` and one per level of ``by`` (headed
+    "label (n = N)"); then ``SMD`` (by default when there are exactly two groups) and
+    ``p-value`` (``p=True``), on each variable's first row. Patients with ``by`` missing
+    count only in Overall.
+
+    SMD: absolute standardized mean difference of the two groups; a number's is the
+    difference in means over sqrt((s1^2 + s2^2) / 2) (sample variances), a coded
+    variable's the multi-level SMD of Yang & Dalton (2012), sqrt(T' S^-1 T) with T the
+    differences in the proportions of the levels but the first and S the mean of the two
+    groups' multinomial covariance matrices (a generalised inverse, as R tableone), over
+    patients with a value. p-values: chi-square test (Yates' correction for 2 x 2), or
+    Fisher's exact test when an expected count is below 5, for coded variables; Wilcoxon
+    rank-sum (two groups; exact below 50 per group without ties, as R ``wilcox.test``) or
+    Kruskal-Wallis test for numbers. The footnotes (``out.attrs["footnotes"]``, a list of
+    sentences) name them.
 
     With ``suppress_below`` = k, counts 1..k-1 print as "<k", further cells as
     "suppressed" where a total would give a hidden one back (:func:`protect_cells`), a
@@ -156,7 +180,36 @@ def table1(
     median (IQR) of fewer than k values is not shown. ``suppression``, a report's
     :class:`~metsurv.report.suppression.Suppression` (its k replaces ``suppress_below``),
     makes the Overall column's decision and the ``by`` groups' the report's: every other
-    output then hides the same counts of the same groups.
+    output then hides the same counts of the same groups. Under suppression no SMD or
+    p-value is printed (both are computed from the exact counts and would give hidden ones
+    back), a missing count includes patients to whom the variable does not apply where
+    there are any ("Missing or not applicable"), and the code "unknown" keeps its own row.
+
+    Parameters
+    ----------
+    patients : DataFrame
+        One row per patient, canonical columns.
+    by : str, optional
+        Column whose levels make the group columns.
+    variables : sequence of str, optional
+        Rows, in order (default :data:`TABLE1_DEFAULT`); those absent, all missing or
+        identifying are skipped.
+    suppress_below, suppression
+        Small-cell suppression, see above.
+    smd : bool, optional
+        Print the SMD column; default (None): when ``by`` has exactly two groups.
+    p : bool
+        Print the p-value column (needs two groups or more).
+
+    Returns
+    -------
+    DataFrame
+        Printed cells (str), one row per level; ``attrs["footnotes"]``: list of str.
+
+    Raises
+    ------
+    KeyError
+        ``by`` is not a column of ``patients``.
 
     >>> df = pd.DataFrame({"sex": pd.Categorical(["male", "female", None],
     ...                                          categories=["female", "male", "unknown"]),
@@ -171,11 +224,13 @@ def table1(
                  and (v not in schema.PATIENTS
                       or schema.PATIENTS[v].kind not in _IDENTIFYING_KINDS)
                  and patients[v].notna().any()]
+    if by is not None and by not in patients.columns:
+        raise KeyError(f"Table 1: column {by!r} not in the cohort")
+    fixed = _fixed_by_grouping(patients, by, variables) if by is not None else []
+    variables = [v for v in variables if v not in fixed]
     columns: list[tuple[str, pd.DataFrame]] = [("Overall", patients)]
     by_levels: list[Any] = []
     if by is not None:
-        if by not in patients.columns:
-            raise KeyError(f"Table 1: column {by!r} not in the cohort")
         for lev in _levels(patients[by]):
             sub = patients[patients[by] == lev]
             if len(sub):
@@ -217,10 +272,19 @@ def table1(
     header = {"Characteristic": "Patients", "Level": "n"}
     for c, name in enumerate(names):
         header[name] = _cell_text(values["N", c], hidden.get(("N", c)), k, None)
+    n_groups = len(columns) - 1
+    show_smd = (n_groups == 2 if smd is None else bool(smd) and n_groups == 2) and not k
+    show_p = bool(p) and n_groups >= 2 and not k
+    groups = [sub for _, sub in columns[1:]]
+    footnotes: list[str] = []
+    tests: set[str] = set()
     rows = [header]
     for v in variables:
         title = FACTOR_TITLES.get(v, v.replace("_", " ").capitalize())
         cont = labels[v] == ["Missing"] and _is_continuous(v, patients[v])
+        printed = _printed_counts(v, labels[v], values, len(columns), columns, k, footnotes,
+                                  title)
+        first = len(rows)
         if cont:
             row = {"Characteristic": title, "Level": "median (IQR)"}
             for c, name in enumerate(names):
@@ -228,17 +292,244 @@ def table1(
                 row[name] = medians[v, c] if shows_estimates(n_present, k) else ""
             rows.append(row)
         last = len(labels[v]) - 1
-        for j, level in enumerate(labels[v]):
-            row = {"Characteristic": title if j == 0 and not cont else "", "Level": level}
+        for j, level, counts, is_missing in printed:
+            row = {"Characteristic": "" if len(rows) > first else title, "Level": level}
             for c, name in enumerate(names):
                 any_hidden = any((v, i, c) in hidden for i in range(last + 1))
-                d = None if (j == last or any_hidden) else values["N", c] - values[v, last, c]
-                row[name] = _cell_text(values[v, j, c], hidden.get((v, j, c)), k, d)
+                known = sum(n[c] for _, _, n, m in printed if not m)
+                d = None if (is_missing or any_hidden) else known
+                row[name] = _cell_text(counts[c], hidden.get((v, j, c)) if j is not None
+                                       else hidden.get((v, last, c)), k, d)
             rows.append(row)
-    out = pd.DataFrame(rows)
+        if show_smd or show_p:
+            x = [_analysed(v, sub) for sub in groups]
+            if show_smd:
+                rows[first]["SMD"] = _smd_text(_smd(x, cont))
+            if show_p:
+                pv, test = _p_value(x, cont)
+                rows[first]["p-value"] = "" if test is None else format_p(pv, label=False)
+                tests.add(test or "")
+    out = pd.DataFrame(rows).fillna("")
+    extra = [c for c in ("SMD", "p-value") if c in out.columns]
+    out = out[["Characteristic", "Level", *names, *extra]]
     out.columns = ["Characteristic", "Level"] + [
-        f"{name} (n = {header[name]})" for name in names]
+        f"{name} (n = {header[name]})" for name in names] + extra
+    if fixed:
+        titles = [lower_first(FACTOR_TITLES.get(v, v)) for v in fixed]
+        what = titles[0] if len(titles) == 1 else ", ".join(titles[:-1]) + " and " + titles[-1]
+        footnotes.append(f"Not shown: {what}, fixed by the grouping by "
+                         f"{lower_first(FACTOR_TITLES.get(by, by))}.")
+    if show_smd:
+        footnotes.append(
+            "SMD: absolute standardized mean difference between the two groups; numbers: "
+            "difference in means over the square root of the mean of the two sample "
+            "variances, sqrt((s1\u00b2 + s2\u00b2)/2); categories: the multi-level SMD of "
+            "Yang & Dalton (2012), the same pooled denominator from the two groups' "
+            "proportions; patients with a value.")
+    if show_p:
+        named = [t for t in _TEST_ORDER if t in tests]
+        if named:
+            footnotes.append("p-values: " + "; ".join(named) + ".")
+    out.attrs["footnotes"] = footnotes
     return out
+
+
+#: Variables that apply to some patients only: (column, value, footnote text).
+_APPLIES: dict[str, tuple[str, Any, str]] = {
+    "leiomyosarcoma": ("histology_group", "sarcoma", "among sarcomas"),
+}
+#: A code that means "not known": printed with the missing values, as one row.
+_UNKNOWN_CODE = "unknown"
+_TEST_ORDER = ("Pearson's chi-square test", "Fisher's exact test", "Wilcoxon rank-sum test",
+               "Kruskal-Wallis test")
+
+
+def _fixed_by_grouping(patients: pd.DataFrame, by: str, variables: Sequence[str]) -> list[str]:
+    """The coded variables that the grouping fixes, among patients with both values: one
+    group per value (resection status by completeness of resection: R0 100% / 0%), one
+    value per group that differs between groups (a relabelling of the grouping), or the
+    variable whose value the grouping applies to (histology by sarcoma subtype: sarcoma).
+    Numbers never (their values are many); a variable that is the same for everyone is
+    kept (the grouping does not fix it)."""
+    d = patients[patients[by].notna()]
+    if d[by].nunique() < 2:
+        return []
+    out = []
+    for v in variables:
+        if by in _APPLIES and _APPLIES[by][0] == v:
+            out.append(v)
+            continue
+        if _is_continuous(v, patients[v]):
+            continue
+        both = d[[v, by]].dropna()
+        if not len(both):
+            continue
+        per_value = both.groupby(v, observed=True)[by].nunique()
+        per_group = both.groupby(by, observed=True)[v].nunique()
+        if (per_value <= 1).all() or ((per_group <= 1).all() and both[v].nunique() > 1):
+            out.append(v)
+    return out
+
+
+def _printed_counts(v: str, labels: list[str], values: Mapping[Any, int], n_cols: int,
+                    columns: Sequence[tuple[str, pd.DataFrame]], k: int,
+                    footnotes: list[str], title: str
+                    ) -> list[tuple[int | None, str, list[int], bool]]:
+    """The count rows of one variable as printed: (index of its cell, or None for a row
+    made of several: missing with "unknown", or missing among those it applies to; label;
+    count per column; whether it is the missing row). The missing row only where any
+    column has one."""
+    last = len(labels) - 1
+    col = lambda j: [values[v, j, c] for c in range(n_cols)]  # noqa: E731
+    missing = col(last)
+    label = "Missing"
+    j_missing: int | None = last
+    out: list[tuple[int | None, str, list[int], bool]] = []
+    unknown = level_label(v, _UNKNOWN_CODE)
+    for j in range(last):
+        if not k and labels[j] == unknown and v in schema.PATIENTS \
+                and _UNKNOWN_CODE in schema.PATIENTS[v].codes:
+            missing = [a + b for a, b in zip(missing, col(j), strict=True)]
+            label, j_missing = "Unknown", None
+            continue
+        out.append((j, labels[j], col(j), False))
+    if v in _APPLIES:
+        a_col, a_val, among = _APPLIES[v]
+        na = [int((sub[v].isna() & ~(sub[a_col] == a_val).fillna(False)).sum())
+              if a_col in sub.columns else 0 for _, sub in columns]
+        if any(na) and not k:
+            missing = [m - x for m, x in zip(missing, na, strict=True)]
+            j_missing = None
+            footnotes.append(f"{title}: {among}; not applicable to the others, who are "
+                             "not counted as missing.")
+        elif any(na):
+            label = "Missing or not applicable"
+            footnotes.append(f"{title}: the missing count includes patients to whom it does "
+                             f"not apply (it is recorded {among}).")
+    if any(missing):  # a Missing row only where something is missing (gtsummary)
+        out.append((j_missing, label, missing, True))
+    return out
+
+
+def _analysed(v: str, sub: pd.DataFrame) -> pd.Series:
+    """One group's values of ``v`` that the SMD and tests use: those known (the code
+    "unknown" is not a value)."""
+    s = sub[v].dropna()
+    if v in schema.PATIENTS and _UNKNOWN_CODE in schema.PATIENTS[v].codes:
+        s = s[s.astype(str) != _UNKNOWN_CODE]
+    return s
+
+
+def _smd(x: Sequence[pd.Series], continuous: bool) -> float:
+    """Absolute SMD of two groups' values (see :func:`table1`); NaN when a group has none
+    (or fewer than 2 values of a number)."""
+    a, b = x
+    if continuous:
+        a = pd.to_numeric(a, errors="coerce").dropna().to_numpy(float)
+        b = pd.to_numeric(b, errors="coerce").dropna().to_numpy(float)
+        if a.size < 2 or b.size < 2:
+            return float("nan")
+        pooled = np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+        diff = abs(a.mean() - b.mean())
+        return 0.0 if diff == 0 else float(diff / pooled) if pooled > 0 else float("inf")
+    if not len(a) or not len(b):
+        return float("nan")
+    levels = pd.unique(pd.concat([a.astype(object), b.astype(object)]))
+    pa = a.astype(object).value_counts(normalize=True).reindex(levels, fill_value=0)
+    pb = b.astype(object).value_counts(normalize=True).reindex(levels, fill_value=0)
+    pa, pb = pa.to_numpy(float)[1:], pb.to_numpy(float)[1:]
+    if pa.size == 0:
+        return 0.0
+    t = pa - pb
+    s = (np.diag(pa) - np.outer(pa, pa) + np.diag(pb) - np.outer(pb, pb)) / 2
+    return float(np.sqrt(max(float(t @ np.linalg.pinv(s) @ t), 0.0)))
+
+
+def _smd_text(value: float) -> str:
+    return "" if not np.isfinite(value) else f"{value:.2f}"
+
+
+def _p_value(x: Sequence[pd.Series], continuous: bool) -> tuple[float, str | None]:
+    """(p, name of the test) across the groups' values (see :func:`table1`); (NaN, None)
+    when there is nothing to test."""
+    from scipy import stats
+
+    if continuous:
+        arrays = [pd.to_numeric(s, errors="coerce").dropna().to_numpy(float) for s in x]
+        arrays = [a for a in arrays if a.size]
+        if len(arrays) < 2 or np.unique(np.concatenate(arrays)).size < 2:
+            return float("nan"), None
+        if len(arrays) == 2:
+            a, b = arrays
+            exact = a.size < 50 and b.size < 50 and np.unique(np.concatenate(arrays)).size \
+                == a.size + b.size
+            res = stats.mannwhitneyu(a, b, alternative="two-sided", use_continuity=True,
+                                     method="exact" if exact else "asymptotic")
+            return float(res.pvalue), "Wilcoxon rank-sum test"
+        return float(stats.kruskal(*arrays).pvalue), "Kruskal-Wallis test"
+    obs = pd.concat([s.astype(object) for s in x], keys=range(len(x)))
+    tab = pd.crosstab(obs.to_numpy(), obs.index.get_level_values(0)).to_numpy()
+    tab = tab[tab.sum(axis=1) > 0][:, tab.sum(axis=0) > 0]
+    if tab.shape[0] < 2 or tab.shape[1] < 2:
+        return float("nan"), None
+    expected = np.outer(tab.sum(axis=1), tab.sum(axis=0)) / tab.sum()
+    if (expected < 5).any():
+        if tab.shape == (2, 2):
+            return float(stats.fisher_exact(tab).pvalue), "Fisher's exact test"
+        exact = _fisher_rxc(tab)
+        if exact is not None:
+            return exact, "Fisher's exact test"
+    return float(stats.chi2_contingency(tab, correction=True).pvalue), \
+        "Pearson's chi-square test"
+
+
+#: Most tables :func:`_fisher_rxc` enumerates (beyond: the chi-square test is used).
+_FISHER_MAX_TABLES = 200_000
+
+
+def _fisher_rxc(tab: np.ndarray) -> float | None:
+    """Fisher's exact test of an r x c table as R ``fisher.test`` computes it: the
+    probability of the tables with the observed margins that are no more likely than the
+    observed (relative tolerance 1e-7), by enumerating them; None when there are more than
+    :data:`_FISHER_MAX_TABLES`."""
+    from scipy.special import gammaln
+
+    rows = [int(r) for r in tab.sum(axis=1)]
+    cols = np.asarray(tab.sum(axis=0), dtype=int)
+    n = int(cols.sum())
+    base = float(gammaln(np.asarray(rows) + 1).sum() + gammaln(cols + 1).sum() - gammaln(n + 1))
+    obs = base - float(gammaln(tab + 1).sum())
+    total = 0.0
+    count = 0
+
+    def fill(i: int, left: np.ndarray, logp: float) -> bool:
+        nonlocal total, count
+        if i == len(rows) - 1:  # the last row is what is left
+            count += 1
+            lp = logp - float(gammaln(left + 1).sum())
+            if lp <= obs + np.log1p(1e-7):
+                total += np.exp(lp)
+            return count <= _FISHER_MAX_TABLES
+        return place(i, 0, rows[i], left, np.zeros_like(left), logp)
+
+    def place(i: int, j: int, remaining: int, left: np.ndarray, row: np.ndarray,
+              logp: float) -> bool:
+        if j == len(left) - 1:
+            if remaining > left[j]:
+                return True
+            row[j] = remaining
+            lp = logp - float(gammaln(row + 1).sum())
+            return fill(i + 1, left - row, lp)
+        cap_rest = int(left[j + 1:].sum())
+        for x in range(max(0, remaining - cap_rest), min(remaining, int(left[j])) + 1):
+            row[j] = x
+            if not place(i, j + 1, remaining - x, left, row, logp):
+                return False
+        return True
+
+    if not fill(0, cols.copy(), base):
+        return None
+    return float(min(1.0, total))
 
 
 def _link_equations(patients: pd.DataFrame, variables: Sequence[str],
@@ -856,26 +1147,136 @@ def to_csv_bytes(df: pd.DataFrame) -> bytes:
 
 
 def to_html(df: pd.DataFrame, caption: str | None = None, table_id: str | None = None,
-            numeric_right: bool = True) -> str:
-    """A plain, escaped HTML table (no pandas styling, no scripts)."""
-    ident = f' id="{html.escape(table_id)}"' if table_id else ""
-    out = [f"<table{ident}>"]
+            numeric_right: bool = True, *, sources: str | None = None,
+            pairs: Mapping[str, str] | None = None, css_class: str | None = None) -> str:
+    """A plain, escaped HTML table (no pandas styling, no scripts).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The printed table (n rows by k columns of cells; NaN and None print blank).
+    caption, table_id : str, optional
+        The table's caption and its ``id`` (also the prefix of its footnote anchors).
+    numeric_right : bool
+        Right-align (and keep on one line) the cells that read as numbers.
+    sources : str, optional
+        A column of citations to print as numbered footnotes instead of a column: each
+        distinct non-blank source gets a number in order of first use, the row's first
+        cell a superscript link to it, and a numbered list follows the table. The frame
+        itself (and its CSV) keeps the column.
+    pairs : mapping of str to str, optional
+        Column-name prefixes to group (e.g. ``{"Published": "Publ.", "Cohort": "Cohort"}``):
+        adjacent columns "Published 5-y (%)" and "Cohort 5-y (%)" print under one spanning
+        "5-y (%)" header with the short labels beneath.
+    css_class : str, optional
+        Class attribute of the ``<table>`` (the stylesheet's ``wide`` sets smaller type).
+
+    Returns
+    -------
+    str
+        The ``<table>`` element, followed by ``<ol class="sources">`` when ``sources``
+        names a column of the frame.
+    """
+    esc = html.escape
+    ident = f' id="{esc(table_id)}"' if table_id else ""
+    klass = f' class="{esc(css_class)}"' if css_class else ""
+    df, row_ref, refs = source_notes(df, sources)
+    anchor = f"{table_id or 'table'}-src"
+
+    columns = [str(c) for c in df.columns]
+    split: list[tuple[str, str] | None] = []
+    for c in columns:  # ("Published", "5-y (%)") for a column a pair prefix begins
+        hit = next((p for p in (pairs or {}) if c.startswith(p + " ")), None)
+        split.append((hit, c[len(hit) + 1:]) if hit else None)
+    spans: list[tuple[str, list[int]]] = []  # (header text, column indices) in order
+    i = 0
+    while i < len(columns):
+        j = i + 1
+        if split[i] is not None:
+            seen = {split[i][0]}
+            while (j < len(columns) and split[j] is not None
+                   and split[j][1] == split[i][1] and split[j][0] not in seen):
+                seen.add(split[j][0])
+                j += 1
+        head = split[i][1] if j - i > 1 else columns[i]
+        spans.append((head[:1].upper() + head[1:] if len(head) > 1 else head,
+                      list(range(i, j))))
+        i = j
+    starts = {ix[0] for _, ix in spans if len(ix) > 1}  # a pair's first column: a rule
+    texts = [["" if v is None or (isinstance(v, float) and np.isnan(v))
+              else (f"{v:.4g}" if isinstance(v, float) else str(v)) for v in df.iloc[:, k].tolist()]
+             for k in range(df.shape[1])]
+    numeric = [numeric_right and sum(map(_looks_numeric, filled)) * 2 >= len(filled) > 0
+               for filled in ([t for t in col if t] for col in texts)]
+
+    def th_class(k: int) -> str:  # numbers' headers sit over their right-aligned cells
+        return ' class="num"' if numeric[k] else ""
+
+    out = [f"<table{ident}{klass}>"]
     if caption:
-        out.append(f"<caption>{html.escape(caption)}</caption>")
-    out.append("<thead><tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-               + "</tr></thead>")
+        out.append(f"<caption>{esc(caption)}</caption>")
+    if any(len(ix) > 1 for _, ix in spans):
+        top, sub = [], []
+        for text, ix in spans:
+            if len(ix) == 1:
+                top.append(f'<th rowspan="2"{th_class(ix[0])}>{esc(columns[ix[0]])}</th>')
+            else:
+                top.append(f'<th colspan="{len(ix)}" class="group" scope="colgroup">'
+                           f"{esc(text)}</th>")
+                for k in ix:
+                    word = split[k][0]
+                    short = (pairs or {})[word]
+                    label = (esc(short) if short == word
+                             else f'<abbr title="{esc(word)}">{esc(short)}</abbr>')
+                    sub.append(f'<th class="sub{" pair" if k in starts else ""}">{label}</th>')
+        out.append("<thead><tr>" + "".join(top) + "</tr><tr>" + "".join(sub)
+                   + "</tr></thead>")
+    else:
+        out.append("<thead><tr>" + "".join(f"<th{th_class(k)}>{esc(c)}</th>"
+                                           for k, c in enumerate(columns))
+                   + "</tr></thead>")
     out.append("<tbody>")
-    for row in df.itertuples(index=False):
+    for n in range(len(df)):
         cells = []
-        for v in row:
-            text = "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
-            if isinstance(v, float):
-                text = f"{v:.4g}"
-            cls = ' class="num"' if numeric_right and _looks_numeric(text) else ""
-            cells.append(f"<td{cls}>{html.escape(text)}</td>")
+        for m, col in enumerate(texts):
+            text = col[n]
+            names = (["num"] if numeric_right and _looks_numeric(text) else []) + (
+                ["pair"] if m in starts else [])
+            cls = f' class="{" ".join(names)}"' if names else ""
+            sup = ""
+            if m == 0 and row_ref and row_ref[n] is not None:
+                sup = (f'<sup class="ref"><a href="#{esc(anchor)}{row_ref[n]}">'
+                       f"{row_ref[n]}</a></sup>")
+            cells.append(f"<td{cls}>{esc(text)}{sup}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</tbody></table>")
+    if refs:
+        out.append('<ol class="sources">' + "".join(
+            f'<li id="{esc(anchor)}{k}">{esc(s)}</li>' for s, k in refs.items()) + "</ol>")
     return "\n".join(out)
+
+
+def source_notes(df: pd.DataFrame, column: str | None
+                 ) -> tuple[pd.DataFrame, list[int | None], dict[str, int]]:
+    """A table's source column as numbered notes: the frame without ``column``, each row's
+    note number (None: no source) and the distinct sources with their numbers, in order of
+    first use. Without ``column`` in the frame: the frame, [], {}.
+
+    >>> df = pd.DataFrame({"Study": ["a", "b", "c"], "Source": ["X 1997", "Y 2011", "X 1997"]})
+    >>> rest, rows, refs = source_notes(df, "Source")
+    >>> list(rest.columns), rows, refs
+    (['Study'], [1, 2, 1], {'X 1997': 1, 'Y 2011': 2})
+    """
+    if column is None or column not in df.columns:
+        return df, [], {}
+    refs: dict[str, int] = {}
+    row_ref: list[int | None] = []
+    for s in df[column].tolist():
+        text = "" if s is None or (isinstance(s, float) and np.isnan(s)) else str(s).strip()
+        if text and text not in refs:
+            refs[text] = len(refs) + 1
+        row_ref.append(refs.get(text) if text else None)
+    return df.drop(columns=[column]), row_ref, refs
 
 
 def _looks_numeric(text: str) -> bool:
@@ -906,7 +1307,10 @@ def format_irlm(battery: Any, suppress_below: int = 0, *,
     df = battery.to_frame()
     n_text, e_text = model_counts or (suppress_count(battery.multivariable_n, k),
                                       suppress_count(battery.multivariable_events, k))
-    mv_header = (f"Multivariable HR (95% CI), battery model (n = {n_text}, events = {e_text})")
+    mv_header = (f"Multivariable HR (95% CI), battery model (n = {n_text}, events = {e_text})"
+                 if battery.multivariable_factors else
+                 "Multivariable HR (95% CI): no battery model (fewer than two factors with "
+                 "enough data)")
 
     def count(factor: str, level: Any, n: Any, what: int) -> str:
         if groups is None or pd.isna(n):

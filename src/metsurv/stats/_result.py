@@ -6,6 +6,7 @@ missing. Every result carries ``warnings``: the texts of the warnings raised whi
 from __future__ import annotations
 
 import dataclasses
+import html as _html
 import math
 import warnings as _warnings
 from typing import Any
@@ -14,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import StatsWarning
-from ..format import format_num, format_p
+from ..format import as_float, format_num, format_p
 
 
 def json_safe(obj: Any) -> Any:
@@ -108,6 +109,75 @@ class Result:
         """All fields, JSON-safe (NaN -> None, numpy -> Python, tables -> list of rows)."""
         return {f.name: json_safe(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
+    def _html_head(self) -> str:
+        """The one line over the table in Jupyter: what the result is, then n and events
+        where the result has them. Results with more to say override it."""
+        parts = [f"{k} = {format_num(getattr(self, k))}" for k in ("n", "events")
+                 if np.ndim(getattr(self, k, None)) == 0 and getattr(self, k, None) is not None]
+        return f"<b>{type(self).__name__}</b>" + (f" {', '.join(parts)}" if parts else "")
+
+    def _html_frame(self) -> pd.DataFrame:
+        """The table Jupyter shows (default: :meth:`summary_frame`)."""
+        return self.summary_frame()
+
     def _repr_html_(self) -> str:
-        title = type(self).__name__
-        return f"<b>{title}</b>" + self.to_frame().to_html(index=False, na_rep="NA")
+        """Jupyter's view: a one-line header (:meth:`_html_head`), the table rounded for
+        reading (:func:`html_table`) and the warnings."""
+        notes = "".join(f"<br><i>Warning: {_html.escape(w)}</i>" for w in self.warnings)
+        return (f"<div>{self._html_head()}" + html_table(self._html_frame())
+                + notes + "</div>")
+
+
+def _is_p_column(name: Any) -> bool:
+    s = str(name).lower()
+    return s in ("p", "p_value", "pvalue") or s.startswith("p_") or s.endswith("_p")
+
+
+def round_sig(x: Any) -> str:
+    """A number for reading: 3 significant digits (fixed notation from 100 up, so 5206.4
+    reads 5206, never 5.21e+03), integers as they are, ``NA``/``Inf`` as R prints them.
+
+    >>> round_sig(0.568164), round_sig(108.747433), round_sig(5206.0), round_sig(float("nan"))
+    ('0.568', '109', '5206', 'NA')
+    >>> round_sig(0.000691711), round_sig(-12.512534), round_sig(float("-inf"))
+    ('0.000692', '-12.5', '-Inf')
+    """
+    f = as_float(x)
+    if f is None or math.isinf(f):
+        return format_num(f)
+    if f == int(f) and abs(f) < 1e15:
+        return str(int(f))
+    return f"{f:.0f}" if abs(f) >= 100 else format_num(f, "{:#.3g}").removesuffix(".")
+
+
+def html_table(frame: pd.DataFrame) -> str:
+    """``frame`` as an HTML table for Jupyter: columns that are missing in every row left
+    out (a Cox fit without a robust variance has no robust SE to show), p-value columns
+    (``p``, ``p_*``, ``*_p``) as :func:`metsurv.format.format_p` prints them, other numbers
+    to 3 significant digits (:func:`round_sig`), missing as ``NA``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Any result table; it is not modified.
+
+    Returns
+    -------
+    str
+        An HTML ``<table>``.
+
+    >>> t = html_table(pd.DataFrame({"term": ["a"], "hr": [1.765024], "robust_se": [np.nan],
+    ...                              "p": [1.3e-31]}))
+    >>> "robust_se" in t, "1.77" in t, "&lt; 0.001" in t
+    (False, True, True)
+    """
+    out = frame.copy()
+    if len(out):
+        out = out.loc[:, ~out.isna().all(axis=0).to_numpy()]
+    for col in out.columns:
+        s = out[col]
+        if _is_p_column(col) and pd.api.types.is_numeric_dtype(s):
+            out[col] = [format_p(v, label=False) for v in s]
+        elif pd.api.types.is_float_dtype(s):
+            out[col] = [round_sig(v) for v in s]
+    return out.to_html(index=False, na_rep="NA", max_rows=40)

@@ -419,6 +419,23 @@ class CumulativeIncidence(Result):
     def to_frame(self) -> pd.DataFrame:
         return self.table
 
+    def _html_head(self) -> str:
+        by = f" by {self.by}" if self.by else ""
+        return (f"<b>CumulativeIncidence</b> Aalen-Johansen cumulative incidence{by}: "
+                f"{len(self.causes)} causes ({', '.join(map(str, self.causes))}), "
+                f"{self.n_dropped} dropped; Gray's test per cause")
+
+    def _html_frame(self) -> pd.DataFrame:
+        return self.tests if len(self.tests) else self.table
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw one curve per cause (and group) into ``ax``, rising from 0, as the report
+        draws them (:func:`metsurv.report.plotting.plot_cif_result`; keyword arguments
+        go there); a new notebook-sized figure when ``ax`` is None. Returns the axes."""
+        from ..report.plotting import plot_cif_result
+
+        return plot_cif_result(self, ax, **kwargs)
+
     def at(self, times) -> pd.DataFrame:
         """Estimates at given times (step function; 0 before the first event), as
         ``cmprsk::timepoints``."""

@@ -118,10 +118,9 @@ class IRLMBattery(Result):
             "warnings": self.warnings,
         })
 
-    def _repr_html_(self) -> str:
-        head = (f"<b>IRLMBattery</b> endpoint {self.endpoint}: n = {self.n}, "
+    def _html_head(self) -> str:
+        return (f"<b>IRLMBattery</b> endpoint {self.endpoint}: n = {self.n}, "
                 f"events = {self.events}")
-        return head + self.to_frame().to_html(index=False, na_rep="NA")
 
 
 def _factor_levels(col: str, s: pd.Series) -> list:

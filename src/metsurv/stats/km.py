@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from ..format import format_num
 from ._result import Result, json_safe, warn
 from ._times import AEQ_TOLERANCE, group_codes, group_levels, level_label, survival_data
 
@@ -252,9 +253,24 @@ class KMResult(Result):
             }
         )
 
-    def _repr_html_(self) -> str:
-        head = f"<b>KMResult</b> ({self.conf_type} CI, {self.n_dropped} rows dropped)"
-        return head + self.medians().to_html(index=False, na_rep="NA")
+    def _html_head(self) -> str:
+        by = f" by {self.by}" if self.by else ""
+        n = sum(c.n for c in self.curves)
+        events = format_num(sum(c.events for c in self.curves))
+        return (f"<b>KMResult</b> Kaplan-Meier {self.time}{by}: n = {n}, events = {events}"
+                f" ({self.n_dropped} dropped); median and {self.conf_level:.0%} CI "
+                f"({self.conf_type})")
+
+    def _html_frame(self) -> pd.DataFrame:
+        return self.medians()
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw the curves into ``ax`` as the report draws a Kaplan-Meier panel
+        (:func:`metsurv.report.plotting.plot_km_result`; keyword arguments go there) and
+        return the axes. Without ``ax``, a new figure sized for a notebook."""
+        from ..report.plotting import plot_km_result
+
+        return plot_km_result(self, ax, **kwargs)
 
 
 def _ij_variance(

@@ -12,6 +12,7 @@ import pandas as pd
 from scipy.stats import chi2
 
 from ..errors import DataError
+from ..format import format_p
 from ._result import Result, json_safe, warn
 from ._times import group_codes, group_levels, level_label, survival_data
 
@@ -84,12 +85,12 @@ class LogRankResult(Result):
             }
         )
 
-    def _repr_html_(self) -> str:
-        head = (f"<b>{self.name} test</b>: chisq = {self.statistic:.4g} on {self.df} df, "
-                f"p = {self.p:.4g}")
+    def _html_head(self) -> str:
+        head = (f"<b>{self.name} test</b> by {self.by}: n = {sum(self.n)}, chisq = "
+                f"{self.statistic:.1f} on {self.df} df, {format_p(self.p)}")
         if self.start is not None:
             head += f" (left-truncated: entry times from {self.start})"
-        return head + self.to_frame().to_html(index=False, na_rep="NA")
+        return head
 
 
 def _stratum_oev(

@@ -34,8 +34,9 @@ __all__ = ["compose"]
 
 def compose(config: ReportConfig, analysis: Analysis) -> list[Section]:
     """Every section of the report, in order: cohort, survival by factor, Cox models, the
-    IRLM battery, competing risks and the landmark analysis (when the config asks for
-    them), the published series, Methods.
+    IRLM battery, competing risks, the landmark analysis, the published series, Methods;
+    a section the config does not ask for or the data cannot support is one line saying
+    why.
 
     Each call decides suppressed counts afresh (a new
     :class:`~metsurv.report.suppression.Suppression`), so the same analysis always gives
@@ -46,10 +47,9 @@ def compose(config: ReportConfig, analysis: Analysis) -> list[Section]:
         cfg, analysis.patients, Suppression(cfg.suppress_below)))
     out = [cohort.section(cfg, analysis), survival.section(cfg, analysis),
            cox.section(cfg, analysis), irlm.section(cfg, analysis)]
-    if analysis.competing is not None:
-        out.append(competing.section(cfg, analysis))
-    if analysis.landmarks is not None:
-        out.append(landmark.section(cfg, analysis))
+    # asked for or not, each section is there: shown, or the line that says why not
+    out.append(competing.section(cfg, analysis))
+    out.append(landmark.section(cfg, analysis))
     out.append(published.section(cfg, analysis))
     supp = analysis.counts.supp
     if supp.conflicts:  # a bug: two outputs counted one group differently (both hidden)

@@ -47,18 +47,39 @@ def section(cfg: ReportConfig, analysis: Analysis) -> Section:
                          f": one of its groups has fewer than {k} patients.")
             missing_by = None
     t1 = T.table1(patients, by=missing_by, variables=cfg.table1_variables,
-                  suppression=analysis.counts.supp)
+                  suppression=analysis.counts.supp, p=cfg.table1_p)
     by_text = (f" by {lower_first(schema.FACTOR_TITLES.get(missing_by, missing_by))}"
                if missing_by else "")
     sec.items.append(Table(
-        "table1", f"Table 1. Patient characteristics{by_text}",
-        "Counts with % of patients with a known value; numbers as median (IQR); missing "
-        "values counted per characteristic."
-        + (f" Counts below {k} are shown as <{k}; \"{T.SECONDARY}\": a count hidden so that "
-           "a total cannot give a smaller one back; no percentages for a characteristic with "
-           "a hidden count in that column; no median of fewer than "
-           f"{k} values." + not_split if k else ""), t1))
+        "table1", f"Table 1. Patient characteristics{by_text}", table1_caption(t1, k, not_split,
+                                                                                missing_by), t1))
     return sec
+
+
+def table1_caption(t1: pd.DataFrame, k: int, not_split: str = "",
+                   by: str | None = None) -> str:
+    """Table 1's caption: how its cells read, then its footnotes (``t1.attrs["footnotes"]``:
+    a variable counted among those it applies to, variables fixed by the grouping, the SMD's
+    denominator, the tests), then what suppression did."""
+    text = ("n (%) of patients with a known value; numbers as median (IQR); "
+            + ("" if k else "a missing row only where values are missing; ")
+            + "levels nobody has are left out.")
+    notes = list(t1.attrs.get("footnotes", ()))
+    if notes:
+        text += " " + " ".join(notes)
+    if k:
+        text += (f" Counts below {k} are shown as <{k}; \"{T.SECONDARY}\": a count hidden so "
+                 "that a total cannot give a smaller one back; no percentages for a "
+                 "characteristic with a hidden count in that column; no median of fewer than "
+                 f"{k} values; a missing row for each category, even of 0; no SMD or p-values (computed "
+                 "from the exact counts, they would give hidden ones back)."
+                 if by else
+                 f" Counts below {k} are shown as <{k}; \"{T.SECONDARY}\": a count hidden so "
+                 "that a total cannot give a smaller one back; no percentages for a "
+                 "characteristic with a hidden count in that column; no median of fewer than "
+                 f"{k} values; a missing row for each category, even of 0.")
+        text += not_split
+    return text
 
 
 def follow_up_text(follow_up: FollowUp) -> str:

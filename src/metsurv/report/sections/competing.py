@@ -10,6 +10,7 @@ import pandas as pd
 
 from metsurv import schema
 from metsurv.report import figures as F
+from metsurv.report import table_data as D
 from metsurv.report import tables as T
 from metsurv.report._format import lower_first
 from metsurv.report.analysis import CIF_YEARS, Analysis
@@ -25,7 +26,7 @@ def section(cfg: ReportConfig, analysis: Analysis) -> Section:
     comp = analysis.competing
     if comp is None or comp.reason:
         return absent("competing", TITLE, comp.reason if comp is not None else
-                      "not asked for (competing_risks: false).")
+                      "not asked for (competing_risks: false in the config).")
     res = comp.result
     tab = res.table
     # causes in the schema's order of first events: pulmonary, extrathoracic, site unknown,
@@ -43,6 +44,7 @@ def section(cfg: ReportConfig, analysis: Analysis) -> Section:
             upper=np.concatenate(([0.0], cur["upper"].to_numpy(float))),
         ))
     at = comp.at.copy()
+    at["cause_code"] = at["cause"].astype(str)
     at["cause"] = pd.Categorical([cause_label(c) for c in at["cause"]],
                                  categories=[c.label for c in curves])
     at = at.sort_values(["cause", "time"], kind="stable")
@@ -71,7 +73,7 @@ def section(cfg: ReportConfig, analysis: Analysis) -> Section:
                         "curves drawn to the end of follow-up."}))
     years = ", ".join(f"{y:g}" for y in CIF_YEARS)
     sec.items.append(Table("cif_recurrence", f"Cumulative incidence at {years} years", "",
-                           table))
+                           table, data=D.cif_data(at, k)))
     return sec
 
 

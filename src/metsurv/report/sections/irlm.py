@@ -3,6 +3,7 @@ of Lung Metastases on this cohort, in one table."""
 
 from __future__ import annotations
 
+from metsurv.report import table_data as D
 from metsurv.report import tables as T
 from metsurv.report.analysis import Analysis
 from metsurv.report.config import ReportConfig
@@ -38,5 +39,7 @@ def section(cfg: ReportConfig, analysis: Analysis) -> Section:
                            T.format_irlm(res, cfg.suppress_below, groups=battery_groups(counts),
                                          model_counts=battery_model_counts(res, counts)
                                          if res.multivariable_factors else None),
-                           notes=T.result_notes([("", res)])))
+                           notes=T.result_notes([("", res)]),
+                           data=D.irlm_data(res, cfg.suppress_below,
+                                            groups=battery_groups(counts))))
     return sec

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from metsurv.report import table_data as D
 from metsurv.report import tables as T
 from metsurv.report._format import lower_first
 from metsurv.report.analysis import Analysis
@@ -24,10 +25,24 @@ def section(cfg: ReportConfig, analysis: Analysis) -> Section:
             return counts.subset_size(subset)
         return counts.groups(subset, column)[0].text(value, n)
 
+    def count_how(subset: str | None, column: str, value: Any) -> str | None:
+        if column == "all":
+            if subset is None:
+                n = len(counts.data)
+                return "primary" if cfg.suppress_below and 0 < n < cfg.suppress_below \
+                    else None
+            from metsurv.report.config import SUBSETS
+
+            scol, sval = SUBSETS[subset]
+            return counts.groups(None, scol)[0].how(sval)
+        return counts.groups(subset, column)[0].how(value)
+
     pub = analysis.published
     comp = T.published_comparison(pub.figures, cohort_rows=pub.cohort_rows,
                                   endpoint=cfg.endpoint, suppress_below=cfg.suppress_below,
                                   count_text=count_text)
+    data = D.published_data(pub.figures, pub.cohort_rows, cfg.suppress_below,
+                            count_how=count_how)
     left = pub.left_out
     left_text = (" Not set beside this cohort, for their population: " + "; ".join(left)
                  + "." if left else "")
@@ -39,6 +54,7 @@ def section(cfg: ReportConfig, analysis: Analysis) -> Section:
                           "patients in their group ("
                           f"{', '.join(lower_first(f) for f in factors)}).")
             comp = comp[~missing].reset_index(drop=True)
+            data = data[~missing.to_numpy()].reset_index(drop=True)
     if comp.empty:
         return absent("published", TITLE,
                       "no published figure describes a population this cohort has "
@@ -52,5 +68,5 @@ def section(cfg: ReportConfig, analysis: Analysis) -> Section:
                            "Survival in percent, medians in months; blank where the study did "
                            "not report the figure or the cohort cannot estimate it. The "
                            "'confidence' of each published figure is in metsurv.published."
-                           + left_text, comp))
+                           + left_text, comp, data=data))
     return sec

@@ -22,7 +22,7 @@ from metsurv.report.sections._common import (
     labels,
     order,
     plot_kwargs,
-    survival_rows,
+    survival_table,
 )
 
 
@@ -37,13 +37,15 @@ def section(cfg: ReportConfig, analysis: Analysis) -> Section:
                                                     title=None), None, None)
     sec.items.append(Figure("km_overall", "All patients", km_caption(cfg, None), "km",
                             {"panel": overall, **plot_kwargs(cfg)}))
-    rows = [survival_rows(everyone, "All patients", None, None, k,
-                          labels={"all": "All patients"})]
+    printed, numbers = survival_table(everyone, "All patients", None, None, k,
+                                      labels={"all": "All patients"})
+    rows, data = [printed], [_keyed(numbers, "all", None)]
     for factor in analysis.factors:
         item, table_rows = _factor_items(cfg, analysis, counts, factor)
         sec.items.append(item)
         if table_rows is not None:
-            rows.append(table_rows)
+            rows.append(table_rows[0])
+            data.append(_keyed(table_rows[1], factor.spec.factor, factor.spec.subset))
     battery = analysis.battery
     sec.items.append(Table(
         "survival", "Survival estimates by factor",
@@ -55,13 +57,25 @@ def section(cfg: ReportConfig, analysis: Analysis) -> Section:
         "tested. Blank: not estimable (median not reached, or nobody followed that long)"
         + (f", or a group of fewer than {k} patients (counts below {k} shown as <{k}; "
            f"\"{T.SECONDARY}\": hidden so that the factor's total cannot give a smaller "
-           "count back)." if k else "."), pd.concat(rows, ignore_index=True)))
+           "count back)." if k else "."), pd.concat(rows, ignore_index=True),
+        data=pd.concat(data, ignore_index=True)))
     return sec
 
 
+def _keyed(numbers: pd.DataFrame, factor: str, subset: str | None) -> pd.DataFrame:
+    """A factor's survival numbers with its codes in front: ``factor_code`` ("all" for
+    everyone) and ``subset`` (a key of ``config.SUBSETS``; empty for the whole cohort)."""
+    out = numbers.copy()
+    out.insert(0, "subset", subset or "")
+    out.insert(0, "factor_code", factor)
+    return out
+
+
 def _factor_items(cfg: ReportConfig, analysis: Analysis, counts: GroupCounts,
-                  factor: FactorKM) -> tuple[Figure | Table, pd.DataFrame | None]:
-    """One factor's figure (or the line saying why there is none) and its table rows."""
+                  factor: FactorKM
+                  ) -> tuple[Figure | Table, tuple[pd.DataFrame, pd.DataFrame] | None]:
+    """One factor's figure (or the line saying why there is none) and its table rows
+    (printed, numbers)."""
     spec = factor.spec
     if factor.reason:
         return Table(f"km_{spec.slug}", factor_title(spec), f"Not shown: {factor.reason}",
@@ -82,6 +96,6 @@ def _factor_items(cfg: ReportConfig, analysis: Analysis, counts: GroupCounts,
     figure = Figure(f"km_{spec.slug}", factor_title(spec),
                     km_caption(cfg, what, tests, bench, sources, n_groups=len(fit.curves)),
                     "km", {"panel": panel, **plot_kwargs(cfg)})
-    return figure, survival_rows(fit, factor_title(spec), tests.p, tests.trend,
-                                 cfg.suppress_below, labels=labels(spec.factor, fit.groups),
-                                 order=order(spec.factor, fit.groups), groups=groups)
+    return figure, survival_table(fit, factor_title(spec), tests.p, tests.trend,
+                                  cfg.suppress_below, labels=labels(spec.factor, fit.groups),
+                                  order=order(spec.factor, fit.groups), groups=groups)

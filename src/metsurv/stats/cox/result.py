@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from ...format import format_p
 from .._result import Result, json_safe
 from .concordance import _concordance
 from .risk import _lp
@@ -44,6 +45,20 @@ class PHTestResult(Result):
         lines = [f"PHTestResult (cox.zph, transform = {self.transform})",
                  self.to_frame().to_string(index=False, na_rep="NA")]
         return "\n".join([*lines, *(f"Warning: {w}" for w in self.warnings)])
+
+    def _html_head(self) -> str:
+        n = "" if self.residuals is None else f": {len(self.residuals)} events"
+        return (f"<b>PHTestResult</b> proportional-hazards test (cox.zph, transform = "
+                f"{self.transform}){n}")
+
+    def plot(self, ax: Any = None, term: str | None = None, **kwargs: Any) -> Any:
+        """Scaled Schoenfeld residuals of each term against time with their smooth and
+        +-2 SE band (R ``plot(cox.zph(fit))``), one panel per term, or only ``term``;
+        see :func:`metsurv.report.plotting.plot_ph_test`. Returns the axes (an array of
+        axes for several terms)."""
+        from ...report.plotting import plot_ph_test
+
+        return plot_ph_test(self, ax, term=term, **kwargs)
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe({"transform": self.transform, "table": self.to_frame(),
@@ -179,10 +194,18 @@ class CoxResult(Result):
         lines += [f"Warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
-    def _repr_html_(self) -> str:
-        head = f"<b>CoxResult</b> {self._head()}"
-        notes = "".join(f"<br><i>Warning: {w}</i>" for w in self.warnings)
-        return head + self.to_frame().to_html(index=False, na_rep="NA") + notes
+    def _html_head(self) -> str:
+        stat, df, p = self.lrt
+        return (f"<b>CoxResult</b> Cox model of {self.time}: {self._head()}; likelihood "
+                f"ratio test {stat:.1f} on {df} df, {format_p(p)}")
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Forest plot of the hazard ratios with their CIs on a log axis
+        (:func:`metsurv.report.plotting.plot_forest`; keyword arguments go there), into
+        ``ax`` or a new notebook-sized figure; returns the axes."""
+        from ...report.plotting import plot_forest
+
+        return plot_forest(self.to_frame(), ax, **kwargs)
 
     def ph_test(self, transform: str = "km") -> PHTestResult:
         """The proportional-hazards test, R ``cox.zph(fit, transform)``: see
