@@ -138,9 +138,12 @@ def test_no_suppressed_count_appears_in_any_output(suppressed_study):
                     r"^(\d[\d,]*) \([\d.]+%\)$")[0].dropna()
                 assert not any(_small(v, k) for v in cells), (rel, col)
     # the flow: 200 read, 2 excluded, 198 analysed; read prints as the range "<5" allows
-    flow = pd.read_csv(out / "tables" / "flow.csv", dtype=str)
-    patients = flow[flow["table"] == "patients"].set_index("step")["n"]
-    assert patients.to_dict() == {"read": "199\u2013202", "excluded": "<5", "analysed": "198"}
+    flow = pd.read_csv(out / "tables" / "flow.csv", dtype=str, keep_default_na=False)
+    patients = flow[flow["table"] == "patients"].set_index("step")
+    # tables/flow.csv: a number where one is printed, else empty with what was printed
+    assert patients["n"].to_dict() == {"read": "", "excluded": "", "analysed": "198"}
+    assert patients["n_printed"].to_dict() == {"read": "199\u2013202", "excluded": "<5",
+                                               "analysed": ""}
     prov = json.loads((out / "provenance.json").read_text())
     assert (prov["n_read"], prov["n_analysed"]) == ("199\u2013202", "198")
     assert prov["inputs"]["patients"]["records"] == "199\u2013202"

@@ -193,10 +193,10 @@ def test_histology_abbreviations_and_an_unplaced_text_are_reported(tmp_path):
     df.to_csv(data, sep=";", index=False)
     assert main(["report", str(data), "--mapping", str(mapping), "--out",
                  str(tmp_path / "report")]) == 0
-    t1 = pd.read_csv(tmp_path / "report" / "tables" / "table1.csv", dtype=str,
-                     keep_default_na=False)
-    rows = dict(zip(t1["Level"], t1.iloc[:, 2], strict=False))
-    assert rows["Epithelial"].startswith("108 ")  # 4 of every 6 rows of 160, rounded down
+    t1 = pd.read_csv(tmp_path / "report" / "tables" / "table1.csv")  # Table 1's numbers
+    overall = t1[t1["group"] == "Overall"]
+    rows = dict(zip(overall["level"], overall["n"], strict=False))
+    assert rows["Epithelial"] == 108  # 4 of every 6 rows of 160, rounded down
     findings = pd.read_csv(tmp_path / "report" / "tables" / "findings.csv", dtype=str)
     assert findings["Rule"].str.contains("histology_unrecognised.*'Spindelzell-Tu'").any()
 
@@ -218,7 +218,7 @@ def test_a_single_histology_has_no_histology_curve_and_no_empty_levels(reports):
     assert s["km_histology_group"]["shown"] is False
     assert "two levels" in s["km_histology_group"]["reason"]
     t1 = pd.read_csv(reports["b"] / "tables" / "table1.csv", dtype=str, keep_default_na=False)
-    levels = set(t1["Level"])
+    levels = set(t1["level"])  # Table 1's numbers, with its levels as printed
     assert "Sarcoma" in levels and not {"Epithelial", "Germ cell", "Melanoma"} & levels
     battery = pd.read_csv(reports["b"] / "tables" / "irlm_battery.csv", dtype=str,
                           keep_default_na=False)  # numbers, with the levels as printed

@@ -123,10 +123,11 @@ def _cli(tiny_study: Path, out: Path, *extra: str) -> int:
     return main(["report", str(tiny_study), "--out", str(out), *extra])
 
 
-def test_metsurv_report_quiet_shows_no_progress(tiny_study, tmp_path, monkeypatch):
+def test_metsurv_report_quiet_shows_no_progress(tiny_study, tmp_path, monkeypatch, capsys):
     terminal = _on_terminal(monkeypatch)
     assert _cli(tiny_study, tmp_path / "quiet", "--quiet") == 0
     assert "metsurv report:" not in terminal.getvalue()
+    assert capsys.readouterr().out == ""  # not even "report written to"
     assert _cli(tiny_study, tmp_path / "loud") == 0
     assert "metsurv report: composing the sections" in terminal.getvalue()
 
@@ -136,3 +137,34 @@ def test_metsurv_report_in_ci_shows_no_progress(tiny_study, tmp_path, monkeypatc
     monkeypatch.setenv("CI", "true")
     assert _cli(tiny_study, tmp_path / "ci") == 0
     assert "metsurv report:" not in terminal.getvalue()
+
+
+def test_the_bar_is_drawn_on_a_pseudo_terminal_of_unknown_size():
+    """A bare pseudo-terminal reports 0 columns and 0 rows (``script``, ``pty.spawn``, some
+    CI shells with a TTY): tqdm then drew nothing. The bar is drawn there too."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()  # a new pty has size 0 x 0
+    code = ("import time\n"
+            "from metsurv.report.progress import BuildProgress\n"
+            "b = BuildProgress(None, delay=0.0)\n"
+            "b.add(2); b.step('first'); time.sleep(0.2); b.step('second'); b.close()\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "COLUMNS", "LINES")}
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=slave, stdout=slave,
+                            stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # the child closed the pty
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(master)
+    assert b"metsurv report: second" in b"".join(chunks)

@@ -495,3 +495,21 @@ def test_a_zero_survival_after_the_curve_was_cut_is_not_printed_under_suppressio
     shown = survival_rows(fit, "All patients", None, None, 0, labels=labels).iloc[0]
     assert hidden["10-year % (95% CI)"] == hidden["15-year % (95% CI)"] == ""
     assert shown["10-year % (95% CI)"].startswith("0")
+
+
+def test_a_median_resting_on_fewer_than_k_at_risk_is_not_printed():
+    """Twelve patients die one by one: the median (R: 6.5 months) rests on 6 at risk.
+    With k = 8 it is withheld as the 5-year survival would be; with k = 5 it prints."""
+    from metsurv.report.sections._common import survival_table
+    from metsurv.stats import km
+
+    df = pd.DataFrame({"os_months": np.arange(1.0, 13.0), "os_event": True})
+    fit = km(df, time="os_months", event="os_event", times=[60.0, 120.0, 180.0])
+    labels = {"all": "All patients"}
+    col = "Median (95% CI), months"
+    assert 5 <= fit.curves[0].at([fit.curves[0].median])["n_risk"].iloc[0] < 8
+    printed, data = survival_table(fit, "All patients", None, None, 8, labels=labels)
+    assert printed[col].iloc[0] == "" and np.isnan(data["median_months"].iloc[0])
+    assert "median not shown" in data["suppressed"].iloc[0]
+    printed, _ = survival_table(fit, "All patients", None, None, 5, labels=labels)
+    assert printed[col].iloc[0].startswith("6.")

@@ -4,6 +4,7 @@ rows, curves). Unit tests per rule, and one attack on a whole built report."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -250,8 +251,8 @@ def small_report(tmp_path_factory) -> tuple[Path, dict]:
 
 def test_suppressed_cells_cannot_be_recovered(small_report):
     out, drawn = small_report
-    # Table 1 (its CSV is what the HTML shows): totals, percentages, headers
-    t1 = pd.read_csv(out / "tables" / "table1.csv", dtype=str, keep_default_na=False)
+    # Table 1 as printed (HTML, PDF, Word): totals, percentages, headers
+    t1 = printed_frame(out, "table1")
     assert len(t1.columns) == 3  # not split by completeness: a group of 7
     sex = t1[t1["Characteristic"].eq("Sex").cumsum().astype(bool)].head(3)
     assert sex.iloc[2, 1] == "Missing" and sex.iloc[2, 2] == f"<{K}"  # the 2 without a sex
@@ -269,14 +270,15 @@ def test_suppressed_cells_cannot_be_recovered(small_report):
         cells["all"] = all_row
         eq = [[(k, 1) for k in cells if k != "all"] + [("all", -1)]]
         assert _recover(eq, cells, total) == {}, (col, cells)
-    # figures: the group of 7 not drawn, no count below k in a legend or at-risk row
-    fig = drawn["km_complete_resection"]
-    legend = [x.get_text() for x in fig.axes[0].get_legend().get_texts()]
-    assert any(F.too_few_text(K) in x for x in legend), legend
-    # and the 83 complete resections neither: 90 analysed - 83 would say 7
-    assert any(F.HIDDEN_WITH_SMALL_TEXT in x for x in legend), legend
-    assert len([ln for ln in fig.axes[0].get_lines()
-                if ln.get_linestyle() != "None"]) == 0
+    # figures: the group of 7 cannot be drawn, nor the 83 complete resections (90 analysed
+    # - 83 would say 7): a figure of no curve says nothing, so the line saying why stands
+    # in its place, in the report and its provenance
+    assert "km_complete_resection" not in drawn
+    entry = next(e for e in json.loads((out / "provenance.json").read_text())["sections"]
+                 if e["id"] == "km_complete_resection")
+    assert entry["shown"] is False and "small-cell suppression" in entry["reason"]
+    assert "no group of completeness of resection can be drawn" in (
+        out / "index.html").read_text()
     for name, f in drawn.items():
         for ax in f.axes:
             texts = [x.get_text() for x in ax.texts]

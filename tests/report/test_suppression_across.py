@@ -176,7 +176,8 @@ def test_at_risk_rows_add_up_without_giving_a_hidden_count_back(report):
             got = _recover(eq, {**values, "all": total}, 10**6, known=bounds)
             assert got == {}, (name, j, cells, total)
             checked += 1
-    assert checked > 10
+    # (the completeness-of-resection figure is not drawn here: no group of it can be)
+    assert checked > 8
 
 
 def _table1_missing(out: Path) -> dict[str, str]:

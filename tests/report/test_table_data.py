@@ -19,11 +19,12 @@ from tests.report.conftest import SUPPRESS_BELOW
 
 #: Tables whose CSV holds numbers (``Table.data``); the others are text tables.
 DATA_TABLES = ("survival", "cox", "cox_ph_test", "irlm_battery", "cif_recurrence", "landmark",
-               "published_comparison")
+               "published_comparison", "table1", "flow")
 #: Columns of the data CSVs that hold text (names, codes, reasons), never numbers.
 TEXT_COLUMNS = {"factor_code", "subset", "factor", "level", "level_code", "suppressed", "term",
                 "model", "comparison", "group", "reference", "first_event", "cause_code",
-                "study", "published_cohort", "population", "source", "note", "sparse"}
+                "study", "published_cohort", "population", "source", "note", "sparse",
+                "characteristic", "p_below", "table", "step", "reason", "n_printed"}
 HIDDEN = (f"<{SUPPRESS_BELOW}", T.SECONDARY)
 
 
@@ -51,7 +52,8 @@ def composed_suppressed(suppressed_study):
 def _data_csvs(out: Path) -> list[Path]:
     files = sorted(p for p in (out / "tables").glob("*.csv")
                    if p.stem in DATA_TABLES or p.stem.startswith("ph_rmst_"))
-    assert {p.stem for p in files} >= {"survival", "cox", "irlm_battery", "landmark"}
+    assert {p.stem for p in files} >= {"survival", "cox", "irlm_battery", "landmark",
+                                       "table1", "flow"}
     return files
 
 
@@ -197,3 +199,26 @@ def test_suppressed_data_carry_the_printed_precision(composed_suppressed, suppre
         gone = printed[printed_col].isin(HIDDEN).to_numpy()
         assert gone.any() or printed_col == "Events"
         assert written.loc[gone, col].isna().all()
+
+
+def test_table1_data_are_its_printed_numbers(composed):
+    """tables/table1.csv holds Table 1's counts exactly and its percentages, medians and
+    quartiles at the printed precision, one row per characteristic, level and column; a
+    hidden count is empty and says so."""
+    t1 = composed[2]["table1"]
+    data = t1.data
+    overall = next(c for c in t1.frame.columns if c.startswith("Overall"))
+    sex = t1.frame[t1.frame["Level"].isin(["Female", "Male"])]
+    got = data[(data["group"] == "Overall") & data["level"].isin(["Female", "Male"])]
+    printed = [int(x.split(" ")[0].replace(",", "")) for x in sex[overall]]
+    assert got["n"].astype(int).tolist() == printed
+    assert (got["percent"].between(0, 100)).all()
+    age = data[(data["level"] == "median (IQR)") & (data["group"] == "Overall")].iloc[0]
+    assert age["q1"] <= age["median"] <= age["q3"]
+
+
+def test_table1_data_leave_a_hidden_count_empty(composed_suppressed):
+    data = composed_suppressed[2]["table1"].data
+    hidden = data[data["suppressed"] != ""]
+    assert len(hidden) and hidden["n"].isna().all()
+    assert not data["n"].dropna().between(1, SUPPRESS_BELOW - 1).any()

@@ -90,5 +90,6 @@ def run(args: argparse.Namespace) -> int:
                              progress=False if args.quiet else None)
     for w in notes.texts:
         print(terminal_safe(f"metsurv: warning: {w}"), file=sys.stderr)
-    print(terminal_safe(f"report written to {out}"))
+    if not args.quiet:
+        print(terminal_safe(f"report written to {out}"))
     return EXIT_OK

@@ -17,8 +17,13 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["Figure", "Table", "Section", "absent", "section_entries", "figures_of",
+__all__ = ["UNNUMBERED_TABLES", "Figure", "Table", "Section", "absent", "section_entries", "figures_of",
            "item_named"]
+
+
+#: Tables printed without a number ("Table N."): the flow of records and the data checks
+#: come before Table 1, the patients' characteristics, as in a manuscript.
+UNNUMBERED_TABLES = frozenset({"flow", "findings"})
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,16 @@ def progress_wanted(progress: bool | None = None, stream: Any = None) -> bool:
     return tty or _in_jupyter()
 
 
+def _width() -> int:
+    """The bar's width: the terminal's, else 80 columns. (tqdm draws nothing on a terminal
+    that reports 0 columns and 0 rows, as a bare pseudo-terminal does: the bar gets a width
+    and 24 rows of its own.)"""
+    import shutil
+
+    columns = shutil.get_terminal_size(fallback=(80, 24)).columns
+    return columns if columns >= 40 else 80
+
+
 class BuildProgress:
     """One progress bar for one build: :meth:`add` the steps to come, :meth:`step` as each
     starts (its name is shown), :meth:`close` at the end (also as a context manager).
@@ -85,7 +95,7 @@ class BuildProgress:
         self.bar = bar_class(total=0, desc="metsurv report", unit="step",
                              delay=DELAY if delay is None else delay,
                              file=stream if stream is not None else sys.stderr,
-                             leave=False, dynamic_ncols=True,
+                             leave=False, ncols=_width(), nrows=24,
                              bar_format="{desc}: {n_fmt}/{total_fmt} |{bar}| {elapsed}")
 
     def add(self, n: int) -> None:

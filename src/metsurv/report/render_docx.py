@@ -29,7 +29,7 @@ import pandas as pd
 from metsurv.report import style
 from metsurv.report import tables as T
 from metsurv.report.config import ReportConfig
-from metsurv.report.document import Figure, Section, Table
+from metsurv.report.document import UNNUMBERED_TABLES, Figure, Section, Table
 from metsurv.report.render_html import BUILT_PREFIX
 from metsurv.report.sections._common import endpoint_text, lead_counts, version
 
@@ -51,9 +51,6 @@ TABLE_SIZES = (8.0, 7.5, 7.0)
 #: Left and right cell padding, centimetres.
 CELL_MARGIN_CM = 0.1
 NOTE_PT = 8.0
-#: Tables of record-keeping shown before Table 1 are captioned without a number, so that
-#: the patient characteristics are Table 1 as in a manuscript.
-UNNUMBERED = frozenset({"flow", "findings"})
 #: Zip entry date of every part (the zip format's earliest date: no build time leaks).
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _TABLE_PREFIX = re.compile(r"^Table\s+\d+[.:]\s*")
@@ -118,7 +115,7 @@ def render_docx(cfg: ReportConfig, cohort: Any, sections: list[Section], path: P
                 p.add_run(item.caption)
             else:
                 number = None
-                if item.name not in UNNUMBERED:
+                if item.name not in UNNUMBERED_TABLES:
                     n_table += 1
                     number = n_table
                 _add_table(doc, item, number)

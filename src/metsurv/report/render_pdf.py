@@ -32,7 +32,7 @@ from metsurv.errors import CohortError
 from metsurv.report import style
 from metsurv.report import tables as T
 from metsurv.report.config import ReportConfig
-from metsurv.report.document import Figure, Section
+from metsurv.report.document import UNNUMBERED_TABLES, Figure, Section
 from metsurv.report.render_html import BUILT_PREFIX
 from metsurv.report.sections._common import endpoint_text, lead_counts, version
 
@@ -115,7 +115,7 @@ TEMPLATE = r"""
         set text(it.size * 1pt)
         set par(leading: 0.35em)
         block(below: 4pt, sticky: true, text(8.5pt,
-          [#strong("Table " + str(it.n) + ".") #it.title]))
+          if it.n == none [#strong(it.title)] else [#strong("Table " + str(it.n) + ".") #it.title]))
         let cols = it.cols.map(c => if c == 0 { auto } else { c * 1pt })
         table(columns: cols, stroke: none,
           align: (x, y) => (if it.num.at(x) { right } else { left })
@@ -234,13 +234,14 @@ def pdf_data(cfg: ReportConfig, cohort: Any, sections: list[Section], built: str
                     f"Not shown: {item.caption}")
                 items.append({"type": "absent", "title": title, "caption": caption})
             else:
-                n_tab += 1
+                # the flow of records and the data checks are not numbered (as in Word)
+                number = None if item.name in UNNUMBERED_TABLES else (n_tab := n_tab + 1)
                 df = item.frame.astype(object).where(item.frame.notna(), "").astype(str)
                 num = [bool(df[c].map(T._looks_numeric).any()) for c in df.columns]
                 size = _TYPE_SIZES[_width_class(df)]
                 inset = 2.5 if size == _TYPE_SIZES[""] else 2.0
                 cols, rot = _columns(df, num, size, inset, paper)
-                items.append({"type": "table", "n": n_tab, "title": title,
+                items.append({"type": "table", "n": number, "title": title,
                               "caption": item.caption, "notes": list(item.notes),
                               "header": [str(c) for c in df.columns],
                               "rows": df.to_numpy().tolist(), "num": num, "size": size,

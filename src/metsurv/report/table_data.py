@@ -28,6 +28,7 @@ __all__ = [
     "cif_data",
     "count_value",
     "cox_data",
+    "flow_data",
     "hidden_text",
     "irlm_data",
     "p_value",
@@ -35,6 +36,7 @@ __all__ = [
     "published_data",
     "rmst_data",
     "rounded",
+    "table1_data",
 ]
 
 
@@ -42,7 +44,7 @@ def rounded(x: Any, digits: int, k: int) -> float:
     """``x`` as a float (NaN for None or missing), rounded to ``digits`` decimals under
     suppression (``k`` > 0), as printed; unchanged otherwise.
 
-    >>> rounded(0.33351, 1, 5), rounded(0.33351, 1, 0), np.isnan(rounded(None, 1, 5))
+    >>> rounded(0.33351, 1, 5), rounded(0.33351, 1, 0), bool(np.isnan(rounded(None, 1, 5)))
     (0.3, 0.33351, True)
     """
     if x is None or pd.isna(x):
@@ -55,7 +57,7 @@ def p_value(p: Any, k: int) -> float:
     """A p-value as a float (NaN for None or missing); two significant digits under
     suppression (``k`` > 0).
 
-    >>> p_value(0.012345, 5), p_value(0.012345, 0), np.isnan(p_value(None, 0))
+    >>> p_value(0.012345, 5), p_value(0.012345, 0), bool(np.isnan(p_value(None, 0)))
     (0.012, 0.012345, True)
     """
     if p is None or pd.isna(p):
@@ -338,3 +340,79 @@ def published_data(published: pd.DataFrame, cohort_rows: pd.DataFrame, k: int,
         row["suppressed"] = "; ".join(w for w in why if w)
         rows.append(row)
     return _frame(rows, ["published_n", "cohort_n"])
+
+
+# ---------------------------------------------------------------------------------------
+# Table 1 and the flow of records: numbers at their printed precision
+
+_COUNT_PCT = r"^(?P<n>\d[\d,]*)(?: \((?P<pct>\d+(?:\.\d+)?)%\))?$"
+_MEDIAN_IQR = (r"^(?P<median>-?\d+(?:\.\d+)?) \((?P<q1>-?\d+(?:\.\d+)?)\u2013"
+               r"(?P<q3>-?\d+(?:\.\d+)?)\)$")
+
+
+def table1_data(frame: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 as numbers, one row per characteristic, level and column (``group``:
+    "Overall" or a group's label): ``n`` and ``percent`` for counts, ``median``, ``q1``,
+    ``q3`` for numbers, ``smd`` and ``p`` on the characteristic's rows, and ``suppressed``
+    (the printed text, "<k" or "suppressed", where a count is hidden: its ``n`` is empty).
+
+    Numbers are those of the printed table (:func:`metsurv.report.tables.table1`): counts
+    exact, percentages and quartiles at the printed precision; a p printed "< 0.001" is
+    0.001 with ``p_below`` True. Vectorised over cells (pandas string extraction).
+
+    >>> t = pd.DataFrame({"Characteristic": ["Sex", ""], "Level": ["Female", "Male"],
+    ...                   "Overall (n = 5)": ["2 (40.0%)", "3 (60.0%)"]})
+    >>> table1_data(t)[["level", "group", "n", "percent"]].to_numpy().tolist()
+    [['Female', 'Overall', 2, 40.0], ['Male', 'Overall', 3, 60.0]]
+    """
+    if frame.empty:
+        return pd.DataFrame()
+    t = frame.copy()
+    t["Characteristic"] = t["Characteristic"].replace("", np.nan).ffill().fillna("")
+    groups = [c for c in t.columns if c not in ("Characteristic", "Level", "SMD", "p")]
+    long = t.melt(id_vars=["Characteristic", "Level"], value_vars=groups,
+                  var_name="group", value_name="cell")
+    long["group"] = long["group"].str.replace(r" \(n = [^)]*\)$", "", regex=True)
+    cell = long["cell"].fillna("").astype(str).str.strip()
+    counts = cell.str.extract(_COUNT_PCT)
+    medians = cell.str.extract(_MEDIAN_IQR)
+    out = pd.DataFrame({
+        "characteristic": long["Characteristic"], "level": long["Level"],
+        "group": long["group"],
+        "n": pd.to_numeric(counts["n"].str.replace(",", ""), errors="coerce").astype("Int64"),
+        "percent": pd.to_numeric(counts["pct"], errors="coerce"),
+        "median": pd.to_numeric(medians["median"], errors="coerce"),
+        "q1": pd.to_numeric(medians["q1"], errors="coerce"),
+        "q3": pd.to_numeric(medians["q3"], errors="coerce"),
+        "suppressed": cell.where(cell.str.startswith("<") | (cell == SECONDARY), ""),
+    })
+    for col in ("SMD", "p"):  # per characteristic, on its first row
+        if col in t.columns:
+            text = t[col].fillna("").astype(str).str.strip()
+            value = pd.to_numeric(text.str.lstrip("<> ").str.strip(), errors="coerce")
+            key = t["Characteristic"] + "\x00" + t["Level"].astype(str)
+            by_row = dict(zip(key, value, strict=True))
+            lk = out["characteristic"] + "\x00" + out["level"].astype(str)
+            out[col.lower()] = lk.map(by_row)
+            if col == "p":
+                below = dict(zip(key, text.str.startswith("<"), strict=True))
+                out["p_below"] = lk.map(below).fillna(False).astype(bool)
+    return out.reset_index(drop=True)
+
+
+def flow_data(frame: pd.DataFrame) -> pd.DataFrame:
+    """The flow of records as numbers: ``n`` a whole number where the printed count is
+    one; where suppression printed "<k" or a range ("199–202"), ``n`` is empty and
+    ``n_printed`` holds what was printed.
+
+    >>> flow_data(pd.DataFrame({"table": ["patients"], "step": ["read"], "reason": [""],
+    ...                         "n": ["1,234"]}))["n"].tolist()
+    [1234]
+    """
+    text = frame["n"].fillna("").astype(str).str.strip()
+    number = pd.to_numeric(text.where(text.str.fullmatch(r"\d[\d,]*"), "")
+                           .str.replace(",", ""), errors="coerce").astype("Int64")
+    out = frame[["table", "step", "reason"]].copy()
+    out["n"] = number
+    out["n_printed"] = text.where(number.isna(), "")
+    return out

@@ -118,6 +118,12 @@ def survival_rows(fit: Any, factor_title: str, p: float | None, trend: float | N
     return survival_table(fit, factor_title, p, trend, k, labels, order, groups)[0]
 
 
+def _at_risk_at(fit: Any, group: Any, months: float) -> float:
+    """The number at risk of ``group``'s curve at ``months`` (its last time at or before)."""
+    curve = next(c for c in fit.curves if str(c.group) == str(group))
+    return float(curve.at([float(months)])["n_risk"].iloc[0])
+
+
 def survival_table(fit: Any, factor_title: str, p: float | None, trend: float | None, k: int,
                    labels: dict[Any, str], order: list | None = None,
                    groups: tuple[Partition, Partition] | None = None
@@ -160,6 +166,12 @@ def survival_table(fit: Any, factor_title: str, p: float | None, trend: float | 
         why = [D.hidden_text("n", hows[0], k), D.hidden_text("events", hows[1], k)]
         if not shown:
             why.append(f"estimates not shown (fewer than {k} patients)")
+        # a median resting on fewer than k at risk: its step is d/n of fewer than k (the
+        # curve is cut before it; the 5-year % at that point is withheld alike)
+        median_shown = shown and (not k or not np.isfinite(m["median"])
+                                  or shows_estimates(_at_risk_at(fit, g, m["median"]), k))
+        if shown and not median_shown:
+            why.append(f"median not shown (fewer than {k} at risk)")
         row: dict[str, Any] = {
             "Factor": factor_title if j == 0 else "",
             "Group": labels.get(g, str(g)),
@@ -167,15 +179,15 @@ def survival_table(fit: Any, factor_title: str, p: float | None, trend: float | 
             "Events": count(1, g),
             "Median (95% CI), months": (T.ci_text(m["median"], m["lower"], m["upper"],
                                                   missing="not reached")
-                                        if shown else ""),
+                                        if median_shown else ""),
         }
         nums: dict[str, Any] = {
             "factor": factor_title, "level": labels.get(g, str(g)), "level_code": str(g),
             "n": D.count_value(m["n"], hows[0]), "events": D.count_value(m["events"], hows[1]),
             "suppressed": "",
-            "median_months": D.rounded(m["median"] if shown else None, 1, k),
-            "median_lower_months": D.rounded(m["lower"] if shown else None, 1, k),
-            "median_upper_months": D.rounded(m["upper"] if shown else None, 1, k),
+            "median_months": D.rounded(m["median"] if median_shown else None, 1, k),
+            "median_lower_months": D.rounded(m["lower"] if median_shown else None, 1, k),
+            "median_upper_months": D.rounded(m["upper"] if median_shown else None, 1, k),
         }
         a = at[at["group"].astype(str) == str(g)]
         for y in SURV_YEARS:

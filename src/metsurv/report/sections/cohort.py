@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from metsurv import schema
+from metsurv.report import table_data as D
 from metsurv.report import tables as T
 from metsurv.report._format import lower_first
 from metsurv.report.analysis import Analysis, FollowUp
@@ -28,7 +29,8 @@ def section(cfg: ReportConfig, analysis: Analysis) -> Section:
                            "(read = analysed + excluded)."
                            + (f" Counts below {k} are shown as <{k}; the number read is then "
                               "shown as the range they allow." if k else ""),
-                           flow_printed(analysis.cohort.flow, k)))
+                           flow := flow_printed(analysis.cohort.flow, k),
+                           data=D.flow_data(flow)))
     findings = findings_summary(analysis.cohort.findings, k)
     if len(findings):
         sec.items.append(Table("findings", "Data checks",
@@ -51,8 +53,8 @@ def section(cfg: ReportConfig, analysis: Analysis) -> Section:
     by_text = (f" by {lower_first(schema.FACTOR_TITLES.get(missing_by, missing_by))}"
                if missing_by else "")
     sec.items.append(Table(
-        "table1", f"Table 1. Patient characteristics{by_text}", table1_caption(t1, k, not_split,
-                                                                                missing_by), t1))
+        "table1", f"Table 1. Patient characteristics{by_text}",
+        table1_caption(t1, k, not_split, missing_by), t1, data=D.table1_data(t1)))
     return sec
 
 

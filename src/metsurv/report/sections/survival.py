@@ -93,9 +93,19 @@ def _factor_items(cfg: ReportConfig, analysis: Analysis, counts: GroupCounts,
     panel = counts.shared_at_risk(panel, spec.subset, spec.factor)
     sub_text = f"; {SUBSET_TEXT[spec.subset]} only" if spec.subset else ""
     what = lower_first(schema.FACTOR_TITLES.get(spec.factor, spec.factor)) + sub_text
-    figure = Figure(f"km_{spec.slug}", factor_title(spec),
-                    km_caption(cfg, what, tests, bench, sources, n_groups=len(fit.curves)),
-                    "km", {"panel": panel, **plot_kwargs(cfg)})
+    k = cfg.suppress_below
+    if not any(F.curve_drawn(c, k) for c in panel.curves):
+        # every group hidden under suppression: a figure of no curve says nothing, so the
+        # line that says why stands in its place (the survival table keeps what it may show)
+        figure: Figure | Table = Table(
+            f"km_{spec.slug}", factor_title(spec),
+            f"Not shown: under small-cell suppression (suppress_below: {k}) no group of "
+            f"{lower_first(what)} can be drawn (a group of fewer than {k} patients, or one "
+            "whose size would give a smaller group's away).", pd.DataFrame())
+    else:
+        figure = Figure(f"km_{spec.slug}", factor_title(spec),
+                        km_caption(cfg, what, tests, bench, sources, n_groups=len(fit.curves)),
+                        "km", {"panel": panel, **plot_kwargs(cfg)})
     return figure, survival_table(fit, factor_title(spec), tests.p, tests.trend,
                                   cfg.suppress_below, labels=labels(spec.factor, fit.groups),
                                   order=order(spec.factor, fit.groups), groups=groups)
