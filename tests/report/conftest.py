@@ -169,3 +169,24 @@ def build_keeping_figures(cfg: Path, out: Path) -> tuple[Path, dict]:
         mp.setattr(F, "save_figure", save)
         mp.setenv("METSURV_WORKERS", "1")  # saved here, where the figures are kept
         return B.build(cfg, out=out), drawn
+
+
+def rewrite_outcome(patients_csv: Path, proportional: bool, drop: tuple[str, ...] = ()
+                    ) -> None:
+    """Rewrite a write_cohort patients.csv with a known effect of incomplete resection:
+    proportional (hazard 60/25 months) or all in the first 8 months (cox.zph rejects PH);
+    ``drop`` columns are removed (e.g. the recurrence columns). Oracle of the PH tests."""
+    df = pd.read_csv(patients_csv, dtype=str).drop(columns=list(drop))
+    rng = np.random.default_rng(1)
+    op = pd.to_datetime(df["metastasectomy_date"])
+    inc = (df["resection_status"] != "R0").to_numpy()
+    if proportional:
+        t = rng.exponential(np.where(inc, 25, 60))
+    else:  # incomplete resections die early or not at all faster than the others
+        t = np.where(inc, rng.exponential(8, len(df)), rng.exponential(60, len(df)))
+        t = np.where(inc & (t > 8), 8 + rng.exponential(200, len(df)), t)
+    c = rng.uniform(10, 150, len(df))
+    df["last_followup_date"] = (op + pd.to_timedelta(np.round(np.minimum(t, c) * DAYS_PER_MONTH),
+                                                     unit="D")).dt.strftime("%Y-%m-%d")
+    df["vital_status"] = np.where(t <= c, "dead", "alive")
+    df.to_csv(patients_csv, index=False)

@@ -11,31 +11,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from tests.report.conftest import write_cohort, write_config
+from tests.report.conftest import rewrite_outcome, write_cohort, write_config
 
 
 def _compose(root: Path, proportional: bool) -> list:
     from metsurv.report import analyse, compose, load_config, load_study
 
     p, _ = write_cohort(root / "data", n=300, seed=3)
-    df = pd.read_csv(p, dtype=str)
-    rng = np.random.default_rng(1)
-    op = pd.to_datetime(df["metastasectomy_date"])
-    inc = (df["resection_status"] != "R0").to_numpy()
-    if proportional:
-        t = rng.exponential(np.where(inc, 25, 60))
-    else:  # incomplete resections die early or not at all faster than the others
-        t = np.where(inc, rng.exponential(8, len(df)), rng.exponential(60, len(df)))
-        t = np.where(inc & (t > 8), 8 + rng.exponential(200, len(df)), t)
-    c = rng.uniform(10, 150, len(df))
-    df["last_followup_date"] = (op + pd.to_timedelta(np.round(np.minimum(t, c) * 30.4375),
-                                                     unit="D")).dt.strftime("%Y-%m-%d")
-    df["vital_status"] = np.where(t <= c, "dead", "alive")
-    df.to_csv(p, index=False)
+    rewrite_outcome(p, proportional)
     cfg = write_config(root, formats=["svg"], landmark_times=[], benchmark=None,
                        factors=["complete_resection"],
                        cox={"covariates": ["complete_resection", "n_metastases_group"]})

@@ -26,7 +26,7 @@ from metsurv.report.figures import curve_drawn
 from metsurv.report.sections import compose
 from metsurv.report.sections._common import factor_title
 from metsurv.report.tables import FACTOR_TITLES, level_label, suppress_count
-from tests.report.conftest import write_cohort, write_config
+from tests.report.conftest import rewrite_outcome, write_cohort, write_config
 
 K = 5  # suppress_below of the suppressed cohort
 
@@ -71,17 +71,7 @@ def bare(tmp_path_factory) -> SimpleNamespace:
     all in the first 8 months (cox.zph rejects proportional hazards for it)."""
     root = tmp_path_factory.mktemp("bare")
     p, _ = write_cohort(root / "data", n=300, seed=3)
-    df = pd.read_csv(p, dtype=str).drop(columns=["recurrence_date", "recurrence_site"])
-    rng = np.random.default_rng(1)
-    op = pd.to_datetime(df["metastasectomy_date"])
-    inc = (df["resection_status"] != "R0").to_numpy()
-    t = np.where(inc, rng.exponential(8, len(df)), rng.exponential(60, len(df)))
-    t = np.where(inc & (t > 8), 8 + rng.exponential(200, len(df)), t)
-    c = rng.uniform(10, 150, len(df))
-    df["last_followup_date"] = (op + pd.to_timedelta(np.round(np.minimum(t, c) * 30.4375),
-                                                     unit="D")).dt.strftime("%Y-%m-%d")
-    df["vital_status"] = np.where(t <= c, "dead", "alive")
-    df.to_csv(p, index=False)
+    rewrite_outcome(p, proportional=False, drop=("recurrence_date", "recurrence_site"))
     cfg = write_config(root, data={"source": "data/patients.csv"}, landmark_times=[24],
                        factors=["complete_resection", "nodal_status"],
                        cox={"covariates": ["complete_resection", "n_metastases_group"]})
