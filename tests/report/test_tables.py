@@ -150,3 +150,29 @@ def test_battery_without_a_model_says_so_in_its_header():
     header = [c for c in cols if c.startswith("Multivariable")]
     assert header == ["Multivariable HR (95% CI): no battery model (fewer than two factors "
                       "with enough data)"]
+
+
+def test_battery_and_its_numbers_withhold_a_median_resting_on_fewer_than_k():
+    """Ten incomplete resections die one by one: their median rests on 5 at risk. Under
+    suppression with k = 6 the battery prints no median for them (its step says n), in the
+    printed table and in its numbers; without suppression it prints one."""
+    from metsurv.report import table_data as D
+    from metsurv.stats.irlm import irlm_comparisons
+
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({
+        "os_months": np.r_[rng.exponential(60, 40), np.arange(1.0, 11.0)],
+        "os_event": np.r_[rng.random(40) < 0.6, np.ones(10, bool)],
+        "complete_resection": np.r_[np.ones(40, bool), np.zeros(10, bool)]})
+    res = irlm_comparisons(df)
+    lv = res.levels.set_index(["factor", "level"]).loc[("complete_resection", False)]
+    assert lv["median_n_risk"] < 6 <= lv["n"]
+    col = "Median, months (95% CI)"
+    hidden = T.format_irlm(res, 6)
+    shown = T.format_irlm(res, 0)
+    inc = hidden["Level"] == "Incomplete (R1/R2)"
+    assert hidden.loc[inc, col].iloc[0] == "" and shown.loc[inc, col].iloc[0] != ""
+    data = D.irlm_data(res, 6)
+    row = data[(data["factor_code"] == "complete_resection") & (data["level_code"] == "False")]
+    assert row["median_months"].isna().all()
+    assert row["suppressed"].str.contains("median not shown").all()

@@ -565,7 +565,10 @@ def published_cohort_figures(published: pd.DataFrame, patients: pd.DataFrame, en
         curve = next((c for c in fit.curves if str(c.group) == want), None) if fit else None
         if curve is None:
             continue
-        row = {"n": curve.n, "median_months": curve.median}
+        row = {"n": curve.n, "median_months": curve.median,
+               # how many the median rests on: hidden under suppression when fewer than k
+               "median_n_risk": (float(curve.at([float(curve.median)])["n_risk"].iloc[0])
+                                 if np.isfinite(curve.median) else np.nan)}
         for name, (_, r) in zip(SURVIVAL_COLUMNS, curve.at(times).iterrows(), strict=True):
             row[name] = r["estimate"] if followed(r["n_risk"], r["estimate"]) else np.nan
             row[f"{name}_n_risk"] = r["n_risk"]

@@ -222,9 +222,13 @@ def irlm_data(battery: Any, k: int,
             "reference": bool(r.get("reference", False)), "sparse": bool(r["sparse"]),
             "n": count_value(r["n"], hows[0]), "events": count_value(r["events"], hows[1]),
         }
+        median_ok = shown and not (k and pd.notna(r.get("median_n_risk"))
+                                   and not shows_estimates(r["median_n_risk"], k))
+        if shown and not median_ok:
+            why.append(f"median not shown (fewer than {k} at risk)")
         for c, src in (("median_months", "median"), ("median_lower_months", "median_lower"),
                        ("median_upper_months", "median_upper")):
-            row[c] = rounded(r[src], 1, k) if shown else float("nan")
+            row[c] = rounded(r[src], 1, k) if median_ok else float("nan")
         for y in _IRLM_YEARS:
             # as printed: not resting on fewer than k at risk, nor on nobody (a 0% there
             # is a curve's last step among fewer than k)
@@ -324,7 +328,9 @@ def published_data(published: pd.DataFrame, cohort_rows: pd.DataFrame, k: int,
             "population": T.population_text(p), "factor": factor, "level": level,
             "published_n": p["n"], "cohort_n": count_value(n, how),
             "published_median_months": rounded(p["median_months"], 0, 0),
-            "cohort_median_months": (rounded(c.get("median_months", np.nan), 1, k) if shown
+            "cohort_median_months": (rounded(c.get("median_months", np.nan), 1, k)
+                                     if shown and shows_estimates(
+                                         c.get("median_n_risk", np.nan), k)
                                      else float("nan")),
         }
         for col in surv_cols:

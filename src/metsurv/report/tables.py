@@ -1081,7 +1081,10 @@ def published_comparison(
             "Published n": num(p["n"], "{:,.0f}"),
             "Cohort n": n_text,
             "Published median (mo)": num(p["median_months"]),
-            "Cohort median (mo)": num(c.get("median_months", np.nan)),
+            # a median resting on fewer than k at risk is not printed (its step says n)
+            "Cohort median (mo)": (num(c.get("median_months", np.nan))
+                                   if shows_estimates(c.get("median_n_risk", np.nan), k)
+                                   else ""),
         }
         for col in surv_cols:
             y = f"{SURVIVAL_COLUMNS[col]:g}"
@@ -1331,6 +1334,10 @@ def format_irlm(battery: Any, suppress_below: int = 0, *,
         if not shows_estimates(r["n"], k):  # a survival % of "<k" patients gives n away
             r = r.copy()
             r[[c for c in r.index if c.startswith(("median", "surv_"))]] = np.nan
+        # a median resting on fewer than k at risk is not printed (blank, not "NA": not a
+        # median that was not reached)
+        median_hidden = bool(k and pd.notna(r.get("median_n_risk"))
+                             and not shows_estimates(r["median_n_risk"], k))
         for y in (5, 10):  # survival resting on fewer than k at risk: its steps say n
             if not shows_estimates(r.get(f"surv_{y}y_n_risk"), k):
                 r = r.copy()
@@ -1340,8 +1347,8 @@ def format_irlm(battery: Any, suppress_below: int = 0, *,
             "Level": level_label(r["factor"], r["level"]),
             "n": count(r["factor"], r["level"], r["n"], 0),
             "Events": count(r["factor"], r["level"], r["events"], 1),
-            "Median, months (95% CI)": ci_text(r["median"], r["median_lower"],
-                                                r["median_upper"]),
+            "Median, months (95% CI)": "" if median_hidden else ci_text(
+                r["median"], r["median_lower"], r["median_upper"]),
             "5-y % (95% CI)": ci_text(r["surv_5y"], r["surv_5y_lower"], r["surv_5y_upper"],
                                        100, 0),
             "10-y % (95% CI)": ci_text(r["surv_10y"], r["surv_10y_lower"],

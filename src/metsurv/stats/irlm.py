@@ -159,6 +159,10 @@ def _level_row(curve, tp, tau) -> dict:
         return row
     med = curve.median, curve.median_lower, curve.median_upper
     row.update(median=med[0], median_lower=med[1], median_upper=med[2])
+    # how many the median rests on (at risk at its time): a report under suppression
+    # hides a median resting on fewer than k, as it hides such a survival
+    row["median_n_risk"] = (int(curve.at([float(med[0])])["n_risk"].iloc[0])
+                            if np.isfinite(med[0]) else np.nan)
     at = curve.at([*tp, tau])
     ok = followed(at["n_risk"].to_numpy(), at["estimate"].to_numpy())
     for y, (_, r), good in zip(SURVIVAL_YEARS, at.iloc[:-1].iterrows(), ok[:-1], strict=True):
@@ -241,7 +245,7 @@ def _analyse_factor(df, col, label, population, time, event, min_n, min_events):
 
 _LEVEL_COLUMNS = (
     ["factor", "level", "label", "n", "events", "sparse", "reference", "note",
-     "median", "median_lower", "median_upper"]
+     "median", "median_lower", "median_upper", "median_n_risk"]
     + [f"surv_{y}y{k}" for y in SURVIVAL_YEARS for k in ("", "_lower", "_upper", "_n_risk")]
     + ["rmst_5y", "rmst_5y_se", "hr", "hr_lower", "hr_upper", "hr_p"]
 )
