@@ -567,8 +567,7 @@ def published_cohort_figures(published: pd.DataFrame, patients: pd.DataFrame, en
             continue
         row = {"n": curve.n, "median_months": curve.median,
                # how many the median rests on: hidden under suppression when fewer than k
-               "median_n_risk": (float(curve.at([float(curve.median)])["n_risk"].iloc[0])
-                                 if np.isfinite(curve.median) else np.nan)}
+               "median_n_risk": curve.median_n_risk}
         for name, (_, r) in zip(SURVIVAL_COLUMNS, curve.at(times).iterrows(), strict=True):
             row[name] = r["estimate"] if followed(r["n_risk"], r["estimate"]) else np.nan
             row[f"{name}_n_risk"] = r["n_risk"]

@@ -54,6 +54,12 @@ class Figure:
     args: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
+    @property
+    def page_width(self) -> bool:
+        """Whether the figure is drawn at page width (the forest plot) rather than one
+        journal column (every other figure, as ``style`` draws them)."""
+        return self.kind == "forest"
+
     def draw(self) -> Any:
         """The figure drawn (a matplotlib ``Figure``), by :func:`metsurv.report.figures.draw`."""
         from metsurv.report.figures import draw

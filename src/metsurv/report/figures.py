@@ -1343,9 +1343,6 @@ def plot_ph(ax: Axes, residuals_x: Any, residuals_y: Any, smooth: pd.DataFrame,
     return ax
 
 
-#: The drawing function of each kind of :class:`metsurv.report.document.Figure`.
-_DRAWERS = {"km": "km_figure", "forest": "forest_figure", "cif": "cif_figure",
-            "ph": "ph_figure"}
 
 
 def draw(kind: str, args: Mapping[str, Any]) -> Figure:
@@ -1358,6 +1355,7 @@ def draw(kind: str, args: Mapping[str, Any]) -> Figure:
     ValueError
         ``kind`` is none of these.
     """
-    if kind not in _DRAWERS:
-        raise ValueError(f"unknown figure kind {kind!r}; expected one of {sorted(_DRAWERS)}")
-    return globals()[_DRAWERS[kind]](**args)
+    drawers = {"km": km_figure, "forest": forest_figure, "cif": cif_figure, "ph": ph_figure}
+    if kind not in drawers:
+        raise ValueError(f"unknown figure kind {kind!r}; expected one of {sorted(drawers)}")
+    return drawers[kind](**args)

@@ -12,7 +12,6 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,9 +64,8 @@ def write_report(cfg: ReportConfig, cohort: Any, sections: list[Section], outdir
                     outputs[p.relative_to(outdir).as_posix()] = _sha256(p)
         for p in saver.paths(lambda name: progress.step(f"figure {name}")):
             outputs[p.relative_to(outdir).as_posix()] = _sha256(p)
-        drawn = saver.drawn
     progress.step("report.pdf")
-    render_pdf(cfg, cohort, sections, outdir / "report.pdf", built, drawn,
+    render_pdf(cfg, cohort, sections, outdir / "report.pdf", built,
                svg_dir=outdir / "figures")
     # Word reads the PNGs the workers saved (or their bytes without "png" in formats)
     png = ({f.name: outdir / "figures" / f"{f.name}.png" for f in items}
@@ -77,27 +75,12 @@ def write_report(cfg: ReportConfig, cohort: Any, sections: list[Section], outdir
                 page_size=cfg.page_size)
     kill_point("writing")
     progress.step("index.html")
-    (outdir / "index.html").write_text(render_html(cfg, cohort, sections, outdir, built, drawn),
+    (outdir / "index.html").write_text(render_html(cfg, cohort, sections, outdir, built),
                                        encoding="utf-8", newline="\n")
     progress.step("provenance.json")
     doc = provenance(cfg, cohort, outputs, built, sections)
     (outdir / "provenance.json").write_text(doc, encoding="utf-8", newline="\n")
     progress.step("done")
-
-
-@dataclass(frozen=True)
-class DrawnSize:
-    """What the renderers read of a figure drawn (and saved) in a worker process: its size
-    in inches, as matplotlib's ``Figure.get_figwidth``/``get_figheight`` give it."""
-
-    width: float
-    height: float
-
-    def get_figwidth(self) -> float:
-        return self.width
-
-    def get_figheight(self) -> float:
-        return self.height
 
 
 #: The figures a build's worker processes draw and save (set before they fork; read by index).
@@ -125,17 +108,17 @@ def _worker_start(builder: int) -> None:
 
 
 def _draw_and_save(item: Figure, stem: Path, formats: tuple[str, ...]
-                   ) -> tuple[list[str], DrawnSize, bytes | None]:
-    """Draw one figure and save it in ``formats``: the paths written, its size, and its
-    PNG bytes when "png" is not among the formats (Word needs them)."""
+                   ) -> tuple[list[str], bytes | None]:
+    """Draw one figure and save it in ``formats``: the paths written and its PNG bytes
+    when "png" is not among the formats (Word needs them)."""
     fig = item.draw()
     with _font_subsets():
         paths = [str(p) for p in F.save_figure(fig, stem, formats)]
         png = None if "png" in formats else png_bytes(fig)
-    return paths, DrawnSize(fig.get_figwidth(), fig.get_figheight()), png
+    return paths, png
 
 
-def _save_one(i: int) -> tuple[list[str], DrawnSize, bytes | None]:
+def _save_one(i: int) -> tuple[list[str], bytes | None]:
     return _draw_and_save(*_SAVING[i])
 
 
@@ -145,14 +128,13 @@ class _FigureSaver:
     byte-identical whatever the number of workers: each figure is drawn and saved whole by
     one process, with fixed metadata and font subsets (:func:`_font_subsets`). Workers are
     forked, so they share the figures' data without pickling; where forking is unavailable
-    or a worker fails, the figures are drawn and saved here. After :meth:`paths`,
-    ``drawn`` holds each figure's size and ``png`` its PNG bytes when "png" is not saved."""
+    or a worker fails, the figures are drawn and saved here. After :meth:`paths`, ``png``
+    holds each figure's PNG bytes when "png" is not saved."""
 
     def __init__(self, items: list[Figure], folder: Path, formats: tuple[str, ...]) -> None:
         self.jobs = [(item, folder / item.name, tuple(formats)) for item in items]
         self.pool: Any = None
         self.futures: list[Any] = []
-        self.drawn: dict[str, DrawnSize] = {}
         self.png: dict[str, bytes | None] = {}
 
     def __enter__(self) -> _FigureSaver:
@@ -198,10 +180,9 @@ class _FigureSaver:
             if results[i] is None:
                 results[i] = _draw_and_save(*job)
                 done(job[0].name)
-        for (item, _, _), (_, size, png) in zip(self.jobs, results, strict=True):
-            self.drawn[item.name] = size
+        for (item, _, _), (_, png) in zip(self.jobs, results, strict=True):
             self.png[item.name] = png
-        return [Path(p) for files, _, _ in results for p in files]
+        return [Path(p) for files, _ in results for p in files]
 
     def __exit__(self, *exc: object) -> None:
         if self.pool is not None:

@@ -25,7 +25,7 @@ def css() -> str:
 
 
 def render_html(cfg: ReportConfig, cohort: Any, sections: list[Section], outdir: Path,
-                built: str, drawn: dict[str, Any]) -> str:
+                built: str) -> str:
     esc = html.escape
     parts = [
         "<!DOCTYPE html>",
@@ -57,7 +57,7 @@ def render_html(cfg: ReportConfig, cohort: Any, sections: list[Section], outdir:
                 svg = (outdir / "figures" / f"{item.name}.svg").read_bytes()
                 b64 = base64.b64encode(svg).decode("ascii")
                 # page-width figures (forest plot) get the full column, column-width ones 34rem
-                wide = ' class="wide"' if drawn[item.name].get_figwidth() > 4 else ""
+                wide = ' class="wide"' if item.page_width else ""
                 links = " · ".join(f'<a href="figures/{item.name}.{fmt}">{fmt.upper()}</a>'
                                    for fmt in cfg.formats)
                 parts.append(

@@ -140,7 +140,8 @@ TEMPLATE = r"""
 
 
 def render_pdf(cfg: ReportConfig, cohort: Any, sections: list[Section], path: Path,
-               built: str, drawn: dict[str, Any], *, svg_dir: Path | None = None,
+               built: str, drawn: dict[str, Any] | None = None, *,
+               svg_dir: Path | None = None,
                page_size: str | None = None) -> None:
     """Write the report as a typeset PDF: a title page with the contents, then every
     section (its introduction, numbered figures and tables with captions and warnings),
@@ -158,9 +159,9 @@ def render_pdf(cfg: ReportConfig, cohort: Any, sections: list[Section], path: Pa
         The PDF written.
     built : str
         The build time as printed (the one line that differs between two builds).
-    drawn : dict of str to matplotlib Figure
-        Every figure of ``sections``, drawn, by name (used only for a figure missing from
-        ``svg_dir``; one that is not a matplotlib figure there is drawn again).
+    drawn : dict of str to matplotlib Figure, optional
+        Figures already drawn, by name (used only for a figure missing from ``svg_dir``;
+        one not given is drawn from its data).
     svg_dir : Path, optional
         A folder holding the complete ``<name>.svg`` of every figure (the report's
         ``figures/`` once saved); without it, or for a file missing there, the figure is
@@ -330,7 +331,7 @@ def _drawn_width_mm(item: Figure) -> float:
     """The figure's width on the page before its SVG is read (:func:`render_pdf` sets the
     width the SVG gives): page-width figures (the forest plot) 174 mm, the rest one
     journal column, 85 mm (as ``style`` draws them)."""
-    return 174.0 if item.kind == "forest" else 85.0
+    return 174.0 if item.page_width else 85.0
 
 
 def _svg_width_mm(svg: bytes, default: float) -> float:
@@ -353,7 +354,7 @@ def _width_class(df: Any) -> str:
     return "wide" if chars > _WIDE_CHARS else ""
 
 
-def _figure_svgs(sections: list[Section], drawn: dict[str, Any],
+def _figure_svgs(sections: list[Section], drawn: dict[str, Any] | None,
                  svg_dir: Path | None) -> dict[str, bytes]:
     """Each figure's SVG: read from ``svg_dir`` when there, else saved from ``drawn``."""
     out = {}
@@ -365,8 +366,8 @@ def _figure_svgs(sections: list[Section], drawn: dict[str, Any],
             if f is not None and f.is_file():
                 out[item.name] = f.read_bytes()
                 continue
-            fig = drawn.get(item.name)
-            if not hasattr(fig, "savefig"):  # only its size was kept: draw it again
+            fig = (drawn or {}).get(item.name)
+            if not hasattr(fig, "savefig"):  # not drawn here: draw it
                 fig = item.draw()
             buf = io.BytesIO()
             with style.figure_style():

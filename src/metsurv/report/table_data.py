@@ -222,8 +222,7 @@ def irlm_data(battery: Any, k: int,
             "reference": bool(r.get("reference", False)), "sparse": bool(r["sparse"]),
             "n": count_value(r["n"], hows[0]), "events": count_value(r["events"], hows[1]),
         }
-        median_ok = shown and not (k and pd.notna(r.get("median_n_risk"))
-                                   and not shows_estimates(r["median_n_risk"], k))
+        median_ok = shown and shows_estimates(r.get("median_n_risk"), k)
         if shown and not median_ok:
             why.append(f"median not shown (fewer than {k} at risk)")
         for c, src in (("median_months", "median"), ("median_lower_months", "median_lower"),

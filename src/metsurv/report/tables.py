@@ -1336,8 +1336,7 @@ def format_irlm(battery: Any, suppress_below: int = 0, *,
             r[[c for c in r.index if c.startswith(("median", "surv_"))]] = np.nan
         # a median resting on fewer than k at risk is not printed (blank, not "NA": not a
         # median that was not reached)
-        median_hidden = bool(k and pd.notna(r.get("median_n_risk"))
-                             and not shows_estimates(r["median_n_risk"], k))
+        median_hidden = not shows_estimates(r.get("median_n_risk"), k)
         for y in (5, 10):  # survival resting on fewer than k at risk: its steps say n
             if not shows_estimates(r.get(f"surv_{y}y_n_risk"), k):
                 r = r.copy()

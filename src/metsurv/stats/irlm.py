@@ -161,8 +161,7 @@ def _level_row(curve, tp, tau) -> dict:
     row.update(median=med[0], median_lower=med[1], median_upper=med[2])
     # how many the median rests on (at risk at its time): a report under suppression
     # hides a median resting on fewer than k, as it hides such a survival
-    row["median_n_risk"] = (int(curve.at([float(med[0])])["n_risk"].iloc[0])
-                            if np.isfinite(med[0]) else np.nan)
+    row["median_n_risk"] = curve.median_n_risk
     at = curve.at([*tp, tau])
     ok = followed(at["n_risk"].to_numpy(), at["estimate"].to_numpy())
     for y, (_, r), good in zip(SURVIVAL_YEARS, at.iloc[:-1].iterrows(), ok[:-1], strict=True):

@@ -118,6 +118,15 @@ class KMCurve(Result):
             return rows.reset_index(drop=True)
         return pd.concat([start, rows], ignore_index=True)
 
+    @property
+    def median_n_risk(self) -> float:
+        """How many the median rests on: the number at risk at its time (``at``'s rule),
+        NaN when the median is not reached. A report under small-cell suppression hides a
+        median resting on fewer than k, as it hides such a survival estimate."""
+        if not np.isfinite(self.median):
+            return float("nan")
+        return float(self.at([float(self.median)])["n_risk"].iloc[0])
+
     def quantile(self, probs: Sequence[float]) -> dict[float, float]:
         """Survival-time quantiles as R ``quantile(survfit, probs)$quantile``: for each p
         the first time the curve is at or below 1 - p; where it equals 1 - p over an

@@ -118,12 +118,6 @@ def survival_rows(fit: Any, factor_title: str, p: float | None, trend: float | N
     return survival_table(fit, factor_title, p, trend, k, labels, order, groups)[0]
 
 
-def _at_risk_at(fit: Any, group: Any, months: float) -> float:
-    """The number at risk of ``group``'s curve at ``months`` (its last time at or before)."""
-    curve = next(c for c in fit.curves if str(c.group) == str(group))
-    return float(curve.at([float(months)])["n_risk"].iloc[0])
-
-
 def survival_table(fit: Any, factor_title: str, p: float | None, trend: float | None, k: int,
                    labels: dict[Any, str], order: list | None = None,
                    groups: tuple[Partition, Partition] | None = None
@@ -168,8 +162,8 @@ def survival_table(fit: Any, factor_title: str, p: float | None, trend: float | 
             why.append(f"estimates not shown (fewer than {k} patients)")
         # a median resting on fewer than k at risk: its step is d/n of fewer than k (the
         # curve is cut before it; the 5-year % at that point is withheld alike)
-        median_shown = shown and (not k or not np.isfinite(m["median"])
-                                  or shows_estimates(_at_risk_at(fit, g, m["median"]), k))
+        curve = next(c for c in fit.curves if str(c.group) == str(g))
+        median_shown = shown and shows_estimates(curve.median_n_risk, k)
         if shown and not median_shown:
             why.append(f"median not shown (fewer than {k} at risk)")
         row: dict[str, Any] = {
