@@ -220,8 +220,9 @@ def test_drawn_legends_print_the_survival_table_n(suppressed):
 # sections shown or saying why
 
 
-@pytest.mark.parametrize("name, absent", [("main", set()), ("bare", {"competing", "landmark"}),
-                                          ("suppressed", set())])
+@pytest.mark.parametrize("name, absent", [
+    ("main", {"compare"}), ("bare", {"competing", "landmark", "compare"}),
+    ("suppressed", {"compare"})])  # no config asks for a treatment comparison
 def test_every_section_is_shown_or_says_why(request, name, absent):
     s = request.getfixturevalue(name)
     entries = section_entries(s.sections)

@@ -4,6 +4,7 @@ which holds the writing; this is its command line)."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from typing import Any
 
@@ -40,6 +41,17 @@ def patients(text: str) -> int:
     return n
 
 
+def finite_float(text: str) -> float:
+    """``--treatment-effect``: a finite number (a log hazard ratio)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number (a log hazard ratio), not {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"a finite log hazard ratio, not {text!r}")
+    return value
+
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "synth", help="write a synthetic registry cohort",
@@ -55,6 +67,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--dialect", default=None, choices=["de_registry", "it_xlsx"],
                    help="write as a messy registry export")
     p.add_argument("--outcome", choices=["calibrated", "ph"], default="calibrated")
+    p.add_argument("--treatment-effect", type=finite_float, default=None, metavar="LOGHR",
+                   help="with --outcome ph: a confounded treatment, VATS vs thoracotomy "
+                        "assigned by the number of metastases, DFI and laterality, with this "
+                        "true log hazard ratio (recorded in manifest.json under "
+                        "true_parameters.treatment)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--force", action="store_true",
                    help="overwrite the files synth writes if the folder already holds them; "
@@ -66,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from metsurv.synthetic.cli import synth_command
 
     out = synth_command(preset=args.preset, n=args.n, seed=args.seed, dialect=args.dialect,
-                        outcome=args.outcome, out=args.out, force=args.force)
+                        outcome=args.outcome, out=args.out, force=args.force,
+                        treatment_effect=args.treatment_effect)
     print(terminal_safe(f"wrote {out}"))
     return EXIT_OK

@@ -578,6 +578,36 @@ def typed_column(kind: str, codes: tuple[str, ...], values: object) -> pd.Series
     return pd.Series(pd.array(values, dtype=object)).astype(object)
 
 
+def _blank_unless_ok(kind: str, vals: object, status: np.ndarray) -> np.ndarray:
+    """The distinct values with a missing value where their status is not ``OK``, and one
+    missing value appended (the empty cell, selected by a factorize code of -1)."""
+    ok = np.append(status == OK, False)
+    if kind == "date":
+        v = np.append(np.asarray(vals, dtype="datetime64[ns]"), np.datetime64("NaT"))
+        return np.where(ok, v, np.datetime64("NaT"))
+    if kind in ("float", "int"):
+        return np.where(ok, np.append(np.asarray(vals, dtype=float), np.nan), np.nan)
+    v = np.empty(len(ok), dtype=object)
+    v[:-1] = np.asarray(vals, dtype=object)
+    return np.where(ok, v, None)
+
+
+def _take(distinct: pd.Series, idx: np.ndarray) -> pd.Series:
+    """Rows of a typed column of distinct values: ``idx`` positions (-1: the last)."""
+    values = distinct.array
+    if isinstance(values, pd.arrays.NumpyExtensionArray):
+        return pd.Series(distinct.to_numpy()[idx], copy=False)
+    pos = np.where(idx < 0, len(distinct) - 1, idx)
+    return pd.Series(values.take(pos), copy=False)
+
+
+def _raw_at(column: pd.Series, positions: np.ndarray) -> np.ndarray:
+    """The raw values at ``positions`` as objects (never the whole column converted)."""
+    if positions.size == 0:
+        return np.empty(0, dtype=object)
+    return column.iloc[positions].to_numpy(dtype=object)
+
+
 def convert(raw: RawTable, tm: TableMapping, table: str, log: FindingLog,
             today: pd.Timestamp | None = None) -> Converted:
     """Canonical, typed columns for one raw table; problems go to ``log``.
@@ -617,40 +647,42 @@ def convert(raw: RawTable, tm: TableMapping, table: str, log: FindingLog,
             vals, status, rules = _convert_uniques(fld, pd.Index(uniques, dtype=object), tm_col,
                                                    decimal, today, name in required,
                                                    raw.unlabelled.get(str(src)))
-            has = idx >= 0
-            safe = np.where(has, idx, 0)
-            row_vals = np.asarray(vals)[safe]
-            row_status = np.where(has, status[safe], MISSING)
-            row_rules = rules[safe]
+            # everything per distinct value, then taken to the rows: position k (one past
+            # the last distinct value) stands for an empty cell, which idx -1 selects
+            status_u = np.append(status, MISSING)
+            vals_u = _blank_unless_ok(fld.kind, vals, status)
+            rules_u = np.append(rules, None)
+            row_status = status_u[idx]
+            column_out = _take(typed_column(fld.kind, fld.codes, vals_u), idx)
+            bad = (np.flatnonzero((status_u >= UNREADABLE)[idx])
+                   if (status >= UNREADABLE).any() else np.empty(0, dtype=np.int64))
+            noted_u = (status_u == OK) & (rules_u != None)  # noqa: E711
+            noted = (np.flatnonzero(noted_u[idx]) if noted_u.any()
+                     else np.empty(0, dtype=np.int64))
+            row_rules = True
         else:  # nothing but empty cells
-            row_vals, row_status = _empty(fld.kind, n), np.ones(n, dtype=np.int64)
-        if fld.kind == "date":
-            row_vals = np.where(row_status == OK, row_vals, np.datetime64("NaT"))
-        elif fld.kind in ("float", "int"):
-            row_vals = np.where(row_status == OK, row_vals, np.nan)
-        else:
-            row_vals = np.where(row_status == OK, row_vals, None)
-        bad = np.flatnonzero(row_status >= UNREADABLE)
-        raw_bad = column.to_numpy(dtype=object)[bad]
+            row_status, row_rules = np.ones(n, dtype=np.int64), None
+            column_out = typed_column(fld.kind, fld.codes, _empty(fld.kind, n))
+            bad = noted = np.empty(0, dtype=np.int64)
+        raw_bad = _raw_at(column, bad)
         if name in required:
             bad_required[name], bad_values[name] = bad, raw_bad
             if row_rules is not None:
-                bad_rules[name] = row_rules[bad]
+                bad_rules[name] = rules_u[idx[bad]]
         else:
             unreadable = row_status[bad] == UNREADABLE
             _log_bad_optional(log, fld, str(src), bad[unreadable], raw_bad[unreadable])
             if row_rules is not None:
                 log_by_rule(log, str(src), bad[~unreadable], raw_bad[~unreadable],
-                            row_rules[bad[~unreadable]], " (set to missing)", "warning")
+                            rules_u[idx[bad[~unreadable]]], " (set to missing)", "warning")
         if row_rules is not None and fld.kind in ("date", "int"):
             # read values with a rule: a column-wide note (dates), a per-row warning (counts)
-            noted = np.flatnonzero((row_status == OK) & (row_rules != None))  # noqa: E711
             if fld.kind == "date":
-                _note_once(log, str(src), noted, row_rules[noted])
+                _note_once(log, str(src), noted, rules_u[idx[noted]])
             else:
-                log_by_rule(log, str(src), noted, column.to_numpy(dtype=object)[noted],
-                            row_rules[noted], "", "warning")
-        frame[name] = typed_column(fld.kind, fld.codes, row_vals)
+                log_by_rule(log, str(src), noted, _raw_at(column, noted),
+                            rules_u[idx[noted]], "", "warning")
+        frame[name] = column_out
     if ambiguous:
         raise AmbiguousDatesError(ambiguous)
     out = pd.DataFrame(frame, index=pd.RangeIndex(n))

@@ -483,19 +483,81 @@ def irlm_group(complete: pd.Series, dfi_group: pd.Series, n_group: pd.Series) ->
                      index=complete.index)
 
 
-def resection_sequence(r: pd.DataFrame) -> pd.Series:
+def id_order(*ids: pd.Series) -> list[np.ndarray]:
+    """Integer codes of patient ids, shared across the series, that sort as the ids do.
+
+    Sorting or grouping a million text ids by the texts themselves compares Python strings;
+    these codes (0 for the smallest id, -1 where missing) give the same order with integer
+    comparisons. Distinct texts are sorted once, by code point as Python orders ``str``.
+
+    Parameters
+    ----------
+    *ids : pandas.Series
+        Patient ids (text, or numbers); shapes (n1,), (n2,), ...
+
+    Returns
+    -------
+    list of numpy.ndarray of int64
+        One array per series, of its shape.
+
+    >>> [c.tolist() for c in id_order(pd.Series(["b", "a", None]), pd.Series(["c", "a"]))]
+    [[1, 0, -1], [2, 0]]
+    """
+    values = [s.to_numpy(dtype=object) for s in ids]
+    codes, uniques = pd.factorize(np.concatenate(values) if len(values) != 1 else values[0])
+    rank = np.empty(len(uniques), dtype=np.int64)
+    rank[_sorted_positions(np.asarray(uniques, dtype=object))] = np.arange(len(uniques))
+    codes = np.where(codes >= 0, rank[np.maximum(codes, 0)] if len(rank) else -1, -1)
+    return np.split(codes, np.cumsum([len(v) for v in values])[:-1])
+
+
+def _sorted_positions(uniques: np.ndarray) -> np.ndarray:
+    """Positions that sort distinct ids; Arrow sorts text by UTF-8 bytes, which is the
+    code-point order of Python ``str`` comparison (numbers and mixed values: numpy)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        return pc.sort_indices(pa.array(uniques, type=pa.string())).to_numpy()
+    except (pa.ArrowException, TypeError, ValueError, UnicodeError):
+        return np.argsort(uniques, kind="stable")
+
+
+def _run_starts(values: np.ndarray) -> np.ndarray:
+    """True where a value differs from the one before it (the first always)."""
+    out = np.ones(len(values), dtype=bool)
+    out[1:] = values[1:] != values[:-1]
+    return out
+
+
+def _run_ends(values: np.ndarray) -> np.ndarray:
+    """True where a value differs from the one after it (the last always)."""
+    out = np.ones(len(values), dtype=bool)
+    out[:-1] = values[1:] != values[:-1]
+    return out
+
+
+def resection_sequence(r: pd.DataFrame, codes: np.ndarray | None = None) -> pd.Series:
     """1, 2, ... by operation date within each patient; rows of the same day share a number
-    (one operation recorded on several rows, e.g. one per lobe)."""
-    seq = r.groupby("patient_id")["operation_date"].rank(method="dense")
+    (one operation recorded on several rows, e.g. one per lobe). ``codes``: the rows'
+    patient ids as integer codes (:func:`id_order`, -1 missing), to group by instead."""
+    if codes is None:
+        seq = r.groupby("patient_id", sort=False)["operation_date"].rank(method="dense")
+    else:
+        by = np.where(np.asarray(codes) < 0, np.nan, codes)  # a missing id in no group
+        seq = r["operation_date"].groupby(by, sort=False).rank(method="dense")
     return seq.astype("Int64")
 
 
 def n_metastasectomies(resections: pd.DataFrame) -> pd.Series:
     """Metastasectomies per patient (distinct operation days), indexed by patient_id."""
-    return resections.groupby("patient_id")["sequence"].max().astype("Int64")
+    out = resections.groupby("patient_id", sort=False)["sequence"].max().astype("Int64")
+    # sorted by id, as groupby sorts; a table already in id order needs no string sort
+    return out if out.index.is_monotonic_increasing else out.sort_index()
 
 
-def counting_process(patients: pd.DataFrame, resections: pd.DataFrame) -> pd.DataFrame:
+def counting_process(patients: pd.DataFrame, resections: pd.DataFrame, *,
+                     id_codes: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
     """Counting-process rows (start, stop] with repeat resection as a time-dependent covariate.
 
     One row per patient per interval between repeat metastasectomies, times in months from
@@ -505,6 +567,8 @@ def counting_process(patients: pd.DataFrame, resections: pd.DataFrame) -> pd.Dat
     follow-up cannot change the hazard and add no split. Patients with zero follow-up have
     no interval (R's ``coxph`` needs stop > start) and are left out of this table only.
     This is the layout of R's ``coxph(Surv(start, stop, event) ~ repeat_resection)``.
+    ``id_codes``: the patient ids of ``patients`` and ``resections`` as shared integer codes
+    in id order (:func:`id_order`), when the caller has them already.
     With delayed entry (``entry_months``) follow-up starts at entry: intervals are cut at
     it and those ending by then dropped (a resection before entry still counts in
     ``resection_number``); patients whose entry time is unknown are left out, as they are
@@ -513,40 +577,60 @@ def counting_process(patients: pd.DataFrame, resections: pd.DataFrame) -> pd.Dat
     base = patients[["patient_id", "os_months", "os_event"]].copy()
     # without a date of origin a patient has no resection rows to place (see load_cohort)
     base["metastasectomy_date"] = _col(patients, "metastasectomy_date")
-    base = base[base["os_months"] > 0]
-    rep = resections[resections["sequence"] >= 2][["patient_id", "operation_date"]]
-    rep = rep.drop_duplicates()  # one operation recorded on several rows counts once
-    rep = rep.merge(base, on="patient_id", how="inner")
-    rep["t"] = months_between(rep["metastasectomy_date"], rep["operation_date"])
-    rep = rep[(rep["t"] > 0) & (rep["t"] < rep["os_months"])]
+    if "entry_months" in patients:
+        base["entry_months"] = patients["entry_months"]
+    followed = (base["os_months"] > 0).to_numpy(dtype=bool)
+    base = base[followed].reset_index(drop=True)
+    # ids as integer codes in id order; each patient's row in ``base`` found by its code
+    is_repeat = (resections["sequence"] >= 2).fillna(False).to_numpy(dtype=bool)
+    repeat = resections[is_repeat]
+    if id_codes is None:
+        base_code, rep_code = id_order(base["patient_id"], repeat["patient_id"])
+    else:
+        base_code, rep_code = id_codes[0][followed], id_codes[1][is_repeat]
+    if len(base_code) and np.bincount(base_code + 1).max(initial=0) > 1:  # -1: a missing id
+        raise ValueError("counting_process: patients must have one row per patient_id")
+    row_of = np.full(max(base_code.max(initial=-1), rep_code.max(initial=-1)) + 2, -1,
+                     dtype=np.int64)
+    row_of[base_code[base_code >= 0]] = np.flatnonzero(base_code >= 0)
+    # one operation recorded on several rows counts once; only patients in ``base``
+    op = repeat["operation_date"].to_numpy(dtype="datetime64[ns]")
+    once = ~pd.DataFrame({"id": rep_code, "day": op.view(np.int64)}).duplicated().to_numpy()
+    row = row_of[rep_code]
+    rep_row = row[once & (row >= 0)]
+    rep_op = op[once & (row >= 0)]
+    origin = base["metastasectomy_date"].to_numpy(dtype="datetime64[ns]")[rep_row]
+    t = months_between(pd.Series(origin), pd.Series(rep_op)).to_numpy()
+    os_months = base["os_months"].to_numpy(dtype=float)
+    inside = (t > 0) & (t < os_months[rep_row])
     # resections at t=0 (same day as the first) count from the start of follow-up
-    same_day = resections[(resections["sequence"] >= 2)].drop_duplicates(
-        ["patient_id", "operation_date"]).merge(
-        base[["patient_id", "metastasectomy_date"]], on="patient_id")
-    at_zero = same_day[same_day["operation_date"] <= same_day["metastasectomy_date"]]
-    n_at_zero = at_zero.groupby("patient_id").size()
-    breaks = pd.concat(
-        [pd.DataFrame({"patient_id": base["patient_id"], "t": 0.0, "k": 0}),
-         pd.DataFrame({"patient_id": rep["patient_id"], "t": rep["t"], "k": 1})],
-        ignore_index=True,
-    ).sort_values(["patient_id", "t", "k"], kind="stable")
-    breaks["resection_number"] = breaks.groupby("patient_id")["k"].cumsum() + 1
-    breaks["resection_number"] += breaks["patient_id"].map(n_at_zero).fillna(0).astype(int)
-    breaks = breaks.drop_duplicates(["patient_id", "t"], keep="last")
-    os_by_id = base.set_index("patient_id")
-    nxt = breaks.groupby("patient_id")["t"].shift(-1)
-    last = nxt.isna()
-    stop = nxt.where(~last, breaks["patient_id"].map(os_by_id["os_months"]))
-    event = last & breaks["patient_id"].map(os_by_id["os_event"]).astype(bool)
+    n_at_zero = np.bincount(rep_row[rep_op <= origin], minlength=len(base))
+    rows = np.concatenate([np.arange(len(base)), rep_row[inside]])
+    times = np.concatenate([np.zeros(len(base)), t[inside]])
+    k = np.concatenate([np.zeros(len(base), dtype=np.int64),
+                        np.ones(int(inside.sum()), dtype=np.int64)])
+    order = np.lexsort((k, times, base_code[rows]))  # stable: by id, time, then kind
+    rows, times, k = rows[order], times[order], k[order]
+    group_start = np.flatnonzero(_run_starts(rows))
+    counted = np.cumsum(k)
+    before = np.repeat(counted[group_start] - k[group_start],
+                       np.diff(np.r_[group_start, len(rows)]).astype(np.int64))
+    number = counted - before + 1 + n_at_zero[rows]
+    # several breaks at one time: the last (highest resection number) stands
+    last_at_t = _run_ends(rows) | _run_ends(times)
+    rows, times, number = rows[last_at_t], times[last_at_t], number[last_at_t]
+    last = _run_ends(rows)
+    stop = np.where(last, os_months[rows], np.r_[times[1:], np.nan][:len(rows)])
+    event = last & base["os_event"].iloc[rows].astype(bool).to_numpy()
     out = pd.DataFrame({
-        "patient_id": breaks["patient_id"].to_numpy(),
-        "start": breaks["t"].to_numpy(dtype=float),
-        "stop": stop.to_numpy(dtype=float),
-        "event": event.to_numpy(dtype=bool),
-        "resection_number": breaks["resection_number"].to_numpy(dtype=np.int64),
+        "patient_id": base["patient_id"].to_numpy()[rows],
+        "start": times.astype(float),
+        "stop": stop.astype(float),
+        "event": event.astype(bool),
+        "resection_number": number.astype(np.int64),
     })
     if "entry_months" in patients:
-        entry = out["patient_id"].map(patients.set_index("patient_id")["entry_months"])
+        entry = base["entry_months"].iloc[rows].reset_index(drop=True)
         at_risk = (out["stop"] > entry).to_numpy(dtype=bool)  # False for an unknown entry
         out = out[at_risk]
         out["start"] = np.maximum(out["start"].to_numpy(), entry.to_numpy()[at_risk])

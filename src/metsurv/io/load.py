@@ -42,23 +42,27 @@ def _reading_notes(raw: RawTable, log: FindingLog) -> None:
         log.add_table("sheet" if raw.sheet is not None else "", raw.sheet, note, "info")
 
 
-def _refuse_headerless(raw: RawTable) -> None:
+def _refuse_headerless(raw: RawTable, columns: list[Any]) -> None:
     """Refuse a table whose first line looks like data (a header-less export) WITHOUT
     quoting that line: its cells are the first patient's id and dates, which an error
     message must never echo (issue 10, item 5)."""
-    if any(VALUE_LIKE_NAME.fullmatch(str(c).strip()) for c in raw.frame.columns):
+    if any(VALUE_LIKE_NAME.fullmatch(str(c).strip()) for c in columns):
         raise headerless(raw.source)
 
 
-def _require_columns(raw: RawTable, conv: Converted, table: str) -> None:
+def _require_columns(raw: RawTable, conv: Converted, table: str,
+                     columns: list[Any] | None = None) -> None:
+    """Refuse a table without the columns an analysis needs. ``columns``: the source's column
+    names (default those of ``raw.frame``, which :func:`_slim` may have narrowed)."""
+    columns = list(raw.frame.columns) if columns is None else columns
     have = set(conv.frame.columns)
     if table == "resections":
         need = [c for c in ("patient_id", "operation_date") if c not in have]
         if need:
-            _refuse_headerless(raw)
+            _refuse_headerless(raw, columns)
             raise CohortError(
                 f"{raw.source}: the resections table has no column for {', '.join(need)} "
-                f"(columns: {list(raw.frame.columns)[:30]}); rename them or map them in the "
+                f"(columns: {columns[:30]}); rename them or map them in the "
                 "mapping file's 'resections.columns'.")
         return
     problems = []
@@ -68,25 +72,84 @@ def _require_columns(raw: RawTable, conv: Converted, table: str) -> None:
         problems.append("an outcome (either metastasectomy_date + last_followup_date + "
                         "vital_status, or os_months + os_event)")
     if problems:
-        _refuse_headerless(raw)
+        _refuse_headerless(raw, columns)
         raise CohortError(
             f"{raw.source}: the table has no column for {' and '.join(problems)} "
-            f"(columns: {list(raw.frame.columns)[:30]}); rename them to the canonical names or "
+            f"(columns: {columns[:30]}); rename them to the canonical names or "
             "give a mapping file (docs/mapping.md).")
 
 
-def _from_first_resection(p: pd.DataFrame, first: pd.DataFrame) -> pd.DataFrame:
+#: Patient fields whose raw values validation quotes in findings (``validate._raw``).
+QUOTED_RAW = ("last_followup_date", "registry_entry_date", "entry_months", "recurrence_date",
+              "synchronous")
+
+
+def _slim(raw: RawTable, conv: Converted, fields: tuple[str, ...]) -> RawTable:
+    """``raw`` with only the source columns of ``fields`` (the rows stay: ``len`` is kept), so
+    that the raw text of a million-row table is not held once converted."""
+    keep = {conv.source_columns[f] for f in fields if f in conv.source_columns}
+    slim = replace(raw, frame=raw.frame[[c for c in raw.frame.columns if str(c) in keep]])
+    _release_arrow_memory()
+    return slim
+
+
+def _release_arrow_memory() -> None:
+    """Hand the memory of freed Arrow buffers (the text of a CSV just converted) back to the
+    system: Arrow's allocator otherwise keeps it for reuse, a third of a GB per million
+    rows."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
+def _rows(frame: pd.DataFrame, keep: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """``frame.loc[keep, columns].reset_index(drop=True)``; when every row is kept, the
+    columns themselves, not a copy (the caller drops ``frame``)."""
+    if not keep.all():
+        return frame.loc[keep, columns].reset_index(drop=True)
+    out = pd.DataFrame({c: frame[c] for c in columns}, copy=False)
+    out.index = pd.RangeIndex(len(frame))
+    return out
+
+
+def _with_columns(frame: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """``frame.assign(**new)`` without copying the columns that stay as they are."""
+    out = frame.copy(deep=False)
+    for name, values in new.items():
+        out[name] = values  # a new column replaces the old one; nothing is written in place
+    return out
+
+
+def _first_operations(r: pd.DataFrame, r_code: np.ndarray) -> pd.DataFrame:
+    """Each patient's earliest dated resections row (the first such row on a tie), in id
+    order; rows without an id or a date are left out. ``r_code``: the ids' codes
+    (``derive.id_order``)."""
+    has = r["patient_id"].notna().to_numpy() & r["operation_date"].notna().to_numpy()
+    usable, code = r[has], r_code[has]
+    day = usable["operation_date"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    order = np.lexsort((day, code))  # stable: ties keep the file's order
+    keep = np.ones(len(order), dtype=bool)
+    keep[1:] = code[order][1:] != code[order][:-1]
+    return usable.iloc[order[keep]]
+
+
+def _from_first_resection(p: pd.DataFrame, first: pd.DataFrame, p_code: np.ndarray,
+                          r_code: np.ndarray) -> pd.DataFrame:
     """Fill the time origin and first-operation fields from sequence 1 where the patient lacks them."""
     if first.empty or "patient_id" not in p:  # no ids to link: _require_columns says so
         return p
-    first = first.set_index("patient_id")
+    # each patient's row of ``first`` (-1: none), by the shared id codes
+    row_of = np.full(max(p_code.max(initial=-1), r_code.max(initial=-1)) + 2, -1,
+                     dtype=np.int64)
+    row_of[r_code[first.index.to_numpy()]] = np.arange(len(first))
+    at = np.where(p_code >= 0, row_of[p_code], -1)
     p = p.copy()
     ids = p["patient_id"]
     fills = {"metastasectomy_date": "operation_date"} | {f: f for f in FROM_FIRST_RESECTION}
     for target, col in fills.items():
         if col not in first:
             continue
-        values = ids.map(first[col])
+        values = _taken(first[col], at, ids)
         if target not in p:
             p[target] = values.astype(first[col].dtype) if len(values) else values
         else:
@@ -152,8 +215,10 @@ def load_cohort(
     log = FindingLog("patients")
     _reading_notes(raw, log)
     ambiguous: list[AmbiguousDateColumn] = []  # every ambiguous date column, refused at once
+    columns = list(raw.frame.columns)
     try:
         conv = convert(raw, m.patients, "patients", log, today)
+        raw = _slim(raw, conv, QUOTED_RAW)  # validation quotes these raw values only
     except AmbiguousDatesError as err:
         ambiguous.extend(err.columns)
 
@@ -169,30 +234,36 @@ def load_cohort(
     if ambiguous:
         raise AmbiguousDatesError(ambiguous)
     p = conv.frame
+    p_code = r_code = None  # patient ids of both tables as shared integer codes, in id order
     if conv_r is not None and raw_r is not None:
         _require_columns(raw_r, conv_r, "resections")
-        usable = conv_r.frame.dropna(subset=["patient_id", "operation_date"])
-        first = usable.sort_values(["patient_id", "operation_date"], kind="stable")
-        first = first.drop_duplicates("patient_id", keep="first")
-        p = _from_first_resection(p, first)
+        raw_r = _slim(raw_r, conv_r, ())  # its raw values are quoted by convert only
+        if "patient_id" in p:
+            p_code, r_code = derive.id_order(p["patient_id"], conv_r.frame["patient_id"])
+            first = _first_operations(conv_r.frame, r_code)
+            p = _from_first_resection(p, first, p_code, r_code)
         conv = replace(conv, frame=p)
-    _require_columns(raw, conv, "patients")  # the time origin may come from the resections
+    # the time origin may come from the resections
+    _require_columns(raw, conv, "patients", columns)
 
     validate_patients(conv, raw.frame, log)
     reasons = log.excluded(len(p))
     keep = reasons.isna().to_numpy()
     kept_pos = np.flatnonzero(keep)  # raw position of each analysed patient
-    p = p.assign(**{c: v for c, v in derive.outcomes(p).items()})
+    p = _with_columns(p, derive.outcomes(p))
     hist_codes = m.patients.codes.get("histology")  # a registry's own terms (issue 11)
     for finding in derive.unplaced_histology(p, hist_codes, conv.source_columns):
         log.add_table(*finding)  # histology read as "other": one warning per text
     site_codes = m.patients.codes.get("primary_site")  # a registry's own site terms
     for finding in derive.primary_site_findings(p, site_codes, conv.source_columns):
         log.add_table(*finding)
-    p = p.assign(**{c: v for c, v in derive.factors(p, hist_codes, site_codes).items()})
+    p = _with_columns(p, derive.factors(p, hist_codes, site_codes))
     p["source_row"] = np.asarray(raw.rows, dtype=np.int64)
-    patients = p.loc[keep, canonical_order(list(p.columns))].reset_index(drop=True)
+    patients = _rows(p, keep, canonical_order(list(p.columns)))
     patients["os_event"] = patients["os_event"].astype(bool)
+    # the analysed rows are in ``patients``: of every row, the findings need only the id
+    del p
+    conv = replace(conv, frame=conv.frame[["patient_id"]])
     flow = [_flow("patients", len(raw.frame), reasons)]
     findings: list[pd.DataFrame] = []
     provenance: dict[str, Any] = {**_describe(raw), "today": str(today.date()),
@@ -201,13 +272,18 @@ def load_cohort(
 
     res_table = cp = None
     if conv_r is not None and raw_r is not None and log_r is not None:
-        res_table = _analysed_resections(patients, conv_r, raw_r, log_r)
-        n_res = patients["patient_id"].map(derive.n_metastasectomies(res_table))
+        kept_code = p_code[kept_pos] if p_code is not None else None
+        res_table, res_code = _analysed_resections(patients, conv_r, raw_r, log_r, kept_code,
+                                                   r_code)
+        conv_r = replace(conv_r, frame=conv_r.frame[["patient_id"]])  # for the findings
+        at = _patient_rows(patients, res_table, kept_code, res_code)
+        n_res = _n_metastasectomies(patients, res_table, at)
         _check_counts(patients, n_res, conv, log, kept_pos)
         patients["n_metastasectomies"] = n_res.fillna(1).astype("Int64")
-        _check_first_dates(patients, res_table, conv, log, kept_pos)
-        _check_after_followup(patients, res_table, conv_r, log_r, raw_r.rows)
-        cp = derive.counting_process(patients, res_table)
+        _check_first_dates(patients, res_table, conv, log, kept_pos, at)
+        _check_after_followup(patients, res_table, conv_r, log_r, raw_r.rows, at)
+        cp = derive.counting_process(
+            patients, res_table, id_codes=None if kept_code is None else (kept_code, res_code))
         zero = np.flatnonzero((patients["os_months"] <= 0).to_numpy())
         log.add(kept_pos[zero], conv.source_columns.get("last_followup_date", "os_months"),
                 patients["os_months"].to_numpy()[zero],
@@ -230,20 +306,68 @@ def load_cohort(
 
 
 def _analysed_resections(patients: pd.DataFrame, conv_r: Converted, raw_r: RawTable,
-                         log_r: FindingLog) -> pd.DataFrame:
-    """The kept resections rows, numbered by date (a given sequence is checked, not trusted)."""
-    validate_resections(conv_r, patients["patient_id"], log_r)
+                         log_r: FindingLog, kept_code: np.ndarray | None,
+                         r_code: np.ndarray | None) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """The kept resections rows, numbered by date (a given sequence is checked, not trusted),
+    in id and sequence order, with their id codes (``kept_code``/``r_code``: the analysed
+    patients' and the resections rows' codes from ``derive.id_order``, or None)."""
+    in_cohort = None
+    if kept_code is not None and r_code is not None:
+        known = np.zeros(max(kept_code.max(initial=-1), r_code.max(initial=-1)) + 2, dtype=bool)
+        known[kept_code] = True
+        in_cohort = known[r_code]  # code -1 (no id) reads the last entry: False
+    validate_resections(conv_r, patients["patient_id"], log_r, in_cohort=in_cohort,
+                        id_codes=r_code)
     kept = log_r.excluded(len(conv_r.frame)).isna().to_numpy()
-    r = conv_r.frame.assign(source_row=np.asarray(raw_r.rows, dtype=np.int64))
+    r = conv_r.frame.copy(deep=False)  # one copy below, of the kept rows only
+    r["source_row"] = np.asarray(raw_r.rows, dtype=np.int64)
     r = r.loc[kept].reset_index(drop=True)
+    code = r_code[kept] if r_code is not None else derive.id_order(r["patient_id"])[0]
     given_sequence = r["sequence"] if "sequence" in r else None
-    r["sequence"] = derive.resection_sequence(r)
+    r["sequence"] = derive.resection_sequence(r, codes=code)
     if given_sequence is not None:
         differs = (given_sequence.notna() & given_sequence.ne(r["sequence"])).to_numpy(dtype=bool)
         log_r.add(np.flatnonzero(kept)[differs], conv_r.source_columns["sequence"],
                   given_sequence[differs].to_numpy(dtype=object),
                   "sequence differs from the order of operation dates (dates used)", "warning")
-    return r.sort_values(["patient_id", "sequence"], kind="stable").reset_index(drop=True)
+    # by id and sequence, as sort_values would, with the ids compared as integer codes
+    last = np.where(code < 0, code.max(initial=-1) + 1, code)  # a missing id last
+    seq = r["sequence"].to_numpy(dtype=float, na_value=np.inf)  # a missing sequence last
+    order = np.lexsort((seq, last))
+    return r.iloc[order].reset_index(drop=True), code[order]
+
+
+def _taken(values: pd.Series, at: np.ndarray, like: pd.Series) -> pd.Series:
+    """``values`` at positions ``at`` (missing where -1), on the index of ``like``: what
+    ``like.map(values-indexed-by-id)`` gives, without matching the ids again."""
+    from pandas.api.extensions import take
+
+    return pd.Series(take(values.array if isinstance(values.dtype, pd.api.extensions.ExtensionDtype)
+                          else values.to_numpy(), at, allow_fill=True),
+                     index=like.index, name=like.name)
+
+
+def _patient_rows(patients: pd.DataFrame, res: pd.DataFrame, kept_code: np.ndarray | None,
+                  res_code: np.ndarray | None) -> np.ndarray:
+    """Each resections row's position in ``patients`` (-1: none), by the shared id codes
+    (else by matching the ids)."""
+    if kept_code is None or res_code is None:
+        return pd.Index(patients["patient_id"]).get_indexer(res["patient_id"])
+    row_of = np.full(max(kept_code.max(initial=-1), res_code.max(initial=-1)) + 2, -1,
+                     dtype=np.int64)
+    row_of[kept_code] = np.arange(len(kept_code))
+    return row_of[res_code]
+
+
+def _n_metastasectomies(patients: pd.DataFrame, res: pd.DataFrame, at: np.ndarray) -> pd.Series:
+    """Per patient, ``derive.n_metastasectomies`` (the highest sequence), missing for a patient
+    without a row: ``patients["patient_id"].map(derive.n_metastasectomies(res))``."""
+    seq = res["sequence"].to_numpy(dtype=float, na_value=np.nan)
+    ok = (at >= 0) & ~np.isnan(seq)
+    top = np.full(len(patients), -np.inf)
+    np.maximum.at(top, at[ok], seq[ok])
+    values = pd.array(np.where(np.isfinite(top), top, np.nan), dtype="Float64").astype("Int64")
+    return pd.Series(values, index=patients.index, name="patient_id")
 
 
 def _check_counts(patients: pd.DataFrame, n_res: pd.Series, conv: Converted, log: FindingLog,
@@ -253,7 +377,7 @@ def _check_counts(patients: pd.DataFrame, n_res: pd.Series, conv: Converted, log
         differs = (patients["n_metastasectomies"].notna() & n_res.notna()
                    & patients["n_metastasectomies"].ne(n_res)).to_numpy(dtype=bool)
         log.add(kept_pos[differs], conv.source_columns["n_metastasectomies"],
-                patients["n_metastasectomies"].to_numpy(dtype=object)[differs],
+                patients["n_metastasectomies"][differs].to_numpy(dtype=object),
                 "n_metastasectomies differs from the resections table (table used)", "warning")
     without = np.flatnonzero(n_res.isna().to_numpy())
     log.add(kept_pos[without], conv.source_columns.get("patient_id", "patient_id"),
@@ -262,14 +386,14 @@ def _check_counts(patients: pd.DataFrame, n_res: pd.Series, conv: Converted, log
 
 
 def _check_after_followup(patients: pd.DataFrame, res: pd.DataFrame, conv_r: Converted,
-                          log_r: FindingLog, raw_rows: np.ndarray) -> None:
-    """An operation after the last follow-up means the last contact date is out of date."""
+                          log_r: FindingLog, raw_rows: np.ndarray, at: np.ndarray) -> None:
+    """An operation after the last follow-up means the last contact date is out of date.
+    ``at``: each resections row's position in ``patients`` (-1: none)."""
     if "metastasectomy_date" not in patients:
         return
-    ends = patients.set_index("patient_id")
-    t = derive.months_between(res["patient_id"].map(ends["metastasectomy_date"]),
+    t = derive.months_between(_taken(patients["metastasectomy_date"], at, res["patient_id"]),
                               res["operation_date"])
-    late = (t > res["patient_id"].map(ends["os_months"])).to_numpy(dtype=bool)
+    late = (t > _taken(patients["os_months"], at, res["patient_id"])).to_numpy(dtype=bool)
     # source rows increase with position, so a row number finds its raw position
     pos = np.searchsorted(np.asarray(raw_rows), res.loc[late, "source_row"].to_numpy())
     log_r.add(pos, conv_r.source_columns["operation_date"],
@@ -279,15 +403,21 @@ def _check_after_followup(patients: pd.DataFrame, res: pd.DataFrame, conv_r: Con
 
 
 def _check_first_dates(patients: pd.DataFrame, res: pd.DataFrame, conv: Converted,
-                       log: FindingLog, kept_pos: np.ndarray) -> None:
-    """The first resection should be the time origin; say so where the two disagree."""
+                       log: FindingLog, kept_pos: np.ndarray, at: np.ndarray) -> None:
+    """The first resection should be the time origin; say so where the two disagree.
+    ``at``: each resections row's position in ``patients`` (-1: none)."""
     if "metastasectomy_date" not in patients:
         return
-    first = res[res["sequence"] == 1].drop_duplicates("patient_id").set_index("patient_id")[
-        "operation_date"]
-    differs = patients["patient_id"].map(first).ne(patients["metastasectomy_date"])
-    differs &= patients["patient_id"].isin(first.index) & patients["metastasectomy_date"].notna()
-    idx = np.flatnonzero(differs.to_numpy())
+    # each patient's first row of sequence 1 (in table order)
+    first = (res["sequence"] == 1).fillna(False).to_numpy(dtype=bool) & (at >= 0)
+    rows = np.flatnonzero(first)
+    who, pick = np.unique(at[rows], return_index=True)
+    op = np.full(len(patients), np.datetime64("NaT"), dtype="datetime64[ns]")
+    op[who] = res["operation_date"].to_numpy(dtype="datetime64[ns]")[rows[pick]]
+    has = np.zeros(len(patients), dtype=bool)
+    has[who] = True
+    md = patients["metastasectomy_date"].to_numpy(dtype="datetime64[ns]")
+    idx = np.flatnonzero(has & ~np.isnat(md) & (op != md))
     if idx.size:
         log.add(kept_pos[idx], conv.source_columns.get("metastasectomy_date", "metastasectomy_date"),
                 patients["metastasectomy_date"].iloc[idx].to_numpy(dtype=object),

@@ -44,7 +44,9 @@ def _raw(conv: Converted, raw_frame: pd.DataFrame, name: str, positions: np.ndar
     col = conv.source_columns.get(name)
     if col is None:
         return np.full(len(positions), None, dtype=object)
-    return raw_frame[col].to_numpy(dtype=object)[positions]
+    if len(positions) == 0:
+        return np.empty(0, dtype=object)
+    return raw_frame[col].iloc[positions].to_numpy(dtype=object)  # never the whole column
 
 
 def _col_or_na(p: pd.DataFrame, name: str) -> pd.Series:
@@ -219,12 +221,21 @@ def _warn_timeline(conv: Converted, raw_frame: pd.DataFrame, log: FindingLog) ->
                 "synchronous but dfi_months > 0 (DFI set to 0)", "warning")
 
 
-def validate_resections(conv: Converted, kept_ids: pd.Series, log: FindingLog) -> None:
-    """Resections rows need a patient in the analysed cohort and a readable operation date."""
+def validate_resections(conv: Converted, kept_ids: pd.Series, log: FindingLog, *,
+                        in_cohort: np.ndarray | None = None,
+                        id_codes: np.ndarray | None = None) -> None:
+    """Resections rows need a patient in the analysed cohort and a readable operation date.
+
+    ``in_cohort`` (per row: the id is one of ``kept_ids``) and ``id_codes`` (per row: the
+    id as an integer code, ``derive.id_order``) may be given to spare matching a million
+    text ids again; they do not change the findings.
+    """
     r = conv.frame
     where = np.flatnonzero
     ids = _ids_present(conv, log)
-    orphan = (~ids.isin(kept_ids) & ids.notna()).to_numpy()
+    if in_cohort is None:
+        in_cohort = ids.isin(kept_ids).to_numpy(dtype=bool)
+    orphan = ~in_cohort & ids.notna().to_numpy()
     log.add(where(orphan), _src(conv, "patient_id"), ids.to_numpy(dtype=object)[orphan],
             "no analysed patient with this patient_id (absent or excluded)", "error",
             "resection of a patient not in the cohort")
@@ -238,6 +249,8 @@ def validate_resections(conv: Converted, kept_ids: pd.Series, log: FindingLog) -
     log.add(where(no_date), _src(conv, "operation_date"), None, "operation date is missing",
             "error", "resection without a usable operation date")
     dated = r[ids.notna() & r["operation_date"].notna()]
+    if id_codes is not None:  # the same rows repeat with the ids as their codes
+        dated = dated.assign(patient_id=id_codes[dated.index.to_numpy()])
     exact = dated.duplicated(keep="first")  # every canonical field repeated: exported twice
     pos = dated.index[exact.to_numpy()].to_numpy()
     log.add(pos, _src(conv, "patient_id"), ids.to_numpy(dtype=object)[pos],
@@ -245,6 +258,6 @@ def validate_resections(conv: Converted, kept_ids: pd.Series, log: FindingLog) -
             "duplicate resection")
     same_day = dated[~exact].duplicated(["patient_id", "operation_date"], keep="first")
     pos = dated[~exact].index[same_day.to_numpy()].to_numpy()
-    log.add(pos, _src(conv, "operation_date"), r["operation_date"].to_numpy(dtype=object)[pos],
+    log.add(pos, _src(conv, "operation_date"), r["operation_date"].iloc[pos].to_numpy(dtype=object),
             "another row of this patient has the same operation date (one metastasectomy)",
             "warning")

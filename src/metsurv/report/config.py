@@ -38,12 +38,16 @@ PAGE_SIZES = ("A4", "Letter")
 _TOP_KEYS = {
     "title", "data", "endpoint", "time_unit", "max_time", "tick_step", "factors", "table1",
     "cox", "landmark_times", "competing_risks", "benchmark", "suppress_below", "ci_bands",
-    "min_at_risk", "seed", "out", "formats", "page_size",
+    "min_at_risk", "seed", "out", "formats", "page_size", "compare",
 }
 _DATA_KEYS = {"source", "mapping", "resections", "today"}
 _TABLE1_KEYS = {"by", "variables", "p"}
 _COX_KEYS = {"covariates", "univariable"}
 _FACTOR_KEYS = {"factor", "subset", "title"}
+_COMPARE_KEYS = {"treatment", "levels", "confounders", "method", "estimand", "impute",
+                 "horizon"}
+#: Most imputations the report's treatment comparison may ask for (each refits everything).
+MAX_IMPUTATIONS = 100
 
 # Bounds on the work a config can ask for: a tiny tick step or a long list of times must be
 # refused at once, not drawn for hours. Each is far above what a readable figure holds.
@@ -68,6 +72,23 @@ class FactorSpec:
     @property
     def slug(self) -> str:
         return self.factor + (f"__{self.subset}" if self.subset else "")
+
+
+@dataclass(frozen=True)
+class CompareSpec:
+    """A treatment comparison (config key ``compare:``; :func:`metsurv.stats.compare.
+    compare_treatments`): the treatment field, its two levels (treated, control), the
+    confounders, ``method`` ("iptw"/"overlap"), ``estimand`` ("ATE"/"ATT"), ``impute`` (0 or
+    the number of imputations, seeded by the config's ``seed``), ``horizon`` (RMST, months;
+    None: 5 years or the shorter arm's follow-up)."""
+
+    treatment: str
+    levels: tuple[str, str]
+    confounders: tuple[str, ...]
+    method: str = "iptw"
+    estimand: str = "ATE"
+    impute: int = 0
+    horizon: float | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +119,8 @@ class ReportConfig:
     min_at_risk: int = 10
     #: page size of report.pdf and report.docx: "A4" or "Letter"
     page_size: str = "A4"
+    #: the treatment comparison section (None: not asked for)
+    compare: CompareSpec | None = None
     seed: int = 0
     out: Path | None = None
     formats: tuple[str, ...] = FORMATS
@@ -124,6 +147,9 @@ class ReportConfig:
         for key in ("table1_variables", "cox_covariates", "landmark_times", "formats"):
             if out[key] is not None:
                 out[key] = list(out[key])
+        if self.compare is not None:
+            out["compare"] = {k: list(v) if isinstance(v, tuple) else v
+                              for k, v in asdict(self.compare).items()}
         return out
 
 
@@ -350,6 +376,7 @@ def load_config(
         c.choice(fmt, FORMATS, "each of formats")
     if "svg" not in formats:
         raise c.fail("formats must include 'svg' (the HTML report embeds the SVG figures)")
+    compare = _compare(c, raw.get("compare"))
     out = _path(c, raw.get("out"), "out", base, must_exist=False)
     if out is None and origin is not None:
         out = origin.parent / origin.stem
@@ -361,9 +388,54 @@ def load_config(
         table1_by=t1_by, table1_variables=t1_vars, table1_p=t1_p, cox_covariates=tuple(covs),
         cox_univariable=uni, landmark_times=tuple(float(x) for x in lm),
         competing_risks=cr, benchmark=bench, suppress_below=k, ci_bands=ci,
-        min_at_risk=min_risk, page_size=page_size, seed=seed,
+        min_at_risk=min_risk, page_size=page_size, compare=compare, seed=seed,
         out=out, formats=tuple(dict.fromkeys(formats)), origin=origin,
     )
+
+
+def _compare(c: _Checker, v: Any) -> CompareSpec | None:
+    """``compare:``: {treatment, levels: [treated, control], confounders: [...], method,
+    estimand, impute, horizon}."""
+    if v is None:
+        return None
+    c.typed(v, dict, "compare", "a mapping with keys treatment, levels, confounders")
+    c.unknown(set(v), _COMPARE_KEYS, "compare")
+    for key in ("treatment", "levels", "confounders"):
+        if key not in v:
+            raise c.fail(f"compare.{key} is required (e.g. compare: {{treatment: approach, "
+                         "levels: [vats, thoracotomy], confounders: [n_metastases_group, "
+                         "dfi_group, laterality]})")
+    treatment = c.field_name(v["treatment"], "compare.treatment")
+    levels = v["levels"]
+    c.typed(levels, list, "compare.levels", "a list of two values: [treated, control]")
+    if len(levels) != 2 or str(levels[0]) == str(levels[1]):
+        raise c.fail(f"compare.levels must list two different values of {treatment!r}, "
+                     f"treated first, got {levels!r}")
+    confounders = v["confounders"]
+    c.typed(confounders, list, "compare.confounders", "a list of canonical field names")
+    if not confounders:
+        raise c.fail("compare.confounders lists no field")
+    for j, name in enumerate(confounders):
+        c.field_name(name, f"compare.confounders[{j}]", kinds=("code", "bool", "float", "int"))
+        if name == treatment:
+            raise c.fail(f"compare.confounders[{j}]: {name!r} is the treatment")
+    method = c.choice(v.get("method", "iptw"), ("iptw", "overlap"), "compare.method")
+    estimand = c.choice(str(v.get("estimand", "ATE")).upper(), ("ATE", "ATT"),
+                        "compare.estimand")
+    if method == "overlap" and estimand == "ATT":
+        raise c.fail("compare: overlap weights estimate the effect in the overlap population "
+                     "(ATO); give estimand ATE (or leave it out) with method overlap, or use "
+                     "method iptw for the ATT")
+    impute = c.typed(v.get("impute", 0), int, "compare.impute",
+                     "a whole number of imputations (0 = complete cases)")
+    if impute == 1 or not 0 <= impute <= MAX_IMPUTATIONS:
+        raise c.fail(f"compare.impute must be 0 or 2 to {MAX_IMPUTATIONS}, got {impute}")
+    horizon = v.get("horizon")
+    if horizon is not None:
+        horizon = c.number(horizon, "compare.horizon", "a positive number of months",
+                           MAX_MONTHS)
+    return CompareSpec(treatment, (str(levels[0]), str(levels[1])), tuple(confounders),
+                       method, estimand, impute, horizon)
 
 
 def _export_date(c: _Checker, v: Any) -> date | None:

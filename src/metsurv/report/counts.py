@@ -50,23 +50,44 @@ class GroupCounts:
     time: str
     event: str
     tag: Any  # None: every analysed patient has the endpoint; else the endpoint's name
+    #: what the counts of a (subset, column) are, computed once (the data do not change)
+    memo: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, cfg: ReportConfig, patients: pd.DataFrame, supp: Suppression) -> GroupCounts:
-        known = patients[cfg.time_column].notna() & patients[cfg.event_column].notna()
-        return cls(supp, patients[known].reset_index(drop=True), cfg.time_column,
-                   cfg.event_column,
+        known = (patients[cfg.time_column].notna() & patients[cfg.event_column].notna()
+                 ).to_numpy(bool)
+        if known.all() and isinstance(patients.index, pd.RangeIndex) \
+                and patients.index.start == 0 and patients.index.step == 1:
+            data = patients  # already what the copy would be: no copy of a million rows
+        else:
+            data = patients[known].reset_index(drop=True)
+        return cls(supp, data, cfg.time_column, cfg.event_column,
                    None if bool(known.all()) else cfg.endpoint)
+
+    def _codes(self, subset: str | None, column: str) -> tuple[np.ndarray, Any]:
+        """``pd.factorize`` of ``column`` within ``subset`` (missing: -1), once."""
+        key = ("codes", subset, column)
+        if key not in self.memo:
+            d = T.subset_rows(self.data, subset)
+            self.memo[key] = pd.factorize(d[column], use_na_sentinel=True)
+        return self.memo[key]
 
     def identity(self, subset: str | None, column: str | None, level: Any) -> str:
         """Which patients a group is (a digest of their rows): one group drawn in two
         figures, under two names, gets one at-risk decision."""
-        d = T.subset_patients(self.data, subset)
+        key = ("identity", subset, column, level_key(level) if column is not None else None)
+        if key in self.memo:
+            return self.memo[key]
+        d = T.subset_rows(self.data, subset)
         if column is None:
-            return _digest(d.index)
-        codes, uniques = pd.factorize(d[column], use_na_sentinel=True)
-        want = [i for i, u in enumerate(uniques) if level_key(u) == level_key(level)]
-        return _digest(d.index[np.isin(codes, want)])
+            out = _digest(d.index)
+        else:
+            codes, uniques = self._codes(subset, column)
+            want = [i for i, u in enumerate(uniques) if level_key(u) == level_key(level)]
+            out = _digest(d.index[np.isin(codes, want)])
+        self.memo[key] = out
+        return out
 
     def shared_at_risk(self, panel: F.KMPanel, subset: str | None, column: str | None
                        ) -> F.KMPanel:
@@ -83,7 +104,7 @@ class GroupCounts:
                          [None if pd.isna(v) else float(v) for v in got]))
         population = None
         if column is not None:  # the factor's rows add up to its population's
-            d = T.subset_patients(self.data, subset)
+            d = T.subset_rows(self.data, subset)
             t = d[self.time].to_numpy(float)
             entry = (d["entry_months"].fillna(0).to_numpy(float) if "entry_months" in d
                      else np.zeros(len(d)))
@@ -107,25 +128,15 @@ class GroupCounts:
         """(patients, events) of ``subset`` by ``column``, missing values included."""
         from metsurv.report.config import SUBSETS
 
-        d = T.subset_patients(self.data, subset)
-        if subset is not None and (SUBSETS[subset][0] == column or d[column].notna().sum()
-                                   == self.data[column].notna().sum()):
+        if subset is not None and (SUBSETS[subset][0] == column
+                                   or self._everyone_valued(subset, column)):
             # the subset is one of the column's levels (complete resections by completeness)
             # or holds everyone with a value (sarcoma subtype among sarcomas): its groups are
             # the whole cohort's, decided there (by Table 1)
             return self.groups(None, column)
         whole = self.groups(None, column) if subset is not None else None
-        # vectorised: level keys of the distinct values only (a million patients)
-        codes, uniques = pd.factorize(d[column], use_na_sentinel=True)
-        keys = [MISSING] + [level_key(u) for u in uniques]
-        n_by = np.bincount(codes + 1, minlength=len(keys))
-        e_by = np.bincount(codes + 1, weights=d[self.event].astype(float).to_numpy(),
-                           minlength=len(keys))
-        n_counts: dict = {}
-        e_counts: dict = {}
-        for key, n, e in zip(keys, n_by, e_by, strict=True):
-            n_counts[key] = n_counts.get(key, 0) + int(n)
-            e_counts[key] = e_counts.get(key, 0) + int(round(e))
+        n_counts, e_counts = (dict(c) for c in self._level_counts(subset, column))
+        d = T.subset_rows(self.data, subset)
         out = []
         for i, (measure, counts) in enumerate((("n", n_counts), ("events", e_counts))):
             links = self._links(measure, subset, column, d)
@@ -136,6 +147,35 @@ class GroupCounts:
             out.append(self.supp.partition(self._key(measure, subset, column), counts,
                                            links=links, latent=latent))
         return out[0], out[1]
+
+    def _everyone_valued(self, subset: str, column: str) -> bool:
+        """Whether ``subset`` holds every patient with a value of ``column``."""
+        key = ("everyone", subset, column)
+        if key not in self.memo:
+            d = T.subset_rows(self.data, subset)
+            self.memo[key] = bool(d[column].notna().sum() == self.data[column].notna().sum())
+        return self.memo[key]
+
+    def _level_counts(self, subset: str | None, column: str) -> tuple[dict, dict]:
+        """Patients and events of ``subset`` by level key of ``column`` (missing:
+        :data:`MISSING` first), counted once."""
+        key = ("counts", subset, column)
+        if key in self.memo:
+            return self.memo[key]
+        d = T.subset_rows(self.data, subset)
+        # vectorised: level keys of the distinct values only (a million patients)
+        codes, uniques = self._codes(subset, column)
+        keys = [MISSING] + [level_key(u) for u in uniques]
+        n_by = np.bincount(codes + 1, minlength=len(keys))
+        e_by = np.bincount(codes + 1, weights=d[self.event].astype(float).to_numpy(),
+                           minlength=len(keys))
+        n_counts: dict = {}
+        e_counts: dict = {}
+        for k, n, e in zip(keys, n_by, e_by, strict=True):
+            n_counts[k] = n_counts.get(k, 0) + int(n)
+            e_counts[k] = e_counts.get(k, 0) + int(round(e))
+        self.memo[key] = (n_counts, e_counts)
+        return n_counts, e_counts
 
     def _subset_links(self, measure: str, subset: str, column: str, counts: dict,
                       whole: Partition) -> tuple[list, dict]:

@@ -1345,17 +1345,36 @@ def plot_ph(ax: Axes, residuals_x: Any, residuals_y: Any, smooth: pd.DataFrame,
 
 
 
+def balance_figure(table: Any) -> Figure:
+    """The love plot of a treatment comparison: absolute standardized mean differences
+    before and after weighting, one row per confounder (level), the threshold dashed
+    (cobalt ``love.plot(abs = TRUE, thresholds = 0.1)``); 85 mm wide at 300 dpi.
+
+    Parameters
+    ----------
+    table : metsurv.stats.balance.BalanceTable
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from metsurv.stats.balance import love_plot
+
+    return love_plot(table).figure
+
+
 def draw(kind: str, args: Mapping[str, Any]) -> Figure:
-    """Draw a report figure from its data: ``kind`` "km", "forest", "cif" or "ph" names
-    :func:`km_figure`, :func:`forest_figure`, :func:`cif_figure` or :func:`ph_figure`,
-    which gets ``args`` as keyword arguments.
+    """Draw a report figure from its data: ``kind`` "km", "forest", "cif", "ph" or
+    "balance" names :func:`km_figure`, :func:`forest_figure`, :func:`cif_figure`,
+    :func:`ph_figure` or :func:`balance_figure`, which gets ``args`` as keyword arguments.
 
     Raises
     ------
     ValueError
         ``kind`` is none of these.
     """
-    drawers = {"km": km_figure, "forest": forest_figure, "cif": cif_figure, "ph": ph_figure}
+    drawers = {"km": km_figure, "forest": forest_figure, "cif": cif_figure, "ph": ph_figure,
+               "balance": balance_figure}
     if kind not in drawers:
         raise ValueError(f"unknown figure kind {kind!r}; expected one of {sorted(drawers)}")
     return drawers[kind](**args)

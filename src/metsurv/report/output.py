@@ -154,7 +154,11 @@ class _FigureSaver:
                     max_workers=min(workers, len(self.jobs)),
                     mp_context=multiprocessing.get_context("fork"),
                     initializer=_worker_start, initargs=(os.getpid(),))
-                self.futures = [self.pool.submit(_save_one, i) for i in range(len(self.jobs))]
+                # the heaviest first (longest job first: the workers finish together); the
+                # files do not depend on which worker saves them, nor in which order
+                order = sorted(range(len(self.jobs)), key=lambda i: -_weight(self.jobs[i][0]))
+                submitted = {i: self.pool.submit(_save_one, i) for i in order}
+                self.futures = [submitted[i] for i in range(len(self.jobs))]
             except OSError:
                 self.pool = None
             finally:
@@ -188,6 +192,18 @@ class _FigureSaver:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
         _SAVING.clear()
+
+
+def _weight(item: Figure) -> int:
+    """About how long a figure takes to draw: the points it plots (a residual plot of a
+    million patients holds one per event; a Kaplan-Meier panel its steps)."""
+    args = item.args
+    if "residuals_x" in args and args["residuals_x"] is not None:
+        return len(args["residuals_x"])
+    panel = args.get("panel")
+    if panel is not None and hasattr(panel, "curves"):
+        return sum(len(c.time) for c in panel.curves)
+    return 0
 
 
 #: Characters every figure's embedded PDF font subset holds (with the figure's own): a

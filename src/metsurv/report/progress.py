@@ -9,46 +9,15 @@ integration logs get no bar lines).
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
+
+from metsurv.progress import in_jupyter, progress_wanted
 
 __all__ = ["BuildProgress", "progress_wanted", "DELAY"]
 
 #: Seconds a build runs before its progress is shown (a quick build stays silent).
 DELAY = 2.0
-
-
-def _in_jupyter() -> bool:
-    """True inside a Jupyter (IPython kernel) session."""
-    ipython = sys.modules.get("IPython")
-    if ipython is None:
-        return False
-    try:
-        shell = ipython.get_ipython()
-    except AttributeError:
-        return False
-    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
-
-
-def progress_wanted(progress: bool | None = None, stream: Any = None) -> bool:
-    """Whether a build shows its progress: ``progress`` when True or False; by default
-    (None) when ``CI`` is unset (or empty, ``0``, ``false``) and ``stream`` (standard error)
-    is a terminal or the build runs in Jupyter.
-
-    >>> progress_wanted(False)
-    False
-    """
-    if progress is not None:
-        return bool(progress)
-    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
-        return False
-    stream = sys.stderr if stream is None else stream
-    try:
-        tty = bool(stream.isatty())
-    except (AttributeError, ValueError):
-        tty = False
-    return tty or _in_jupyter()
 
 
 def _width() -> int:
@@ -143,7 +112,7 @@ def _bar_class() -> Any:
     ImportError
         tqdm is not installed.
     """
-    if _in_jupyter():
+    if in_jupyter():
         try:
             import ipywidgets  # noqa: F401
             from tqdm.notebook import tqdm as notebook_bar

@@ -450,6 +450,23 @@ class Suppression:
 Link = Sequence[tuple[tuple[Hashable, Hashable], int]]
 
 
+def _key_codes(s: pd.Series) -> tuple[np.ndarray, list[Hashable]]:
+    """``pd.factorize`` of the level keys (:func:`level_key`) of ``s``, row by row: codes in
+    the order keys are first seen, and the keys. A categorical or yes/no column is keyed on
+    its distinct values only (a million patients: no key per row)."""
+    if not (isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(s)):
+        keys = s.astype(object).where(s.notna(), None).map(level_key).to_numpy()
+        codes, uniques = pd.factorize(keys)
+        return codes, list(uniques)
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    distinct = list(dict.fromkeys([level_key(u) for u in uniques] + [MISSING]))
+    position = {k: i for i, k in enumerate(distinct)}
+    of_code = np.array([position[level_key(u)] for u in uniques] + [position[MISSING]],
+                       dtype=np.int64)
+    rows, first = pd.factorize(of_code[codes])  # code -1 (missing): the last entry
+    return rows, [distinct[i] for i in first]
+
+
 def union_links(a: pd.Series, b: pd.Series) -> list[tuple[Hashable, list[Hashable]]]:
     """The levels of ``b`` that hold exactly the patients of some levels of ``a`` (one
     entry per patient in both, missing as :data:`MISSING`): [(b level, [a levels])], as
@@ -461,12 +478,10 @@ def union_links(a: pd.Series, b: pd.Series) -> list[tuple[Hashable, list[Hashabl
     >>> union_links(a, b)
     [('True', ['R0']), ('False', ['R1', 'R2']), (MISSING, [MISSING])]
     """
-    ka = a.astype(object).where(a.notna(), None).map(level_key).to_numpy()
-    kb = b.astype(object).where(b.notna(), None).map(level_key).to_numpy()
-    ca, ua = pd.factorize(ka)
-    cb, ub = pd.factorize(kb)
-    table = np.zeros((len(ua), len(ub)), dtype=np.int64)
-    np.add.at(table, (ca, cb), 1)
+    ca, ua = _key_codes(a)
+    cb, ub = _key_codes(b)
+    table = np.bincount(ca.astype(np.int64) * len(ub) + cb,
+                        minlength=len(ua) * len(ub)).reshape(len(ua), len(ub))
     whole = table.sum(axis=1)
     out = []
     for j, level in enumerate(ub):

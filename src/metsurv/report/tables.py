@@ -23,6 +23,7 @@ import pandas as pd
 from metsurv import schema
 from metsurv.format import format_ci as ci_text
 from metsurv.format import format_num, format_p
+from metsurv.report._cache import cached
 from metsurv.report._format import lower_first, shows_estimates, suppress_count
 from metsurv.report.suppression import (
     MISSING,
@@ -94,8 +95,9 @@ def _levels(s: pd.Series) -> list:
     """A characteristic's levels in display order: coded levels nobody has are left out (a
     sarcoma cohort has no "Epithelial 0" row); yes/no keeps both (a 0 there says something)."""
     if isinstance(s.dtype, pd.CategoricalDtype):
-        present = set(s.dropna().unique().tolist())
-        return [c for c in s.cat.categories if c in present]
+        codes = s.cat.codes.to_numpy()
+        used = np.bincount(codes[codes >= 0], minlength=len(s.cat.categories)) > 0
+        return [c for c, u in zip(s.cat.categories, used, strict=True) if u]
     vals = s.dropna().unique().tolist()
     if s.dtype == bool or all(isinstance(v, (bool, np.bool_)) for v in vals):
         return [True, False]
@@ -114,6 +116,24 @@ def _is_continuous(name: str, s: pd.Series) -> bool:
 def _count_column(name: str, s: pd.Series, levels: list) -> tuple[list[str], list[int], str]:
     """(row labels, counts, median text) of one variable in one column of Table 1; the
     last row is "Missing". Continuous variables have one count row: Missing."""
+    if isinstance(s.dtype, pd.CategoricalDtype) and not _is_continuous(name, s):
+        # counted on the codes: no copy of the values (a million patients)
+        codes = s.cat.codes.to_numpy()
+        by_code = np.bincount(codes[codes >= 0], minlength=len(s.cat.categories))
+        cat_counts = dict(zip(s.cat.categories, by_code.tolist(), strict=True))
+        return ([level_label(name, lev) for lev in levels] + ["Missing"],
+                [int(cat_counts.get(lev, 0)) for lev in levels] + [int((codes < 0).sum())],
+                "")
+    if _is_continuous(name, s) and pd.api.types.is_numeric_dtype(s) \
+            and not pd.api.types.is_bool_dtype(s):
+        values = s.to_numpy(dtype=float, na_value=np.nan)
+        x = values[~np.isnan(values)]
+        n_missing = int(values.size - x.size)
+        med = ""
+        if x.size:
+            q1, m, q3 = np.percentile(x, [25, 50, 75])
+            med = f"{m:.1f} ({q1:.1f}\u2013{q3:.1f})"
+        return ["Missing"], [n_missing], med
     n_missing = int(s.isna().sum())
     present = s.dropna()
     if _is_continuous(name, s):
@@ -123,7 +143,9 @@ def _count_column(name: str, s: pd.Series, levels: list) -> tuple[list[str], lis
             q1, m, q3 = np.percentile(x, [25, 50, 75])
             med = f"{m:.1f} ({q1:.1f}\u2013{q3:.1f})"
         return ["Missing"], [n_missing], med
-    counts = present.astype(object).value_counts()
+    codes, uniques = pd.factorize(present)
+    counts = dict(zip(list(uniques), np.bincount(codes, minlength=len(uniques)).tolist(),
+                      strict=True))
     return ([level_label(name, lev) for lev in levels] + ["Missing"],
             [int(counts.get(lev, 0)) for lev in levels] + [n_missing], "")
 
@@ -135,6 +157,38 @@ def _cell_text(n: int, how: str | None, k: int, d: int | None) -> str:
     if how == "secondary":
         return SECONDARY
     return f"{n:,} ({100 * n / d:.1f}%)" if d else f"{n:,}"
+
+
+class _Rows:
+    """Some rows of a frame, column by column as asked: a group column of Table 1 without a
+    copy of every column of a million patients (``mask`` None: all rows)."""
+
+    def __init__(self, frame: pd.DataFrame, mask: np.ndarray | None = None) -> None:
+        self.frame, self.mask = frame, mask
+        self.columns = frame.columns
+        self._taken: dict[str, pd.Series] = {}
+        self._index: pd.Index | None = None
+        self._n = len(frame) if mask is None else int(mask.sum())
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __contains__(self, column: str) -> bool:
+        return column in self.columns
+
+    @property
+    def index(self) -> pd.Index:
+        if self._index is None:
+            self._index = self.frame.index if self.mask is None else self.frame.index[self.mask]
+        return self._index
+
+    def __getitem__(self, column: str) -> pd.Series:
+        if column not in self._taken:
+            s = self.frame[column]
+            # the values' rows with the index taken once (not once per column)
+            self._taken[column] = s if self.mask is None else pd.Series(
+                s.array[self.mask], index=self.index, name=s.name, copy=False)
+        return self._taken[column]
 
 
 def table1(
@@ -228,11 +282,11 @@ def table1(
         raise KeyError(f"Table 1: column {by!r} not in the cohort")
     fixed = _fixed_by_grouping(patients, by, variables) if by is not None else []
     variables = [v for v in variables if v not in fixed]
-    columns: list[tuple[str, pd.DataFrame]] = [("Overall", patients)]
+    columns: list[tuple[str, Any]] = [("Overall", _Rows(patients))]
     by_levels: list[Any] = []
     if by is not None:
         for lev in _levels(patients[by]):
-            sub = patients[patients[by] == lev]
+            sub = _Rows(patients, (patients[by] == lev).fillna(False).to_numpy(dtype=bool))
             if len(sub):
                 columns.append((level_label(by, lev), sub))
                 by_levels.append(lev)
@@ -240,23 +294,24 @@ def table1(
     values: dict[Any, int] = {("N", c): len(sub) for c, (_, sub) in enumerate(columns)}
     labels: dict[str, list[str]] = {}
     medians: dict[tuple[str, int], str] = {}
+    all_levels = {v: _levels(patients[v]) for v in variables}
     for v in variables:
-        levels = _levels(patients[v])
+        levels = all_levels[v]
         for c, (_, sub) in enumerate(columns):
             labels[v], counts, medians[v, c] = _count_column(v, sub[v], levels)
             for j, n in enumerate(counts):
                 values[v, j, c] = n
     # Overall n is the number analysed, printed everywhere: never hidden. The Overall
     # column is kept readable where a group column can be hidden instead.
-    raw = {v: _levels(patients[v]) + [MISSING] for v in variables if labels[v] != ["Missing"]}
+    raw = {v: all_levels[v] + [MISSING] for v in variables if labels[v] != ["Missing"]}
     given = _decided_cells(suppression, by, by_levels, raw) if suppression is not None else {}
     latent: list[Any] = []
     if by is not None:  # patients without a by value: in Overall, in no group column
-        no_by = patients[patients[by].isna()]
+        no_by = _Rows(patients, patients[by].isna().to_numpy(dtype=bool))
         latent.append(("N", "m"))
         values["N", "m"] = len(no_by)
         for v in variables:
-            _, counts, _ = _count_column(v, no_by[v], _levels(patients[v]))
+            _, counts, _ = _count_column(v, no_by[v], all_levels[v])
             for j, n in enumerate(counts):
                 values[v, j, "m"] = n
                 latent.append((v, j, "m"))
@@ -351,8 +406,9 @@ def _fixed_by_grouping(patients: pd.DataFrame, by: str, variables: Sequence[str]
     variable whose value the grouping applies to (histology by sarcoma subtype: sarcoma).
     Numbers never (their values are many); a variable that is the same for everyone is
     kept (the grouping does not fix it)."""
-    d = patients[patients[by].notna()]
-    if d[by].nunique() < 2:
+    # on level codes (a million patients): which values meet which groups
+    by_codes, by_uniques = pd.factorize(patients[by], use_na_sentinel=True)
+    if len(np.unique(by_codes[by_codes >= 0])) < 2:
         return []
     out = []
     for v in variables:
@@ -361,18 +417,27 @@ def _fixed_by_grouping(patients: pd.DataFrame, by: str, variables: Sequence[str]
             continue
         if _is_continuous(v, patients[v]):
             continue
-        both = d[[v, by]].dropna()
-        if not len(both):
+        s = patients[v]
+        if isinstance(s.dtype, pd.CategoricalDtype):  # its codes group it as well
+            v_codes, n_values = s.cat.codes.to_numpy(), len(s.cat.categories)
+        else:
+            v_codes, v_uniques = pd.factorize(s, use_na_sentinel=True)
+            n_values = len(v_uniques)
+        both = (v_codes >= 0) & (by_codes >= 0)
+        if not both.any():
             continue
-        per_value = both.groupby(v, observed=True)[by].nunique()
-        per_group = both.groupby(by, observed=True)[v].nunique()
-        if (per_value <= 1).all() or ((per_group <= 1).all() and both[v].nunique() > 1):
+        nb = len(by_uniques)
+        met = np.bincount(v_codes[both].astype(np.int64) * nb + by_codes[both],
+                          minlength=n_values * nb).reshape(n_values, nb) > 0
+        per_value = met.sum(axis=1)[met.any(axis=1)]  # groups of each value present
+        per_group = met.sum(axis=0)[met.any(axis=0)]  # values of each group present
+        if (per_value <= 1).all() or ((per_group <= 1).all() and len(per_value) > 1):
             out.append(v)
     return out
 
 
 def _printed_counts(v: str, labels: list[str], values: Mapping[Any, int], n_cols: int,
-                    columns: Sequence[tuple[str, pd.DataFrame]], k: int,
+                    columns: Sequence[tuple[str, Any]], k: int,
                     footnotes: list[str], title: str
                     ) -> list[tuple[int | None, str, list[int], bool]]:
     """The count rows of one variable as printed: (index of its cell, or None for a row
@@ -414,8 +479,14 @@ def _printed_counts(v: str, labels: list[str], values: Mapping[Any, int], n_cols
 def _analysed(v: str, sub: pd.DataFrame) -> pd.Series:
     """One group's values of ``v`` that the SMD and tests use: those known (the code
     "unknown" is not a value)."""
-    s = sub[v].dropna()
-    if v in schema.PATIENTS and _UNKNOWN_CODE in schema.PATIENTS[v].codes:
+    s = sub[v]
+    unknown = v in schema.PATIENTS and _UNKNOWN_CODE in schema.PATIENTS[v].codes
+    if isinstance(s.dtype, pd.CategoricalDtype):  # on the codes: the categories' text
+        known = (np.asarray(s.cat.categories.astype(str) != _UNKNOWN_CODE) if unknown
+                 else np.ones(len(s.cat.categories), dtype=bool))
+        return s[np.append(known, False)[s.cat.codes.to_numpy()]]  # code -1: missing
+    s = s.dropna()
+    if unknown:
         s = s[s.astype(str) != _UNKNOWN_CODE]
     return s
 
@@ -434,15 +505,34 @@ def _smd(x: Sequence[pd.Series], continuous: bool) -> float:
         return 0.0 if diff == 0 else float(diff / pooled) if pooled > 0 else float("inf")
     if not len(a) or not len(b):
         return float("nan")
-    levels = pd.unique(pd.concat([a.astype(object), b.astype(object)]))
-    pa = a.astype(object).value_counts(normalize=True).reindex(levels, fill_value=0)
-    pb = b.astype(object).value_counts(normalize=True).reindex(levels, fill_value=0)
-    pa, pb = pa.to_numpy(float)[1:], pb.to_numpy(float)[1:]
+    if isinstance(a.dtype, pd.CategoricalDtype) and a.dtype == b.dtype:
+        pa, pb = _proportions_by_first_seen(a.cat.codes.to_numpy(), b.cat.codes.to_numpy(),
+                                            len(a.cat.categories))
+    else:
+        levels = pd.unique(pd.concat([a.astype(object), b.astype(object)]))
+        pa = a.astype(object).value_counts(normalize=True).reindex(levels, fill_value=0)
+        pb = b.astype(object).value_counts(normalize=True).reindex(levels, fill_value=0)
+        pa, pb = pa.to_numpy(float), pb.to_numpy(float)
+    pa, pb = pa[1:], pb[1:]
     if pa.size == 0:
         return 0.0
     t = pa - pb
     s = (np.diag(pa) - np.outer(pa, pa) + np.diag(pb) - np.outer(pb, pb)) / 2
     return float(np.sqrt(max(float(t @ np.linalg.pinv(s) @ t), 0.0)))
+
+
+def _proportions_by_first_seen(a: np.ndarray, b: np.ndarray, n_levels: int
+                               ) -> tuple[np.ndarray, np.ndarray]:
+    """Proportions of each level code (>= 0) in ``a`` and in ``b``, levels in the order
+    first seen in ``a`` then ``b`` (as ``pd.unique`` of the two, one after the other)."""
+    first = np.full(n_levels, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, b, np.arange(len(b), dtype=np.int64) + len(a))
+    np.minimum.at(first, a, np.arange(len(a), dtype=np.int64))
+    seen = np.flatnonzero(first < np.iinfo(np.int64).max)
+    order = seen[np.argsort(first[seen], kind="stable")]
+    ca = np.bincount(a, minlength=n_levels)[order]
+    cb = np.bincount(b, minlength=n_levels)[order]
+    return ca / ca.sum(), cb / cb.sum()
 
 
 def _smd_text(value: float) -> str:
@@ -960,8 +1050,42 @@ def subset_patients(patients: pd.DataFrame, subset: str | None) -> pd.DataFrame:
     col, val = SUBSETS[subset]
     if col not in patients.columns:
         raise CohortError(f"subset {subset!r} needs the column {col!r}, absent from the cohort")
-    s = patients[col]
-    return patients[(s == val).fillna(False).to_numpy(dtype=bool)]
+    # one subset per frame while the report's step runs (a million patients: a copy)
+    return cached(patients, ("subset", subset),
+                  lambda: patients[_subset_mask(patients, subset)])
+
+
+def _subset_mask(patients: pd.DataFrame, subset: str) -> np.ndarray:
+    """The rows of ``subset`` (see :func:`subset_patients`) as a boolean array, once per
+    frame while a report step runs."""
+    from metsurv.errors import CohortError
+    from metsurv.report.config import SUBSETS
+
+    col, val = SUBSETS[subset]
+    if col not in patients.columns:
+        raise CohortError(f"subset {subset!r} needs the column {col!r}, absent from the cohort")
+    return cached(patients, ("subset mask", subset),
+                  lambda: (patients[col] == val).fillna(False).to_numpy(dtype=bool))
+
+
+def subset_columns(patients: pd.DataFrame, subset: str | None, columns: Sequence[str]
+                   ) -> pd.DataFrame:
+    """:func:`subset_patients` limited to ``columns`` (those ``patients`` has, in that
+    order): the same rows, without copying the columns nobody reads."""
+    cols = list(dict.fromkeys(c for c in columns if c in patients.columns))
+    if subset is None:
+        return patients[cols]
+    return patients[cols][_subset_mask(patients, subset)]
+
+
+def subset_rows(patients: pd.DataFrame, subset: str | None) -> Any:
+    """The rows of :func:`subset_patients` as a lazy frame: ``d[column]`` (a Series, that
+    column's rows, taken once), ``d.index``, ``len(d)``, ``column in d`` and ``d.columns``,
+    without a copy of every column."""
+    if subset is None:
+        return cached(patients, ("rows", None), lambda: _Rows(patients))
+    mask = _subset_mask(patients, subset)
+    return cached(patients, ("rows", subset), lambda: _Rows(patients, mask))
 
 
 def _published_level_rank(column: str, value: Any) -> int:

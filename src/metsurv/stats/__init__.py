@@ -1,9 +1,14 @@
 """Survival statistics that agree with R: Kaplan-Meier, the log-rank family, the Cox model
 (right-censored and counting-process), competing risks, RMST, landmark analysis and the
-IRLM battery. Pure functions: a DataFrame (or a Cohort with ``.patients``) in, a frozen
-result out. ``metsurv.stats.predict`` (scikit-survival models) is imported on its own so
-that this package does not need scikit-learn."""
+IRLM battery; treatment comparisons (propensity weights, balance, weighted effects, multiple
+imputation pooled with Rubin's rules). Pure functions: a DataFrame (or a Cohort with
+``.patients``) in, a frozen result out. ``metsurv.stats.predict`` (scikit-survival models)
+and ``metsurv.stats.impute`` (multiple imputation with scikit-learn models: ``from
+metsurv.stats.impute import impute``) are imported on their own, so that this package does
+not load scikit-learn."""
 
+from .balance import BalanceTable, balance, love_plot
+from .compare import Comparison, compare_treatments
 from .competing import (
     CumulativeIncidence,
     GrayTestResult,
@@ -12,9 +17,12 @@ from .competing import (
     gray_test,
 )
 from .cox import CoxResult, PHTestResult, cox
+from .effects import TreatmentEffects, treatment_effects
 from .irlm import IRLMBattery, irlm_comparisons
 from .km import KMCurve, KMResult, followed, km
 from .landmark import LandmarkResult, landmark
+from .pool import pool
+from .propensity import PropensityResult, propensity
 from .rmst import RMSTResult, rmst
 from .tests import LogRankResult, logrank
 from .timevarying import (
@@ -24,6 +32,8 @@ from .timevarying import (
 )
 
 __all__ = [
+    "BalanceTable",
+    "Comparison",
     "CoxResult",
     "CumulativeIncidence",
     "GrayTestResult",
@@ -33,9 +43,13 @@ __all__ = [
     "LandmarkResult",
     "LogRankResult",
     "PHTestResult",
+    "PropensityResult",
     "RMSTResult",
     "TimeVaryingCoxResult",
+    "TreatmentEffects",
+    "balance",
     "cause_specific_cox",
+    "compare_treatments",
     "counting_process_cox",
     "cox",
     "cuminc",
@@ -45,6 +59,11 @@ __all__ = [
     "km",
     "landmark",
     "logrank",
+    "love_plot",
     "naive_repeat_resection_comparison",
+    "pool",
+    "propensity",
     "rmst",
+    "treatment_effects",
 ]
+

@@ -50,6 +50,19 @@ def aeq_times(times: np.ndarray, tolerance: float = AEQ_TOLERANCE) -> np.ndarray
     return aeq_codes(times, tolerance)[0]
 
 
+def _unique_inverse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(x, return_inverse=True)`` of a 1-D float array, by hashing (pandas
+    ``factorize``, O(n)) and sorting only the distinct values: at a million rows about 4x
+    faster than numpy's full sort, with the same sorted values and codes. Arrays where the
+    two could differ (a NaN, a negative zero) take numpy's path."""
+    if x.ndim != 1 or x.size < 1000 or np.isnan(x).any() or (
+            (x == 0) & np.signbit(x)).any():
+        y, inv = np.unique(x, return_inverse=True)
+        return y, inv.ravel()
+    codes, uniques = pd.factorize(x, sort=True)
+    return np.asarray(uniques, dtype=float), codes.astype(np.intp, copy=False)
+
+
 def aeq_codes(
     times: np.ndarray, tolerance: float = AEQ_TOLERANCE
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -58,7 +71,7 @@ def aeq_codes(
     An infinite time (a censoring at Inf, which R accepts) is kept as it is and takes no
     part in the tolerance (R ``aeqSurv`` looks at finite times only)."""
     x = np.asarray(times, dtype=float)
-    y, inv = np.unique(x, return_inverse=True)
+    y, inv = _unique_inverse(x)
     inv = inv.ravel()
     fin = np.isfinite(y)
     if tolerance > 0 and fin.sum() > 1:

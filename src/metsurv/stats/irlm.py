@@ -138,6 +138,10 @@ def _factor_levels(col: str, s: pd.Series) -> list:
 
 
 def _as_categorical(s: pd.Series, levels: list) -> pd.Series:
+    if isinstance(s.dtype, pd.CategoricalDtype) and list(s.cat.categories) == levels:
+        # already these categories: the same codes, without a round trip through objects
+        return pd.Series(pd.Categorical.from_codes(s.cat.codes.to_numpy(), categories=levels),
+                         index=s.index)
     values = s.astype(object).where(s.notna(), None)
     return pd.Series(pd.Categorical(values, categories=levels), index=s.index)
 

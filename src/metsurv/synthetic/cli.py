@@ -147,7 +147,8 @@ def check_output_folder(out: str | Path, dialect: str | None = None,
 
 def synth_command(preset: str = "irlm1997", n: int | None = None, seed: int = 0,
                   dialect: str | None = None, outcome: Outcome = "calibrated",
-                  out: str | Path = "synthetic", force: bool = False) -> Path:
+                  out: str | Path = "synthetic", force: bool = False,
+                  treatment_effect: float | None = None) -> Path:
     """Generate a cohort and write it to directory ``out``; return ``out``.
 
     Writes ``patients.csv``, ``resections.csv`` (or, with ``dialect``, the registry's own
@@ -160,13 +161,26 @@ def synth_command(preset: str = "irlm1997", n: int | None = None, seed: int = 0,
     above the current one (:func:`check_output_folder`); other files in ``out`` are never
     touched.
 
+    ``treatment_effect`` (a log HR, with ``outcome="ph"``): a confounded VATS-vs-thoracotomy
+    treatment (:func:`metsurv.synthetic.model.generate`); the manifest records it under
+    ``true_parameters["treatment"]``. A treatment effect with another outcome model raises
+    :class:`~metsurv.errors.CohortError` before anything is written.
+
     >>> import tempfile
     >>> d = synth_command("sarcoma", n=50, seed=1, out=tempfile.mkdtemp())
     >>> sorted(p.name for p in d.iterdir())
     ['manifest.json', 'patients.csv', 'resections.csv']
     """
+    if treatment_effect is not None and outcome != "ph":
+        raise CohortError(f"--treatment-effect {treatment_effect:g} needs --outcome ph (the "
+                          f"model with stated true log HRs), not --outcome {outcome}; nothing "
+                          f"was written")
     check_output_folder(out, dialect, force)  # before the (possibly long) generation
-    cohort = generate(preset, n=n, seed=seed, outcome=outcome)
+    if treatment_effect is None:
+        cohort = generate(preset, n=n, seed=seed, outcome=outcome)
+    else:
+        cohort = generate(preset, n=n, seed=seed, outcome=outcome,
+                          treatment_effect=treatment_effect)
     target = Path(out)
     check_output_folder(out, dialect, force)  # again: the folder may have changed meanwhile
     target.mkdir(parents=True, exist_ok=True)

@@ -155,6 +155,37 @@ class PHModel:
 
 
 @dataclass(frozen=True)
+class TreatmentModel:
+    """Confounded assignment of the surgical approach (``generate(..., treatment_effect=)``).
+
+    Among the patients whose drawn approach is ``treated`` or ``control`` (the others keep
+    their draw), P(treated) = expit(intercept + x . coef) over the dummies of ``coef``
+    (:func:`term` keys): fewer metastases, a longer DFI and unilateral disease favour VATS.
+    The number of metastases and the DFI also carry true log HRs in the ``ph`` model, so they
+    confound the comparison; laterality drives only the assignment (it is correlated with the
+    number of metastases). Not a field of :class:`Preset`: a draw without a treatment effect
+    (and its manifest) stays exactly what it was before this model existed.
+    """
+
+    treated: str = "vats"
+    control: str = "thoracotomy"
+    column: str = "approach"
+    intercept: float = 1.0
+    coef: dict[str, float] = field(default_factory=lambda: {
+        term("n_metastases_group", NMET_2_3): -1.2,
+        term("n_metastases_group", NMET_4): -2.4,
+        term("dfi_group", DFI_EARLY): -1.4,
+        term("dfi_group", DFI_MID): -0.7,
+        term("laterality", "bilateral"): -0.8,
+    })
+
+
+#: The treatment-assignment model every preset uses (strong confounding: the unadjusted
+#: VATS-vs-thoracotomy HR is visibly biased at 4,000 patients).
+TREATMENT = TreatmentModel()
+
+
+@dataclass(frozen=True)
 class Course:
     """Recurrence and repeat metastasectomy, drawn given the latent death times.
 

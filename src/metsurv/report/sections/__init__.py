@@ -13,12 +13,14 @@ from __future__ import annotations
 import dataclasses
 import warnings
 
+from metsurv.report._cache import frame_cache
 from metsurv.report.analysis import Analysis
 from metsurv.report.config import ReportConfig
 from metsurv.report.counts import GroupCounts
 from metsurv.report.document import Section
 from metsurv.report.sections import (
     cohort,
+    compare,
     competing,
     cox,
     irlm,
@@ -34,7 +36,8 @@ __all__ = ["compose"]
 
 def compose(config: ReportConfig, analysis: Analysis) -> list[Section]:
     """Every section of the report, in order: cohort, survival by factor, Cox models, the
-    IRLM battery, competing risks, the landmark analysis, the published series, Methods;
+    IRLM battery, competing risks, the landmark analysis, the treatment comparison, the
+    published series, Methods;
     a section the config does not ask for or the data cannot support is one line saying
     why.
 
@@ -43,14 +46,16 @@ def compose(config: ReportConfig, analysis: Analysis) -> list[Section]:
     the same sections.
     """
     cfg = config
-    analysis = dataclasses.replace(analysis, counts=GroupCounts.of(
-        cfg, analysis.patients, Suppression(cfg.suppress_below)))
-    out = [cohort.section(cfg, analysis), survival.section(cfg, analysis),
-           cox.section(cfg, analysis), irlm.section(cfg, analysis)]
-    # asked for or not, each section is there: shown, or the line that says why not
-    out.append(competing.section(cfg, analysis))
-    out.append(landmark.section(cfg, analysis))
-    out.append(published.section(cfg, analysis))
+    with frame_cache():  # subsets and level codes of the patients computed once
+        analysis = dataclasses.replace(analysis, counts=GroupCounts.of(
+            cfg, analysis.patients, Suppression(cfg.suppress_below)))
+        out = [cohort.section(cfg, analysis), survival.section(cfg, analysis),
+               cox.section(cfg, analysis), irlm.section(cfg, analysis)]
+        # asked for or not, each section is there: shown, or the line that says why not
+        out.append(competing.section(cfg, analysis))
+        out.append(landmark.section(cfg, analysis))
+        out.append(compare.section(cfg, analysis))
+        out.append(published.section(cfg, analysis))
     supp = analysis.counts.supp
     if supp.conflicts:  # a bug: two outputs counted one group differently (both hidden)
         warnings.warn(f"small-cell suppression: {len(supp.conflicts)} group(s) counted "

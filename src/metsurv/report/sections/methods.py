@@ -50,6 +50,23 @@ def methods_text(cfg: ReportConfig, cohort: Any, sections: list[Section]) -> str
                      + ", ".join(f"{t:g}" for t in cfg.landmark_times)
                      + " months (Anderson, Cain and Gelber 1983), avoiding immortal-time "
                      "bias.")
+    if "compare" in shown and cfg.compare is not None:
+        spec = cfg.compare
+        weights = ("stabilised inverse probability of treatment weights for the "
+                   + ("average treatment effect in the treated" if spec.estimand == "ATT" else
+                      "average treatment effect") if spec.method == "iptw" else
+                   "overlap weights")
+        parts.append(
+            "Treatments were compared with propensity scores from a logistic model of "
+            f"treatment on the confounders and {weights}; balance was assessed with "
+            "standardized mean differences (threshold 0.1), and the effect estimated with "
+            "weighted Kaplan-Meier curves, a weighted Cox model with a robust (sandwich) "
+            "variance and the difference in restricted mean survival time, beside the "
+            "unadjusted comparison."
+            + (f" Missing confounder values were imputed {spec.impute} times by chained "
+               "equations including the treatment, the event indicator and the Nelson-Aalen "
+               "cumulative hazard (White and Royston 2009), and estimates were pooled with "
+               "Rubin's rules." if spec.impute else ""))
     if any(item.name.startswith("ph_rmst_") for s in sections for item in s.items):
         parts.append("Where proportional hazards were rejected (cox.zph p < 0.05), the scaled "
                      "Schoenfeld residuals were plotted against time and the restricted mean "

@@ -129,11 +129,14 @@ def _design(frame: pd.DataFrame, covariates: Sequence[str], reference: Mapping[s
     refs: dict[str, Any] = {}
     effects: dict[str, tuple[list[np.ndarray], list[str]]] = {}
     full: dict[str, tuple[list[np.ndarray], list[str]]] = {}
+    coding = contrast_coded(covariates)
+    # one indicator per level only for the factors that need it (see _all_levels)
+    needs_full = {v for term, contrasts in zip(covariates, coding, strict=True)
+                  for v, c in zip(term.split(":"), contrasts, strict=True) if not c}
     for var in variables(covariates):
         effects[var] = _main_effect(frame, var, reference, refs, unused)
-        if _is_categorical(frame[var]):
+        if var in needs_full and _is_categorical(frame[var]):
             full[var] = _all_levels(frame, var, unused)
-    coding = contrast_coded(covariates)
     for term, contrasts in zip(covariates, coding, strict=True):
         parts = term.split(":")
         pick = [effects[v] if c or v not in full else full[v]

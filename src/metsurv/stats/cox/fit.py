@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.stats import chi2
+from threadpoolctl import threadpool_limits
 
 from ...errors import DataError
 from .._result import warn
@@ -289,8 +290,13 @@ def cox(
     _check_magnitudes(design)
     s, stratum_labels = _strata(sd.frame, strata_cols, sd.time.size)
     X = design.X
-    risk = _Risk(X, sd.time, sd.event, s, efron=ties == "efron", start=sd.start, w=w)
-    fit = newton(risk, iter_max=iter_max, eps=eps, toler_chol=toler_chol)
+    # One BLAS thread: the sums over risk sets then come out bit for bit the same on any
+    # machine (a threaded BLAS splits them by its thread count), and the fit is faster
+    # (measured at n 1e6 on 2 cores: analyse 39.8 s -> 32.9 s)
+    with threadpool_limits(1, user_api="blas"):
+        risk = _Risk(X, sd.time, sd.event, s, efron=ties == "efron", start=sd.start, w=w,
+                     code=sd.time_code)
+        fit = newton(risk, iter_max=iter_max, eps=eps, toler_chol=toler_chol)
     notes: list[str] = []
     sing = fit.singular if iter_max > 0 else np.zeros(risk.p, dtype=bool)
     ok = ~sing

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2, rankdata
 
+from .._times import _unique_inverse
 from .newton import solve_quad
 from .result import _ZPH_AXES, PHTestResult
 
@@ -84,7 +85,7 @@ def cox_zph(fit: CoxResult, transform: str = "km") -> PHTestResult:
     p = risk.p
     if transform == "km":
         # KM of everyone, left-continuous, at each subject's (stop) time
-        ut, inv = np.unique(risk.t, return_inverse=True)
+        ut, inv = _unique_inverse(risk.t)
         deaths = np.bincount(inv, risk.e)
         nrisk = np.cumsum(np.bincount(inv)[::-1])[::-1]
         if risk.start is not None:  # at risk at t: start < t <= stop
@@ -110,19 +111,22 @@ def cox_zph(fit: CoxResult, transform: str = "km") -> PHTestResult:
     for i, st in enumerate(risk.strata):
         if st.d.size == 0:
             continue
-        z = risk.steps(beta, st, second=True)
         rows = st.rows
         X = risk.X[rows]
         gt = g[rows][st.starts[st.ev_blocks]][st.sub_block]  # g at each sub-step
         sw = st.sub_w  # mean case weight of the tied deaths (R zph1: wtave)
-        u2 += (g[rows] * risk.we[rows]) @ X - (gt * sw) @ z["mean"]
         block = np.zeros((2 * p, 2 * p))
-        for j, k in risk.pairs:
-            v = z[f"v{j}_{k}"]
-            for a, b, w in ((0, 0, sw), (0, p, sw * gt), (p, p, sw * gt * gt)):
+        sw_gt = sw * gt
+        weights = ((0, 0, sw), (0, p, sw_gt), (p, p, sw_gt * gt))
+
+        def add_pair(j: int, k: int, v: np.ndarray, block=block, weights=weights) -> None:
+            for a, b, w in weights:  # each sub-step's covariance, weighted by g(t)^0,1,2
                 val = float(np.sum(w * v))
                 block[a + j, b + k] = block[a + k, b + j] = val
                 block[b + k, a + j] = block[b + j, a + k] = val
+
+        z = risk.steps(beta, st, second=True, pair=add_pair)
+        u2 += (g[rows] * risk.we[rows]) @ X - (gt * sw) @ z["mean"]
         imat += block
         # Schoenfeld residuals: x minus the mean of the Efron sub-step means
         mean_of_means = np.column_stack(
