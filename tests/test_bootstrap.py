@@ -85,6 +85,7 @@ def test_intervals_follow_the_boot_ci_formulas(frame):
     assert t[5] == float(np.median(frame["os_months"].to_numpy()[rows]))
 
 
+@pytest.mark.filterwarnings("ignore:statistic. not estimable")
 def test_deterministic_by_seed_and_failures_counted(frame):
     assert frame["os_months"].iloc[0] >= frame["os_months"].iloc[1]  # t0 itself computable
     a = bootstrap(frame, _mean_or_fail, replicates=30, seed=9, progress=False)
@@ -109,3 +110,47 @@ def _mean_or_fail(d: pd.DataFrame) -> float:
     if d["os_months"].iloc[0] < d["os_months"].iloc[1]:  # about half the resamples
         raise ValueError("deliberate failure")
     return float(d["os_months"].mean())
+
+
+def _mean_nan_or_fail(d: pd.DataFrame) -> dict[str, float]:
+    first, second = d["os_months"].iloc[0], d["os_months"].iloc[1]
+    if first < second and d["os_months"].iloc[2] < second:  # some resamples fail outright
+        raise ValueError("deliberate failure")
+    return {"mean": float(d["os_months"].mean()),
+            "sometimes": float("nan") if first < second else float(d["os_months"].max())}
+
+
+def test_not_estimable_resamples_warned(frame):
+    """Counts: resamples where a statistic is NaN or the resample failed, B - n of
+    to_frame()."""
+    with pytest.warns(UserWarning, match="sometimes: not estimable in"):
+        res = bootstrap(frame, _mean_nan_or_fail, replicates=40, seed=1, progress=False)
+    tab = res.to_frame().set_index("statistic")
+    assert 0 < res.n_failed and 0 < tab.at["mean", "n"] < 40
+    k_mean, k_some = 40 - tab.at["mean", "n"], 40 - tab.at["sometimes", "n"]
+    assert k_some > k_mean == res.n_failed
+    assert res.warnings == (
+        f"mean: not estimable in {k_mean} of 40 resamples; SE and intervals use the other "
+        f"{40 - k_mean}",
+        f"sometimes: not estimable in {k_some} of 40 resamples; SE and intervals use the "
+        f"other {40 - k_some}")
+    assert res.to_dict()["warnings"] == list(res.warnings)
+
+
+def test_bootstrap_cox_absent_level_warned():
+    """120 irlm1997 patients: the few N1/N2 patients are absent from some resamples (NaN,
+    as cox() gives): one warning per such term, with k = B - n."""
+    import metsurv
+
+    c = generate("irlm1997", n=120, seed=1, outcome="ph")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cohort = metsurv.load_cohort(c.patients, resections=c.resections)
+        res = bootstrap_cox(cohort, ["nodal_status", "dfi_group"], replicates=200, seed=0,
+                            progress=False)
+    tab = res.to_frame()
+    short = tab.loc[tab["n"] < 200]
+    assert len(short) > 0
+    assert res.warnings == tuple(
+        f"{r.statistic}: not estimable in {200 - r.n} of 200 resamples; SE and intervals "
+        f"use the other {r.n}" for r in short.itertuples())

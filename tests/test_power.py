@@ -239,3 +239,107 @@ def test_cli_bad_input_one_line(capsys, argv, match):
     code, out, err = _cli(capsys, *argv)
     assert code == 2 and out == ""
     assert match in err and err.count("\n") == 1
+    assert "metsurv: metsurv" not in err and "power: power:" not in err
+
+
+# -------------------------------------------------- CLI fixes of a new user's test run
+def test_cli_preset_refuses_another_hr(capsys):
+    """One answer, one HR: --hr 0.9 with --preset sarcoma (conditional HR exp(-0.7)) is
+    refused before anything is simulated, naming both HRs."""
+    code, out, err = _cli(capsys, "--hr", "0.9", "--simulate", "--preset", "sarcoma",
+                          "--contrast", "leiomyosarcoma", "--n", "150", "--replicates", "10",
+                          "--seed", "1")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("metsurv: power: --hr 0.9 ")
+    assert "0.4966" in err and "conditional" in err and "leave out --hr" in err
+
+
+def test_cli_preset_uses_the_models_conditional_hr(capsys):
+    """Oracle: Schoenfeld's formula at the model's HR exp(-0.7) (the preset's stated truth)
+    with the preset's drawn allocation; --hr equal to it (4 digits) gives the same answer."""
+    base = ["--preset", "sarcoma", "--contrast", "leiomyosarcoma", "--json"]
+    code, out, err = _cli(capsys, *base)
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["hr"] == math.exp(-0.7)
+    assert d["events_exact"] == pytest.approx(
+        events_required(math.exp(-0.7), 0.05, 0.8, d["allocation"]), rel=1e-12)
+    assert "conditional HR exp(-0.7)" in d["hr_source"]
+    code, out2, err = _cli(capsys, "--hr", "0.4966", *base)
+    assert code == 0, err
+    assert json.loads(out2) == d
+    code, text, _ = _cli(capsys, *base[:-1])
+    assert "HR 0.4966 (the conditional HR exp(-0.7) of leiomyosarcoma=True" in text
+    code, out, _ = _cli(capsys, "--hr", "0.75", "--json")
+    assert json.loads(out)["hr_source"] == "--hr"
+
+
+def _user_files(root: Path) -> dict[Path, bytes]:
+    (root / "figures").mkdir(parents=True)
+    files = {root / "figures" / "power_curve.svg": b"<svg>mine</svg>",
+             root / "power_replicates.csv": b"my,own\n1,2\n", root / "notes.txt": b"keep"}
+    for path, data in files.items():
+        path.write_bytes(data)
+    return files
+
+
+def test_cli_out_refuses_existing_files_before_simulating(capsys, tmp_path, monkeypatch):
+    import metsurv.power
+
+    files = _user_files(tmp_path)
+
+    def boom(*args, **kwargs):
+        raise AssertionError("simulated before checking --out")
+
+    monkeypatch.setattr(metsurv.power, "simulate_power", boom)
+    code, out, err = _cli(capsys, "--hr", "0.7", "--median", "24", "--follow-up", "12",
+                          "--simulate", "--n", "60", "--replicates", "4", "--quiet",
+                          "--out", str(tmp_path))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("metsurv: power: --out ")
+    assert "figures/power_curve.svg, power_replicates.csv" in err and "--force" in err
+    assert all(path.read_bytes() == data for path, data in files.items())
+    assert not (tmp_path / "figures" / "power_curve.png").exists()
+
+
+def test_cli_out_force_overwrites_exactly_its_files(capsys, tmp_path):
+    files = _user_files(tmp_path)
+    code, out, err = _cli(capsys, "--hr", "0.7", "--median", "24", "--follow-up", "12",
+                          "--simulate", "--n", "60", "--replicates", "4", "--quiet",
+                          "--out", str(tmp_path), "--force", "--json")
+    assert code == 0, err
+    assert (tmp_path / "notes.txt").read_bytes() == files[tmp_path / "notes.txt"]
+    rows = (tmp_path / "power_replicates.csv").read_text().splitlines()
+    assert len(rows) == 5 and "replicate" in rows[0]  # header + 4 replicates, not the user's
+    assert (tmp_path / "figures" / "power_curve.svg").stat().st_size > 1000
+    for ext in ("png", "pdf"):
+        assert (tmp_path / "figures" / f"power_curve.{ext}").exists()
+    code, _, err = _cli(capsys, "--hr", "0.7", "--force")
+    assert code == 2 and "add --out" in err
+
+
+def test_cli_n_list_is_deduped_and_sorted(capsys):
+    from metsurv.cli.power import _sizes
+
+    assert _sizes("150,150,100") == [100, 150]
+    code, out, err = _cli(capsys, "--hr", "0.7", "--median", "24", "--follow-up", "12",
+                          "--simulate", "--n", "150,150,100", "--replicates", "4", "--quiet",
+                          "--json")
+    assert code == 0, err
+    assert [s["n"] for s in json.loads(out)["simulated_power"]] == [100, 150]
+
+
+def test_cli_simulate_error_has_one_prefix(capsys):
+    """`metsurv simulate` through the CLI's one error path: "metsurv: simulate: ..." once."""
+    from metsurv.cli import _Parser
+    from metsurv.cli import simulate as cmd
+    from metsurv.cli._errors import run
+
+    parser = _Parser(prog="metsurv")
+    cmd.add_parser(parser.add_subparsers(dest="command", required=True, parser_class=_Parser))
+    args = parser.parse_args(["simulate", "--preset", "lung", "--n", "50", "--analysis", "cox",
+                              "--replicates", "2"])
+    capsys.readouterr()
+    assert run(args.func, args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("metsurv: simulate: ") and err.count("metsurv") == 1, err

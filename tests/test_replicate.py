@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 from metsurv.errors import CohortError
-from metsurv.replicate import ReplicateResult, replicate_rng, run_replicates
+from metsurv.replicate import SCHEDULER_TIMEOUT, ReplicateResult, replicate_rng, run_replicates
 
 ROOT = Path(__file__).resolve().parents[1]
 DASK = Path(sys.executable).with_name("dask")
@@ -308,3 +308,38 @@ def test_killed_worker_loses_and_duplicates_nothing(scheduler):
     assert outputs(res) == outputs(base)
     with pytest.raises(ProcessLookupError):
         os.kill(victim, 0)
+
+
+def test_a_web_server_at_the_address_is_refused_within_the_limit():
+    """A wrong port (the dashboard, any HTTP server) answered the handshake with garbage and
+    hung for minutes (a new user's report): refused with the address, in bounded time."""
+    import http.server
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.server_address[1]}"
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(CohortError, match="cannot reach a Dask scheduler at tcp://127"):
+            run_replicates(draws, 3, seed=1, scheduler=address, progress=False)
+    finally:
+        server.shutdown()
+    assert time.monotonic() - t0 < 3 * SCHEDULER_TIMEOUT + 10
+
+
+@pytest.mark.parametrize("address", ["nonsense address", "tcp://host:port:9"])
+def test_a_malformed_address_is_refused_at_once(address):
+    with pytest.raises(CohortError, match="is not a scheduler address"):
+        run_replicates(draws, 3, seed=1, scheduler=address, progress=False)
+
+
+def _empty_on_odd(rng, k):
+    return [] if k % 2 else {"x": float(rng.random())}
+
+
+def test_a_replicate_returning_no_rows_is_a_failure_not_lost():
+    res = run_replicates(_empty_on_odd, 6, seed=2, progress=False)
+    assert res.table["replicate"].tolist() == [0, 2, 4]
+    assert res.failed["replicate"].tolist() == [1, 3, 5]
+    assert res.failed["error"].str.contains("no rows").all()

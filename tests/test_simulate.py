@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import metsurv.simulate
 from metsurv.cli import _Parser
 from metsurv.cli import simulate as simulate_cli
 from metsurv.cli._errors import run
-from metsurv.simulate import _replicate, cox_truth, simulate, summarise
+from metsurv.errors import DataError
+from metsurv.simulate import MIN_N, _cox_bad, _replicate, _row, cox_truth, simulate, summarise
 
 TABLE = pd.DataFrame({
     "replicate": [0, 1, 2, 3, 4, 0, 1, 2, 3, 4],
@@ -121,13 +124,105 @@ def test_json_keys_and_determinism(capsys, cox_study):
     assert capsys.readouterr().out != outs[0]
 
 
-def test_failures_counted_and_listed():
-    """A covariate absent from the data makes every replicate fail: listed, not dropped."""
-    res = simulate("irlm1997", 200, "cox", 3, seed=1, covariates=["no_such_column"],
-                   progress=False)
+def test_bad_covariate_refused_before_running(capsys):
+    """A covariate that is not a column of the loaded cohort: DataError naming it and the
+    valid columns, before any replicate runs, and no non-collapsibility warning."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(DataError, match="'no_such_column'.*valid columns: .*dfi_group"):
+            simulate("irlm1997", 200, "cox", 3, seed=1, covariates=["no_such_column"],
+                     progress=False)
+    assert not [w for w in caught if "collapsib" in str(w.message)]
+    with pytest.raises(DataError, match="'nope'"):  # an interaction's columns are checked
+        simulate("irlm1997", 200, "cox", 3, covariates=["dfi_group:nope"], progress=False)
+    capsys.readouterr()
+    assert main(["simulate", "--preset", "irlm1997", "--analysis", "cox", "--covariates",
+                 "nope", "--n", "200", "--replicates", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "'nope'" in err and "dfi_group" in err
+
+
+def test_too_few_patients_refused(capsys):
+    with pytest.raises(ValueError, match=f"at least {MIN_N} patients"):
+        simulate("irlm1997", MIN_N - 1, "cox", 3, progress=False)
+    assert main(["simulate", "--preset", "irlm1997", "--analysis", "cox", "--n", "1",
+                 "--replicates", "3"]) == 2
+    assert "at least 20 patients" in capsys.readouterr().err
+
+
+def _fail_some(rng, index, design):
+    if index in (0, 3):
+        raise ZeroDivisionError(f"deliberate failure {index}")
+    return _replicate(rng, index, design)
+
+
+def _fail_all(rng, index, design):
+    raise ZeroDivisionError("deliberate failure")
+
+
+def test_every_replicate_failed_raises(monkeypatch, capsys):
+    monkeypatch.setattr(metsurv.simulate, "_replicate", _fail_all)
+    with pytest.raises(DataError, match="all 3 replicates failed .*deliberate failure"):
+        simulate("irlm1997", 50, "logrank", 3, progress=False)
+    assert main(["simulate", "--preset", "irlm1997", "--analysis", "logrank", "--n", "50",
+                 "--replicates", "3"]) == 2
+    assert "all 3 replicates failed" in capsys.readouterr().err
+
+
+def test_some_replicates_failed_warned(monkeypatch):
+    monkeypatch.setattr(metsurv.simulate, "_replicate", _fail_some)
+    with pytest.warns(UserWarning, match="2 of 6 replicates failed"):
+        res = simulate("irlm1997", 100, "logrank", 6, seed=2, progress=False)
     d = res.to_dict()
-    assert d["n_failed"] == 3 and [f["replicate"] for f in d["failed"]] == [0, 1, 2]
-    assert "no_such_column" in d["failed"][0]["error"]
+    assert d["n_failed"] == 2 and [f["replicate"] for f in d["failed"]] == [0, 3]
+    assert any(w.startswith("2 of 6 replicates failed (first error: ZeroDivisionError: "
+                            "deliberate failure 0); the summary covers the other 4 only")
+               for w in d["warnings"])
+    assert d["summary"][0]["rejection"]["estimate"] is not None
+
+
+class _Fit:
+    terms = ("a", "b", "c", "d")
+    coef = np.array([0.5, 19.0, np.nan, 0.3])
+    se = np.array([0.1, 3000.0, np.nan, 0.0])
+    warnings = ("Loglik converged before variable 2 (b); coefficient may be infinite",)
+
+
+def test_bad_cox_terms_flagged():
+    """Not estimable (NaN), SE 0, and a term named in R's monotone-likelihood warning."""
+    assert _cox_bad(_Fit()) == {"b": "coefficient may be infinite", "c": "not estimable",
+                                "d": "SE 0 or non-finite"}
+    r = _row("d", 0.0, 0.3, 0.0, 0.3, 0.3, float("nan"))
+    assert math.isnan(r["estimate"]) and r["excluded"] == "SE 0 or non-finite"
+
+
+def test_bad_fits_left_out_of_summary():
+    """sarcoma, 30 patients: nodal_status[N1] (few patients) is not estimable or separated
+    in some replicates; those rows are NaN, counted in a warning, and not summarised."""
+    with pytest.warns(UserWarning, match="bad fits left out"):
+        res = simulate("sarcoma", 30, "cox", 20, seed=0, progress=False)
+    t = res.table
+    bad = t.loc[t["excluded"] != ""]
+    assert len(bad) > 0 and bad["estimate"].isna().all() and bad["se"].isna().all()
+    assert bad["p"].isna().all()
+    good = t.loc[t["excluded"] == ""]
+    assert np.isfinite(good["estimate"]).all() and (good["se"] > 0).all()
+    per = bad.groupby("term").size()
+    by_term = {s["term"]: s for s in res.summary}
+    for term, k in per.items():
+        assert by_term[term]["n"] == 20 - k
+        assert f"{term}: {k}" in res.warnings[-1]
+
+
+def test_treatment_effect_not_analysed_warned():
+    with pytest.warns(UserWarning, match="only changes the data"):
+        res = simulate("irlm1997", 60, "logrank", 2, treatment_effect=0.5, progress=False)
+    assert any("only changes the data" in w for w in res.warnings)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = simulate("irlm1997", 60, "logrank", 2, treatment_effect=0.5,
+                       covariates=["approach"], progress=False)
+    assert not any("only changes the data" in str(w.message) for w in caught)
 
 
 def test_naive_is_biased_and_counting_process_not():

@@ -7,7 +7,7 @@
 
 from importlib import metadata as _metadata
 
-from metsurv import schema
+from metsurv import clinical, schema
 from metsurv.cohort import Cohort
 from metsurv.errors import CohortError
 from metsurv.io import SqlSource, load_cohort, read_mapping
@@ -18,5 +18,5 @@ try:
 except _metadata.PackageNotFoundError:  # running from a source tree without install
     __version__ = "0.0.0"
 
-__all__ = ["Cohort", "CohortError", "ReplicateResult", "SqlSource", "__version__",
+__all__ = ["Cohort", "CohortError", "clinical", "ReplicateResult", "SqlSource", "__version__",
            "load_cohort", "read_mapping", "replicate_rng", "run_replicates", "schema"]

@@ -19,6 +19,7 @@ each resample is refitted by :mod:`metsurv.stats.cox.refit` (the engine of
 
 from __future__ import annotations
 
+import warnings as _warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,24 @@ class BootstrapResult:
     def n_failed(self) -> int:
         return int(len(self.failed))
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """One line per statistic that is NaN (or whose resample failed) in k of the B
+        resamples: "<name>: not estimable in k of B resamples; SE and intervals use the
+        other B-k" (a factor level absent from a resample, a separated fit: the SE and
+        intervals then describe the resamples where it was estimable, which may
+        understate the spread)."""
+        total = int(len(self.replicates)) + self.n_failed
+        out = []
+        for name in self.t0:
+            t = self.replicates[name].to_numpy(float) if name in self.replicates else \
+                np.zeros(0)
+            k = total - int(np.isfinite(t).sum())
+            if k:
+                out.append(f"{name}: not estimable in {k} of {total} resamples; SE and "
+                           f"intervals use the other {total - k}")
+        return tuple(out)
+
     def to_frame(self) -> pd.DataFrame:
         """Per statistic: ``estimate`` (t0), ``bias`` (mean(t*) - t0), ``se`` (SD of t*,
         divisor R - 1 as R ``sd``), ``normal_lower``/``normal_upper`` (R ``boot.ci`` "norm":
@@ -90,7 +109,15 @@ class BootstrapResult:
                            "n_failed": self.n_failed, "seed": self.seed,
                            "conf_level": self.conf_level, "n_resampled": self.n_resampled,
                            "statistics": self.to_frame().to_dict("records"),
-                           "failed": self.failed.astype(str).to_dict("records")})
+                           "failed": self.failed.astype(str).to_dict("records"),
+                           "warnings": list(self.warnings)})
+
+
+def _warned(result: BootstrapResult) -> BootstrapResult:
+    """Issue the result's warnings (kept in ``result.warnings`` too) as UserWarnings."""
+    for w in result.warnings:
+        _warnings.warn(w, UserWarning, stacklevel=3)
+    return result
 
 
 def _as_dict(value: Any) -> dict[str, float]:
@@ -156,7 +183,8 @@ def bootstrap(data: Any, statistic: Callable[[pd.DataFrame], Any], replicates: i
     Returns
     -------
     BootstrapResult
-        ``to_frame()``: estimate, bias, SE, normal and percentile limits per statistic.
+        ``to_frame()``: estimate, bias, SE, normal and percentile limits per statistic;
+        ``warnings``: each statistic NaN or failed in some resamples, with the count.
 
     Raises
     ------
@@ -175,7 +203,8 @@ def bootstrap(data: Any, statistic: Callable[[pd.DataFrame], Any], replicates: i
     res = run_replicates(partial(_boot_one, frame=frame, statistic=statistic),
                          int(replicates), seed, workers=workers, scheduler=scheduler,
                          progress=progress)
-    return BootstrapResult(t0, res.table, res.failed, len(frame), float(conf_level), res.seed)
+    return _warned(BootstrapResult(t0, res.table, res.failed, len(frame), float(conf_level),
+                                   res.seed))
 
 
 def _cox_one(rng: np.random.Generator, index: int, design: Any) -> dict[str, float]:
@@ -242,4 +271,5 @@ def bootstrap_cox(data: Any, covariates: Sequence[str], replicates: int = 1000, 
     t0 = dict(zip(design.names, (float(c) for c in coef), strict=True))
     res = run_replicates(partial(_cox_one, design=design), int(replicates), seed,
                          workers=workers, scheduler=scheduler, progress=progress)
-    return BootstrapResult(t0, res.table, res.failed, design.n, float(conf_level), res.seed)
+    return _warned(BootstrapResult(t0, res.table, res.failed, design.n, float(conf_level),
+                                   res.seed))

@@ -21,6 +21,7 @@ True
 from __future__ import annotations
 
 import math
+import re
 import sys
 import time
 import uuid
@@ -88,6 +89,9 @@ def _rows_of(out: Any) -> list[dict[str, Any]]:
     if not isinstance(rows, (list, tuple)) or not all(isinstance(r, Mapping) for r in rows):
         raise TypeError(f"the replicate function returned {type(out).__name__}; "
                         "return a dict (one row) or a list of dicts")
+    if not rows:  # else the replicate would be in neither the table nor the failures
+        raise TypeError("the replicate function returned no rows (an empty list); return "
+                        "at least one dict, or raise to record a failure")
     clean = []
     for row in rows:
         for key, value in row.items():
@@ -389,14 +393,7 @@ def _on_dask(fn: Callable[..., Any], args: tuple[Any, ...], root: np.random.Seed
 
     cluster = None
     if scheduler is not None:
-        try:
-            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT, set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise CohortError(
-                f"cannot reach the Dask scheduler at {scheduler} within "
-                f"{SCHEDULER_TIMEOUT:g} s ({type(exc).__name__}); start one with "
-                f"'dask scheduler' and 'dask worker {scheduler}', or check the address"
-            ) from None
+        client = _connect(Client, scheduler)
         backend = f"dask:{scheduler}"
     else:
         try:
@@ -457,6 +454,43 @@ def _on_dask(fn: Callable[..., Any], args: tuple[Any, ...], root: np.random.Seed
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _connect(client_class: Any, scheduler: str) -> Any:
+    """A client of the scheduler at ``scheduler``, within a hard time limit: what answers at
+    a wrong address (a web server, the dashboard port) can make the handshake read garbage
+    or wait for ever, whatever the client's own timeout; the connection is made in a daemon
+    thread that is abandoned after ``3 * SCHEDULER_TIMEOUT`` seconds.
+
+    Raises
+    ------
+    CohortError
+        The address is not ``protocol://host:port`` or ``host:port``, or no scheduler
+        answered in time, naming the address.
+    """
+    import threading
+
+    fix = ("start one with 'dask scheduler' and 'dask worker ADDRESS', or check the "
+           "address (tcp://host:8786; 8787 is the dashboard, not the scheduler)")
+    if not re.fullmatch(r"([a-z]+://)?[^\s:/]+(:\d+)?", scheduler.strip()):
+        raise CohortError(f"--scheduler {scheduler!r} is not a scheduler address; {fix}")
+    box: dict[str, Any] = {}
+
+    def connect() -> None:
+        try:
+            box["client"] = client_class(scheduler, timeout=SCHEDULER_TIMEOUT,
+                                         set_as_default=False)
+        except BaseException as exc:  # noqa: BLE001 - garbage from a wrong server included
+            box["error"] = exc
+
+    thread = threading.Thread(target=connect, name="metsurv-connect", daemon=True)
+    thread.start()
+    thread.join(3 * SCHEDULER_TIMEOUT)
+    if "client" in box:
+        return box["client"]
+    why = (type(box["error"]).__name__ if "error" in box
+           else f"no answer after {3 * SCHEDULER_TIMEOUT:g} s")
+    raise CohortError(f"cannot reach a Dask scheduler at {scheduler} ({why}); {fix}")
 
 
 def _wait_workers(client: Any, expected: int, scheduler: str | None) -> int:

@@ -40,6 +40,7 @@ Analyses (``analysis=``):
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,10 +50,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metsurv.errors import DataError
+
 ANALYSES = ("cox", "logrank", "compare", "counting_process", "naive")
 #: default confounders of the ``compare`` analysis (the synthetic treatment's assignment)
 COMPARE_CONFOUNDERS = ("n_metastases_group", "dfi_group", "laterality")
 _Z975 = 1.959963984540054
+#: fewest patients per replicate: below this, factor levels go missing from most cohorts and
+#: the fits separate or fail, so the summary would describe the failures, not the method
+MIN_N = 20
+_INFINITE = re.compile(r"Loglik converged before variable [\d,]+ \((.*)\); coefficient may "
+                       r"be infinite")
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,9 @@ class SimulationResult:
     """A simulation study: per-replicate rows, failures and the performance summary.
 
     ``table`` has one row per replicate and term (``replicate``, ``term``, ``truth``,
-    ``estimate``, ``se``, ``lower``, ``upper``, ``p``); ``failed`` one row per failed
+    ``estimate``, ``se``, ``lower``, ``upper``, ``p``, ``excluded``: why a bad fit's
+    estimate was set to NaN and left out of the summary, "" otherwise); ``failed`` one
+    row per failed
     replicate (``replicate``, ``seed``, ``error``); ``summary`` the list of
     :func:`summarise`. ``to_dict()`` is the ``metsurv simulate --json`` object.
     """
@@ -183,9 +193,40 @@ def summarise(table: pd.DataFrame, alpha: float = 0.05) -> list[dict[str, Any]]:
 
 
 def _row(term: str, truth: float, estimate: float, se: float, lower: float, upper: float,
-         p: float) -> dict[str, Any]:
+         p: float, bad: str | None = None) -> dict[str, Any]:
+    """One table row; a bad fit (``bad``: why; or an estimate with a non-finite or zero SE)
+    gets estimate, se, limits and p NaN and the reason in ``excluded``."""
+    if bad is None:
+        if not math.isfinite(float(estimate)):
+            bad = "not estimable"
+        elif not (math.isfinite(float(se)) and float(se) > 0):
+            bad = "SE 0 or non-finite"
+    if bad:
+        estimate = se = lower = upper = p = float("nan")
     return {"term": term, "truth": float(truth), "estimate": float(estimate),
-            "se": float(se), "lower": float(lower), "upper": float(upper), "p": float(p)}
+            "se": float(se), "lower": float(lower), "upper": float(upper), "p": float(p),
+            "excluded": bad or ""}
+
+
+def _cox_bad(fit: Any) -> dict[str, str]:
+    """Terms of a :func:`metsurv.stats.cox` fit whose estimate must not be summarised, with
+    why: not estimable (NaN, R's NA), SE 0 or non-finite, or named in R's "Loglik
+    converged before variable k (term); coefficient may be infinite" (monotone likelihood;
+    every term when the unnamed "one or more coefficients may be infinite" is given)."""
+    bad: dict[str, str] = {}
+    for term, b, s in zip(fit.terms, fit.coef, fit.se, strict=True):
+        if not math.isfinite(float(b)):
+            bad[term] = "not estimable"
+        elif not (math.isfinite(float(s)) and float(s) > 0):
+            bad[term] = "SE 0 or non-finite"
+    for w in fit.warnings:
+        m = _INFINITE.search(w)
+        named = m.group(1).split(", ") if m else (
+            list(fit.terms) if "coefficients may be infinite" in w else [])
+        for term in named:
+            if term in fit.terms:
+                bad.setdefault(term, "coefficient may be infinite")
+    return bad
 
 
 def cox_truth(term: str, reference: dict[str, Any], log_hr: dict[str, float] | None) -> float:
@@ -237,14 +278,21 @@ def _replicate(rng: np.random.Generator, index: int, design: dict[str, Any]
         if analysis == "cox":
             fit = stats.cox(cohort, covariates)
             log_hr = None if ph is None else dict(ph["log_hr"])
+            treatment = c.manifest["true_parameters"].get("treatment")
+            if log_hr is not None and treatment:  # the synthetic treatment's stated effect
+                log_hr[f"{treatment['column']}={treatment['treated']}"] = float(
+                    treatment["log_hr"])
             z = _Z975
-            return [_row(term, cox_truth(term, fit.references, log_hr), b, s, b - z * s,
-                         b + z * s, 2 * _norm_sf(abs(b / s)))
-                    for term, b, s in zip(fit.terms, fit.coef, fit.se, strict=True)]
+            bad = _cox_bad(fit)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return [_row(term, cox_truth(term, fit.references, log_hr), b, s,
+                             b - z * s, b + z * s, 2 * _norm_sf(abs(b / s)) if s > 0
+                             else float("nan"), bad.get(term))
+                        for term, b, s in zip(fit.terms, fit.coef, fit.se, strict=True)]
         if analysis == "logrank":
             r = stats.logrank(cohort, covariates[0])
             nan = float("nan")
-            return [_row(covariates[0], nan, nan, nan, nan, nan, r.p)]
+            return [_row(covariates[0], nan, nan, nan, nan, nan, r.p, "")]
         if analysis == "compare":
             tr = c.manifest["true_parameters"]["treatment"]
             r = stats.compare_treatments(cohort, tr["column"], (tr["treated"], tr["control"]),
@@ -282,6 +330,27 @@ def _default_covariates(analysis: str, preset: str) -> list[str]:
     return []
 
 
+def _first_line(error: Any) -> str:
+    lines = [x.strip() for x in str(error).strip().splitlines() if x.strip()]
+    return lines[-1] if lines else ""
+
+
+def _check_columns(preset: str, outcome: str, treatment_effect: float | None,
+                   covariates: Sequence[str]) -> str:
+    """Check every column named by ``covariates`` (``a:b`` interactions split) against one
+    small cohort of the preset, generated and loaded as the replicates are; return the
+    synthetic treatment's column. Raises DataError naming the column and the valid ones."""
+    c, cohort = _cohort(preset, MIN_N, outcome, treatment_effect, np.random.default_rng(0))
+    valid = [col for col in cohort.patients.columns if col not in ("patient_id", "source_row")]
+    for term in covariates:
+        for col in term.split(":"):
+            if col not in valid:
+                raise DataError(f"covariate {col!r} is not a column of the loaded {preset} "
+                                f"cohort; valid columns: {', '.join(valid)}", column=col)
+    tr = c.manifest["true_parameters"].get("treatment") or {}
+    return str(tr.get("column", "approach"))
+
+
 def simulate(preset: str, n: int, analysis: str, replicates: int, seed: int = 0, *,
              outcome: str = "ph", treatment_effect: float | None = None,
              covariates: Sequence[str] | None = None, workers: int | None = None,
@@ -308,7 +377,8 @@ def simulate(preset: str, n: int, analysis: str, replicates: int, seed: int = 0,
         "ph"; the calibrated cure model has no stated truth: bias and coverage are NaN).
     treatment_effect : float, optional
         Conditional log HR of the synthetic treatment (needs ``outcome="ph"``; required by
-        ``compare``).
+        ``compare``). Accepted with any analysis, but an analysis that does not use the
+        treatment column (``approach``) only sees it in the data: a warning says so.
     covariates : sequence of str, optional
         Cox covariates, the log-rank grouping column (first), or the confounders of
         ``compare``; defaults per analysis.
@@ -328,7 +398,21 @@ def simulate(preset: str, n: int, analysis: str, replicates: int, seed: int = 0,
     ------
     ValueError
         Unknown analysis, preset or outcome; ``compare`` without a treatment effect;
-        fewer than 1 replicate or patient.
+        fewer than 1 replicate or :data:`MIN_N` patients.
+    DataError
+        A covariate that is not a column of the preset's loaded cohort (checked on one
+        small cohort before any replicate runs); every replicate failed (the count and
+        the first error).
+
+    Warns
+    -----
+    UserWarning
+        Also kept in ``warnings``: some replicates failed (the summary covers the others
+        only); bad fits (not estimable, SE 0 or non-finite, coefficient may be infinite)
+        left out of a term's summary, counted per term; a treatment effect the analysis
+        does not estimate (it only changes the data: ``cox`` without the treatment column,
+        ``logrank`` by another column, ``counting_process``, ``naive``); a Cox model
+        without some covariates of the ``ph`` model (non-collapsibility).
     """
     from metsurv.replicate import run_replicates
     from metsurv.synthetic import OUTCOMES, PRESETS, treatment_truth
@@ -339,9 +423,12 @@ def simulate(preset: str, n: int, analysis: str, replicates: int, seed: int = 0,
         raise ValueError(f"preset must be one of {', '.join(sorted(PRESETS))}, got {preset!r}")
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
-    if int(n) < 1 or int(replicates) < 1:
-        raise ValueError(f"n and replicates must be positive, got n={n}, "
-                         f"replicates={replicates}")
+    if int(replicates) < 1:
+        raise ValueError(f"replicates must be positive, got {replicates}")
+    if int(n) < MIN_N:
+        raise ValueError(f"n must be at least {MIN_N} patients per replicate, got {n}: with "
+                         "fewer, factor levels are missing from most cohorts and the fits "
+                         "fail or separate, so the summary would describe the failures")
     if analysis == "compare" and treatment_effect is None:
         raise ValueError("analysis 'compare' needs a treatment effect (--treatment-effect, "
                          "a log HR, with --outcome ph)")
@@ -351,7 +438,19 @@ def simulate(preset: str, n: int, analysis: str, replicates: int, seed: int = 0,
     covs = list(covariates) if covariates else _default_covariates(analysis, preset)
     if analysis in ("cox", "logrank") and not covs:
         raise ValueError(f"analysis {analysis!r} needs covariates")
+    treatment_col = _check_columns(preset, outcome, treatment_effect, covs)
     notes: list[str] = []
+    analysed = ((analysis == "cox" and any(treatment_col in t.split(":") for t in covs))
+                or (analysis == "logrank" and covs[0] == treatment_col)
+                or analysis == "compare")
+    if treatment_effect is not None and not analysed:
+        # kept (not refused): the effect still changes the data-generating mechanism, which
+        # is a legitimate scenario (e.g. the Cox model's performance when a treatment it
+        # omits acts on the outcome), but the user must know it is not estimated
+        notes.append(f"the treatment effect only changes the data ({treatment_col}); "
+                     f"analysis {analysis!r} does not analyse {treatment_col}, so no row "
+                     "of the summary estimates it")
+        warnings.warn(notes[-1], UserWarning, stacklevel=2)
     if analysis == "cox" and outcome == "ph":
         omitted = [c for c in _default_covariates("cox", preset) if c not in covs]
         if omitted:
@@ -373,8 +472,27 @@ def simulate(preset: str, n: int, analysis: str, replicates: int, seed: int = 0,
     table = res.table
     if len(table) == 0:
         table = pd.DataFrame(columns=["replicate", "term", "truth", "estimate", "se",
-                                      "lower", "upper", "p"])
+                                      "lower", "upper", "p", "excluded"])
     failed = res.failed.reset_index(drop=True)
+    if len(failed) and len(failed) >= int(replicates):
+        raise DataError(f"all {len(failed)} replicates failed (first error: "
+                        f"{_first_line(failed['error'].iloc[0])}); nothing to summarise")
+    if len(failed):
+        k, r = len(failed), int(replicates)
+        notes.append(f"{k} of {r} replicates failed (first error: "
+                     f"{_first_line(failed['error'].iloc[0])}); the summary covers the other "
+                     f"{r - k} only, which may bias it")
+        warnings.warn(notes[-1], UserWarning, stacklevel=2)
+    if "excluded" not in table:
+        table["excluded"] = ""
+    bad = table.loc[table["excluded"].astype(str) != ""]
+    if len(bad):
+        counts = bad.groupby("term", sort=False).size()
+        per = "; ".join(f"{t}: {int(k)}" for t, k in counts.items())
+        notes.append(f"bad fits left out of the summary (estimate not estimable, SE 0 or "
+                     f"non-finite, or coefficient may be infinite), replicates per term: "
+                     f"{per}; the summary's n counts the replicates used")
+        warnings.warn(notes[-1], UserWarning, stacklevel=2)
     return SimulationResult(design=design, replicates=int(replicates), seed=int(seed),
                             table=table, failed=failed, summary=summarise(table, alpha),
                             backend=str(getattr(res, "backend", "")), warnings=tuple(notes))

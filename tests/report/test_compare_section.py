@@ -97,11 +97,35 @@ def test_not_asked_for_says_so(confounded):
     assert sec.reason.startswith("not asked for")
 
 
-def test_a_level_absent_from_the_data_is_a_reason_not_a_crash(confounded):
+def test_a_level_not_in_the_data_is_a_config_error_naming_the_values(confounded):
+    """A typo in compare.levels is the user's mistake, not a limit of the data: the build
+    stops (exit 2) instead of quietly leaving the section out."""
     cfg = load_config(_config(confounded, levels=["robotic_xyz", "thoracotomy"]))
+    with pytest.raises(CohortError, match=r"compare.levels: level 'robotic_xyz' is not a "
+                                          r"value of 'approach' \(values: .*thoracotomy"):
+        analyse(cfg, load_study(cfg))
+
+
+def test_separation_is_a_reason_not_a_crash(confounded, tmp_path):
+    """No overlap is a limit of the data: the section says why, the report is built."""
+    import pandas as pd
+
+    p = pd.read_csv(confounded)
+    p["laterality"] = np.where(p["approach"] == "vats", "unilateral", "bilateral")
+    p.to_csv(tmp_path / "sep.csv", index=False)
+    cfg = load_config(_config(tmp_path / "sep.csv"))
+    sec = next(s for s in compose(cfg, analyse(cfg, load_study(cfg))) if s.id == "compare")
+    assert sec.reason.startswith("the data cannot give it") and "laterality" in sec.reason
+
+
+def test_a_yes_no_treatment_is_labelled_in_the_figure(confounded):
+    cfg = load_config(_config(confounded, treatment="complete_resection",
+                              levels=["true", "false"],
+                              confounders=["n_metastases_group", "dfi_group"]))
     sections = compose(cfg, analyse(cfg, load_study(cfg)))
-    sec = next(s for s in sections if s.id == "compare")
-    assert "robotic_xyz" in sec.reason and "values:" in sec.reason
+    panel = item_named(sections, "compare_survival").args["panel"]
+    assert [c.label for c in panel.curves] == ["Complete (R0)", "Incomplete (R1/R2)"]
+    assert list(panel.at_risk.index) == ["Complete (R0)", "Incomplete (R1/R2)"]
 
 
 def test_imputation_in_the_report(confounded):

@@ -1,4 +1,4 @@
-"""The metsurv command: validate | synth | km | cox | irlm | compare | power | simulate | report.
+"""The metsurv command and its subcommands (validate, synth, km, cox, predict, irlm, ...).
 
 The shell around the functional core: it reads files, calls one statistic, prints the
 result's ``to_dict()`` as JSON (``--json``) or as text, and its warnings on stderr as
@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from . import compare, cox, irlm, km, power, report, simulate, synth, validate
+from . import compare, cox, irlm, km, power, predict, report, simulate, synth, validate
 from ._errors import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, run, terminal_safe
 
 __all__ = ["EXIT_INPUT", "EXIT_INTERNAL", "EXIT_OK", "build_parser", "main"]
@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="metsurv", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (validate, synth, km, cox, irlm, compare, power, simulate, report):
+    for module in (validate, synth, km, cox, predict, irlm, compare, power, simulate,
+                   report):
         module.add_parser(sub)
     return parser
 

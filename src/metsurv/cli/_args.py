@@ -62,3 +62,14 @@ def add_survival(p: argparse.ArgumentParser) -> None:
 def add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true",
                    help="one JSON object on stdout (warnings also on stderr)")
+
+
+def add_backend(p: argparse.ArgumentParser) -> None:
+    """--workers N | --scheduler ADDRESS: where replicates run (metsurv.run_replicates):
+    in-process by default, a local Dask cluster of N processes, or a running scheduler."""
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive_int, default=None,
+                       help="start a local Dask cluster of N worker processes (default: run "
+                       "in this process); results do not depend on it")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="use a running Dask scheduler, e.g. tcp://127.0.0.1:8786")

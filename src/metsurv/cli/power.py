@@ -4,7 +4,7 @@ Freedman 1982) and, with ``--simulate``, simulated power on the replicate engine
 
 JSON of ``metsurv power --json``::
 
-    {"method", "hr", "alpha", "power", "allocation",
+    {"method", "hr", "hr_source", "alpha", "power", "allocation",
      "events", "events_exact",              (events rounded up, and before rounding)
      "event_probability", "patients", "patients_exact", "per_group": [group 0, group 1],
      "assumptions": {"median", "accrual", "follow_up", "loss", "integration"}
@@ -19,10 +19,14 @@ JSON of ``metsurv power --json``::
 ``--allocation`` is given) and the share of the preset's patients in the contrast's two
 groups come from one draw of 20,000 patients of the preset's ``ph`` outcome model; then
 ``patients`` counts all patients to draw (``patients_exact = events / (event_probability
-* eligible)``). ``--hr`` defaults to the contrast's true (conditional) hazard ratio.
+* eligible)``). With ``--preset`` one HR answers everything (events, patients, the
+simulation and its ``formula_power``): the contrast's true *conditional* hazard ratio of
+the ph model; ``--hr`` may be left out or must equal it (else exit 2). ``hr_source`` says
+where the HR came from (``"--hr"``, or the preset's conditional HR).
 With ``--simulate`` and ``--out DIR`` the power curve is written to
 ``DIR/figures/power_curve.{png,svg,pdf}`` and the per-replicate rows to
-``DIR/power_replicates.csv``.
+``DIR/power_replicates.csv``; if any of these exists nothing is run (exit 2) unless
+``--force`` (then exactly these files are overwritten).
 """
 
 from __future__ import annotations
@@ -35,13 +39,18 @@ from typing import Any
 from metsurv.errors import CohortError, DataError
 from metsurv.format import format_num
 
-from ._args import add_json, non_negative_int, positive_int
+from ._args import add_backend, add_json, non_negative_int, positive_int
 from ._errors import EXIT_OK
 from ._output import Notes, catching, emit
 
+#: ``--hr`` with ``--preset`` counts as the model's HR when within this relative distance
+#: (``--hr 0.4966`` for exp(-0.7)).
+HR_REL_TOL = 1e-3
+
 
 def _sizes(text: str) -> list[int]:
-    """``--n``: one or more sample sizes, comma-separated, each >= 2."""
+    """``--n``: one or more sample sizes, comma-separated, each >= 2; returned without
+    duplicates, smallest first (``150,150,100`` is ``[100, 150]``)."""
     try:
         sizes = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
@@ -50,7 +59,7 @@ def _sizes(text: str) -> list[int]:
         ) from None
     if not sizes or min(sizes) < 2:
         raise argparse.ArgumentTypeError(f"each n must be at least 2, not {text!r}")
-    return sizes
+    return sorted(set(sizes))
 
 
 def add_parser(sub: Any) -> None:
@@ -60,8 +69,8 @@ def add_parser(sub: Any) -> None:
         "two-sided test of a hazard ratio, and with --simulate the simulated power of a "
         "design (exponential, or a contrast of a synthetic preset) with its Monte Carlo SE.")
     p.add_argument("--hr", type=float, default=None,
-                   help="hazard ratio to detect, group 1 vs group 0 (default with --preset: "
-                   "the contrast's true HR)")
+                   help="hazard ratio to detect, group 1 vs group 0; with --preset leave it "
+                   "out: the contrast's true conditional HR of the ph model is used")
     p.add_argument("--alpha", type=float, default=0.05, help="two-sided level (default 0.05)")
     p.add_argument("--power", type=float, default=0.8, help="target power (default 0.8)")
     p.add_argument("--allocation", type=float, default=None,
@@ -85,18 +94,18 @@ def add_parser(sub: Any) -> None:
                    "nodal_status=N1")
     p.add_argument("--n", type=_sizes, default=None,
                    help="patients per simulated data set, or several separated by commas "
-                   "(a power curve); default: the formula's patients")
+                   "(a power curve; duplicates are dropped and the sizes sorted); default: "
+                   "the formula's patients")
     p.add_argument("--test", choices=["logrank", "cox"], default="logrank")
     p.add_argument("--replicates", type=positive_int, default=1000)
     p.add_argument("--seed", type=non_negative_int, default=0)
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=positive_int, default=None,
-                       help="start a local Dask cluster of this many worker processes")
-    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="use a running Dask scheduler, e.g. tcp://127.0.0.1:8786")
+    add_backend(p)
     p.add_argument("--out", default=None, metavar="DIR",
-                   help="with --simulate: write figures/power_curve.* and "
-                   "power_replicates.csv here")
+                   help="with --simulate: write figures/power_curve.{png,svg,pdf} and "
+                   "power_replicates.csv here (refused if any of them exists)")
+    p.add_argument("--force", action="store_true",
+                   help="with --out: overwrite those files if they exist (nothing else in "
+                   "DIR is touched)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_json(p)
     p.set_defaults(func=run)
@@ -114,11 +123,22 @@ def _design(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
             raise DataError("--preset needs --contrast, e.g. --contrast leiomyosarcoma")
         preset = PresetDesign.of(args.preset, args.contrast)
     hr = args.hr
-    if hr is None:
-        if preset is None:
-            raise DataError("give --hr, the hazard ratio to detect (e.g. --hr 0.7), or "
-                            "--preset with --contrast")
-        hr = math.exp(preset.contrast.log_hr)
+    if preset is not None:
+        # one answer, one HR: the simulation draws from the model, so the formula uses its HR
+        c = preset.contrast
+        model_hr = math.exp(c.log_hr)
+        if hr is not None and not math.isclose(hr, model_hr, rel_tol=HR_REL_TOL):
+            raise DataError(f"--hr {hr:g} differs from the conditional HR {model_hr:.4g} "
+                            f"(exp({c.log_hr:g})) of {c.term} in preset {c.preset}'s ph model, "
+                            f"which --preset uses; leave out --hr")
+        hr = model_hr
+        hr_source = (f"conditional HR exp({c.log_hr:g}) of {c.term} in preset {c.preset}'s "
+                     "ph model")
+    elif hr is None:
+        raise DataError("give --hr, the hazard ratio to detect (e.g. --hr 0.7), or "
+                        "--preset with --contrast")
+    else:
+        hr_source = "--hr"
     allocation = args.allocation
     if args.median is None and args.follow_up is not None:
         raise DataError("--follow-up needs --median (group 0's median survival, months)")
@@ -140,6 +160,7 @@ def _design(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
         d = sample_size(hr, args.alpha, args.power, allocation, args.method,
                         median=args.median, accrual=args.accrual, follow_up=args.follow_up,
                         loss=args.loss, integration=args.integration).to_dict()
+    d = {**d, "hr_source": hr_source}
     if not args.simulate:
         return d, None
     if preset is not None:
@@ -151,10 +172,36 @@ def _design(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
                                 args.loss)
 
 
-def _write(out: str, sim: Any) -> str:
+#: The files ``--out DIR`` writes, relative to DIR.
+OUTPUT_FILES = (*(os.path.join("figures", f"power_curve.{ext}") for ext in ("png", "svg", "pdf")),
+                "power_replicates.csv")
+
+
+def check_output_folder(out: str, force: bool = False) -> None:
+    """Refuse ``--out DIR`` when DIR is not a folder, or holds any of :data:`OUTPUT_FILES`
+    (listed) and ``force`` is not set; as :func:`metsurv.synthetic.cli.check_output_folder`.
+
+    Raises
+    ------
+    metsurv.errors.CohortError
+        One line naming the folder (and the files present) and what to do.
+    """
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise CohortError(f"--out {out}: exists and is not a folder; choose an output "
+                          "folder (--out DIR)")
+    present = [name for name in OUTPUT_FILES
+               if os.path.lexists(os.path.join(out, name))]
+    if present and not force:
+        raise CohortError(f"--out {out}: already holds {', '.join(present)}, which "
+                          "power would overwrite; nothing was run: choose a new folder (--out "
+                          "DIR), or pass --force to overwrite exactly these files")
+
+
+def _write(out: str, sim: Any, force: bool = False) -> str:
     from metsurv.power import power_curve_figure
     from metsurv.report.style import PDF_METADATA, PNG_METADATA, SVG_METADATA, figure_style
 
+    check_output_folder(out, force)  # again: the folder may have changed meanwhile
     figures = os.path.join(out, "figures")
     os.makedirs(figures, exist_ok=True)
     fig = power_curve_figure(sim)
@@ -168,8 +215,11 @@ def _write(out: str, sim: Any) -> str:
 
 def format_power(result: dict[str, Any]) -> str:
     """Human-readable text of the ``metsurv power --json`` object."""
-    lines = [f"{result['method'].capitalize()}: HR {format_num(result['hr'], '{:.4g}')}, "
-             f"two-sided alpha {result['alpha']:g}, power {result['power']:g}, "
+    hr = format_num(result['hr'], '{:.4g}')
+    if result.get("hr_source", "--hr") != "--hr":
+        hr += f" (the {result['hr_source']})"
+    lines = [f"{result['method'].capitalize()}: HR {hr}, two-sided alpha "
+             f"{result['alpha']:g}, power {result['power']:g}, "
              f"allocation {format_num(result['allocation'], '{:.3g}')} in group 1",
              f"events needed: {result['events']} ({result['events_exact']:.2f} before rounding)"]
     if result.get("patients") is not None:
@@ -202,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
     one line ``metsurv: power: <what>; <what to do>``."""
     try:
         return _run(args)
-    except DataError as exc:  # no input file to name: say the subcommand instead
+    except (CohortError, DataError) as exc:  # no input file to name: say the subcommand
         raise CohortError(f"power: {exc}") from None
 
 
@@ -211,6 +261,10 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.out and not args.simulate:
         raise DataError("--out writes the simulated power curve: add --simulate")
+    if args.force and not args.out:
+        raise DataError("--force overwrites the files of --out DIR: add --out")
+    if args.out:
+        check_output_folder(args.out, args.force)  # before the (possibly long) simulation
     notes = Notes()
     with catching(notes):
         result, design = _design(args)
@@ -230,6 +284,7 @@ def _run(args: argparse.Namespace) -> int:
             result["simulated_power"] = sim.to_dict()
             result["simulation"] = {"design": sim.design, "test": sim.test, "seed": args.seed,
                                     "backend": sim.backend,
-                                    "figure": _write(args.out, sim) if args.out else None}
+                                    "figure": (_write(args.out, sim, args.force)
+                                               if args.out else None)}
     emit(result, format_power(result), args.json, notes)
     return EXIT_OK

@@ -26,7 +26,7 @@ from typing import Any
 
 from metsurv.errors import CohortError
 
-from ._args import add_json, positive_int
+from ._args import add_backend, add_json, positive_int
 from ._errors import EXIT_OK
 from ._output import Notes, catching, emit
 
@@ -51,11 +51,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--replicates", type=positive_int, required=True)
     p.add_argument("--seed", type=int, default=0, help="seed of the study")
     p.add_argument("--alpha", type=float, default=0.05, help="test level (default 0.05)")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=positive_int, default=None,
-                       help="start a local Dask cluster of N worker processes")
-    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="use an existing Dask scheduler (tcp://host:8786)")
+    add_backend(p)
     add_json(p)
     p.set_defaults(func=run)
 
@@ -84,14 +80,14 @@ def run(args: argparse.Namespace) -> int:
                            covariates=covariates, workers=args.workers,
                            scheduler=args.scheduler, alpha=args.alpha)
         except ValueError as e:
-            raise CohortError(f"metsurv simulate: {e}") from None
+            raise CohortError(f"simulate: {e}") from None
     payload = res.to_dict()
     lines = [f"{args.analysis} on {args.preset} (n {args.n}, outcome {args.outcome}): "
              f"{args.replicates} replicates, seed {args.seed}, {res.n_failed} failed",
-             "term | truth | bias (MCSE) | empirical SE (MCSE) | model SE (MCSE) | "
+             "term | n | truth | bias (MCSE) | empirical SE (MCSE) | model SE (MCSE) | "
              "coverage (MCSE) | rejection (MCSE)"]
     for s in payload["summary"]:
-        lines.append(" | ".join([s["term"], _fmt(s["truth"]), _fmt(s["bias"]),
+        lines.append(" | ".join([s["term"], str(s["n"]), _fmt(s["truth"]), _fmt(s["bias"]),
                                  _fmt(s["empirical_se"]), _fmt(s["model_se"]),
                                  _fmt(s["coverage"]), _fmt(s["rejection"])]))
     for f in payload["failed"]:

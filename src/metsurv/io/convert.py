@@ -243,7 +243,9 @@ def _numbers(fld: schema.Field, uniques: pd.Index, tm: TableMapping, decimal: st
              required: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Numbers in the field's unit (months for times), checked against the field's range,
     and against the other reading of a decimal mark where a value has one."""
-    values = pd.Series(uniques)
+    # the distinct raw values as an object Series, as the whole column was before (pandas
+    # would infer a dtype from an object Index, with a FutureWarning)
+    values = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
     num = parse_numbers(values, decimal)
     other = _other_reading(values, decimal)
     unreadable = np.isnan(num)

@@ -252,6 +252,9 @@ def _comparison(cfg: ReportConfig, patients: pd.DataFrame) -> dict[str, Any]:
         return {"comparison_reason": f"the cohort has no field {absent[0]!r}."}
     try:
         levels = match_levels(patients[spec.treatment], spec.levels, spec.treatment)
+    except DataError as exc:  # a typo in the config, not a limit of the data: refused
+        raise CohortError(f"{cfg.origin or 'config'}: compare.levels: {exc}") from None
+    try:
         with warnings.catch_warnings():  # kept in the result's warnings, printed as notes
             warnings.simplefilter("ignore")
             comp = compare_treatments(

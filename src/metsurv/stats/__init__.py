@@ -16,6 +16,7 @@ from .competing import (
     cuminc,
     gray_test,
 )
+from .conditional import ConditionalResult, conditional_figure, conditional_survival
 from .cox import CoxResult, PHTestResult, cox
 from .effects import TreatmentEffects, treatment_effects
 from .irlm import IRLMBattery, irlm_comparisons
@@ -34,6 +35,7 @@ from .timevarying import (
 __all__ = [
     "BalanceTable",
     "Comparison",
+    "ConditionalResult",
     "CoxResult",
     "CumulativeIncidence",
     "GrayTestResult",
@@ -50,6 +52,8 @@ __all__ = [
     "balance",
     "cause_specific_cox",
     "compare_treatments",
+    "conditional_figure",
+    "conditional_survival",
     "counting_process_cox",
     "cox",
     "cuminc",

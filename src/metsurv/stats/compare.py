@@ -189,17 +189,34 @@ def match_levels(values: pd.Series, names: Sequence[str], column: str) -> tuple[
         raise DataError(f"the levels must name two different values of {column!r}, treated "
                         f"first then control (e.g. vats,thoracotomy), not {names}",
                         column=column)
-    present = pd.unique(values.dropna())
+    counts = values.value_counts(dropna=True)
     found = []
     for want in names:
-        hits = [v for v in present
-                if want.casefold() in (str(v).casefold(), level_label(column, v).casefold())]
+        hits = [v for v in counts.index if _names_value(want, v, column)]
         if not hits:
-            shown = ", ".join(sorted(str(v) for v in present)[:20])
+            shown = ", ".join(sorted(str(v) for v in counts.index)[:20])
             raise DataError(f"level {want!r} is not a value of {column!r} (values: {shown})",
                             column=column)
+        if len(hits) > 1:  # "vats" and "VATS" both present: never pick one silently
+            which = ", ".join(f"{v!r} ({int(counts[v])} patients)" for v in hits)
+            raise DataError(f"level {want!r} matches {len(hits)} different values of "
+                            f"{column!r}: {which}; recode them to one value first (a mapping "
+                            "file's codes: section does it)", column=column)
         found.append(_plain(hits[0]))
     return found[0], found[1]
+
+
+def _names_value(want: str, value: Any, column: str) -> bool:
+    """Whether the text ``want`` names ``value``: its text or printed label, ignoring case,
+    or the same number ("1" names 1.0)."""
+    if want.casefold() in (str(value).casefold(), level_label(column, value).casefold()):
+        return True
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        return False
+    try:
+        return float(want) == float(value)
+    except ValueError:
+        return False
 
 
 def _num(v: Any) -> float | None:
@@ -222,9 +239,13 @@ def _balance_frame(tables: Sequence[pd.DataFrame], threshold: float) -> pd.DataF
     return out
 
 
-def _pooled_rows(per_imputation: Sequence[pd.DataFrame], conf_level: float) -> list[dict]:
+def _pooled_rows(per_imputation: Sequence[pd.DataFrame], conf_level: float,
+                 events: int) -> list[dict]:
     """Rubin's rules over the adjusted rows of m effect frames: log HR (robust variance)
-    and RMST difference (its variance); the HR and its limits are exponentiated."""
+    and RMST difference (its variance); the HR and its limits are exponentiated. The log
+    HR's complete-data df is events - 1 (mice's ``get.dfcom`` for a one-term ``coxph``, as
+    :meth:`metsurv.stats.impute.Imputations.fit` pools a Cox fit); the RMST difference is
+    not a model term: infinite df."""
     from .pool import pool
 
     rows = []
@@ -234,8 +255,8 @@ def _pooled_rows(per_imputation: Sequence[pd.DataFrame], conf_level: float) -> l
         est = np.array([np.log(r["estimate"]) if measure == "hazard_ratio" else r["estimate"]
                         for r in picked])
         var = np.array([r["se"] ** 2 for r in picked])
-        p = pool(est[:, None], var[:, None], conf_level=conf_level,
-                 terms=[measure]).iloc[0]
+        p = pool(est[:, None], var[:, None], conf_level=conf_level, terms=[measure],
+                 dfcom=max(events - 1, 1) if measure == "hazard_ratio" else None).iloc[0]
         back = np.exp if measure == "hazard_ratio" else (lambda x: x)
         rows.append({"analysis": "adjusted", "measure": measure,
                      "estimate": float(back(p["estimate"])), "se": float(p["std_error"]),
@@ -325,6 +346,8 @@ def compare_treatments(
         raise DataError("overlap weights target the overlap population (ATO), not the "
                         "treated: use --estimand ate with --method overlap, or --method iptw "
                         "for the ATT")
+    if horizon is not None and not (np.isfinite(horizon) and horizon > 0):
+        raise DataError(f"the RMST horizon must be a positive number of months, not {horizon!r}")
     for col in (treatment, *confounders, time, event):
         if col not in frame:
             raise DataError(f"column {col!r} not in the data; columns: "
@@ -333,7 +356,7 @@ def compare_treatments(
     excluded = pd.DataFrame(columns=["reason", "column", "n"])
     n_imputed: dict[str, int] = {}
     if impute:
-        frame, excluded = _impute_ready(frame, treatment, levels, time, event)
+        frame, excluded = _analysable(frame, treatment, levels, time, event)
         from .impute import impute as run_impute
 
         imp = run_impute(frame, list(confounders), m=impute, seed=seed,
@@ -342,7 +365,7 @@ def compare_treatments(
         n_imputed = {k: int(v) for k, v in imp.n_missing.items() if v}
         datasets = list(imp)
     else:
-        frame, excluded = _outcome_ready(frame, time, event)
+        frame, excluded = _analysable(frame, treatment, levels, time, event)
         datasets = [frame]
 
     def one(d: pd.DataFrame) -> tuple[Any, Any]:
@@ -373,11 +396,22 @@ def compare_treatments(
     ess = {k: float(np.mean([ps.ess[k] for ps, _ in fits])) for k in ("treated", "control")}
     if impute:
         unadjusted = first_eff.effects[first_eff.effects["analysis"] == "unadjusted"]
+        events = int(first_ps.data[event].astype(float).sum())
         effects = pd.concat([pd.DataFrame(_pooled_rows([e.effects for _, e in fits],
-                                                       conf_level)), unadjusted],
+                                                       conf_level, events)), unadjusted],
                             ignore_index=True)
     else:
         effects = first_eff.effects.reset_index(drop=True)
+    # an arm without events has an infinite log HR: R coxph prints a number with the warning
+    # "coefficient may be infinite"; metsurv prints NA, never a confident HR of 0.00
+    dead = first_ps.data.groupby("treated")[event].sum()
+    silent = [lv for lv, arm in ((levels[0], True), (levels[1], False))
+              if float(dead.get(arm, 0.0)) == 0.0]
+    if silent:
+        hr = (effects["measure"] == "hazard_ratio").to_numpy()
+        effects.loc[hr, ["estimate", "se", "lower", "upper", "p"]] = np.nan
+        notes.append(f"no events among the {', '.join(level_label(treatment, v) for v in silent)}"
+                     " patients: the hazard ratio cannot be estimated (NA); compare the RMST")
     warnings: list[str] = list(dict.fromkeys(
         [*notes, *first_ps.warnings, *first_eff.warnings]))
     above = balance.loc[balance["above_threshold"], "label"].tolist()
@@ -398,25 +432,12 @@ def compare_treatments(
                       warnings=tuple(warnings))
 
 
-def _outcome_ready(frame: pd.DataFrame, time: str, event: str
-                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The rows with a complete outcome (complete-case path), the others counted by column:
-    the propensity model and the balance are then computed on the very rows analysed."""
-    rows, keep = [], np.ones(len(frame), dtype=bool)
-    for column in (time, event):
-        bad = frame[column].isna().to_numpy(dtype=bool)
-        hit = bad & keep
-        if hit.any():
-            rows.append({"reason": "outcome missing", "column": column, "n": int(hit.sum())})
-        keep &= ~bad
-    out = frame if keep.all() else frame.loc[keep]
-    return out, pd.DataFrame(rows, columns=["reason", "column", "n"])
-
-
-def _impute_ready(frame: pd.DataFrame, treatment: str, levels: tuple[Any, Any], time: str,
+def _analysable(frame: pd.DataFrame, treatment: str, levels: tuple[Any, Any], time: str,
                   event: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The rows that can enter the imputation: a treatment in ``levels`` and a complete
-    outcome (neither is imputed); the others are counted by reason."""
+    """The rows that can be analysed: a treatment in ``levels`` and a complete outcome
+    (neither is ever imputed); the others counted by reason, in the same order with and
+    without imputation (treatment, then outcome; the confounders come after, in
+    :func:`~metsurv.stats.propensity.propensity`)."""
     rows, keep = [], np.ones(len(frame), dtype=bool)
     for reason, column, bad in (
             ("treatment missing or not one of the two levels", treatment,

@@ -180,7 +180,7 @@ def _analysis_frame(data: Any, time: str, event: str, treatment: str, treated: A
         if col is not None and col not in frame.columns:
             raise DataError(f"column {col!r} is not in the data; columns are "
                             f"{', '.join(map(str, frame.columns))}", column=col)
-    t_label, c_label = str(treated), str(control)
+    t_label, c_label = str(level_label(treated)), str(level_label(control))
     if t_label == c_label:
         raise ValueError(f"treated and control must differ, both are {treated!r}")
     codes, uniques = pd.factorize(frame[treatment].to_numpy(dtype=object, na_value=None))

@@ -240,6 +240,16 @@ class KMResult(Result):
         rows = {c.group: c.at(t)["n_risk"].to_numpy() for c in self.curves}
         return pd.DataFrame.from_dict(rows, orient="index", columns=t).rename_axis("group")
 
+    def conditional(self, given: float | Sequence[float], times: Sequence[float],
+                    data: Any = None) -> Any:
+        """Conditional survival S(t | alive at ``given``) = S(t) / S(given) per group with
+        Greenwood SE and CI on this fit's ``conf_type``: see
+        :func:`metsurv.stats.conditional.conditional_survival` (``data``: only for a fit
+        with fractional case weights). Returns a ``ConditionalResult`` (``to_frame()``)."""
+        from .conditional import conditional_survival
+
+        return conditional_survival(self, given, times, data)
+
     def to_dict(self) -> dict[str, Any]:
         return json_safe(
             {

@@ -243,6 +243,30 @@ class PropensityResult(Result):
         return love_plot(self.balance, ax)
 
 
+def _numbers_as_text(values: pd.Series, column: str) -> None:
+    """Refuse a text column that is mostly numbers (``"66,6"``, ``"unk"`` among ages): as a
+    factor it would get one level per value and look like perfect prediction.
+
+    Raises
+    ------
+    DataError
+        Naming the column, how many values are not numbers and the first of them.
+    """
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+        return
+    present = values.dropna()
+    if present.empty:
+        return
+    uniques = pd.Series(pd.unique(present.astype(str)))
+    numeric = pd.to_numeric(uniques, errors="coerce").notna()
+    if numeric.sum() >= 10 and numeric.mean() >= 0.8 and not numeric.all():
+        bad = uniques[~numeric]
+        raise DataError(f"confounder {column!r} holds numbers written as text, and "
+                        f"{len(bad)} value(s) that are not numbers, e.g. {bad.iloc[0]!r}: "
+                        "correct them, declare them missing, or give the decimal mark in a "
+                        "mapping file (docs/mapping.md)", column=column)
+
+
 def _kish(w: np.ndarray) -> float:
     return float(np.sum(w) ** 2 / np.sum(w * w))
 
@@ -323,6 +347,9 @@ def propensity(
             raise DataError(f"column {col!r} not in the data; columns: "
                             f"{', '.join(map(str, frame.columns))}", column=col)
 
+    for cov in confounders:
+        _numbers_as_text(frame[cov], cov)
+
     # ---- exclusions, each row under its first reason
     s = frame[treatment]
     left = np.ones(len(frame), dtype=bool)
@@ -341,6 +368,12 @@ def propensity(
     sub = frame.loc[left]
     t = (sub[treatment] == levels[0]).to_numpy(dtype=bool)
     tl, cl = (level_label(treatment, v) for v in levels)
+    if len(t) == 0 and confounders:
+        worst = max(confounders, key=lambda c: int(frame[c].isna().sum()))
+        raise DataError(f"no patient of either group has every confounder recorded "
+                        f"({worst!r} is missing in {int(frame[worst].isna().sum())} of "
+                        f"{len(frame)} rows): leave it out, or impute (--impute M)",
+                        column=worst)
     if t.all() or not t.any():
         raise DataError(f"column {treatment!r}: no {cl if t.all() else tl} patients among "
                         f"the {len(t)} rows with complete confounders", column=treatment)

@@ -15,6 +15,7 @@ from metsurv.report.analysis import Analysis
 from metsurv.report.config import ReportConfig
 from metsurv.report.document import Figure, Section, Table, absent
 from metsurv.report.sections._common import curve_conventions, plot_kwargs, suppression_text
+from metsurv.stats._times import level_label
 
 TITLE = "Treatment comparison"
 
@@ -125,8 +126,12 @@ def _adjusted_panel(cfg: ReportConfig, eff, t_label: str, c_label: str, groups):
         return None
     scale = schema.TIME_UNITS[cfg.time_unit].scale
     ticks = [float(t) / scale for t in F.time_ticks(cfg.max_time)]
-    labels = {eff.treated: t_label, eff.control: c_label}
-    order = [eff.treated, eff.control]
+    # the curves' groups are the effects' level texts ("True", "vats"): keyed by text
+    groups_of = {str(g.group): g.group for g in eff.km_adjusted.curves}
+    treated, control = (groups_of.get(str(level_label(v)), v)
+                        for v in (eff.treated, eff.control))
+    labels = {treated: t_label, control: c_label}
+    order = [treated, control]
     adjusted = F.panel_from_km(eff.km_adjusted, at_risk_times=ticks, labels=labels,
                                order=order, groups=groups)
     plain = F.panel_from_km(eff.km_unadjusted, at_risk_times=ticks, labels=labels,

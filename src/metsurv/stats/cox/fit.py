@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 from ...errors import DataError
 from .._result import warn
 from .._times import as_frame, group_codes, group_levels, level_label, survival_data
-from .design import _Design, _design, variables
+from .design import _Design, _design, _is_categorical, variables
 from .newton import EPS, ITER_MAX, TOLER_CHOL, _Fit, newton, solve_quad
 from .result import CoxResult
 from .risk import _Risk
@@ -119,6 +119,30 @@ def _r_warnings(notes: list[str], fit: _Fit, names: tuple[str, ...], lp: np.ndar
         named = ", ".join(names[i] for i in idx)
         warn(notes, f"Loglik converged before variable {which} ({named}); coefficient may "
              "be infinite", stacklevel=4)
+
+
+def _prediction_data(frame: pd.DataFrame, covariates: list[str], strata_cols: list[str],
+                     design: _Design, X: np.ndarray, s: np.ndarray, w: np.ndarray
+                     ) -> tuple[dict[str, tuple[tuple[Any, ...], Any]], np.ndarray]:
+    """What :mod:`.survfit` needs to code new patients as the fit coded its rows: each
+    categorical covariate's levels (a Categorical's categories, else the sorted levels
+    present, as :func:`.design._main_effect`) with its raw reference level, each stratum
+    column's levels, and the weighted mean of each design column within each stratum."""
+    xlevels: dict[str, tuple[tuple[Any, ...], Any]] = {}
+    for var in variables(covariates):
+        col = frame[var]
+        if _is_categorical(col):
+            levels = (tuple(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype)
+                      else tuple(group_levels(col)))
+            label = design.references.get(var)
+            ref = next((lev for lev in levels if level_label(lev) == label), None)
+            xlevels[var] = (levels, ref)
+    for col in strata_cols:
+        xlevels[col] = (tuple(group_levels(frame[col])), None)
+    k = int(s.max()) + 1 if s.size else 1
+    tot = np.bincount(s, w, k)
+    centers = np.vstack([np.bincount(s, w * X[:, j], k) / tot for j in range(X.shape[1])]).T
+    return xlevels, centers.reshape(k, X.shape[1])
 
 
 def _from_formula(data: Any, text: str, kw: dict[str, Any]) -> tuple[Any, list[str]]:
@@ -336,6 +360,7 @@ def cox(
         robust_se = np.sqrt(np.diag(vcov_robust)) * na
         vcov_robust = vcov_robust * mask2
     df = int(ok.sum())
+    xlevels, centers = _prediction_data(sd.frame, covariates, strata_cols, design, X, s, wt)
     return CoxResult(
         terms=design.names,
         coef=beta * na,
@@ -367,4 +392,6 @@ def cox(
         warnings=tuple(notes),
         _zph_data=(risk, beta, design.assign, stratum_labels),
         _cluster_codes=cl,
+        _xlevels=xlevels,
+        _centers=centers,
     )

@@ -108,6 +108,12 @@ class CoxResult(Result):
     weights: str | None = None
     _zph_data: Any = field(default=None, repr=False)
     _cluster_codes: np.ndarray | None = field(default=None, repr=False)
+    #: for predictions (:mod:`.survfit`): each categorical covariate's and stratum column's
+    #: levels as fitted and its reference level (None for a stratum column)
+    _xlevels: dict[str, tuple[tuple[Any, ...], Any]] | None = field(default=None, repr=False)
+    #: the (weighted) mean of each design column within each stratum (strata x p): the
+    #: centring of the sorted design the risk sets hold
+    _centers: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def hr(self) -> np.ndarray:
@@ -206,6 +212,15 @@ class CoxResult(Result):
         from ...report.plotting import plot_forest
 
         return plot_forest(self.to_frame(), ax, **kwargs)
+
+    def predict(self, newdata: Any, times: Any = None, conf_level: float = 0.95,
+                conf_type: str = "log") -> Any:
+        """Survival curves of new patients, R ``survfit(fit, newdata = newdata)``: see
+        :func:`metsurv.stats.cox.survfit.survfit_coxph`."""
+        from .survfit import survfit_coxph
+
+        return survfit_coxph(self, newdata, times=times, conf_level=conf_level,
+                             conf_type=conf_type)
 
     def ph_test(self, transform: str = "km") -> PHTestResult:
         """The proportional-hazards test, R ``cox.zph(fit, transform)``: see
