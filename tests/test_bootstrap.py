@@ -154,3 +154,29 @@ def test_bootstrap_cox_absent_level_warned():
     assert res.warnings == tuple(
         f"{r.statistic}: not estimable in {200 - r.n} of 200 resamples; SE and intervals "
         f"use the other {r.n}" for r in short.itertuples())
+
+
+def test_refit_with_a_level_nobody_has_equals_cox():
+    """A factor level no patient has is a design column of zeros: cox() reports it NA and
+    the refits leave it out (faster); the other coefficients are cox()'s on the resample
+    (oracle: cox(), itself R coxph), 1e-10."""
+    rng = np.random.default_rng(4)
+    n = 300
+    d = pd.DataFrame({"os_months": rng.exponential(30, n).round(1),
+                      "os_event": rng.integers(0, 2, n),
+                      "stage": pd.Categorical(rng.choice(["I", "II"], n),
+                                              categories=["I", "II", "III"]),
+                      "age": rng.normal(60, 8, n)})
+    design = prepare_cox(d, ["stage", "age"])
+    assert design.X.shape[1] == len(design.names) - 1
+    for seed in (1, 2):
+        rows = np.random.default_rng(seed).integers(0, n, n)
+        coef, se = design.refit(rows)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = cox(d.iloc[rows].reset_index(drop=True), ["stage", "age"])
+        np.testing.assert_allclose(coef, np.asarray(ref.coef, float), rtol=1e-10,
+                                   equal_nan=True)
+        np.testing.assert_allclose(se, np.asarray(ref.se, float), rtol=1e-10,
+                                   equal_nan=True)
+        assert np.isnan(coef[list(design.names).index("stage[III]")])

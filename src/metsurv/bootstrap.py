@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from metsurv._blas import one_blas_thread
 from metsurv.errors import DataError
 
 
@@ -208,10 +209,8 @@ def bootstrap(data: Any, statistic: Callable[[pd.DataFrame], Any], replicates: i
 
 
 def _cox_one(rng: np.random.Generator, index: int, design: Any) -> dict[str, float]:
-    from threadpoolctl import threadpool_limits
-
     rows = resample_rows(rng, design.n)
-    with threadpool_limits(1):  # small matrices: BLAS threads only cost time
+    with one_blas_thread():  # small matrices: BLAS threads only cost time
         coef, _ = design.refit(rows)
     return dict(zip(design.names, coef.tolist(), strict=True))
 
@@ -256,8 +255,6 @@ def bootstrap_cox(data: Any, covariates: Sequence[str], replicates: int = 1000, 
     """
     from functools import partial
 
-    from threadpoolctl import threadpool_limits
-
     from metsurv.replicate import run_replicates
     from metsurv.stats.cox.refit import prepare_cox
 
@@ -266,7 +263,7 @@ def bootstrap_cox(data: Any, covariates: Sequence[str], replicates: int = 1000, 
                          ties=ties)
     if design.n < 2:
         raise DataError(f"bootstrap needs at least 2 complete rows, got {design.n}")
-    with threadpool_limits(1):
+    with one_blas_thread():
         coef, _ = design.refit()
     t0 = dict(zip(design.names, (float(c) for c in coef), strict=True))
     res = run_replicates(partial(_cox_one, design=design), int(replicates), seed,

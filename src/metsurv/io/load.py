@@ -295,6 +295,10 @@ def load_cohort(
     if "n_metastasectomies" in patients:
         patients["repeat_resection"] = (patients["n_metastasectomies"] >= 2).astype("boolean")
     patients = patients[canonical_order(list(patients.columns))]
+    # one block per dtype: every analysis subsets this frame by rows many times, and a frame
+    # of one block per column makes each subset a take per column (measured at 1e6 patients:
+    # the report's analysis 46.4 s -> 33.2 s; consolidating takes 0.2 s)
+    patients._consolidate_inplace()
     return Cohort(
         patients=patients,
         resections=res_table,

@@ -33,8 +33,9 @@ class CoxDesign:
         Column names of the design (``column[level]``), as ``cox(...).terms``.
     references : dict
         Reference level of each factor (chosen on all prepared rows).
-    X : ndarray, shape (n, p)
-        Design matrix of the n complete rows.
+    X : ndarray, shape (n, q)
+        Design matrix of the n complete rows, its q <= p columns that vary among them
+        (``_active`` marks which of the p ``names``).
     time, event, code : ndarray, shape (n,)
         Times (near ties merged), 0/1 events, each time's rank among the distinct times.
     n_dropped : int
@@ -50,6 +51,8 @@ class CoxDesign:
     n_dropped: int
     ties: str = "efron"
     _order: np.ndarray = field(default=None, repr=False)  # rows by time (stable)
+    #: design columns that vary among the prepared rows (the others are NA in every refit)
+    _active: np.ndarray = field(default=None, repr=False)
 
     @property
     def n(self) -> int:
@@ -69,13 +72,18 @@ class CoxDesign:
             counts = np.ones(self.n, dtype=np.int64)
         else:
             counts = np.bincount(np.asarray(rows, dtype=np.int64), minlength=self.n)
+        coef = np.full(len(self.names), np.nan)
+        se = coef.copy()
         if not (counts * self.event).any():
-            nan = np.full(len(self.names), np.nan)
-            return nan, nan
+            return coef, se
         risk = _Counted(self, counts)
         fit = newton(risk, iter_max=iter_max, eps=eps, toler_chol=toler_chol)
         na = np.where(fit.singular, np.nan, 1.0)
-        return fit.beta * na, np.sqrt(np.diag(fit.var)) * na
+        # columns constant on every prepared row (a level no complete case has) are NA in
+        # every resample, as cox() reports them: left out of the refits (cheaper), NaN here
+        coef[self._active] = fit.beta * na
+        se[self._active] = np.sqrt(np.diag(fit.var)) * na
+        return coef, se
 
 
 def prepare_cox(data: Any, covariates: Sequence[str], *, time: str = "os_months",
@@ -119,11 +127,13 @@ def prepare_cox(data: Any, covariates: Sequence[str], *, time: str = "os_months"
         raise DataError(f"no {'rows' if sd.time.size == 0 else 'events'} left after dropping "
                         "rows with missing values: nothing to fit", column=event)
     design = _design(sd.frame, covariates, dict(reference or {}))
+    X = np.asarray(design.X, dtype=float)
+    active = (X != X[:1]).any(axis=0) if len(X) else np.zeros(X.shape[1], dtype=bool)
     return CoxDesign(names=tuple(design.names), references=dict(design.references),
-                     X=np.ascontiguousarray(design.X, dtype=float), time=sd.time,
+                     X=np.ascontiguousarray(X[:, active]), time=sd.time,
                      event=np.asarray(sd.event), code=sd.time_code,
                      n_dropped=int(sd.n_dropped), ties=ties,
-                     _order=np.argsort(sd.time_code, kind="stable"))
+                     _order=np.argsort(sd.time_code, kind="stable"), _active=active)
 
 
 class _Counted:
@@ -188,9 +198,12 @@ class _Counted:
         eta = X @ beta if self.p else np.zeros(X.shape[0])
         ex = np.exp(eta)
         r = self.w * ex
-        S0, D0 = self._risk_sums(r)
-        rX = X * r[:, None]
-        S1, D1 = self._risk_sums(rX)
+        # r and r * X summed in one pass over the risk sets (column 0: r)
+        both = np.empty((r.size, self.p + 1))
+        both[:, 0] = r
+        np.multiply(X, r[:, None], out=both[:, 1:])
+        S, D = self._risk_sums(both)
+        S0, D0, S1, D1 = S[:, 0], D[:, 0], S[:, 1:], D[:, 1:]
         sb, frac = self.sub, self.frac
         denom = S0[sb] - frac * D0[sb]
         mean = (S1[sb] - frac[:, None] * D1[sb]) / denom[:, None]
