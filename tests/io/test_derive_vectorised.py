@@ -114,3 +114,19 @@ def test_id_order_of_numbers_and_unencodable_text_falls_back():
     assert derive.id_order(pd.Series([30, 4, 4]))[0].tolist() == [1, 0, 0]
     lone = pd.Series(["b\ud800", "a"], dtype=object)  # a lone surrogate: not UTF-8
     assert derive.id_order(lone)[0].tolist() == [1, 0]
+
+
+def test_loaded_patients_frame_is_consolidated():
+    """One block per dtype: the analysis subsets the patients frame by rows many times, and
+    a frame of one block per column made the 1e6-patient report's analysis 40% slower
+    (46.4 s vs 33.2 s measured). Oracle: pandas' own consolidation of the same frame."""
+    from pathlib import Path
+
+    import metsurv
+
+    data = Path(__file__).resolve().parents[2] / "data" / "synthetic" / "irlm1997"
+    cohort = metsurv.load_cohort(data / "patients.csv", resections=data / "resections.csv")
+    frame = cohort.patients
+    again = frame.copy()
+    again._consolidate_inplace()
+    assert frame._mgr.nblocks == again._mgr.nblocks
