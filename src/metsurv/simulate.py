@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from metsurv.errors import DataError
+from metsurv.stats._result import json_safe
 
 ANALYSES = ("cox", "logrank", "compare", "counting_process", "naive")
 #: default confounders of the ``compare`` analysis (the synthetic treatment's assignment)
@@ -92,24 +93,9 @@ class SimulationResult:
     def to_dict(self) -> dict[str, Any]:
         failed = [{"replicate": int(r.replicate), "seed": str(r.seed), "error": str(r.error)}
                   for r in self.failed.itertuples(index=False)]
-        return _json_safe({"design": self.design, "replicates": self.replicates,
+        return json_safe({"design": self.design, "replicates": self.replicates,
                            "seed": self.seed, "n_failed": self.n_failed, "failed": failed,
                            "summary": self.summary, "warnings": list(self.warnings)})
-
-
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        v = float(obj)
-        return v if math.isfinite(v) else None
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
 
 
 def _measure(value: float, mcse: float) -> dict[str, float]:

@@ -73,3 +73,19 @@ def add_backend(p: argparse.ArgumentParser) -> None:
                        "in this process); results do not depend on it")
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="use a running Dask scheduler, e.g. tcp://127.0.0.1:8786")
+
+
+def column_list(text: str, option: str, example: str) -> list[str]:
+    """The columns named by a comma-separated option (``--covariates a,b``), blanks dropped.
+
+    Raises
+    ------
+    DataError
+        The option names no column; the message shows ``example``.
+    """
+    from metsurv.errors import DataError
+
+    columns = [c.strip() for c in text.split(",") if c.strip()]
+    if not columns:
+        raise DataError(f"{option} names no column; give at least one, e.g. {option} {example}")
+    return columns

@@ -30,7 +30,7 @@ from metsurv.errors import CohortError, DataError
 from metsurv.format import format_ci, format_num, format_p
 from metsurv.schema import level_label
 
-from ._args import add_json, add_source, non_negative_int
+from ._args import add_json, add_source, column_list, non_negative_int
 from ._data import survival_input, with_flow
 from ._errors import EXIT_OK
 from ._output import Notes, catching, emit
@@ -120,10 +120,8 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from metsurv.stats.compare import compare_treatments
 
-    confounders = [c.strip() for c in args.confounders.split(",") if c.strip()]
-    if not confounders:
-        raise DataError("--confounders names no column; give at least one, e.g. "
-                        "--confounders n_metastases_group,dfi_group")
+    confounders = column_list(args.confounders, "--confounders",
+                              "n_metastases_group,dfi_group")
     if args.treatment in confounders:
         raise CohortError(f"--treatment {args.treatment!r} is also listed in --confounders")
     if args.impute == 1:

@@ -44,10 +44,9 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from metsurv.errors import DataError
 from metsurv.format import as_float, format_ci, format_num, format_p
 
-from ._args import add_json, add_source, add_survival
+from ._args import add_json, add_source, add_survival, column_list
 from ._data import check_groups, survival_input, with_flow
 from ._errors import EXIT_OK
 from ._output import Notes, catching, emit
@@ -169,10 +168,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    covariates = [c.strip() for c in args.covariates.split(",") if c.strip()]
-    if not covariates:
-        raise DataError("--covariates names no column; give at least one, e.g. "
-                        "--covariates age,sex")
+    covariates = column_list(args.covariates, "--covariates", "age,sex")
     notes = Notes()
     with catching(notes):
         inp = survival_input(args, [*covariates, args.strata, args.cluster, args.start,

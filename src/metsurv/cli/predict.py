@@ -29,11 +29,11 @@ import pandas as pd
 from metsurv.errors import DataError
 from metsurv.format import format_num
 
-from ._args import add_json, add_source, add_survival
+from ._args import add_json, add_source, add_survival, column_list
 from ._data import check_groups, survival_input, with_flow
 from ._errors import EXIT_OK
 from ._output import Notes, catching, emit
-from .km import _outcome
+from .km import _outcome, _times
 
 _TRUE = {"true", "yes", "y", "1", "t"}
 _FALSE = {"false", "no", "n", "0", "f"}
@@ -164,18 +164,6 @@ def format_predict(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _times(text: str) -> list[float]:
-    try:
-        out = [float(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise DataError(f"--times {text!r}: give numbers separated by commas, e.g. "
-                        "--times 12,60") from None
-    if not out or any(not np.isfinite(t) or t < 0 for t in out):
-        raise DataError(f"--times {text!r}: give times >= 0 separated by commas, e.g. "
-                        "--times 12,60")
-    return out
-
-
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("predict", help="one patient's predicted survival from a Cox model",
                        description="Fit a Cox model (R coxph) to DATA and predict the "
@@ -197,10 +185,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    covariates = [c.strip() for c in args.covariates.split(",") if c.strip()]
-    if not covariates:
-        raise DataError("--covariates names no column; give at least one, e.g. "
-                        "--covariates age,sex")
+    covariates = column_list(args.covariates, "--covariates", "age,sex")
     patient = parse_patient(args.patient, [*covariates, *([args.strata] if args.strata
                                                              else [])])
     notes = Notes()

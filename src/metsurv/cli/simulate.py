@@ -26,7 +26,7 @@ from typing import Any
 
 from metsurv.errors import CohortError
 
-from ._args import add_backend, add_json, positive_int
+from ._args import add_backend, add_json, column_list, positive_int
 from ._errors import EXIT_OK
 from ._output import Notes, catching, emit
 
@@ -68,10 +68,8 @@ def run(args: argparse.Namespace) -> int:
 
     covariates = None
     if args.covariates is not None:
-        covariates = [c.strip() for c in args.covariates.split(",") if c.strip()]
-        if not covariates:
-            raise CohortError("--covariates names no column; give e.g. --covariates "
-                              "dfi_group,n_metastases_group")
+        covariates = column_list(args.covariates, "--covariates",
+                                 "dfi_group,n_metastases_group")
     notes = Notes()
     with catching(notes):
         try:
