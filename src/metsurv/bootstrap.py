@@ -104,9 +104,9 @@ class BootstrapResult:
         return pd.DataFrame(rows)
 
     def to_dict(self) -> dict[str, Any]:
-        from metsurv.simulate import _json_safe
+        from metsurv.stats._result import json_safe
 
-        return _json_safe({"replicates": int(len(self.replicates)) + self.n_failed,
+        return json_safe({"replicates": int(len(self.replicates)) + self.n_failed,
                            "n_failed": self.n_failed, "seed": self.seed,
                            "conf_level": self.conf_level, "n_resampled": self.n_resampled,
                            "statistics": self.to_frame().to_dict("records"),
