@@ -221,7 +221,7 @@ def test_drawn_legends_print_the_survival_table_n(suppressed):
 
 
 @pytest.mark.parametrize("name, absent", [
-    ("main", {"compare"}), ("bare", {"competing", "landmark", "compare"}),
+    ("main", {"compare"}), ("bare", {"competing", "landmark", "compare", "hazard"}),
     ("suppressed", {"compare"})])  # no config asks for a treatment comparison
 def test_every_section_is_shown_or_says_why(request, name, absent):
     s = request.getfixturevalue(name)

@@ -23,7 +23,7 @@ from metsurv.report._cache import frame_cache
 from metsurv.report.config import FactorSpec, ReportConfig
 
 __all__ = ["Analysis", "FactorKM", "CoxAnalysis", "PHTerm", "CompetingAnalysis",
-           "LandmarkAnalysis", "PublishedAnalysis", "FollowUp", "Tests", "analyse",
+           "LandmarkAnalysis", "HazardAnalysis", "PublishedAnalysis", "FollowUp", "Tests", "analyse",
            "published_cohort_figures", "tick_months", "SURV_YEARS", "PH_ALPHA", "RMST_HORIZON_MONTHS"]
 
 #: Years of the survival table's columns (and of each fit's survival estimates).
@@ -127,6 +127,18 @@ class CompetingAnalysis:
 
 
 @dataclass(frozen=True)
+class HazardAnalysis:
+    """The hazard over time of death (``"os"``) and of recurrence or death (``"dfs"``):
+    kernel-smoothed (:func:`metsurv.stats.hazard.smoothed_hazard`) and per year
+    (:func:`metsurv.stats.hazard.annual_hazard`), keyed by endpoint; or the ``reason`` the
+    data cannot give them."""
+
+    reason: str = ""
+    smoothed: dict[str, Any] | None = None
+    annual: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class LandmarkAnalysis:
     """Survival from one landmark (months) by repeat resection before it."""
 
@@ -176,6 +188,8 @@ class Analysis:
     #: says why the data cannot give it ("" when asked for and made, or not asked for)
     comparison: Any = None
     comparison_reason: str = ""
+    #: the hazard over time (:class:`HazardAnalysis`); None straight from an older caller
+    hazard: Any = None
 
 
 def analyse(config: ReportConfig, cohort: Any) -> Analysis:
@@ -231,6 +245,7 @@ def _analyse(cfg: ReportConfig, cohort: Any, patients: pd.DataFrame, battery: An
             T.published_like(cfg.endpoint), patients, cfg.endpoint)),
         benchmark=None if cfg.benchmark is None else T.published_like(cfg.endpoint,
                                                                        cfg.benchmark),
+        hazard=_hazard(cfg, patients),
         **_comparison(cfg, patients),
     )
 
@@ -574,6 +589,47 @@ def _competing(cfg: ReportConfig, patients: pd.DataFrame) -> CompetingAnalysis:
     return CompetingAnalysis(result=res, at_risk=dfs.at_risk(ticks), dfs=dfs,
                              end_of_followup=float(data["dfs_months"].max()),
                              at=res.at(_months(CIF_YEARS)))
+
+
+#: Years of the annual hazard table (at most; fewer when follow-up is shorter).
+HAZARD_YEARS = 10
+
+
+def _hazard(cfg: ReportConfig, patients: pd.DataFrame) -> HazardAnalysis:
+    """Smoothed and annual hazards of death and of recurrence or death, when the data have
+    recurrence (``dfs_months``/``dfs_event`` with a recurrence recorded). The smoothed
+    curves end where fewer than max(10, min_at_risk, suppress_below) remain at risk."""
+    if not {"dfs_months", "dfs_event"} <= set(patients.columns) or not (
+            patients["dfs_months"].notna() & patients["dfs_event"].notna()).any():
+        return HazardAnalysis("the data have no recurrence dates (recurrence_date), so the "
+                              "hazard of recurrence cannot be estimated.")
+    if "first_event" in patients.columns and not patients["first_event"].astype(object).isin(
+            [e for e in schema.FIRST_EVENTS
+             if e not in ("death_without_recurrence", "event_free")]).any():
+        return HazardAnalysis("no recurrence is recorded (recurrence_date and recurrence_site "
+                              "are empty), so the hazard of recurrence cannot be estimated.")
+    from metsurv.errors import DataError
+    from metsurv.stats.hazard import MIN_AT_RISK_END, annual_hazard, smoothed_hazard
+
+    at_least = max(MIN_AT_RISK_END, cfg.min_at_risk, cfg.suppress_below)
+    smoothed, annual = {}, {}
+    for endpoint in ("os", "dfs"):
+        time, event = schema.ENDPOINTS[endpoint].time, schema.ENDPOINTS[endpoint].event
+        data = patients[_needed_for(patients, time, event)]
+        try:
+            with warnings.catch_warnings():  # kept in the results' warnings, shown as notes
+                warnings.simplefilter("ignore")
+                smoothed[endpoint] = smoothed_hazard(data, time, event,
+                                                     min_at_risk=at_least)
+                annual[endpoint] = annual_hazard(data, time, event,
+                                                 max_time=schema.months(HAZARD_YEARS))
+        except DataError as exc:
+            return HazardAnalysis(f"the data cannot give it: {exc}")
+    return HazardAnalysis(smoothed=smoothed, annual=annual)
+
+
+def _needed_for(data: pd.DataFrame, time: str, event: str) -> list[str]:
+    return [c for c in (time, event, "entry_months") if c in data.columns]
 
 
 def _landmarks(cfg: ReportConfig, cohort: Any) -> tuple[LandmarkAnalysis, ...]:

@@ -49,6 +49,7 @@ __all__ = [
     "km_figure",
     "forest_figure",
     "cif_figure",
+    "hazard_figure",
     "save_figure",
     "plot_ph",
     "draw",
@@ -1363,10 +1364,35 @@ def balance_figure(table: Any) -> Figure:
     return love_plot(table).figure
 
 
+def hazard_figure(curves: Sequence[tuple[str, pd.DataFrame]], *, time_unit: str = "years",
+                  max_time: float = 15.0, tick_step: float | None = None,
+                  note: str | None = None, width_in: float = style.COLUMN_WIDTH_IN) -> Figure:
+    """Smoothed hazards (:func:`metsurv.stats.hazard.smoothed_hazard` rows, one
+    ``(label, frame)`` per curve) per patient-year against time with their pointwise CI
+    bands, drawn by :func:`metsurv.stats.hazard.plot_hazards` on the report's time axis
+    (``max_time`` and ``tick_step`` in ``time_unit``); ``note`` is printed under the plot."""
+    from metsurv.stats.hazard import plot_hazards
+
+    scale = UNIT_SCALE[time_unit]
+    with style.figure_style():
+        fig = style.new_figure((width_in, width_in * 0.72 + (0.1 if note else 0.0)))
+        ax = fig.add_subplot(1, 1, 1)
+        plot_hazards(ax, curves, unit=time_unit, max_time=max_time / scale)
+        ax.set_xticks(time_ticks(max_time, tick_step))
+        ax.set_xlim(0, max_time)
+        if ax.get_legend() is not None:
+            ax.get_legend().set_loc("upper right")
+        fig.tight_layout(pad=0.4, rect=(0, 0.06 if note else 0, 1, 1))
+        if note:
+            fig.text(0.02, 0.015, note, fontsize=5, color="0.3")
+    return fig
+
+
 def draw(kind: str, args: Mapping[str, Any]) -> Figure:
-    """Draw a report figure from its data: ``kind`` "km", "forest", "cif", "ph" or
-    "balance" names :func:`km_figure`, :func:`forest_figure`, :func:`cif_figure`,
-    :func:`ph_figure` or :func:`balance_figure`, which gets ``args`` as keyword arguments.
+    """Draw a report figure from its data: ``kind`` "km", "forest", "cif", "ph",
+    "balance" or "hazard" names :func:`km_figure`, :func:`forest_figure`, :func:`cif_figure`,
+    :func:`ph_figure`, :func:`balance_figure` or :func:`hazard_figure`, which gets ``args``
+    as keyword arguments.
 
     Raises
     ------
@@ -1374,7 +1400,7 @@ def draw(kind: str, args: Mapping[str, Any]) -> Figure:
         ``kind`` is none of these.
     """
     drawers = {"km": km_figure, "forest": forest_figure, "cif": cif_figure, "ph": ph_figure,
-               "balance": balance_figure}
+               "balance": balance_figure, "hazard": hazard_figure}
     if kind not in drawers:
         raise ValueError(f"unknown figure kind {kind!r}; expected one of {sorted(drawers)}")
     return drawers[kind](**args)

@@ -23,6 +23,7 @@ from metsurv.report.sections import (
     compare,
     competing,
     cox,
+    hazard,
     irlm,
     landmark,
     methods,
@@ -36,8 +37,8 @@ __all__ = ["compose"]
 
 def compose(config: ReportConfig, analysis: Analysis) -> list[Section]:
     """Every section of the report, in order: cohort, survival by factor, Cox models, the
-    IRLM battery, competing risks, the landmark analysis, the treatment comparison, the
-    published series, Methods;
+    IRLM battery, competing risks, the hazard over time, the landmark analysis, the
+    treatment comparison, the published series, Methods;
     a section the config does not ask for or the data cannot support is one line saying
     why.
 
@@ -53,6 +54,7 @@ def compose(config: ReportConfig, analysis: Analysis) -> list[Section]:
                cox.section(cfg, analysis), irlm.section(cfg, analysis)]
         # asked for or not, each section is there: shown, or the line that says why not
         out.append(competing.section(cfg, analysis))
+        out.append(hazard.section(cfg, analysis))
         out.append(landmark.section(cfg, analysis))
         out.append(compare.section(cfg, analysis))
         out.append(published.section(cfg, analysis))

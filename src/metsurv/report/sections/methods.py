@@ -45,6 +45,10 @@ def methods_text(cfg: ReportConfig, cohort: Any, sections: list[Section]) -> str
         parts.append("Cumulative incidence of first events was estimated with the "
                      "Aalen-Johansen estimator, death without recurrence being a competing "
                      "risk.")
+    if "hazard" in shown:
+        from metsurv.report.sections.hazard import METHODS
+
+        parts.append(METHODS)
     if "landmark" in shown:
         parts.append("Repeat resection was analysed at landmarks of "
                      + ", ".join(f"{t:g}" for t in cfg.landmark_times)

@@ -152,7 +152,11 @@ def _design(frame: pd.DataFrame, covariates: Sequence[str], reference: Mapping[s
     unknown = set(reference) - set(refs)
     if unknown:
         raise ValueError(f"reference given for non-categorical or absent covariate(s): {unknown}")
-    X = np.column_stack(cols) if cols else np.zeros((len(frame), 0))
+    # column-major: every later pass (sorting, centring, the risk-set sums) reads one
+    # column at a time, and writing columns into a row-major matrix is a slow transpose
+    X = np.empty((len(frame), len(cols)), order="F")
+    for j, col in enumerate(cols):
+        X[:, j] = col
     return _Design(tuple(names), tuple(covariates), tuple(assign), refs, X)
 
 
