@@ -38,12 +38,13 @@ def _ids(path: Path) -> str:
     return path.stem
 
 
-def test_the_four_notebooks_are_there():
+def test_the_five_notebooks_are_there():
     assert [p.name for p in NOTEBOOKS] == [
         "01_quickstart.ipynb",
         "02_irlm_replication.ipynb",
         "03_sarcoma.ipynb",
         "04_synthetic_regression.ipynb",
+        "05_prognostic_model.ipynb",
     ]
 
 

@@ -9,6 +9,7 @@ the same numbers.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,36 +218,61 @@ def analyse(config: ReportConfig, cohort: Any) -> Analysis:
         if col not in patients.columns or patients[col].notna().sum() == 0:
             raise CohortError(f"{cfg.source}: endpoint {cfg.endpoint!r} needs {col!r}, which "
                               f"the cohort does not have")
-    from metsurv.stats.irlm import irlm_comparisons
+    from metsurv.report.background import Background
+    from metsurv.report.output import _workers
 
     # the IRLM battery's tests are the report's tests (one rule for every p-value);
     # one BLAS thread: sums come out bit for bit the same on any machine, and on 2 cores
-    # the 1e6-patient analysis is faster (39.8 s -> 33.2 s measured, as threads contend)
+    # the 1e6-patient analysis is faster (39.8 s -> 33.2 s measured, as threads contend).
+    # A large cohort's batteries run in a forked worker beside the rest of the analysis
+    # (at 1e6 patients, measured below), a small one's here: the same
+    # results either way.
+    beside = len(patients) >= PARALLEL_MIN_PATIENTS and _workers() > 1
+    with frame_cache(), one_blas_thread(), Background(_batteries, cfg, cohort,
+                                                      enabled=beside) as batteries:
+        return _analyse(cfg, cohort, patients, batteries.result)
+
+
+#: patients from which the IRLM batteries run in a worker process beside the rest
+PARALLEL_MIN_PATIENTS = 100_000
+
+
+def _batteries(cfg: ReportConfig, cohort: Any) -> dict[str | None, Any]:
+    """The IRLM battery of the whole cohort (key None) and of each panel's subset."""
+    from metsurv.stats.irlm import irlm_comparisons
+
     with frame_cache(), one_blas_thread():
-        return _analyse(cfg, cohort, patients, irlm_comparisons(cohort, endpoint=cfg.endpoint))
+        battery = irlm_comparisons(cohort, endpoint=cfg.endpoint)
+        return _subset_batteries(cfg, cohort.patients, battery)
 
 
-def _analyse(cfg: ReportConfig, cohort: Any, patients: pd.DataFrame, battery: Any
-             ) -> Analysis:
-    batteries = _subset_batteries(cfg, patients, battery)
-    return Analysis(
-        config=cfg, cohort=cohort, patients=patients,
+def _analyse(cfg: ReportConfig, cohort: Any, patients: pd.DataFrame,
+             batteries_of: Callable[[], dict[str | None, Any]]) -> Analysis:
+    # what does not need the batteries first (they may be computing beside it)
+    parts = dict(
         follow_up=_follow_up(cfg, patients),
-        battery=battery, batteries=batteries,
         overall=_km(patients, None, cfg),
-        factors=tuple(_factor_km(cfg, patients, batteries, spec) for spec in cfg.factors),
-        cox=_cox(cfg, patients, battery),
         competing=_competing(cfg, patients) if cfg.competing_risks else None,
         landmarks=_landmarks(cfg, cohort) if cfg.landmark_times else None,
+        published=PublishedAnalysis(*published_cohort_figures(
+            T.published_like(cfg.endpoint), patients, cfg.endpoint)),
+        hazard=_hazard(cfg, patients),
+        **_comparison(cfg, patients),
+    )
+    model = _cox_model(cfg, patients)
+    batteries = batteries_of()
+    battery = batteries[None]
+    return Analysis(
+        config=cfg, cohort=cohort, patients=patients,
+        battery=battery, batteries=batteries,
+        factors=tuple(_factor_km(cfg, patients, batteries, spec) for spec in cfg.factors),
+        cox=_cox(cfg, patients, battery, model),
         landmark_reason=("" if getattr(cohort, "counting_process", None) is not None else
                          "the data have no resections table (one row per operation), so "
                          "repeat resections are unknown."),
-        published=PublishedAnalysis(*published_cohort_figures(
-            T.published_like(cfg.endpoint), patients, cfg.endpoint)),
         benchmark=None if cfg.benchmark is None else T.published_like(cfg.endpoint,
                                                                        cfg.benchmark),
-        hazard=_hazard(cfg, patients),
-        **_comparison(cfg, patients),
+        **parts,
     )
 
 
@@ -466,31 +492,38 @@ def battery_univariable(battery: Any, factor: str) -> pd.DataFrame | None:
     })
 
 
-def _cox(cfg: ReportConfig, patients: pd.DataFrame, battery: Any) -> CoxAnalysis | None:
-    """The study model (config cox.covariates) and, per covariate, its univariable model;
-    None when no covariate is configured or has two values in the cohort."""
-    if not cfg.cox_covariates:
-        return None
+@dataclass(frozen=True)
+class _StudyModel:
+    """The study model and its PH check (what :func:`_cox` needs besides the battery)."""
+
+    covariates: list[str]
+    multi: Any
+    ph_fit: Any
+    ph: pd.DataFrame | None
+    rejected: tuple[tuple[str, float], ...]
+    ph_terms: tuple[PHTerm, ...]
+
+
+def _cox_fit(cfg: ReportConfig, patients: pd.DataFrame, columns: list[str]) -> Any:
+    """cox takes yes/no columns as two-level factors and the schema's reference levels
+    (complete resection, DFI >= 36, ...), so HRs read "incomplete vs complete" as in IRLM."""
     from metsurv.stats import cox
 
+    return cox(patients, covariates=columns, time=cfg.time_column, event=cfg.event_column)
+
+
+def _cox_model(cfg: ReportConfig, patients: pd.DataFrame) -> _StudyModel | None:
+    """The study model (config cox.covariates) with cox.zph; None when no covariate is
+    configured or has two values in the cohort."""
+    if not cfg.cox_covariates:
+        return None
     # a covariate needs two values in the cohort (one histology is no contrast: R would
     # give its terms NA); the ones left out are named
     covs = [c for c in cfg.cox_covariates if c in patients.columns
             and patients[c].nunique(dropna=True) >= 2]
     if not covs:
         return None
-
-    # cox takes yes/no columns as two-level factors and the schema's reference levels
-    # (complete resection, DFI >= 36, ...), so HRs read "incomplete vs complete" as in IRLM.
-    def fit(columns: list[str]) -> Any:
-        return cox(patients, covariates=columns, time=cfg.time_column, event=cfg.event_column)
-
-    univariable: dict[str, tuple[pd.DataFrame | None, Any]] = {}
-    if cfg.cox_univariable:
-        for c in covs:
-            rows = battery_univariable(battery, c)
-            univariable[c] = (rows, None) if rows is not None else (None, fit([c]))
-    multi = fit(covs)
+    multi = _cox_fit(cfg, patients, covs)
     try:
         ph_fit = multi.ph_test()
         ph = ph_fit.to_frame()
@@ -499,14 +532,30 @@ def _cox(cfg: ReportConfig, patients: pd.DataFrame, battery: Any) -> CoxAnalysis
     rejected = (() if ph is None else
                 tuple((t, float(p)) for t, p in zip(ph["term"], ph["p"], strict=True)
                       if t != "GLOBAL" and np.isfinite(p) and p < PH_ALPHA))
-    fits = [multi] + [f for _, f in univariable.values() if f is not None]
+    return _StudyModel(covs, multi, ph_fit, ph, rejected,
+                       tuple(_ph_term(cfg, patients, multi, ph_fit, t, p) for t, p in rejected))
+
+
+def _cox(cfg: ReportConfig, patients: pd.DataFrame, battery: Any, model: _StudyModel | None
+         ) -> CoxAnalysis | None:
+    """The study model and, per covariate, its univariable model: the battery's rows where
+    it analysed the covariate, else a fit; None without a study model."""
+    if model is None:
+        return None
+    univariable: dict[str, tuple[pd.DataFrame | None, Any]] = {}
+    if cfg.cox_univariable:
+        for c in model.covariates:
+            rows = battery_univariable(battery, c)
+            univariable[c] = ((rows, None) if rows is not None
+                              else (None, _cox_fit(cfg, patients, [c])))
+    fits = [model.multi] + [f for _, f in univariable.values() if f is not None]
     empty = frozenset().union(*(_empty_levels(f, patients, cfg) for f in fits))
     return CoxAnalysis(
         empty_levels=empty,
-        covariates=tuple(covs),
-        left_out=tuple(c for c in cfg.cox_covariates if c not in covs),
-        univariable=univariable, multi=multi, ph_fit=ph_fit, ph=ph, rejected=rejected,
-        ph_terms=tuple(_ph_term(cfg, patients, multi, ph_fit, t, p) for t, p in rejected))
+        covariates=tuple(model.covariates),
+        left_out=tuple(c for c in cfg.cox_covariates if c not in model.covariates),
+        univariable=univariable, multi=model.multi, ph_fit=model.ph_fit, ph=model.ph,
+        rejected=model.rejected, ph_terms=model.ph_terms)
 
 
 def _empty_levels(fit: Any, patients: pd.DataFrame, cfg: ReportConfig) -> set[str]:
