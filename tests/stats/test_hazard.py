@@ -73,7 +73,7 @@ class _nothing:
 @pytest.mark.filterwarnings("ignore::metsurv.errors.StatsWarning")
 def test_grouped_fit_equals_fits_of_each_group(data):
     """Oracle: the R fixture of each group (group_a_biquadratic with biquadratic kernel)."""
-    res = smoothed_hazard(data, "time", "status", group="g", bandwidth=9.0, start=False,
+    res = smoothed_hazard(data, "time", "status", by="g", bandwidth=9.0, start=False,
                           kernel="biquadratic")
     a = res.to_frame().query("group == 'a'")
     np.testing.assert_allclose(a["estimate"] / 12,
@@ -98,7 +98,7 @@ def test_annual_hazard_matches_pyears(data, name):
 def test_annual_hazard_by_group_and_empty_intervals(data):
     """Oracle: pyears of group a; intervals past group a's follow-up have no person-time
     and are NaN (R: NA), not 0."""
-    tab = annual_hazard(data, "time", "status", group="g", start=False).to_frame()
+    tab = annual_hazard(data, "time", "status", by="g", start=False).to_frame()
     a = tab[tab["group"] == "a"].reset_index(drop=True)
     ref = ANNUAL["group_a"]
     k = len(ref["start"])
@@ -185,7 +185,7 @@ def test_plot_draws_groups_with_bands(data):
     import matplotlib
 
     matplotlib.use("Agg")
-    res = smoothed_hazard(data, "time", "status", group="g", start=False)
+    res = smoothed_hazard(data, "time", "status", by="g", start=False)
     ax = res.plot()
     assert len(ax.lines) == 2 and len(ax.collections) == 2
     assert ax.get_ylim()[0] == 0 and "patient-year" in ax.get_ylabel()

@@ -259,3 +259,18 @@ def test_make_validate_R_reproduces_committed_fixture(tmp_path_factory):
     """Rscript tests/reference/make_validate.R <tmp> (skips without rms): the same numbers."""
     fresh = rerun_r(tmp_path_factory, "make_validate.R")
     assert_r_reproduces("validate", fresh, "validate.csv", rel=1e-10, abs_tol=1e-12)
+
+
+def test_calibrate_names_empty_groups_apart_from_short_follow_up():
+    """One yes/no covariate: two distinct predictions, so most quantile groups are empty;
+    the warning says so (it used to blame the follow-up)."""
+    rng = np.random.default_rng(3)
+    n = 400
+    x = rng.random(n) < 0.5
+    t = rng.exponential(np.where(x, 20.0, 40.0))
+    df = pd.DataFrame({"os_months": np.minimum(t, 120.0), "os_event": t < 120.0, "x": x})
+    with pytest.warns(StatsWarning, match="are empty") as rec:
+        res = calibrate(df, ["x"], u=24, m=50, replicates=5, seed=1, progress=False)
+    assert not any("follow-up ends before" in str(w.message) for w in rec)
+    empty = res.table["n_patients"] == 0
+    assert empty.any() and res.table.loc[empty, "KM"].isna().all()

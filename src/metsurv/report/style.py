@@ -113,9 +113,14 @@ def figure_style() -> Iterator[None]:
         yield
 
 
-def new_figure(figsize: tuple[float, float]) -> Figure:
+def new_figure(figsize: tuple[float, float], pyplot: bool = False) -> Figure:
     """A figure outside pyplot: no global figure registry, no backend switch, nothing shown
-    (safe in notebooks and threads); an Agg canvas so text can be measured for layout."""
+    (safe in notebooks and threads); an Agg canvas so text can be measured for layout.
+    ``pyplot``: a pyplot figure instead, which Jupyter shows (a result's ``.plot()``)."""
+    if pyplot:
+        import matplotlib.pyplot as plt
+
+        return plt.figure(figsize=figsize)
     fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)
     return fig

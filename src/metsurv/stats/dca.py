@@ -394,8 +394,9 @@ def plot_decision_curve(result: DecisionCurveResult, ax: Any = None, *,
         if type == "net_intervention_avoided" and result.nper != 1:
             ylabel += f" per {result.nper:g} patients"
         ax.set_ylabel(ylabel)
+        # the horizon in words, not the time column's name ("os_months = 60")
+        unit = "months" if str(result.time).endswith("_months") else "time units"
         ax.legend(frameon=False, loc="upper right",
-                  title=f"Risk of the event by {result.time} = "
-                        f"{_number(result.horizon)}")
+                  title=f"Risk of the event by {_number(result.horizon)} {unit}")
         _tidy(ax, new)
     return ax

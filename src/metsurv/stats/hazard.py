@@ -265,7 +265,7 @@ def _grid(grid: Any, tau: float) -> np.ndarray:
 
 
 def smoothed_hazard(data: Any, time: str = "os_months", event: str = "os_event",
-                    group: str | None = None, bandwidth: float | None = None,
+                    by: str | None = None, bandwidth: float | None = None,
                     grid: int | Sequence[float] = GRID_POINTS, kernel: str = "epanechnikov",
                     conf_level: float = 0.95, *, start: str | None | bool = None,
                     max_time: float | None = None,
@@ -281,7 +281,7 @@ def smoothed_hazard(data: Any, time: str = "os_months", event: str = "os_event",
         One row per patient.
     time, event : str
         Follow-up (months) and event indicator (1/0 or bool).
-    group : str, optional
+    by : str, optional
         Grouping column: one curve per level, each with its own tau and default bandwidth.
     bandwidth : float, optional
         Months (> 0), the same for every group; None: ``tau / (4 d^(1/5))`` per group.
@@ -325,13 +325,13 @@ def smoothed_hazard(data: Any, time: str = "os_months", event: str = "os_event",
         raise DataError(f"conf_level must be between 0 and 1, got {conf_level!r}")
     if bandwidth is not None and not (np.isfinite(bandwidth) and bandwidth > 0):
         raise DataError(f"bandwidth must be a positive number of months, got {bandwidth!r}")
-    sd = survival_data(data, time, event, [group] if group else [], start=start)
-    if group is None:
+    sd = survival_data(data, time, event, [by] if by else [], start=start)
+    if by is None:
         labels, g = ["all"], np.zeros(sd.time.size, dtype=np.int64)
     else:
-        levels = group_levels(sd.frame[group])
+        levels = group_levels(sd.frame[by])
         labels = [level_label(v) for v in levels]
-        g = group_codes(sd.frame[group], levels)
+        g = group_codes(sd.frame[by], levels)
     zq = float(_st.norm.ppf(0.5 + conf_level / 2))
     notes: list[str] = []
     frames, bws = [], []
@@ -339,7 +339,7 @@ def smoothed_hazard(data: Any, time: str = "os_months", event: str = "os_event",
         sel = g == i
         t, e = sd.time[sel], sd.event[sel].astype(float)
         s0 = sd.start[sel] if sd.start is not None else None
-        what = "the data" if group is None else f"group {lab!r}"
+        what = "the data" if by is None else f"group {lab!r}"
         if e.sum() == 0:
             raise DataError(f"{what} has no events: no hazard can be estimated")
         ut, d, y = _risk_table(t, e, s0)
@@ -384,7 +384,7 @@ def smoothed_hazard(data: Any, time: str = "os_months", event: str = "os_event",
         bws.append({"group": lab, "bandwidth": b, "max_time": tau, "events": n_ev,
                     "n": int(sel.sum())})
     return HazardResult(
-        table=pd.concat(frames, ignore_index=True), bandwidths=pd.DataFrame(bws), by=group,
+        table=pd.concat(frames, ignore_index=True), bandwidths=pd.DataFrame(bws), by=by,
         time=time, event=event, kernel=kernel, conf_level=conf_level,
         bandwidth_rule="given" if bandwidth is not None else BANDWIDTH_RULE,
         start=sd.start_name, warnings=tuple(notes))
@@ -429,7 +429,7 @@ def poisson_ci(events: Any, exposure: Any, conf_level: float = 0.95
 
 
 def annual_hazard(data: Any, time: str = "os_months", event: str = "os_event",
-                  group: str | None = None, width: float = 12.0, conf_level: float = 0.95,
+                  by: str | None = None, width: float = 12.0, conf_level: float = 0.95,
                   *, start: str | None | bool = None, max_time: float | None = None
                   ) -> AnnualHazardResult:
     """Events, person-years and the hazard rate per patient-year in consecutive intervals
@@ -441,7 +441,7 @@ def annual_hazard(data: Any, time: str = "os_months", event: str = "os_event",
     data : DataFrame or Cohort
     time, event : str
         Follow-up (months) and event indicator.
-    group : str, optional
+    by : str, optional
         One set of intervals per level.
     width : float
         Interval width in months (12: yearly).
@@ -472,13 +472,13 @@ def annual_hazard(data: Any, time: str = "os_months", event: str = "os_event",
         raise DataError(f"width must be a positive number of months, got {width!r}")
     if not 0 < conf_level < 1:
         raise DataError(f"conf_level must be between 0 and 1, got {conf_level!r}")
-    sd = survival_data(data, time, event, [group] if group else [], start=start)
-    if group is None:
+    sd = survival_data(data, time, event, [by] if by else [], start=start)
+    if by is None:
         labels, g = ["all"], np.zeros(sd.time.size, dtype=np.int64)
     else:
-        levels = group_levels(sd.frame[group])
+        levels = group_levels(sd.frame[by])
         labels = [level_label(v) for v in levels]
-        g = group_codes(sd.frame[group], levels)
+        g = group_codes(sd.frame[by], levels)
     t = sd.time
     finite = np.isfinite(t)
     end = max_time if max_time is not None else (
@@ -504,6 +504,6 @@ def annual_hazard(data: Any, time: str = "os_months", event: str = "os_event",
         "start": np.tile(edges[:-1], len(labels)), "end": np.tile(edges[1:], len(labels)),
         "events": events.ravel(), "person_years": py.ravel(), "rate": rate.ravel(),
         "lower": lo.ravel(), "upper": hi.ravel()})
-    return AnnualHazardResult(table=table, by=group, time=time, event=event,
+    return AnnualHazardResult(table=table, by=by, time=time, event=event,
                               width=float(width), conf_level=conf_level,
                               start_column=sd.start_name)

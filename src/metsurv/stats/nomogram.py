@@ -184,6 +184,7 @@ class NomogramResult(Result):
         """The publication nomogram (:func:`plot_nomogram`): a Points axis on top, one row
         per predictor with its level labels at their points, Total Points, and one S(t)
         axis per time; 170 mm wide. Returns the axes."""
+        kwargs.setdefault("pyplot", True)  # a new figure Jupyter shows
         return plot_nomogram(self, ax, **kwargs)
 
 
@@ -417,7 +418,7 @@ def _stagger(pos: np.ndarray, widths: np.ndarray, gap: float) -> np.ndarray:
 
 
 def plot_nomogram(nom: NomogramResult, ax: Any = None, *, title: str | None = None,
-                  fontsize: float = 6.5) -> Any:
+                  fontsize: float = 6.5, pyplot: bool = False) -> Any:
     """Draw a nomogram: the Points axis (0 to ``maxscale``) on top, one row per predictor
     with each level's label at its points (factor labels that would overlap are staggered
     above and below the line; a crowded numeric axis labels every k-th value and ticks the
@@ -433,6 +434,8 @@ def plot_nomogram(nom: NomogramResult, ax: Any = None, *, title: str | None = No
     title : str, optional
     fontsize : float
         Label size in points.
+    pyplot : bool
+        Without ``ax``: a pyplot figure (shown by Jupyter) instead of one outside pyplot.
 
     Returns
     -------
@@ -446,14 +449,24 @@ def plot_nomogram(nom: NomogramResult, ax: Any = None, *, title: str | None = No
     with style.figure_style():
         if ax is None:
             width = FIGURE_WIDTH_MM * style.MM
-            fig = style.new_figure((width, 0.36 * n_rows + 0.25))
+            fig = style.new_figure((width, 0.36 * n_rows + 0.25), pyplot=pyplot)
             renderer = fig.canvas.get_renderer()
-            probe = [fig.text(0, 0, s, fontsize=fontsize) for s in names]
-            longest = max(t.get_window_extent(renderer).width for t in probe) / fig.dpi
-            for t in probe:
-                t.remove()
-            left = min((longest + 0.22) / width, 0.45)  # the row titles fit at the left
-            ax = fig.add_axes((left, 0.02, 0.975 - left, 0.9 if title else 0.96))
+            # the row titles fit at the left, and the labels at a row's right end (centred
+            # on their tick: half their width past it) at the right
+            pts = nom.points[nom.points["points"].notna()]
+            ends = (pts.loc[pts.groupby("predictor")["points"].idxmax(), "label"].astype(str)
+                    .tolist() if len(pts) else [])
+
+            def inches(texts: Sequence[str]) -> float:
+                probe = [fig.text(0, 0, s, fontsize=fontsize) for s in texts]
+                out = max((t.get_window_extent(renderer).width for t in probe), default=0.0)
+                for t in probe:
+                    t.remove()
+                return out / fig.dpi
+
+            left = min((inches(names) + 0.22) / width, 0.45)
+            right = 0.99 - max(inches(ends) / 2 + 0.04, 0.1) / width
+            ax = fig.add_axes((left, 0.02, right - left, 0.9 if title else 0.96))
         ax.set_xlim(-1.0, nom.maxscale + 2)
         ax.set_ylim(-n_rows + 0.45, 0.6)
         ax.set_axis_off()

@@ -109,6 +109,7 @@ class ScoreResult(Result):
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Kaplan-Meier curves of the risk groups (:func:`plot_score_km`). Returns the
         axes."""
+        kwargs.setdefault("pyplot", True)  # a new figure Jupyter shows
         return plot_score_km(self, ax, **kwargs)
 
 
@@ -382,12 +383,12 @@ def integer_score(model: Any, data: Any = None, covariates: Sequence[str] | None
 
 
 def plot_score_km(res: ScoreResult, ax: Any = None, *, time_unit: str = "years",
-                  **kwargs: Any) -> Any:
+                  pyplot: bool = False, **kwargs: Any) -> Any:
     """Kaplan-Meier curves of the score's risk groups
     (the report's :func:`metsurv.report.figures.plot_km`; keyword arguments go there), with the
     C-indexes of the score and of the IRLM grouping on the same patients in the corner.
     Without ``ax``: a new 85 mm (one journal column) figure in metsurv's style, to save at
-    300 dpi. Returns the axes."""
+    300 dpi (a pyplot one, shown by Jupyter, with ``pyplot=True``). Returns the axes."""
     from ..report import figures as F
     from ..report import style
     from ..report.plotting import _max_time
@@ -402,7 +403,8 @@ def plot_score_km(res: ScoreResult, ax: Any = None, *, time_unit: str = "years",
     with style.figure_style():
         new = ax is None
         if new:
-            fig = style.new_figure((style.COLUMN_WIDTH_IN, style.COLUMN_WIDTH_IN * 0.9))
+            fig = style.new_figure((style.COLUMN_WIDTH_IN, style.COLUMN_WIDTH_IN * 0.9),
+                                   pyplot=pyplot)
             ax = fig.add_subplot(1, 1, 1)
         kwargs.setdefault("legend_loc", "above")
         kwargs.setdefault("endpoint", "os")

@@ -859,10 +859,16 @@ def calibrate(data: Any, covariates: Sequence[str], *, u: float, time: str = "os
         "n": summ["n"].to_numpy().astype("int64")})
     notes: list[str] = []
     _failures(res.failed, B, notes)
-    undefined = int(np.isnan(km["KM"]).sum())
-    if undefined:
-        msg = (f"Kaplan-Meier survival at u = {u:g} is not defined in {undefined} of "
-               f"{n_groups} groups (empty, or follow-up ends before u): NA there")
+    empty = int((km["n"] == 0).sum())
+    ended = int(np.isnan(km["KM"]).sum()) - empty
+    if empty:  # few distinct predictions: a quantile interval nobody falls in
+        msg = (f"{empty} of {n_groups} groups of predicted S({u:g}) are empty (the "
+               "predictions take few distinct values): NA there")
+        notes.append(msg)
+        _warnings.warn(msg, StatsWarning, stacklevel=2)
+    if ended:
+        msg = (f"Kaplan-Meier survival at u = {u:g} is not defined in {ended} of "
+               f"{n_groups} groups (their follow-up ends before u): NA there")
         notes.append(msg)
         _warnings.warn(msg, StatsWarning, stacklevel=2)
     with one_blas_thread():

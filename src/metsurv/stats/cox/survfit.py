@@ -255,23 +255,31 @@ class CoxPrediction(Result):
             d["at"] = self.at()
         return json_safe(d)
 
-    def plot(self, ax: Any = None, ci: bool = True, **kwargs: Any) -> Any:
-        """Each patient's predicted survival as a step curve with its pointwise CI as a
-        shaded band, into ``ax`` or a new notebook-sized figure; keyword arguments go to
-        ``ax.step``. Returns the axes."""
-        from ...report.plotting import _new_axes, _tidy
+    def plot(self, ax: Any = None, ci: bool = True, max_time: float | None = None,
+             **kwargs: Any) -> Any:
+        """Each patient's predicted survival as a step curve (Okabe-Ito colours with line
+        styles, as the report's figures) with its pointwise CI as a shaded band, into
+        ``ax`` or a new notebook-sized figure, up to ``max_time`` (default: the last time,
+        at most the report's 15 years); keyword arguments go to ``ax.step``. Returns the
+        axes."""
+        from ...report.plotting import _max_time, _new_axes, _tidy
+        from ...report.style import colour, linestyle
 
         new = ax is None
         ax = _new_axes(ax)
-        for pat, g in self.curves.groupby("patient", sort=False):
+        last = float(self.curves["time"].max()) if len(self.curves) else 1.0
+        top = float(max_time) if max_time is not None else _max_time(last, 1.0)
+        for i, (pat, g) in enumerate(self.curves.groupby("patient", sort=False)):
             t = np.r_[0.0, g["time"].to_numpy()]
+            style = {"color": colour(i), "linestyle": linestyle(i), **kwargs}
             (line,) = ax.step(t, np.r_[1.0, g["survival"].to_numpy()], where="post",
-                              label=str(pat), **kwargs)
+                              label=str(pat), **style)
             if ci:
                 ax.fill_between(t, np.r_[1.0, g["lower"].to_numpy()],
                                 np.r_[1.0, g["upper"].to_numpy()], step="post",
                                 alpha=0.2, color=line.get_color(), linewidth=0)
         ax.set_ylim(0, 1.02)
+        ax.set_xlim(0, top)
         ax.set_xlabel(f"time ({self.curves.attrs.get('unit', 'months')})")
         ax.set_ylabel("predicted survival")
         ax.legend(title="patient", frameon=False)
