@@ -343,3 +343,18 @@ def test_a_replicate_returning_no_rows_is_a_failure_not_lost():
     assert res.table["replicate"].tolist() == [0, 2, 4]
     assert res.failed["replicate"].tolist() == [1, 3, 5]
     assert res.failed["error"].str.contains("no rows").all()
+
+
+def test_unguarded_script_gets_a_short_error_naming_the_main_guard(tmp_path):
+    """A script calling run_replicates(workers=2) without ``if __name__ == "__main__":``
+    (Python's multiprocessing rule: each worker imports the script): one error naming the
+    guard, not pages of tracebacks from the workers re-running the script."""
+    script = tmp_path / "noguard.py"
+    script.write_text("from metsurv.replicate import run_replicates\n"
+                      "def f(rng, i):\n    return {'x': float(rng.random())}\n"
+                      "run_replicates(f, 4, 1, workers=2, progress=False)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
+    assert out.returncode != 0
+    assert 'if __name__ == "__main__":' in out.stderr
+    assert len(out.stderr.splitlines()) < 40, out.stderr[-3000:]

@@ -396,14 +396,25 @@ def _on_dask(fn: Callable[..., Any], args: tuple[Any, ...], root: np.random.Seed
         client = _connect(Client, scheduler)
         backend = f"dask:{scheduler}"
     else:
+        import multiprocessing
+
+        if getattr(multiprocessing.current_process(), "_inheriting", False):
+            # a worker process starting up runs the user's script again (it imports
+            # __main__): the script lacks the guard; stop here, quietly, not by starting
+            # a cluster of its own
+            raise SystemExit(1)
         try:
             # dashboard on a free port: its HTTP server starts anyway, and 8787 may be taken
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    host="127.0.0.1", dashboard_address=":0",
                                    silence_logs=logging.ERROR)
         except Exception as exc:
+            main = sys.modules.get("__main__")
+            hint = ("; a script that runs replicates on workers must do so under "
+                    "`if __name__ == \"__main__\":` (each worker process starts by importing "
+                    "the script)" if getattr(main, "__file__", None) else "")
             raise CohortError(f"cannot start a local Dask cluster of {workers} workers: "
-                              f"{type(exc).__name__}: {exc}") from None
+                              f"{type(exc).__name__}: {str(exc).rstrip('.')}{hint}") from None
         client = Client(cluster, set_as_default=False)
         backend = "local-dask"
     try:
