@@ -44,9 +44,9 @@ def test_thresholds():
 
 
 @pytest.mark.parametrize(("call", "match"), [
-    (lambda: ppo_fev1(160, 5), "preop_fev1_pct must be in"),
-    (lambda: ppo_fev1(-1, 5), "preop_fev1_pct must be in"),
-    (lambda: ppo_dlco(float("nan"), 5), "preop_dlco_pct must be in"),
+    (lambda: ppo_fev1(201, 5), "preop_fev1_pct 201 is above 200% of predicted"),
+    (lambda: ppo_fev1(-1, 5), r"preop_fev1_pct must be a % of predicted in \(5, 200\]"),
+    (lambda: ppo_dlco(float("nan"), 5), "preop_dlco_pct must be a % of predicted in"),
     (lambda: ppo_fev1(60, 20), "segments_removed must be between 0 and 19"),
     (lambda: ppo_fev1(60, 2.5), "whole number of segments"),
     (lambda: ppo_fev1(60, True), "whole number of segments"),
@@ -57,10 +57,60 @@ def test_thresholds():
     (lambda: bed(3.5, 10), "n_fractions must be a whole number >= 1"),
     (lambda: bed(3, 0), "dose_per_fraction_gy must be in"),
     (lambda: bed(1, 54), "dose_per_fraction_gy must be in"),
-    (lambda: bed(1, 40), "below 40 Gy"),
+    (lambda: bed(1, 40), r"must be in \(0, 40\) Gy, got 40 \(a total dose"),
     (lambda: bed(3, 18, alpha_beta=0), "alpha_beta must be in"),
     (lambda: eqd2(3, 18, alpha_beta=-3), "alpha_beta must be in"),
 ])
 def test_validation(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize(("call", "match"), [
+    # finding 10 of break15: FEV1 in litres or as a fraction gave a confident answer
+    (lambda: ppo_fev1(2.1, 5), r"preop_fev1_pct 2.1 looks like litres or a fraction; give % "
+                               r"of predicted \(e.g. 60\)"),
+    (lambda: ppo_fev1(0.6, 5), "preop_fev1_pct 0.6 looks like litres or a fraction"),
+    (lambda: ppo_fev1(5, 5), "preop_fev1_pct 5 looks like litres"),
+    (lambda: ppo_dlco(7.5 / 1.5, 4), r"preop_dlco_pct 5.0 looks like an absolute value "
+                                     r"\(mmol/min/kPa\) or a fraction"),
+    (lambda: ppo_dlco(250, 4), "preop_dlco_pct 250 is above 200% of predicted"),
+    (lambda: ppo_high_risk(1.2, 1.0), "ppo_fev1_pct 1.2 looks like litres or a fraction"),
+    (lambda: ppo_high_risk(45, 0.39), "ppo_dlco_pct 0.39 looks like an absolute value"),
+    (lambda: ppo_needs_exercise_test(0.65, 62), "ppo_fev1_pct 0.65 looks like litres"),
+    (lambda: ppo_needs_exercise_test(65, 210), "ppo_dlco_pct 210 is above 200%"),
+])
+def test_unit_checks_on_percent_predicted(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_percent_predicted_range_edges_accepted():
+    # (5, 200] is accepted; the published examples (40-80%) lie well inside it
+    assert ppo_fev1(5.5, 0) == 5.5 and ppo_fev1(200, 0) == 200.0
+    assert ppo_dlco(151, 5) == pytest.approx(151 * 14 / 19)  # a high DLCO (e.g. polycythaemia)
+    assert ppo_high_risk(5.5) and not ppo_needs_exercise_test(200, 61)
+
+
+@pytest.mark.parametrize(("call", "match"), [
+    # finding 10 of break15: the message said (0, inf] but inf was refused
+    (lambda: bed(3, 18, alpha_beta=float("inf")), r"alpha_beta must be in \(0, inf\), got inf"),
+    (lambda: eqd2(3, 18, alpha_beta=float("nan")), r"alpha_beta must be in \(0, inf\), got nan"),
+    # implausible courses
+    (lambda: bed(10**9, 2), "n_fractions 1000000000 is more than 100"),
+    (lambda: bed(101, 1.8), "n_fractions 101 is more than 100"),
+    (lambda: bed(10, 30), r"total dose 10 x 30 = 300 Gy is above 200 Gy"),
+    (lambda: bed(3, 1800), r"must be in \(0, 40\) Gy, got 1800 \(a total dose or cGy"),
+    (lambda: bed(3, -18), r"must be in \(0, 40\) Gy, got -18$"),
+    (lambda: bed(3, "18"), "dose_per_fraction_gy must be a number"),
+])
+def test_bed_range_checks(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_bed_range_edges_accepted():
+    # hand formula n d (1 + d / ab) at the edges: 100 fractions, 200 Gy in total
+    assert bed(100, 2) == pytest.approx(200 * 1.2)
+    assert bed(5, 39.9) == pytest.approx(5 * 39.9 * (1 + 3.99))
+    assert bed(1, 18, alpha_beta=1e6) == pytest.approx(18 * (1 + 18e-6))

@@ -2,7 +2,11 @@
 postoperative lung function by segment counting and the biologically effective dose.
 
 Plain functions of scalars, with their formulas and sources; arguments out of range raise a
-``ValueError`` naming the argument, its value and the accepted range.
+``ValueError`` naming the argument, its value and the accepted range. Lung function is in %
+of predicted, accepted in (5, 200]: a value of 5 or less is refused as litres (FEV1), an
+absolute DLCO or a fraction, above 200% as implausible. Doses are in Gy: at most 100
+fractions, under 40 Gy per fraction and at most 200 Gy in total (larger values are a unit or
+total-dose mistake: cGy, or the total given as the dose per fraction).
 
 Sources
 -------
@@ -28,6 +32,16 @@ HIGH_RISK_PPO_PCT = 40.0
 #: ACCP 2013: ppoFEV1 and ppoDLCO both above 60% -> low risk, no further test; either at
 #: or below 60% -> exercise testing (low-technology test if both above 30%, else CPET).
 EXERCISE_TEST_PPO_PCT = 60.0
+#: Accepted % of predicted: above this lower bound (5 or less is litres or a fraction) ...
+MIN_PCT_PREDICTED = 5.0
+#: ... and at most this upper bound (above is not a plausible lung function).
+MAX_PCT_PREDICTED = 200.0
+#: Radiotherapy plausibility: dose per fraction below this (Gy) ...
+MAX_DOSE_PER_FRACTION_GY = 40.0
+#: ... at most this many fractions ...
+MAX_FRACTIONS = 100
+#: ... and at most this total physical dose (Gy; external-beam courses stay below 100 Gy).
+MAX_TOTAL_DOSE_GY = 200.0
 
 
 def _number(name: str, value: object, low: float, high: float, *,
@@ -37,7 +51,28 @@ def _number(name: str, value: object, low: float, high: float, *,
     x = float(value)
     if not math.isfinite(x) or x > high or (x <= low if low_open else x < low):
         left = "(" if low_open else "["
-        raise ValueError(f"{name} must be in {left}{low:g}, {high:g}], got {value!r}")
+        right = ")" if math.isinf(high) else "]"  # inf itself is refused (not finite)
+        raise ValueError(f"{name} must be in {left}{low:g}, {high:g}{right}, got {value!r}")
+    return x
+
+
+def _pct_predicted(name: str, value: object, example: str) -> float:
+    """A lung function in % of predicted, in (5, 200]; ``example`` names the absolute unit
+    a small value is probably in ("litres", "mmol/min/kPa")."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number (% of predicted), got {value!r}")
+    x = float(value)
+    if not math.isfinite(x) or x <= 0:
+        raise ValueError(f"{name} must be a % of predicted in ({MIN_PCT_PREDICTED:g}, "
+                         f"{MAX_PCT_PREDICTED:g}], got {value!r}")
+    if x <= MIN_PCT_PREDICTED:
+        raise ValueError(f"{name} {value!r} looks like {example} or a fraction; give % of "
+                         f"predicted (e.g. 60), in ({MIN_PCT_PREDICTED:g}, "
+                         f"{MAX_PCT_PREDICTED:g}]")
+    if x > MAX_PCT_PREDICTED:
+        raise ValueError(f"{name} {value!r} is above {MAX_PCT_PREDICTED:g}% of predicted, "
+                         "which is not a plausible lung function; give % of predicted "
+                         "(e.g. 60)")
     return x
 
 
@@ -52,8 +87,8 @@ def _segments(name: str, value: object) -> int:
 
 
 def _ppo(name: str, preop_pct: object, segments_removed: object,
-         segments_obstructed: object) -> float:
-    pre = _number(name, preop_pct, 0.0, 150.0)
+         segments_obstructed: object, example: str) -> float:
+    pre = _pct_predicted(name, preop_pct, example)
     removed = _segments("segments_removed", segments_removed)
     obstructed = _segments("segments_obstructed", segments_obstructed)
     if obstructed >= TOTAL_SEGMENTS:
@@ -76,7 +111,7 @@ def ppo_fev1(preop_fev1_pct: float, segments_removed: int, segments_obstructed: 
     Parameters
     ----------
     preop_fev1_pct : float
-        Preoperative (post-bronchodilator) FEV1, % of predicted, 0-150.
+        Preoperative (post-bronchodilator) FEV1, % of predicted, in (5, 200].
     segments_removed : int
         Segments to be resected, 0-19 (lobes: RUL 3, RML 2, RLL 5, LUL 5 with the lingula,
         LLL 4; right pneumonectomy 10, left 9).
@@ -93,15 +128,17 @@ def ppo_fev1(preop_fev1_pct: float, segments_removed: int, segments_obstructed: 
     Raises
     ------
     ValueError
-        A value out of range, a non-integer segment count, or more obstructed than removed
-        segments.
+        ``preop_fev1_pct`` not a number, 5 or less (litres or a fraction, e.g. 2.1 or 0.6:
+        give % of predicted) or above 200; a segment count that is not a whole number in
+        0-19; 19 obstructed segments; more obstructed than removed segments.
 
     Examples
     --------
     >>> round(ppo_fev1(60, 5), 1)  # lobectomy of 5 segments: 60 x (1 - 5/19)
     44.2
     """
-    return _ppo("preop_fev1_pct", preop_fev1_pct, segments_removed, segments_obstructed)
+    return _ppo("preop_fev1_pct", preop_fev1_pct, segments_removed, segments_obstructed,
+                "litres")
 
 
 def ppo_dlco(preop_dlco_pct: float, segments_removed: int, segments_obstructed: int = 0) -> float:
@@ -111,7 +148,7 @@ def ppo_dlco(preop_dlco_pct: float, segments_removed: int, segments_obstructed: 
     Parameters
     ----------
     preop_dlco_pct : float
-        Preoperative DLCO (TLCO), % of predicted, 0-150.
+        Preoperative DLCO (TLCO), % of predicted, in (5, 200].
     segments_removed, segments_obstructed : int
         As :func:`ppo_fev1`.
 
@@ -123,20 +160,23 @@ def ppo_dlco(preop_dlco_pct: float, segments_removed: int, segments_obstructed: 
     Raises
     ------
     ValueError
-        As :func:`ppo_fev1`.
+        As :func:`ppo_fev1`: ``preop_dlco_pct`` 5 or less (an absolute DLCO in
+        mmol/min/kPa, or a fraction) or above 200 is refused.
 
     Examples
     --------
     >>> round(ppo_dlco(70, 4), 1)  # left lower lobectomy: 70 x (1 - 4/19)
     55.3
     """
-    return _ppo("preop_dlco_pct", preop_dlco_pct, segments_removed, segments_obstructed)
+    return _ppo("preop_dlco_pct", preop_dlco_pct, segments_removed, segments_obstructed,
+                "an absolute value (mmol/min/kPa)")
 
 
 def _ppo_values(ppo_fev1_pct: float, ppo_dlco_pct: float | None) -> list[float]:
-    vals = [_number("ppo_fev1_pct", ppo_fev1_pct, 0.0, 150.0)]
+    vals = [_pct_predicted("ppo_fev1_pct", ppo_fev1_pct, "litres")]
     if ppo_dlco_pct is not None:
-        vals.append(_number("ppo_dlco_pct", ppo_dlco_pct, 0.0, 150.0))
+        vals.append(_pct_predicted("ppo_dlco_pct", ppo_dlco_pct,
+                                   "an absolute value (mmol/min/kPa)"))
     return vals
 
 
@@ -145,6 +185,26 @@ def ppo_high_risk(ppo_fev1_pct: float, ppo_dlco_pct: float | None = None) -> boo
     perioperative death and cardiopulmonary complications (consider exercise testing and
     the shared decision; not a contraindication by itself).
 
+    Parameters
+    ----------
+    ppo_fev1_pct : float
+        ppoFEV1, % of predicted (:func:`ppo_fev1`), in (5, 200].
+    ppo_dlco_pct : float, optional
+        ppoDLCO, % of predicted (:func:`ppo_dlco`), in (5, 200].
+
+    Returns
+    -------
+    bool
+        True when either value is below :data:`HIGH_RISK_PPO_PCT` (40%).
+
+    Raises
+    ------
+    ValueError
+        A value that is not a number, 5 or less (litres, an absolute DLCO or a fraction:
+        ``ppo_high_risk(1.2)`` is refused, give % of predicted) or above 200.
+
+    Examples
+    --------
     >>> ppo_high_risk(ppo_fev1(60, 5)), ppo_high_risk(ppo_fev1(80, 10))
     (False, True)
     """
@@ -157,6 +217,23 @@ def ppo_needs_exercise_test(ppo_fev1_pct: float, ppo_dlco_pct: float) -> bool:
     test, stair climbing or shuttle walk, when both are above 30%, else a formal
     cardiopulmonary exercise test).
 
+    Parameters
+    ----------
+    ppo_fev1_pct, ppo_dlco_pct : float
+        ppoFEV1 and ppoDLCO, % of predicted, each in (5, 200].
+
+    Returns
+    -------
+    bool
+        True when either is at or below :data:`EXERCISE_TEST_PPO_PCT` (60%).
+
+    Raises
+    ------
+    ValueError
+        As :func:`ppo_high_risk`.
+
+    Examples
+    --------
     >>> ppo_needs_exercise_test(65, 62), ppo_needs_exercise_test(65, 55)
     (False, True)
     """
@@ -170,12 +247,13 @@ def bed(n_fractions: int, dose_per_fraction_gy: float, alpha_beta: float = 10.0)
     Parameters
     ----------
     n_fractions : int
-        Number of fractions, >= 1.
+        Number of fractions, a whole number from 1 to 100.
     dose_per_fraction_gy : float
-        Dose per fraction in Gy, in (0, 40) (above 40 Gy is taken as a total-dose mistake).
+        Dose per fraction in Gy, in (0, 40) (40 Gy or more is taken as a total-dose or cGy
+        mistake). The total ``n d`` must be at most 200 Gy.
     alpha_beta : float
-        alpha/beta in Gy, > 0 (10 for tumour and early-responding tissue, 3 for late
-        effects).
+        alpha/beta in Gy, finite and > 0, i.e. in (0, inf) (10 for tumour and
+        early-responding tissue, 3 for late effects).
 
     Returns
     -------
@@ -185,7 +263,10 @@ def bed(n_fractions: int, dose_per_fraction_gy: float, alpha_beta: float = 10.0)
     Raises
     ------
     ValueError
-        A non-integer or non-positive number of fractions, a dose or alpha/beta out of range.
+        ``n_fractions`` not a whole number from 1 to 100; ``dose_per_fraction_gy`` not in
+        (0, 40); a total dose above 200 Gy (implausible for one course: a unit mistake or
+        swapped arguments); ``alpha_beta`` not in (0, inf) (infinity, which would make BED
+        the physical dose, is refused: give a finite alpha/beta).
 
     Examples
     --------
@@ -193,14 +274,29 @@ def bed(n_fractions: int, dose_per_fraction_gy: float, alpha_beta: float = 10.0)
     151.2
     """
     if isinstance(n_fractions, bool) or not isinstance(n_fractions, numbers.Real) or (
-            not float(n_fractions).is_integer()) or n_fractions < 1:
+            not math.isfinite(n_fractions)) or not float(n_fractions).is_integer() or (
+            n_fractions < 1):
         raise ValueError(f"n_fractions must be a whole number >= 1, got {n_fractions!r}")
-    d = _number("dose_per_fraction_gy", dose_per_fraction_gy, 0.0, 40.0, low_open=True)
-    if d >= 40.0:
-        raise ValueError(f"dose_per_fraction_gy must be below 40 Gy, got "
-                         f"{dose_per_fraction_gy!r} (a total dose? give the dose per fraction)")
+    if n_fractions > MAX_FRACTIONS:
+        raise ValueError(f"n_fractions {n_fractions!r} is more than {MAX_FRACTIONS}: not a "
+                         "plausible course; give the number of fractions (e.g. 30)")
+    if isinstance(dose_per_fraction_gy, bool) or not isinstance(dose_per_fraction_gy,
+                                                                numbers.Real):
+        raise ValueError(f"dose_per_fraction_gy must be a number, got {dose_per_fraction_gy!r}")
+    d = float(dose_per_fraction_gy)
+    if not 0.0 < d < MAX_DOSE_PER_FRACTION_GY:  # also NaN
+        hint = (" (a total dose or cGy? give the dose per fraction in Gy)"
+                if d >= MAX_DOSE_PER_FRACTION_GY else "")
+        raise ValueError(f"dose_per_fraction_gy must be in (0, {MAX_DOSE_PER_FRACTION_GY:g}) "
+                         f"Gy, got {dose_per_fraction_gy!r}{hint}")
+    total = int(n_fractions) * d
+    if total > MAX_TOTAL_DOSE_GY:
+        raise ValueError(f"total dose {n_fractions!r} x {dose_per_fraction_gy!r} = {total:.10g} "
+                         f"Gy is above {MAX_TOTAL_DOSE_GY:g} Gy, not a plausible course; "
+                         "check the units (Gy, not cGy) and the order (n_fractions, "
+                         "dose_per_fraction_gy)")
     ab = _number("alpha_beta", alpha_beta, 0.0, math.inf, low_open=True)
-    return int(n_fractions) * d * (1.0 + d / ab)
+    return total * (1.0 + d / ab)
 
 
 def eqd2(n_fractions: int, dose_per_fraction_gy: float, alpha_beta: float = 10.0) -> float:

@@ -4,8 +4,8 @@
 # Efron-adjusted cumulative hazard for an Efron fit, Breslow/Nelson-Aalen for a Breslow
 # fit; std.err of the cumulative hazard with the variance of beta, conf.type "log") and
 # summary(sf, times = ...), on R's veteran data (factor, yes/no and numeric covariates,
-# tied times), for an Efron fit, a Breslow fit, a stratified fit (strata(trt)) and a
-# counting-process fit with delayed entry.
+# tied times), for an Efron fit, a Breslow fit, a stratified fit (strata(trt)), a
+# counting-process fit with delayed entry and a fit stratified by one of its covariates.
 #
 # Usage: Rscript tests/reference/make_survfit_coxph.R [outdir]
 #   outdir defaults to the directory of this script. Writes <outdir>/data/survfit_coxph.csv
@@ -35,7 +35,11 @@ cases <- list(
   efron = list(f = Surv(time, status) ~ celltype + karno + prior + age, ties = "efron"),
   breslow = list(f = Surv(time, status) ~ celltype + karno + prior + age, ties = "breslow"),
   strata = list(f = Surv(time, status) ~ celltype + karno + strata(trt), ties = "efron"),
-  counting = list(f = Surv(entry, time, status) ~ celltype + karno, ties = "efron")
+  counting = list(f = Surv(entry, time, status) ~ celltype + karno, ties = "efron"),
+  # a covariate that is also the stratum: its coefficients are NA (constant within every
+  # stratum), survfit still predicts from the patient's stratum (NA coefficients count 0)
+  covstrata = list(f = Surv(time, status) ~ celltype + karno + strata(celltype),
+                   ties = "efron")
 )
 
 one <- function(fit, row) {

@@ -109,3 +109,30 @@ def test_small_counts_suppressed(tmp_path, make_study):
     assert tab.frame["Recurrences or deaths per 100 patient-years (95% CI)"][i] == ""
     dfs = tab.data[tab.data["endpoint"] == "dfs"].reset_index(drop=True)
     assert np.isnan(dfs["events"][i]) and np.isnan(dfs["rate_per_100py"][i])
+
+
+def test_caption_states_patients_used_and_left_out(tmp_path, make_study):
+    """Break15 finding 4: the caption states the n each curve rests on and the patients
+    left out for a missing time or event (oracle: HazardResult.n / n_dropped, which count
+    the blanked rows); under suppress_below 5 a left-out count of 3 prints as <5 and the
+    estimator's own warning (which prints 3) is not a figure note."""
+    import dataclasses
+
+    from metsurv.report.analysis import HazardAnalysis
+
+    cfg, cohort, _ = _build(tmp_path, make_study, suppress_below=5)
+    analysis = analyse(cfg, cohort)
+    patients = cohort.patients.copy()
+    patients.loc[patients.index[:3], "dfs_months"] = np.nan
+    with pytest.warns(Warning, match="3 row"):
+        dfs = smoothed_hazard(patients, "dfs_months", "dfs_event", min_at_risk=10)
+    hz = dataclasses.replace(analysis.hazard, smoothed={**analysis.hazard.smoothed,
+                                                       "dfs": dfs})
+    assert isinstance(hz, HazardAnalysis) and (dfs.n, dfs.n_dropped) == (len(patients) - 3, 3)
+    sections = compose(cfg, dataclasses.replace(analysis, hazard=hz))
+    fig = item_named(sections, "hazard_smoothed")
+    n_os = analysis.hazard.smoothed["os"].n
+    assert f"death: n = {n_os:,}" in fig.caption
+    assert "recurrence or death: n = " in fig.caption
+    assert "(<5 left out for a missing follow-up time or event)" in fig.caption
+    assert not any("dropped" in note for note in fig.notes)

@@ -39,14 +39,16 @@ def _fit(case):
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_conditional_matches_r(name):
-    """Oracle: R survfit (make_conditional.R), estimate / SE / limits to 1e-10."""
+    """Oracle: R survfit (make_conditional.R), estimate / SE / limits to 1e-10. The
+    fixture reads summary(fit, times, extend = TRUE): compared with extend=True (group b,
+    given 60, t = 120 lies after b's last follow-up, 110.5)."""
     case = CASES[name]
     df, fit = _fit(case)
     tab = pd.DataFrame(case["table"])
     with pytest.warns(StatsWarning):  # group c: nobody at risk after 12
         got = pd.concat([
-            fit.conditional(given=s, times=tab.loc[tab["given"] == s, "time"].unique(),
-                            data=df).to_frame()
+            conditional_survival(fit, s, tab.loc[tab["given"] == s, "time"].unique(),
+                                 data=df, extend=True).to_frame()
             for s in tab["given"].unique()], ignore_index=True)
     got = got.sort_values(["group", "given", "time"], kind="stable").reset_index(drop=True)
     assert got["group"].tolist() == tab["group"].tolist()
@@ -85,6 +87,31 @@ def test_nan_with_reason_and_bad_input():
     _, frac = _fit(CASES["weights_fractional"])
     with pytest.raises(DataError, match="pass data="):
         frac.conditional(given=12, times=[24])
+
+
+@pytest.mark.parametrize("name", ["loglog", "weights_fractional"])
+def test_time_after_last_follow_up_is_nan_not_extrapolated(name):
+    """R summary(fit, times, extend = FALSE) drops a time after the last follow-up: group
+    b's last time is 110.5, so S(120 | 60) is NaN with a warning (extend=True gives R's
+    extend = TRUE value, checked against the fixture above); within follow-up (t = 96) the
+    R fixture value is kept; a curve that reached 0 (group c) stays 0 beyond it."""
+    case = CASES[name]
+    df, fit = _fit(case)
+    tab = pd.DataFrame(case["table"]).set_index(["group", "given", "time"])
+    with pytest.warns(StatsWarning, match=r"group 'b': time\(s\) 120 after the last "
+                                          r"follow-up \(110.5\)"):
+        res = fit.conditional(given=60, times=[96, 120], data=df)
+    b = res.to_frame().set_index(["group", "time"]).loc["b"]
+    assert b.loc[120.0, "n_risk"] == 0
+    for col in ("estimate", "std_err", "lower", "upper"):
+        assert np.isnan(b.loc[120.0, col])
+    np.testing.assert_allclose(b.loc[96.0, "estimate"],
+                               _num([tab.loc[("b", 60, 96), "estimate"]])[0], atol=TOL)
+    assert any("not extrapolated" in w for w in res.warnings)
+    with pytest.warns(StatsWarning):
+        zero = fit.conditional(given=0, times=[500], data=df).to_frame().set_index("group")
+    assert zero.loc["c", "estimate"] == 0  # c's curve reached 0 at 12: 0, not NaN
+    assert np.isnan(zero.loc["a", "estimate"]) and np.isnan(zero.loc["b", "estimate"])
 
 
 def test_survival_zero_at_given_is_nan():

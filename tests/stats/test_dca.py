@@ -203,3 +203,48 @@ def test_plot_draws_clipped_curves(tmp_path):
 def test_r_script_reproduces_fixture(tmp_path_factory):
     fresh = rerun_r(tmp_path_factory, "make_dca.R")
     assert_r_reproduces("dca", fresh, "dca_*.csv", rel=0, abs_tol=1e-12)
+
+
+def test_no_event_by_the_horizon_raises():
+    """Every patient censored (or every event after the horizon): the observed risk is 0 in
+    every group, so the curve cannot be estimated. dcurves would print standardised net
+    benefits of -Inf and 1.0 interventions avoided by treat none; here a DataError."""
+    df = dataset("dca_sim")
+    with pytest.raises(DataError, match=r"no event at or before the horizon 24 in column "
+                                        r"'status' \(0 event\(s\) in all") as info:
+        decision_curve(df.assign(status=0), "risk_true", "time", "status", 24, start=False)
+    assert info.value.column == "status"
+    late = df.assign(status=np.where(df["time"] <= 24, 0, df["status"]))
+    assert late["status"].sum() > 0
+    with pytest.raises(DataError, match="no event at or before the horizon 24"):
+        decision_curve(late, "risk_true", "time", "status", 24, start=False)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"harm": {"risk_true": -0.5}}, r"harm for 'risk_true' is -0.5: give a number in \[0, 1\)"),
+    ({"harm": {"risk_true": 1.0}}, r"harm for 'risk_true' is 1.0: give a number in \[0, 1\)"),
+    ({"harm": {"risk_true": float("nan")}}, r"harm for 'risk_true' is nan"),
+    ({"harm": {"risk_true": "0.1"}}, r"harm for 'risk_true' is '0.1'"),
+    ({"harm": {"other": 0.1}}, r"harm names \['other'\], which are not predictors"),
+    ({"nper": 0}, r"nper is 0: give a positive number"),
+    ({"nper": -100}, r"nper is -100: give a positive number"),
+    ({"nper": float("inf")}, r"nper is inf: give a positive number"),
+])
+def test_harm_and_nper_checked(kwargs, match):
+    with pytest.raises(DataError, match=match):
+        decision_curve(dataset("dca_sim"), "risk_true", "time", "status", 24, [0.2],
+                       start=False, **kwargs)
+
+
+def test_valid_harm_and_nper_accepted():
+    """harm 0 and a small harm are accepted; harm is subtracted (synthetic truth: the
+    definition net_benefit = tp - w fp - harm) and nper scales interventions avoided."""
+    df = dataset("dca_sim")
+    base = decision_curve(df, "risk_true", "time", "status", 24, [0.2], start=False)
+    res = decision_curve(df, "risk_true", "time", "status", 24, [0.2], start=False,
+                         harm={"risk_true": 0.02}, nper=100)
+    a, b = base.to_frame().set_index("variable"), res.to_frame().set_index("variable")
+    assert b.loc["risk_true", "net_benefit"] == pytest.approx(
+        a.loc["risk_true", "net_benefit"] - 0.02, abs=1e-15)
+    assert b.loc["risk_true", "net_intervention_avoided"] == pytest.approx(
+        100 * (a.loc["risk_true", "net_intervention_avoided"] - 0.02 / 0.25), abs=1e-12)

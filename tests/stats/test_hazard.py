@@ -10,6 +10,7 @@ and its CI covering it."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -201,3 +202,55 @@ def test_fixture_script_reproduces(tmp_path):
     run_r_script("make_hazard.R", tmp_path)
     new = json.loads((tmp_path / "data" / "hazard_smoothed.json").read_text())
     assert new == SMOOTHED
+
+
+def test_times_in_another_unit_refused_quickly(data):
+    """Break15 finding 2: times in seconds (x 2.6e6) or 1e9x ran for minutes or asked for
+    157 GiB; now one DataError naming the column and its largest value, asking for months,
+    before any interval is allocated."""
+    import time as _time
+
+    for factor in (2.6e6, 1e9):
+        scaled = data.assign(time=data["time"] * factor)
+        big = re.escape(f"{scaled['time'].max():.6g}")
+        for fn in (annual_hazard, smoothed_hazard):
+            t0 = _time.perf_counter()
+            with pytest.raises(DataError, match=rf"column 'time': largest time {big} is "
+                                                r"more than 1200 months .*in months\?"):
+                fn(scaled, "time", "status", start=False)
+            assert _time.perf_counter() - t0 < 2.0
+    with pytest.raises(DataError, match="more than 1000 intervals"):
+        annual_hazard(data, "time", "status", width=0.01, start=False)
+    with pytest.raises(DataError, match="max_time"):
+        annual_hazard(data, "time", "status", max_time=np.inf, start=False)
+
+
+def test_dropped_rows_counted_and_warned(data):
+    """Break15 finding 4: rows with a missing time, event or group are counted in n and
+    n_dropped (oracle: km's n_dropped on the same data) with a warning, and the estimates
+    are those of the complete rows (synthetic truth: the same call without those rows)."""
+    from metsurv.stats import km
+
+    df = data.copy()
+    df.loc[df.index[:5], "time"] = np.nan
+    df.loc[df.index[5:8], "status"] = np.nan
+    df.loc[df.index[8:10], "g"] = None
+    complete = df.dropna(subset=["time", "status", "g"])
+    n_dropped = km(df, time="time", event="status", by="g", start=False).n_dropped
+    assert n_dropped == 10
+    msg = r"10 row\(s\) dropped for a missing value \(time: 5, status: 3, g: 2\)"
+    with pytest.warns(StatsWarning, match=msg):
+        sm = smoothed_hazard(df, "time", "status", by="g", start=False)
+    with pytest.warns(StatsWarning, match=msg):
+        an = annual_hazard(df, "time", "status", by="g", start=False)
+    for res in (sm, an):
+        assert (res.n, res.n_dropped) == (len(complete), n_dropped)
+        assert any("dropped" in w for w in res.warnings)
+    pd.testing.assert_frame_equal(
+        sm.to_frame(), smoothed_hazard(complete, "time", "status", by="g",
+                                       start=False).to_frame())
+    pd.testing.assert_frame_equal(
+        an.to_frame(), annual_hazard(complete, "time", "status", by="g",
+                                     start=False).to_frame())
+    clean = annual_hazard(complete, "time", "status", start=False)
+    assert clean.n_dropped == 0 and not any("dropped" in w for w in clean.warnings)

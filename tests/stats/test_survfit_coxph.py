@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metsurv.errors import DataError
+from metsurv.errors import DataError, StatsWarning
 from metsurv.stats.cox import cox
 
 from .helpers import REFERENCE, assert_r_reproduces, needs_r, reference, rerun_r
@@ -23,6 +23,7 @@ CASES = {  # name: covariates, strata, ties, start (as in make_survfit_coxph.R)
     "breslow": (["celltype", "karno", "prior", "age"], None, "breslow", None),
     "strata": (["celltype", "karno"], "trt", "efron", None),
     "counting": (["celltype", "karno"], None, "efron", "entry"),
+    "covstrata": (["celltype", "karno"], "celltype", "efron", None),  # NA celltype coefs
 }
 
 
@@ -133,6 +134,40 @@ def test_survfit_coxph_missing_column_and_unknown_stratum_are_data_errors(data, 
         _fit(data, "strata").predict(nd)
 
 
+def test_survfit_coxph_unused_category_is_refused_as_an_unseen_level(data, newdata):
+    """A category of a pandas Categorical with no fitted patient (its coefficient NA) is
+    refused as any unseen level, not predicted as the reference level (break15 finding 6)."""
+    d = data.assign(celltype=pd.Categorical(data["celltype"], categories=[
+        "adeno", "large", "oat", "smallcell", "squamous"]))
+    with pytest.warns(StatsWarning, match=r"celltype\[oat\] is not estimable"):
+        fit = cox(d, ["celltype", "karno"], time="time", event="status")
+    nd = newdata.assign(celltype=["squamous", "oat", "large"])
+    with pytest.raises(DataError, match="'oat'.*use one of adeno, large, smallcell, "
+                       "squamous$") as err:
+        fit.predict(nd)
+    assert err.value.column == "celltype"
+    assert len(fit.predict(newdata).patients) == 3  # the levels with patients still work
+
+
+def test_survfit_coxph_times_past_follow_up_warn_in_the_python_api(data, newdata):
+    """A time after the last follow-up (of the data, or of the patient's stratum) is NaN and
+    the warning the CLI prints is in ``pred.warnings`` and raised as a StatsWarning
+    (break15 finding 7); none when every time is within follow-up."""
+    fit = _fit(data, "efron")
+    with pytest.warns(StatsWarning, match=r"of the data \(999\).*time\(s\) 1000 is NA"):
+        pred = fit.predict(newdata, times=[100, 1000])
+    assert len(pred.warnings) == 1 and "1000" in pred.warnings[0]
+    assert pred.at()["survival"].isna().tolist() == [False, True] * 3
+    with pytest.warns(StatsWarning, match=r"stratum trt = 1 \(553\).*587 is NA") as rec:
+        pred = _fit(data, "strata").predict(newdata, times=[100, 587])
+    assert len(rec) == 1 and pred.warnings == (str(rec[0].message),)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert fit.predict(newdata, times=[100, 999]).warnings == ()
+
+
 def test_survfit_coxph_result_renders_and_plots(data, newdata):
     import matplotlib
 
@@ -198,7 +233,26 @@ def test_cli_predict_json_matches_R_summary_at_times(capsys, ref):
     assert {"times", "covariates", "n", "events", "warnings"} <= set(got)
 
 
+def test_cli_predict_covariate_that_is_also_the_stratum_matches_R(capsys, ref):
+    """``--covariates celltype,karno --strata celltype``: R's NA celltype coefficients and
+    the prediction from the patient's stratum (oracle: the covstrata case of
+    make_survfit_coxph.R; break15 finding 1, was an internal error)."""
+    import json
+
+    code, out, err = _cli([str(REFERENCE / "data" / "survfit_coxph.csv"), "--time", "time",
+                           "--event", "status", "--covariates", "celltype,karno",
+                           "--strata", "celltype", "--patient", "celltype=squamous,karno=60",
+                           "--times", "0.5,10,100", "--json"], capsys)
+    assert code == 0, err
+    got = json.loads(out)
+    r = ref["covstrata"]["patients"][0]["at"]
+    _close(got["survival"], r["surv"][:3], "cli covstrata surv")
+    _close(got["upper"], r["upper"][:3], "cli covstrata upper")
+    assert got["stratum"] == "squamous" and "constant within every stratum" in err
+
+
 @pytest.mark.parametrize("patient, words", [
+    ("celltype=large,karno=40,celltype=oat", ["'celltype'", "twice"]),
     ("celltype=oat,karno=40", ["'celltype'", "adeno, large, smallcell, squamous"]),
     ("celltype=large,karno=high", ["karno", "not a number"]),
     ("celltype=large", ["no value for 'karno'"]),

@@ -274,3 +274,93 @@ def test_calibrate_names_empty_groups_apart_from_short_follow_up():
     assert not any("follow-up ends before" in str(w.message) for w in rec)
     empty = res.table["n_patients"] == 0
     assert empty.any() and res.table.loc[empty, "KM"].isna().all()
+
+
+def _cohort(seed: int, n: int = 300) -> pd.DataFrame:
+    """Three groups and age, monthly times; the last follow-up is a death (KM 0 there)."""
+    rng = np.random.default_rng(seed)
+    grp = rng.choice(["a", "b", "c"], n)
+    age = rng.normal(60, 10, n).round(1)
+    t = np.ceil(rng.exponential(40 * np.exp(-0.02 * (age - 60))
+                                * np.where(grp == "a", 1.3, 1.0)))
+    c = np.ceil(rng.uniform(1, 80, n))
+    df = pd.DataFrame({"time": np.minimum(t, c), "status": (t <= c).astype(int),
+                       "grp": grp, "age": age})
+    df.loc[df["time"].idxmax(), "status"] = 1
+    return df
+
+
+def test_original_fit_failure_is_a_data_error_before_any_replicate(monkeypatch):
+    """An aliased covariate (age2 = 2 age; R cph: "X matrix deemed to be singular; variable
+    age2") or a model that cannot converge on all rows (10 patients, 1 event; R: "Ran out of
+    iterations") is a one-line DataError naming the cause, raised before the replicate
+    engine runs; calibrate with fewer than 5 events too (rms gives NA everywhere). The
+    private _ReplicateFailure used to reach the user."""
+    import metsurv.replicate
+
+    def no_replicates(*args, **kwargs):
+        raise AssertionError("replicates ran before the original fit was checked")
+
+    monkeypatch.setattr(metsurv.replicate, "run_replicates", no_replicates)
+    kw = {"time": "time", "event": "status", "replicates": 5, "progress": False}
+    d = _cohort(0).assign(age2=lambda f: 2 * f["age"])
+    for run in (lambda: validate(d, ["grp", "age", "age2"], **kw),
+                lambda: calibrate(d, ["grp", "age", "age2"], u=24, **kw)):
+        with pytest.raises(DataError, match="covariate age2 is aliased") as err:
+            run()
+        assert err.value.column == "age2" and "\n" not in str(err.value)
+    tiny = pd.DataFrame({"time": np.arange(1.0, 11.0), "status": [0, 0, 0, 1] + [0] * 6,
+                         "grp": list("ababababab"), "x": np.arange(10.0)})
+    with pytest.raises(DataError, match=r"does not converge .*\(1 event, 2 coefficients\)"):
+        validate(tiny, ["grp", "x"], **kw)
+    with pytest.raises(DataError, match="at least 5 events .* got 1"):
+        calibrate(tiny, ["grp", "x"], u=5, m=3, **kw)
+
+
+def test_rows_with_missing_values_are_counted_and_warned():
+    """na.delete as rms, but counted: n_dropped on both results (and in to_dict) and a
+    warning naming the column(s)."""
+    d = _cohort(1)
+    d.loc[[0, 5, 9], "age"] = np.nan
+    kw = {"time": "time", "event": "status", "replicates": 2, "progress": False}
+    with pytest.warns(StatsWarning, match="3 rows with a missing value of age left out"):
+        v = validate(d, ["grp", "age"], **kw)
+    assert (v.n, v.n_dropped, v.to_dict()["n_dropped"]) == (297, 3, 3)
+    assert v.warnings[0].startswith("3 rows with a missing value of age")
+    d.loc[[5, 20], "grp"] = None
+    with pytest.warns(StatsWarning, match=r"4 rows with a missing value \(grp: 2, age: 3\)"):
+        c = calibrate(d, ["grp", "age"], u=24, m=100, **kw)
+    assert (c.n, c.n_dropped, c.to_dict()["n_dropped"]) == (296, 4, 4)
+    full = validate(_cohort(1), ["grp", "age"], **kw)
+    assert full.n_dropped == 0 and not any("missing value" in w for w in full.warnings)
+
+
+def test_calibrate_at_last_follow_up_clips_corrected_km_and_warns():
+    """u = the last follow-up (a death, KM 0 in that group): rms calibrate.cph's KM.corrected
+    = KM - mean.optimism (calibrate.cph source; its print and plot show it as is) is
+    -0.0174 here, an impossible probability: KM_corrected is clipped to [0, 1] and a
+    warning gives the unclipped value. n is 5, 5, 6 of 10: not below half, no warning."""
+    d = _cohort(0)
+    with pytest.warns(StatsWarning, match=r"outside \[0, 1\] in 1 group .*clipped") as rec:
+        res = calibrate(d, ["grp", "age"], time="time", event="status", u=d["time"].max(),
+                        m=100, replicates=10, seed=1, progress=False)
+    t = res.to_frame()
+    raw = t["KM"] - t["optimism"]
+    assert raw.min() < -0.01
+    assert_close_abs(t["KM_corrected"], raw.clip(0, 1), 1e-15, "clipped KM - optimism")
+    assert (t["KM_corrected"] >= 0).all()
+    assert any(f"{raw.min():.6g}" in str(w.message) for w in rec)
+    assert not any("fewer than half" in str(w.message) for w in rec)
+    assert t["n"].tolist() == [5, 5, 6]
+
+
+def test_calibrate_warns_when_a_groups_optimism_rests_on_few_replicates():
+    """Near the last follow-up most resamples have no KM at u in a group: n = 0, 1, 6 of
+    10; the two groups below B / 2 are named with their n."""
+    d = _cohort(7)
+    with pytest.warns(StatsWarning, match=r"2 of 3 groups .* fewer than half of the 10 "
+                                          r"replicates \(n = 0, 1 for"):
+        res = calibrate(d, ["grp", "age"], time="time", event="status", u=d["time"].max(),
+                        m=100, replicates=10, seed=1, progress=False)
+    assert res.to_frame()["n"].tolist() == [0, 1, 6]
+    assert any("fewer than half" in w for w in res.warnings)

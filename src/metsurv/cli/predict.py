@@ -40,7 +40,8 @@ _FALSE = {"false", "no", "n", "0", "f"}
 
 
 def parse_patient(text: str, needed: list[str]) -> dict[str, str]:
-    """``"a=1,b=x"`` as {"a": "1", "b": "x"}, every name in ``needed`` given, no other.
+    """``"a=1,b=x"`` as {"a": "1", "b": "x"}, every name in ``needed`` given once, no
+    other (DataError naming the key otherwise).
 
     >>> parse_patient("complete_resection=true, dfi_group=0-11", ["complete_resection",
     ...               "dfi_group"])
@@ -57,6 +58,9 @@ def parse_patient(text: str, needed: list[str]) -> dict[str, str]:
         if key not in needed:
             raise DataError(f"--patient: {key!r} is not a covariate or stratum of the model "
                             f"({', '.join(needed)})")
+        if key in out:
+            raise DataError(f"--patient: {key!r} is given twice ({key}={out[key]} and "
+                            f"{key}={value}); give each covariate once", column=key)
         out[key] = value
     absent = [c for c in needed if c not in out]
     if absent:
@@ -108,13 +112,7 @@ def predict_json(df: Any, time: str, event: str, covariates: list[str],
     pred = fit.predict({c: [v] for c, v in values.items()}, times=times,
                        conf_level=conf_level)
     at = pred.at()
-    notes = list(fit.warnings)
-    late = at.loc[at["survival"].isna(), "time"].tolist()
-    if late:
-        last = float(pred.curves["time"].max())
-        notes.append(f"no prediction after the last follow-up time of the patient's "
-                     f"{'stratum' if strata else 'data'} ({format_num(last)}): "
-                     f"time(s) {', '.join(format_num(t) for t in late)} are null")
+    notes = list(pred.warnings)  # the fit's, and times past the last follow-up (null here)
 
     def col(name: str) -> list[Any]:
         return [None if not np.isfinite(v) else float(v) for v in at[name]]

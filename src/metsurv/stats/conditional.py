@@ -40,9 +40,10 @@ class ConditionalResult(Result):
     survival), ``lower``/``upper`` (pointwise, ``conf_type`` at ``conf_level``),
     ``n_risk_given`` (the risk set of the first time after ``given``: the patients the
     conditional curve starts from; sums of weights for a weighted fit) and ``n_risk`` (R's
-    number at risk at ``time``; 0 with a positive estimate means beyond follow-up, the
-    estimate carried forward as R's ``summary(fit, times, extend = TRUE)``). NaN rows: nobody
-    at risk after ``given`` or S(given) = 0; the reasons are in ``warnings``."""
+    number at risk at ``time``). NaN rows: nobody at risk after ``given``, S(given) = 0, or
+    a ``time`` after the group's last follow-up while its curve is above 0 (R
+    ``summary(fit, times, extend = FALSE)`` drops such times; ``extend=True`` carries the
+    estimate forward as ``extend = TRUE``); the reasons are in ``warnings``."""
 
     table: pd.DataFrame
     conf_type: str
@@ -107,7 +108,7 @@ def _refit_curves(result: Any, data: Any, given: float) -> dict[Any, Any]:
 
 
 def conditional_survival(result: Any, given: float | Sequence[float], times: Sequence[float],
-                         data: Any = None) -> ConditionalResult:
+                         data: Any = None, *, extend: bool = False) -> ConditionalResult:
     """Conditional survival ``S(t | alive at given) = S(t) / S(given)`` for each group of a
     :func:`metsurv.stats.km` fit, with standard error and pointwise CI (method: module
     docstring; Greenwood over (s, t], CI on the fit's ``conf_type``).
@@ -123,6 +124,11 @@ def conditional_survival(result: Any, given: float | Sequence[float], times: Seq
     data : DataFrame, optional
         The data given to ``km``; needed only when the fit used the infinitesimal
         jackknife (fractional case weights).
+    extend : bool
+        False (default, R ``summary(fit, times, extend = FALSE)``): a time after the
+        group's last follow-up time is NaN with a warning, unless the curve has reached 0
+        there (then 0). True: the estimate at the last time carried forward, R
+        ``extend = TRUE``, with ``n_risk`` 0.
 
     Returns
     -------
@@ -182,6 +188,18 @@ def conditional_survival(result: Any, given: float | Sequence[float], times: Seq
             else:
                 cols = _greenwood_curve(curve, float(s), t, result.conf_type,
                                         result.conf_level)
+            if not extend and tt.size:
+                # after the last follow-up time nobody is observed: R summary(extend = FALSE)
+                # drops these times; NaN with a reason, unless the curve already reached 0
+                beyond = (t > tt[-1]) & np.isfinite(cols["estimate"]) & (
+                    float(curve.table["estimate"].to_numpy()[-1]) > 0)
+                if beyond.any():
+                    warn(notes, f"group {curve.group!r}: time(s) "
+                                f"{', '.join(f'{v:g}' for v in t[beyond])} after the last "
+                                f"follow-up ({tt[-1]:g}); conditional survival is NaN, not "
+                                "extrapolated (R summary(extend = FALSE) drops them)")
+                    cols = {c: np.where(beyond, np.nan, np.asarray(v, dtype=float))
+                            for c, v in cols.items()}
             frames.append(pd.DataFrame({"group": curve.group, "given": float(s), "time": t,
                                         **cols, "n_risk_given": n_given,
                                         "n_risk": curve.at(t)["n_risk"].to_numpy(float)}))

@@ -33,6 +33,12 @@ survival::survfit, as dcurves itself is not installable here):
   benefits are NaN here, with a warning naming the thresholds;
 - the cohort's own KM must reach the horizon (else :class:`~metsurv.errors.DataError`).
 
+Beyond dcurves (which has no such checks and would print ``-Inf`` standardised net benefits
+and 1.0 interventions avoided): no event at or before the horizon in the whole sample is a
+:class:`~metsurv.errors.DataError` (the observed risk is 0 in every group, so there is no true
+positive to weigh against false positives: every curve is degenerate); ``harm`` must be in
+[0, 1) and ``nper`` a positive number.
+
 Computation: thresholds are visited from the highest down, adding each band of patients
 to running event and at-risk counts on the grid of distinct event times up to the horizon,
 so the whole curve costs O(n + thresholds x event times) with no loop over patients.
@@ -119,6 +125,33 @@ def _predictor_names(predictors: Any) -> dict[str, str]:
     if not names:
         raise DataError("give at least one predictor column (a predicted risk, 0-1)")
     return {p: p for p in names}
+
+
+def _harms(harm: Mapping[str, float] | None, names: Mapping[str, str]) -> dict[str, float]:
+    """Check ``harm``: predictor names only, each a number in [0, 1)."""
+    harm = dict(harm or {})
+    unknown = [k for k in harm if k not in names]
+    if unknown:
+        raise DataError(f"harm names {unknown}, which are not predictors ({list(names)})")
+    out = {}
+    for k, v in harm.items():
+        ok = not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
+        if not ok or not 0 <= float(v) < 1:
+            raise DataError(f"harm for {k!r} is {v!r}: give a number in [0, 1), the cost of "
+                            "the test per patient in true positives (e.g. 0.01 = one event "
+                            "per 100 tests); a negative harm would add net benefit and 1 or "
+                            "more could never beat treat none")
+        out[k] = float(v)
+    return out
+
+
+def _nper(nper: Any) -> float:
+    """Check ``nper``: a finite number > 0."""
+    ok = not isinstance(nper, bool) and isinstance(nper, (int, float, np.integer, np.floating))
+    if not ok or not (np.isfinite(nper) and nper > 0):
+        raise DataError(f"nper is {nper!r}: give a positive number of patients, e.g. 100 for "
+                        "net interventions avoided per 100 patients")
+    return float(nper)
 
 
 def _positive_risk(
@@ -209,9 +242,11 @@ def decision_curve(
         Entry time column for delayed entry (``Surv(start, time, event)``); None: a cohort's
         ``entry_months`` as in :func:`metsurv.stats.km`; False: none.
     harm : mapping, optional
-        ``{column: harm}`` subtracted from that predictor's net benefit (dcurves ``harm``).
+        ``{column: harm}`` subtracted from that predictor's net benefit (dcurves ``harm``):
+        the cost of the test per patient tested in units of true positives, in [0, 1)
+        (e.g. 0.01: one test in 100 is worth one missed event).
     nper : float
-        Net interventions avoided are per ``nper`` patients (dcurves default 1).
+        Net interventions avoided are per ``nper`` patients (dcurves default 1), > 0.
 
     Returns
     -------
@@ -226,7 +261,10 @@ def decision_curve(
         A predictor that is not a number or outside [0, 1]; a threshold outside [0, 1); a
         horizon that is not a finite number, after the last follow-up time or before the
         first (the cohort's KM does not reach it: dcurves' "Cannot calculate outcome
-        prevalence"); time/event problems as :func:`metsurv.stats.km`.
+        prevalence"); no event at or before the horizon (every patient censored or event
+        free by then: the decision curve cannot be estimated); a ``harm`` that is not a
+        number in [0, 1) or an ``nper`` that is not a positive number; time/event problems
+        as :func:`metsurv.stats.km`.
 
     Examples
     --------
@@ -243,10 +281,8 @@ def decision_curve(
     5     risk        0.5       0.2500
     """
     names = _predictor_names(predictors)
-    harm = dict(harm or {})
-    unknown = [k for k in harm if k not in names]
-    if unknown:
-        raise DataError(f"harm names {unknown}, which are not predictors ({list(names)})")
+    harm = _harms(harm, names)
+    nper_value = _nper(nper)
     df = as_frame(data)
     absent = [c for c in names if c not in df.columns]
     if absent:
@@ -299,6 +335,12 @@ def decision_curve(
                             "e.g. 1 - S(horizon)", column=col)
         risks[col] = v
 
+    if not ((e == 1) & (t <= h)).any():
+        raise DataError(f"no event at or before the horizon {_number(h)} in column {event!r} "
+                        f"({int((e == 1).sum())} event(s) in all, {n} patients): the observed "
+                        "risk is 0 for every strategy, so a decision curve cannot be "
+                        "estimated; check the event coding (1 = event) or choose a later "
+                        "horizon", column=event)
     grid = np.unique(t[(e == 1) & (t <= h)])  # distinct event times up to the horizon
     p = np.searchsorted(grid, t, side="right")
     q = None if sd.start is None else np.searchsorted(grid, sd.start, side="right")
@@ -335,11 +377,11 @@ def decision_curve(
         table["pos_rate"] = prevalence
         nb_all = np.tile(frames[0]["net_benefit"].to_numpy(), len(frames))
         table["net_intervention_avoided"] = ((table["net_benefit"] - nb_all)
-                                             / np.tile(odds, len(frames)) * nper)
+                                             / np.tile(odds, len(frames)) * nper_value)
         table["standardized_net_benefit"] = table["net_benefit"] / prevalence
     return DecisionCurveResult(table=table[COLUMNS], horizon=h, n=n,
                                n_excluded=sd.n_dropped, prevalence=prevalence, time=time,
-                               event=event, nper=float(nper), warnings=tuple(notes))
+                               event=event, nper=nper_value, warnings=tuple(notes))
 
 
 _YLABEL = {"net_benefit": "Net benefit",

@@ -54,12 +54,12 @@ import pandas as pd
 from scipy import stats as _st
 
 from ..errors import DataError
-from ..schema import MONTHS_PER_YEAR
+from ..schema import DAYS_PER_MONTH, MAX_MONTHS, MONTHS_PER_YEAR
 from ._result import Result, warn
-from ._times import group_codes, group_levels, level_label, survival_data
+from ._times import SurvivalData, as_frame, group_codes, group_levels, level_label, survival_data
 
 __all__ = ["HazardResult", "AnnualHazardResult", "smoothed_hazard", "annual_hazard",
-           "boundary_kernel", "KERNELS", "MIN_AT_RISK_END"]
+           "boundary_kernel", "KERNELS", "MIN_AT_RISK_END", "MAX_INTERVALS"]
 
 #: Kernels (muhaz's names) and their boundary versions (Mueller & Wang 1994, Table 1).
 KERNELS = ("epanechnikov", "biquadratic", "rectangle")
@@ -67,6 +67,9 @@ KERNELS = ("epanechnikov", "biquadratic", "rectangle")
 MIN_AT_RISK_END = 10
 #: Points of the default estimation grid (muhaz ``n.est.grid``).
 GRID_POINTS = 101
+
+#: At most this many intervals in :func:`annual_hazard` (its work grows with their number).
+MAX_INTERVALS = 1000
 
 BANDWIDTH_RULE = ("tau / (4 d^(1/5)) months: tau the time at which 10 patients remain at "
                   "risk, d the events up to tau (twice the Mueller-Wang pilot bandwidth)")
@@ -131,6 +134,30 @@ def _end_time(times: np.ndarray, n_risk: np.ndarray, m: int = MIN_AT_RISK_END
     return float(t0 + (m - y0) * (t1 - t0) / (y1 - y0)), True
 
 
+def _check_time_scale(t: np.ndarray, column: str) -> None:
+    """Refuse follow-up beyond :data:`metsurv.schema.MAX_MONTHS` (100 years): times in
+    another unit (days, seconds) would give nonsense rates per patient-year and, in
+    :func:`annual_hazard`, an unbounded number of intervals. Vectorised: one max."""
+    finite = t[np.isfinite(t)]
+    if finite.size and finite.max() > MAX_MONTHS:
+        raise DataError(
+            f"column {column!r}: largest time {finite.max():.6g} is more than "
+            f"{MAX_MONTHS:g} months ({MAX_MONTHS / MONTHS_PER_YEAR:g} years); are the times "
+            f"in months? (days / {DAYS_PER_MONTH:g} = months)", column=column)
+
+
+def _note_dropped(notes: list[str], data: Any, sd: SurvivalData, columns: list[str]) -> None:
+    """Warn with the number of rows dropped for a missing time, event, entry or group
+    (``sd.n_dropped``) and the missing count per column."""
+    if not sd.n_dropped:
+        return
+    cols = list(dict.fromkeys(c for c in columns if c is not None))
+    missing = as_frame(data)[cols].isna().sum()
+    which = ", ".join(f"{c}: {int(k)}" for c, k in missing.items() if k)
+    warn(notes, f"{sd.n_dropped} row(s) dropped for a missing value ({which}); "
+                f"n = {sd.time.size} used", stacklevel=4)
+
+
 def _risk_table(time: np.ndarray, event: np.ndarray, start: np.ndarray | None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distinct times (all rows), events and number at risk ``start < t <= time`` at each."""
@@ -182,7 +209,8 @@ class HazardResult(Result):
     (months), ``estimate`` (hazard per patient-year), ``std_err``, ``lower``, ``upper``
     (pointwise, log scale, ``conf_level``), ``n_risk`` (at risk at ``time``).
     ``bandwidths``: one row per group: ``group``, ``bandwidth`` (months), ``max_time``
-    (tau, months), ``events`` (up to tau), ``n``.
+    (tau, months), ``events`` (up to tau), ``n``. ``n``: rows used (all groups);
+    ``n_dropped``: rows dropped for a missing time, event, entry or group (as ``km``).
     """
 
     table: pd.DataFrame
@@ -194,6 +222,8 @@ class HazardResult(Result):
     conf_level: float
     bandwidth_rule: str
     start: str | None = None
+    n: int = 0
+    n_dropped: int = 0
 
     def to_frame(self) -> pd.DataFrame:
         return self.table.copy()
@@ -309,8 +339,15 @@ def smoothed_hazard(data: Any, time: str = "os_months", event: str = "os_event",
     KeyError
         A named column is absent.
     DataError
-        Bad times or event codes, a bandwidth <= 0, an unknown kernel, a bad grid, a
-        conf_level outside (0, 1), or a group without events.
+        Bad times or event codes, a time beyond ``MAX_MONTHS`` (1200 months: another
+        unit?), a bandwidth <= 0, an unknown kernel, a bad grid, a conf_level outside
+        (0, 1), or a group without events.
+
+    Warns
+    -----
+    StatsWarning
+        Rows dropped for a missing time, event, entry or group (counted in
+        ``n_dropped``), and the notes listed in ``warnings``.
 
     Examples
     --------
@@ -326,6 +363,9 @@ def smoothed_hazard(data: Any, time: str = "os_months", event: str = "os_event",
     if bandwidth is not None and not (np.isfinite(bandwidth) and bandwidth > 0):
         raise DataError(f"bandwidth must be a positive number of months, got {bandwidth!r}")
     sd = survival_data(data, time, event, [by] if by else [], start=start)
+    _check_time_scale(sd.time, time)
+    notes: list[str] = []
+    _note_dropped(notes, data, sd, [time, event, sd.start_name, by])
     if by is None:
         labels, g = ["all"], np.zeros(sd.time.size, dtype=np.int64)
     else:
@@ -333,7 +373,6 @@ def smoothed_hazard(data: Any, time: str = "os_months", event: str = "os_event",
         labels = [level_label(v) for v in levels]
         g = group_codes(sd.frame[by], levels)
     zq = float(_st.norm.ppf(0.5 + conf_level / 2))
-    notes: list[str] = []
     frames, bws = [], []
     for i, lab in enumerate(labels):
         sel = g == i
@@ -387,7 +426,8 @@ def smoothed_hazard(data: Any, time: str = "os_months", event: str = "os_event",
         table=pd.concat(frames, ignore_index=True), bandwidths=pd.DataFrame(bws), by=by,
         time=time, event=event, kernel=kernel, conf_level=conf_level,
         bandwidth_rule="given" if bandwidth is not None else BANDWIDTH_RULE,
-        start=sd.start_name, warnings=tuple(notes))
+        start=sd.start_name, n=int(sd.time.size), n_dropped=sd.n_dropped,
+        warnings=tuple(notes))
 
 
 @dataclass(frozen=True, eq=False)
@@ -395,7 +435,8 @@ class AnnualHazardResult(Result):
     """Hazard rates per interval (method: :mod:`metsurv.stats.hazard`). ``table``: one row
     per group and interval: ``group``, ``start``, ``end`` (months), ``events``,
     ``person_years``, ``rate`` (per patient-year), ``lower``, ``upper`` (exact Poisson,
-    ``conf_level``); NaN rate where there is no person-time."""
+    ``conf_level``); NaN rate where there is no person-time. ``n``: rows used;
+    ``n_dropped``: rows dropped for a missing time, event, entry or group (as ``km``)."""
 
     table: pd.DataFrame
     by: str | None
@@ -404,6 +445,8 @@ class AnnualHazardResult(Result):
     width: float
     conf_level: float
     start_column: str | None = None
+    n: int = 0
+    n_dropped: int = 0
 
     def to_frame(self) -> pd.DataFrame:
         return self.table.copy()
@@ -460,7 +503,13 @@ def annual_hazard(data: Any, time: str = "os_months", event: str = "os_event",
     Raises
     ------
     KeyError, DataError
-        Missing columns, bad times or events, ``width`` <= 0.
+        Missing columns, bad times or events, ``width`` <= 0, a time beyond ``MAX_MONTHS``
+        (1200 months: another unit?), more than ``MAX_INTERVALS`` (1000) intervals.
+
+    Warns
+    -----
+    StatsWarning
+        Rows dropped for a missing time, event, entry or group (counted in ``n_dropped``).
 
     Examples
     --------
@@ -472,7 +521,12 @@ def annual_hazard(data: Any, time: str = "os_months", event: str = "os_event",
         raise DataError(f"width must be a positive number of months, got {width!r}")
     if not 0 < conf_level < 1:
         raise DataError(f"conf_level must be between 0 and 1, got {conf_level!r}")
+    if max_time is not None and not (np.isfinite(max_time) and max_time > 0):
+        raise DataError(f"max_time must be a positive number of months, got {max_time!r}")
     sd = survival_data(data, time, event, [by] if by else [], start=start)
+    _check_time_scale(sd.time, time)
+    notes: list[str] = []
+    _note_dropped(notes, data, sd, [time, event, sd.start_name, by])
     if by is None:
         labels, g = ["all"], np.zeros(sd.time.size, dtype=np.int64)
     else:
@@ -483,6 +537,10 @@ def annual_hazard(data: Any, time: str = "os_months", event: str = "os_event",
     finite = np.isfinite(t)
     end = max_time if max_time is not None else (
         float(np.ceil(t[finite].max() / width) * width) if finite.any() else width)
+    if end / width > MAX_INTERVALS:  # before anything of that size is allocated
+        raise DataError(f"{end:.6g} months in intervals of width {width:g} is more than "
+                        f"{MAX_INTERVALS} intervals (column {time!r}); are the times and "
+                        "width in months? Choose a larger width or a smaller max_time")
     k = max(int(np.ceil(end / width - 1e-9)), 1)
     edges = np.arange(k + 1) * float(width)
     s0 = sd.start if sd.start is not None else np.zeros_like(t)
@@ -506,4 +564,5 @@ def annual_hazard(data: Any, time: str = "os_months", event: str = "os_event",
         "lower": lo.ravel(), "upper": hi.ravel()})
     return AnnualHazardResult(table=table, by=by, time=time, event=event,
                               width=float(width), conf_level=conf_level,
-                              start_column=sd.start_name)
+                              start_column=sd.start_name, n=int(sd.time.size),
+                              n_dropped=sd.n_dropped, warnings=tuple(notes))

@@ -241,14 +241,16 @@ class KMResult(Result):
         return pd.DataFrame.from_dict(rows, orient="index", columns=t).rename_axis("group")
 
     def conditional(self, given: float | Sequence[float], times: Sequence[float],
-                    data: Any = None) -> Any:
+                    data: Any = None, *, extend: bool = False) -> Any:
         """Conditional survival S(t | alive at ``given``) = S(t) / S(given) per group with
         Greenwood SE and CI on this fit's ``conf_type``: see
         :func:`metsurv.stats.conditional.conditional_survival` (``data``: only for a fit
-        with fractional case weights). Returns a ``ConditionalResult`` (``to_frame()``)."""
+        with fractional case weights; ``extend``: carry the estimate past a group's last
+        follow-up, R ``extend = TRUE``, instead of NA). Returns a ``ConditionalResult``
+        (``to_frame()``)."""
         from .conditional import conditional_survival
 
-        return conditional_survival(self, given, times, data)
+        return conditional_survival(self, given, times, data, extend=extend)
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(

@@ -42,7 +42,9 @@ from .._blas import one_blas_thread
 from ..bootstrap import resample_rows
 from ..errors import DataError, StatsWarning
 from ._result import Result, json_safe
+from ._times import as_frame
 from .cox.concordance import _prefix_counts
+from .cox.design import variables
 from .cox.newton import newton
 from .cox.refit import CoxDesign, _Counted, prepare_cox
 
@@ -69,7 +71,13 @@ ICI_METHOD = ("cox-rcs3: Cox model of the outcome on a restricted cubic spline (
 
 class _ReplicateFailure(RuntimeError):
     """A resample on which rms's refit fails (singular, or not converged in 10 iterations):
-    the replicate is recorded as failed and left out, as ``predab.resample`` skips it."""
+    the replicate is recorded as failed and left out, as ``predab.resample`` skips it.
+    ``aliased`` names the design columns that are not estimable (a singular fit). Never
+    reaches the user: a failed fit on all rows becomes a DataError (:func:`_original_fit`)."""
+
+    def __init__(self, message: str, aliased: Sequence[str] = ()):
+        super().__init__(message)
+        self.aliased = tuple(aliased)
 
 
 def _dxy(code: np.ndarray, event: np.ndarray, score: np.ndarray) -> float:
@@ -136,7 +144,7 @@ def _rms_fit(design: CoxDesign, counts: np.ndarray) -> _Fit:
                  toler_chol=RMS_TOLER_CHOL)
     if fit.singular.any():
         bad = [design.names[j] for j in np.flatnonzero(design._active)[fit.singular]]
-        raise _ReplicateFailure(f"singular fit (not estimable: {', '.join(bad)})")
+        raise _ReplicateFailure(f"singular fit (not estimable: {', '.join(bad)})", bad)
     if fit.iterations >= RMS_ITER_MAX or not np.isfinite(fit.loglik):
         raise _ReplicateFailure(f"no convergence in {RMS_ITER_MAX} iterations")
     return _Fit(np.asarray(fit.beta, dtype=float), float(fit.loglik0), float(fit.loglik))
@@ -363,12 +371,52 @@ def _failures(failed: pd.DataFrame, replicates: int, notes: list[str]) -> None:
 
 
 def _prepare(data: Any, covariates: Sequence[str], time: str, event: str,
-             reference: Mapping[str, Any] | None) -> CoxDesign:
+             reference: Mapping[str, Any] | None) -> tuple[CoxDesign, list[str]]:
+    """The complete cases (rms ``na.delete``) and the notes so far: the rows left out for a
+    missing value, counted per column and warned."""
     design = prepare_cox(data, covariates, time=time, event=event, reference=reference)
     if design.n < 10:
         raise DataError(f"bootstrap validation needs at least 10 complete rows, got "
                         f"{design.n}", column=event)
-    return design
+    notes: list[str] = []
+    if design.n_dropped:
+        covs = [covariates] if isinstance(covariates, str) else list(covariates)
+        cols = list(dict.fromkeys([time, event, *variables(covs)]))
+        missing = as_frame(data)[cols].isna().sum()
+        missing = missing[missing > 0]
+        which = (f"of {missing.index[0]}" if missing.size == 1 else
+                 "(" + ", ".join(f"{c}: {int(k)}" for c, k in missing.items()) + ")")
+        msg = (f"{design.n_dropped} row{'s' if design.n_dropped != 1 else ''} with a missing "
+               f"value {which} left out (R na.delete); {design.n} complete cases analysed")
+        notes.append(msg)
+        _warnings.warn(msg, StatsWarning, stacklevel=3)
+    return design, notes
+
+
+def _original_fit(design: CoxDesign, event: str) -> _Fit:
+    """The model on all complete rows (rms ``cph``'s fit, ``eps = 1e-4``, ``iter.max =
+    10``), before any replicate runs; DataError naming the cause when it cannot be made: an
+    aliased covariate (R cph: "X matrix deemed to be singular; variable ..."), or no
+    convergence (R: "Ran out of iterations and did not converge", with too few events or a
+    covariate that separates them, a coefficient going to infinity)."""
+    try:
+        return _rms_fit(design, np.ones(design.n, dtype=np.int64))
+    except _ReplicateFailure as exc:
+        failure = exc
+    events = int(design.event.sum())
+    rows = (f"the {design.n} complete rows ({events} event{'s' if events != 1 else ''}, "
+            f"{design.X.shape[1]} coefficients)")
+    if failure.aliased:
+        bad = ", ".join(failure.aliased)
+        col = failure.aliased[0].split("[", 1)[0]
+        raise DataError(f"the Cox model cannot be fitted on {rows}: covariate {bad} is "
+                        "aliased (a linear combination of the other covariates; R cph: 'X "
+                        f"matrix deemed to be singular; variable {bad}'); leave it out",
+                        column=None if ":" in col else col)
+    raise DataError(f"the Cox model does not converge in {RMS_ITER_MAX} iterations on {rows}: "
+                    "too few events for the covariates, or a covariate that separates the "
+                    "events (a coefficient going to infinity); use fewer covariates or more "
+                    "patients", column=event)
 
 
 def _replicate_args(replicates: int, indices: Any, n: int) -> tuple[int, np.ndarray | None]:
@@ -402,6 +450,8 @@ class ValidationResult(Result):
         Failed replicates (``replicate``, ``seed``, ``error``), left out as rms leaves them.
     n, events : int
         Complete cases and their events.
+    n_dropped : int
+        Rows left out for a missing time, event or covariate (warned, per column).
     B : int
         Replicates asked for.
     seed : Any
@@ -418,6 +468,7 @@ class ValidationResult(Result):
     B: int
     seed: Any
     coef: dict[str, float]
+    n_dropped: int = 0
 
     def to_frame(self) -> pd.DataFrame:
         """The rms table: ``index`` then index.orig, training, test, optimism,
@@ -430,7 +481,8 @@ class ValidationResult(Result):
         return self.table.set_index("index").loc["C"]
 
     def to_dict(self) -> dict[str, Any]:
-        return json_safe({"n": self.n, "events": self.events, "B": self.B, "seed": self.seed,
+        return json_safe({"n": self.n, "n_dropped": self.n_dropped, "events": self.events,
+                          "B": self.B, "seed": self.seed,
                           "n_failed": int(len(self.failed)), "coef": self.coef,
                           "table": self.table, "warnings": list(self.warnings)})
 
@@ -447,7 +499,8 @@ def validate(data: Any, covariates: Sequence[str], *, time: str = "os_months",
     ----------
     data : DataFrame or Cohort
         One row per patient; rows with a missing time, event or covariate are left out
-        once (rms ``na.delete``), leaving n complete cases.
+        once (rms ``na.delete``), leaving n complete cases; counted in ``n_dropped`` and
+        warned ("3 rows with a missing value of age left out").
     covariates : sequence of str
         As :func:`metsurv.stats.cox.cox` (factors get treatment contrasts; no strata).
     time, event : str
@@ -476,7 +529,9 @@ def validate(data: Any, covariates: Sequence[str], *, time: str = "os_months",
     Raises
     ------
     DataError
-        Fewer than 10 complete rows, no events, or malformed ``indices``.
+        Fewer than 10 complete rows, no events, malformed ``indices``, or a model that
+        cannot be fitted on all complete rows (an aliased covariate, named; no convergence
+        in 10 iterations, e.g. too few events), before any replicate runs.
     KeyError
         A named column is absent.
     ValueError
@@ -492,10 +547,10 @@ def validate(data: Any, covariates: Sequence[str], *, time: str = "os_months",
     reaches 10 iterations is recorded in ``failed`` and left out (rms: "Divergence or
     singularity in k samples"), with a warning.
     """
-    design = _prepare(data, covariates, time, event, reference)
+    design, notes = _prepare(data, covariates, time, event, reference)
     B, idx = _replicate_args(replicates, indices, design.n)
     with one_blas_thread():
-        fit = _rms_fit(design, np.ones(design.n, dtype=np.int64))
+        fit = _original_fit(design, event)
         lp = design.X @ fit.beta
         orig = _apparent(fit, design.code, design.event, lp)
     from ..replicate import run_replicates
@@ -515,7 +570,6 @@ def validate(data: Any, covariates: Sequence[str], *, time: str = "os_months",
     table = summ.reset_index()[["index", "index.orig", "training", "test", "optimism",
                                 "index.corrected", "n"]]
     table["n"] = table["n"].astype("int64")
-    notes: list[str] = []
     _failures(res.failed, B, notes)
     coef = np.full(len(design.names), np.nan)
     coef[design._active] = fit.beta
@@ -523,7 +577,7 @@ def validate(data: Any, covariates: Sequence[str], *, time: str = "os_months",
                             events=int(design.event.sum()), B=B,
                             seed=None if idx is not None else res.seed,
                             coef=dict(zip(design.names, coef.tolist(), strict=True)),
-                            warnings=tuple(notes))
+                            n_dropped=design.n_dropped, warnings=tuple(notes))
 
 
 # ---------------------------------------------------------------------------------------
@@ -663,7 +717,9 @@ class CalibrationResult(Result):
         patients each): ``group``, ``mean_predicted``, ``KM`` (observed), ``std_err`` (of
         log KM), ``n_patients``, ``events``; then rms's ``index.orig``, ``training``,
         ``test`` (KM - predicted), ``optimism`` (rms ``mean.optimism``), ``KM_corrected``
-        (KM - optimism) and ``n`` (replicates averaged).
+        (KM - optimism, rms ``KM.corrected``, clipped to [0, 1] with a warning where it
+        falls outside: rms reports it unclipped, = ``KM - optimism`` of this table) and
+        ``n`` (replicates averaged; a warning when below half of B).
     u : float
         Horizon (months).
     cuts : ndarray
@@ -679,6 +735,8 @@ class CalibrationResult(Result):
         Each complete case's predicted S(u).
     n, events, B : int
     failed : DataFrame
+    n_dropped : int
+        Rows left out for a missing time, event or covariate (warned, per column).
     knots : list of float or None
         The spline's knots on the log(-log S) scale.
     ici_table : DataFrame
@@ -703,6 +761,7 @@ class CalibrationResult(Result):
     failed: pd.DataFrame
     knots: list[float] | None = None
     ici_table: pd.DataFrame | None = None
+    n_dropped: int = 0
 
     def to_frame(self) -> pd.DataFrame:
         """The grouped calibration table (see the class attributes)."""
@@ -718,7 +777,8 @@ class CalibrationResult(Result):
                 f"E90 = {self.e90:.4f}")
 
     def to_dict(self) -> dict[str, Any]:
-        return json_safe({"u": self.u, "n": self.n, "events": self.events, "B": self.B,
+        return json_safe({"u": self.u, "n": self.n, "n_dropped": self.n_dropped,
+                          "events": self.events, "B": self.B,
                           "n_failed": int(len(self.failed)), "cuts": self.cuts,
                           "ici": self.ici, "e50": self.e50, "e90": self.e90,
                           "ici_method": self.ici_method, "knots": self.knots,
@@ -808,7 +868,8 @@ def calibrate(data: Any, covariates: Sequence[str], *, u: float, time: str = "os
     Raises
     ------
     DataError
-        As :func:`validate`; ``u`` not positive or beyond the last follow-up.
+        As :func:`validate`; ``u`` not positive or beyond the last follow-up; fewer than 5
+        events.
     ValueError
         ``m`` < 2.
 
@@ -818,9 +879,13 @@ def calibrate(data: Any, covariates: Sequence[str], *, u: float, time: str = "os
     linear predictor c (R ``survfit.coxph``, rms ``surv.summary``). A replicate with fewer
     than 5 events, or a singular or unconverged refit, is left out (rms's ``coxfit`` fails);
     a group whose KM is not defined at u (follow-up ends before u) is NaN in that replicate
-    and averaged over the others (``n``). The ICI is apparent (no optimism correction).
+    and averaged over the others (``n``; a warning names the groups where n < B / 2, as
+    near the last follow-up). Where KM - optimism leaves [0, 1] (u near the last follow-up,
+    KM 0 or 1), ``KM_corrected`` is clipped to [0, 1] and a warning gives the unclipped
+    values: rms ``calibrate.cph`` (and its print and plot) report KM - optimism as is. The
+    ICI is apparent (no optimism correction).
     """
-    design = _prepare(data, covariates, time, event, reference)
+    design, notes = _prepare(data, covariates, time, event, reference)
     u = float(u)
     if not np.isfinite(u) or u <= 0:
         raise DataError(f"u must be a positive horizon in the unit of {time!r}, got {u!r}",
@@ -830,10 +895,15 @@ def calibrate(data: Any, covariates: Sequence[str], *, u: float, time: str = "os
                         f"choose a horizon inside the follow-up", column=time)
     if isinstance(m, bool) or int(m) < 2:
         raise ValueError(f"m (patients per group) must be >= 2, got {m!r}")
+    events = int(design.event.sum())
+    if events < 5:  # rms: distance() is NA and every coxfit fails below 5 events
+        raise DataError(f"calibration needs at least 5 events among the {design.n} complete "
+                        f"rows, got {events} (rms calibrate.cph gives NA for every group)",
+                        column=event)
     B, idx = _replicate_args(replicates, indices, design.n)
     one = np.ones(design.n, dtype=np.int64)
     with one_blas_thread():
-        fit = _rms_fit(design, one)
+        fit = _original_fit(design, event)
         pred = _predicted_survival(design, one, design.X @ fit.beta, u)
     g = max(1, design.n // int(m))
     cuts = np.unique(np.quantile(np.r_[0.0, 1.0, pred], np.linspace(0, 1, g + 1)))
@@ -848,17 +918,37 @@ def calibrate(data: Any, covariates: Sequence[str], *, u: float, time: str = "os
                          B, None if idx is not None else seed, workers=workers,
                          scheduler=scheduler, progress=progress)
     summ = _optimism(res.table, [str(j) for j in range(n_groups)])
+    opt = summ["optimism"].to_numpy()
+    raw = km["KM"] - opt  # rms calibrate.cph's KM.corrected, unclipped
+    corrected = np.clip(raw, 0.0, 1.0)  # NaN stays NaN
     table = pd.DataFrame({
         "group": [f"[{cuts[j]:.3f}, {cuts[j + 1]:.3f}{']' if j == n_groups - 1 else ')'}"
                   for j in range(n_groups)],
         "mean_predicted": mean_pred, "KM": km["KM"], "std_err": km["std_err"],
         "n_patients": km["n"].astype("int64"), "events": km["events"].astype("int64"),
         "index.orig": orig, "training": summ["training"].to_numpy(),
-        "test": summ["test"].to_numpy(), "optimism": summ["optimism"].to_numpy(),
-        "KM_corrected": km["KM"] - summ["optimism"].to_numpy(),
+        "test": summ["test"].to_numpy(), "optimism": opt, "KM_corrected": corrected,
         "n": summ["n"].to_numpy().astype("int64")})
-    notes: list[str] = []
     _failures(res.failed, B, notes)
+    few = np.flatnonzero(table["n"].to_numpy() < B / 2)
+    if few.size:
+        msg = (f"the optimism of {few.size} of {n_groups} groups of predicted S({u:g}) rests "
+               f"on fewer than half of the {B} replicates (n = "
+               f"{', '.join(str(int(table['n'][j])) for j in few)} for "
+               f"{', '.join(table['group'][j] for j in few)}; the other resamples had no "
+               f"Kaplan-Meier estimate at u there, or failed): KM_corrected is unreliable "
+               "there; choose an earlier u or more replicates")
+        notes.append(msg)
+        _warnings.warn(msg, StatsWarning, stacklevel=2)
+    out = np.flatnonzero(np.isfinite(raw) & ((raw < 0) | (raw > 1)))
+    if out.size:
+        msg = (f"KM - optimism falls outside [0, 1] in {out.size} group"
+               f"{'s' if out.size != 1 else ''} ("
+               + ", ".join(f"{table['group'][j]}: {raw[j]:.6g}" for j in out)
+               + "): KM_corrected is clipped to [0, 1] there (rms calibrate.cph reports "
+               "the unclipped KM - optimism); a probability cannot leave [0, 1]")
+        notes.append(msg)
+        _warnings.warn(msg, StatsWarning, stacklevel=2)
     empty = int((km["n"] == 0).sum())
     ended = int(np.isnan(km["KM"]).sum()) - empty
     if empty:  # few distinct predictions: a quantile interval nobody falls in
@@ -885,4 +975,4 @@ def calibrate(data: Any, covariates: Sequence[str], *, u: float, time: str = "os
                              e90=ici["e90"], ici_method=ICI_METHOD, curve=ici["curve"],
                              predicted=pred, n=design.n, events=int(design.event.sum()),
                              B=B, failed=res.failed, knots=ici["knots"], ici_table=ici_tab,
-                             warnings=tuple(notes))
+                             n_dropped=design.n_dropped, warnings=tuple(notes))

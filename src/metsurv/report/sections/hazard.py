@@ -6,6 +6,8 @@ with a recurrence recorded); the estimates come from :mod:`metsurv.stats.hazard`
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -22,6 +24,8 @@ LABELS = {"os": "Death", "dfs": "Recurrence or death"}
 EVENT_HEADS = {"os": "Deaths", "dfs": "Recurrences or deaths"}
 #: Rates are printed per this many patient-years.
 PER = 100
+#: The text of the estimators' warning about rows dropped for a missing value.
+DROPPED = "dropped for a missing value"
 
 METHODS = ("The hazard of death and of recurrence or death over time was estimated by "
            "kernel smoothing of the Nelson-Aalen increments (Ramlau-Hansen 1983; "
@@ -52,13 +56,18 @@ def section(cfg: ReportConfig, analysis: Analysis) -> Section:
                            for e, b in bws.items())
     ends = " and ".join(f"{b['max_time'] / schema.MONTHS_PER_YEAR:.1f}"
                         for b in bws.values())
-    notes = tuple(w for e in ("os", "dfs") for w in hz.smoothed[e].warnings)
+    # the rows dropped for a missing time or event are stated in the caption, their count
+    # under suppression (the estimator's own warning prints it unsuppressed)
+    notes = tuple(w for e in ("os", "dfs") for w in hz.smoothed[e].warnings
+                  if DROPPED not in w)
+    used = _patients_used(analysis, hz)
     sec.items.append(Figure(
         "hazard_smoothed", "Hazard of death and of recurrence or death",
         "Kernel-smoothed hazard per patient-year after the first pulmonary metastasectomy "
         "(Ramlau-Hansen estimator, Epanechnikov kernel with Mueller-Wang boundary kernels); "
         f"shaded: pointwise 95% CI (log scale). Bandwidth {bw_text}; each curve is "
-        f"estimated up to where {_end_count(cfg)} patients remain at risk ({ends} years).",
+        f"estimated up to where {_end_count(cfg)} patients remain at risk ({ends} years). "
+        f"{used}.",
         "hazard", {"curves": curves, "time_unit": cfg.time_unit, "max_time": cfg.max_time,
                    "tick_step": cfg.tick_step}, notes=notes))
     printed, numbers = annual_tables(hz.annual, k)
@@ -69,6 +78,26 @@ def section(cfg: ReportConfig, analysis: Analysis) -> Section:
         + (f"; rates resting on fewer than {k} events are not shown" if k else "") + ".",
         printed, data=numbers))
     return sec
+
+
+def _patients_used(analysis: Analysis, hz: Any) -> str:
+    """The patients each curve rests on and those left out for a missing time or event
+    (:attr:`HazardResult.n` and ``n_dropped``), as the report prints counts (a left-out
+    count below k suppressed, the used count as the range a reader can derive)."""
+    supp = analysis.counts.supp if analysis.counts is not None else None
+    parts = []
+    for e in ("os", "dfs"):
+        res = hz.smoothed[e]
+        n, dropped = int(getattr(res, "n", 0)), int(getattr(res, "n_dropped", 0))
+        if supp is not None:
+            part = supp.partition(("n", None, f"hazard: {e}"), {True: n, False: dropped})
+            n_text, d_text = part.range_text(True), part.text(False)
+        else:
+            n_text, d_text = f"{n:,}", f"{dropped:,}"
+        parts.append(f"{LABELS[e].lower()}: n = {n_text}"
+                     + (f" ({d_text} left out for a missing follow-up time or event)"
+                        if dropped else ""))
+    return "Patients used, " + "; ".join(parts)
 
 
 def _end_count(cfg: ReportConfig) -> int:

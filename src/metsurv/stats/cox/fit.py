@@ -137,8 +137,8 @@ def _prediction_data(frame: pd.DataFrame, covariates: list[str], strata_cols: li
             label = design.references.get(var)
             ref = next((lev for lev in levels if level_label(lev) == label), None)
             xlevels[var] = (levels, ref)
-    for col in strata_cols:
-        xlevels[col] = (tuple(group_levels(frame[col])), None)
+    for col in strata_cols:  # a covariate that is also a stratum keeps its reference
+        xlevels.setdefault(col, (tuple(group_levels(frame[col])), None))
     k = int(s.max()) + 1 if s.size else 1
     tot = np.bincount(s, w, k)
     centers = np.vstack([np.bincount(s, w * X[:, j], k) / tot for j in range(X.shape[1])]).T

@@ -22,7 +22,8 @@ import pandas as pd
 from scipy.stats import norm
 
 from ...errors import DataError
-from .._result import Result, json_safe
+from ...format import format_num
+from .._result import Result, json_safe, warn
 from .._times import level_label
 from .design import _design, variables
 from .result import CoxResult
@@ -30,10 +31,16 @@ from .result import CoxResult
 CONF_TYPES = ("log", "log-log", "plain")
 
 
-def _level_index(values: pd.Series, levels: Sequence[Any], col: str) -> np.ndarray:
+def _level_index(values: pd.Series, levels: Sequence[Any], col: str,
+                 present: np.ndarray | None = None) -> np.ndarray:
     """Code of each new value among the fitted ``levels``: the level itself, or its label
-    as text ("true" for True, "0-11"); DataError naming the column and value otherwise."""
+    as text ("true" for True, "0-11"); DataError naming the column and value otherwise,
+    and for a level that ``present`` (one flag per level) says no fitted row had (an unused
+    category of a pandas Categorical: its coefficient is NA, so R would predict for it as
+    for the reference level)."""
     labels = [str(level_label(lev)).lower() for lev in levels]
+    ok = np.ones(len(levels), dtype=bool) if present is None else np.asarray(present, bool)
+    allowed = ", ".join(str(level_label(lev)) for lev, o in zip(levels, ok, strict=True) if o)
     codes = np.full(len(values), -1, dtype=np.int64)
     for v in pd.unique(values):  # distinct values, not rows
         hit = [k for k, lev in enumerate(levels)
@@ -41,8 +48,7 @@ def _level_index(values: pd.Series, levels: Sequence[Any], col: str) -> np.ndarr
                    and v == lev)]
         if not hit:
             hit = [k for k, lab in enumerate(labels) if lab == str(level_label(v)).lower()]
-        if not hit:
-            allowed = ", ".join(str(level_label(lev)) for lev in levels)
+        if not hit or not ok[hit[0]]:
             raise DataError(f"column {col!r}: value {level_label(v)!r} of newdata was not "
                             f"seen in the fit; use one of {allowed}", column=col)
         codes[(values == v).to_numpy()] = hit[0]
@@ -61,6 +67,21 @@ def _check_missing(frame: pd.DataFrame, cols: Sequence[str]) -> None:
                             "prediction needs every covariate", column=col)
 
 
+def _present(fit: CoxResult, col: str, levels: Sequence[Any]) -> np.ndarray:
+    """Which ``levels`` of categorical covariate ``col`` some fitted row has: the reference
+    (which has no column), and each level whose indicator column ``col[level]`` has a non-zero mean in a stratum
+    (``fit._centers``, means of the uncentred design). A level with no column of its own
+    (a factor used only in interactions) counts as present."""
+    index = {name: j for j, name in enumerate(fit.terms)}
+    centers = fit._centers if fit._centers is not None else np.ones((1, len(fit.terms)))
+    out = np.ones(len(levels), dtype=bool)
+    for k, lev in enumerate(levels):  # distinct levels, not rows
+        j = index.get(f"{col}[{level_label(lev)}]")
+        if j is not None:
+            out[k] = bool(np.any(centers[:, j] != 0))
+    return out
+
+
 def _new_design(fit: CoxResult, nd: pd.DataFrame) -> np.ndarray:
     """The design rows of ``nd`` coded as the fit coded its rows (same levels, same
     reference, same column names): the new rows, then one padding row per level so that
@@ -73,7 +94,8 @@ def _new_design(fit: CoxResult, nd: pd.DataFrame) -> np.ndarray:
     for col in cols:
         if col in xlevels:
             levels, ref[col] = xlevels[col]
-            codes = np.r_[_level_index(nd[col], levels, col), np.arange(pad) % len(levels)]
+            new = _level_index(nd[col], levels, col, _present(fit, col, levels))
+            codes = np.r_[new, np.arange(pad) % len(levels)]
             frame = frame.reindex(range(len(nd) + pad))
             frame[col] = pd.Categorical.from_codes(codes, categories=list(levels))
         else:
@@ -298,7 +320,8 @@ def survfit_coxph(fit: CoxResult, newdata: Any, times: Any = None, conf_level: f
     standard error of the cumulative hazard including the variance of beta (Tsiatis 1981,
     Link 1984; R ``coxsurv.fit``) and R's log CI (``exp(log S -+ z se)``, the upper limit
     at most 1). Counting-process fits (``start``, delayed entry) use the risk sets
-    start < t <= stop. A coefficient R gives NA counts as 0, as in R.
+    start < t <= stop. A coefficient R gives NA counts as 0, as in R (a covariate that is
+    also a stratum: its coefficients are NA and the stratum's baseline carries it).
 
     Parameters
     ----------
@@ -327,8 +350,16 @@ def survfit_coxph(fit: CoxResult, newdata: Any, times: Any = None, conf_level: f
     ------
     DataError
         A covariate or stratum column absent from ``newdata``, a missing value, a
-        categorical value or stratum not seen in the fit (the message names the column,
-        the value and the values allowed), a non-numeric value of a numeric covariate.
+        categorical value or stratum not seen in the fit, including a category of a pandas
+        Categorical that no fitted patient has (the message names the column, the value
+        and the values allowed), a non-numeric value of a numeric covariate.
+
+    Warns
+    -----
+    StatsWarning
+        A time of ``times`` after the last follow-up time of the data (of the patient's
+        stratum): survival NA there (R's summary leaves the row out); also in
+        ``warnings`` with the fit's own warnings.
     ValueError
         ``conf_type`` not one of :data:`CONF_TYPES`, ``conf_level`` not in (0, 1), a fit
         made before predictions were supported, negative ``times``.
@@ -364,6 +395,8 @@ def survfit_coxph(fit: CoxResult, newdata: Any, times: Any = None, conf_level: f
     beta = np.nan_to_num(fit.coef)
     V = np.nan_to_num(fit.vcov)
     labels = list(fit._zph_data[3])
+    t = None if times is None else tuple(float(v) for v in np.atleast_1d(times))
+    notes = list(fit.warnings)
     parts = []
     for k in np.unique(s2):
         rows = np.flatnonzero(s2 == k)
@@ -380,6 +413,13 @@ def survfit_coxph(fit: CoxResult, newdata: Any, times: Any = None, conf_level: f
         surv = np.exp(-cumhaz)
         lo, hi = _limits(surv, se, conf_level, conf_type)
         T = H0.size
+        late = [v for v in dict.fromkeys(t or ()) if v > b["time"][-1]]
+        if late:  # NaN in at(): R's summary(sf, times) leaves these rows out
+            where = (f"stratum {', '.join(fit.strata)} = {labels[k]}" if fit.strata
+                     else "the data")
+            warn(notes, f"no prediction after the last follow-up time of {where} "
+                 f"({format_num(float(b['time'][-1]), '{:.10g}')}): survival at time(s) "
+                 f"{', '.join(format_num(v, '{:.10g}') for v in late)} is NA", stacklevel=4)
         parts.append(pd.DataFrame({
             "row": np.repeat(rows, T),
             "stratum": labels[k] if fit.strata else None,
@@ -396,8 +436,7 @@ def survfit_coxph(fit: CoxResult, newdata: Any, times: Any = None, conf_level: f
     curves = curves.drop(columns="row").reset_index(drop=True)
     if not fit.strata:
         curves = curves.drop(columns="stratum")
-    t = None if times is None else tuple(float(v) for v in np.atleast_1d(times))
     return CoxPrediction(curves=curves, patients=patients, newdata=nd.copy(), times=t,
                          conf_level=conf_level, conf_type=conf_type, ties=fit.ties, n=fit.n,
                          events=fit.events, covariates=fit.covariates, strata=fit.strata,
-                         warnings=fit.warnings)
+                         warnings=tuple(notes))
