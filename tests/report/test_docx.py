@@ -17,7 +17,7 @@ import pytest
 docx = pytest.importorskip("docx")
 
 from docx.enum.section import WD_ORIENT  # noqa: E402
-from docx.enum.text import WD_ALIGN_PARAGRAPH  # noqa: E402
+from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_TAB_ALIGNMENT  # noqa: E402
 from docx.oxml.ns import qn  # noqa: E402
 from docx.table import Table as WordTable  # noqa: E402
 from docx.text.paragraph import Paragraph  # noqa: E402
@@ -113,14 +113,23 @@ def test_caption_and_warnings_are_notes_under_the_table(study):
     assert after[1:] == [f"Warning: {n}" for n in item.notes]
 
 
-def test_numbers_right_aligned_text_left(study):
+def test_numbers_on_a_decimal_tab_text_left(study):
+    """Numbers sit on one decimal tab stop per column (tests/report/test_docx_alignment.py
+    checks where), their header right-aligned over them; text columns are plain."""
     item = item_named(study.sections, "survival")
     _, table = _word_table(study.doc, item.title)
     cols = list(item.frame.columns)
     n_col, factor_col = cols.index("n"), cols.index("Factor")
+    assert table.rows[0].cells[n_col].paragraphs[0].alignment == WD_ALIGN_PARAGRAPH.RIGHT
+    stops = set()
     for row in table.rows[1:]:
-        assert row.cells[n_col].paragraphs[0].alignment == WD_ALIGN_PARAGRAPH.RIGHT
+        p = row.cells[n_col].paragraphs[0]
+        assert p.alignment is None
+        assert [t.alignment for t in p.paragraph_format.tab_stops] == [WD_TAB_ALIGNMENT.DECIMAL]
+        stops.add(p.paragraph_format.tab_stops[0].position)
         assert row.cells[factor_col].paragraphs[0].alignment is None
+        assert len(row.cells[factor_col].paragraphs[0].paragraph_format.tab_stops) == 0
+    assert len(stops) == 1  # one stop for the column
 
 
 def test_wide_tables_on_landscape_pages(study):

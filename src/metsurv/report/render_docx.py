@@ -2,10 +2,11 @@
 
 The document holds what ``index.html`` holds, in Word's own terms: the title and the lead
 (endpoint, counts), each section's heading and introduction, every table as a real Word
-table (header row repeated on each page, numbers right-aligned, caption "Table N. title"
-above, the table's caption and its results' warnings as notes under it), every figure as a
-PNG with its caption "Figure N. title. caption", a section the data cannot support as its
-heading and one line "Not shown: reason", and the Methods paragraph. Tables of more than
+table (header row repeated on each page, numbers aligned on the decimal point by a decimal
+tab stop per column, caption "Table N. title" above, the table's caption and its results'
+warnings as notes under it), every figure as a PNG with its caption "Figure N. title.
+caption", a section the data cannot support as its heading and one line "Not shown:
+reason", and the Methods paragraph. Tables of more than
 :data:`WIDE_COLUMNS` columns are set on landscape pages.
 
 Written with python-docx (``python-docx>=1.1``). The file is reproducible: the same sections
@@ -54,6 +55,23 @@ NOTE_PT = 8.0
 #: Zip entry date of every part (the zip format's earliest date: no build time leaks).
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _TABLE_PREFIX = re.compile(r"^Table\s+\d+[.:]\s*")
+#: Advance widths of Calibri's regular face in 1/2048 em, characters 32-126 (read from its
+#: metric twin Carlito-Regular.ttf; fixed here so the document does not depend on the fonts
+#: installed). They place the decimal tab stops.
+_ASCII_WIDTHS = (
+    463, 667, 821, 1020, 1038, 1464, 1397, 452, 621, 621, 1020, 1020, 511, 627, 517, 791,
+    1038, 1038, 1038, 1038, 1038, 1038, 1038, 1038, 1038, 1038, 548, 548, 1020, 1020, 1020, 949,
+    1831, 1185, 1114, 1092, 1260, 1000, 941, 1292, 1276, 516, 653, 1064, 861, 1751, 1322, 1356,
+    1058, 1378, 1112, 941, 998, 1314, 1162, 1822, 1063, 998, 959, 628, 791, 628, 1020, 1020,
+    596, 981, 1076, 866, 1076, 1019, 625, 964, 1076, 470, 490, 931, 470, 1636, 1076, 1080,
+    1076, 1076, 714, 801, 686, 1076, 925, 1464, 887, 927, 809, 644, 943, 644, 1020)
+_OTHER_WIDTHS = {"\u2013": 1020, "\u2014": 1854, "\u2212": 1020, "\u2264": 1020,
+                 "\u2265": 1020, "\u00b1": 1020, "\u00d7": 1020, "\u00b7": 517}
+#: Width of any other character (wider than most letters: a tab stop errs to the left).
+_WIDE_CHAR = 1400
+#: Gap kept between the widest number and the cell's right text edge, centimetres (the
+#: renderer's rounding must not wrap a number that just fits).
+_TAB_SLACK_CM = 0.03
 
 FigurePNG = Callable[[str], bytes] | Mapping[str, Any] | None
 
@@ -348,19 +366,90 @@ def _cells(frame: pd.DataFrame) -> list[list[str]]:
 
 
 def _numeric_columns(rows: list[list[str]]) -> list[bool]:
-    """Columns whose every non-empty body cell reads as a number (right-aligned)."""
+    """Columns of numbers: some body cell reads as a number, and at least half of the
+    other non-empty body cells do, not counting placeholders (one word without a digit:
+    "reference", "NA", "—"), so that a column of hazard ratios or p-values with those
+    among them is still a column of numbers.
+
+    >>> _numeric_columns([["p", "Level"], ["NA", "Single"], ["NA", "2-3"], ["0.20", "≥4"]])
+    [True, False]
+    """
     out = []
     for j in range(len(rows[0])):
-        vals = [r[j] for r in rows[1:] if r[j].strip()]
-        out.append(bool(vals) and all(T._looks_numeric(v) for v in vals))
+        vals = [t for r in rows[1:] if (t := r[j].strip())]
+        n_num = sum(map(T._looks_numeric, vals))
+        n_word = sum(len(t.split()) == 1 and not any(c.isdigit() for c in t) for t in vals)
+        out.append(n_num > 0 and 2 * n_num >= len(vals) - n_word)
     return out
 
 
-def _column_widths(rows: list[list[str]], total_cm: float, size_pt: float
-                   ) -> tuple[list[float], bool]:
+def _decimal_split(text: str) -> tuple[str, str] | None:
+    """The cell's text left and right of the point a decimal tab stop aligns, as Word (and
+    LibreOffice for Word documents) finds it: the first ".", else the first character
+    after the first run of digits that is neither a digit nor a thousands comma, else the
+    end; None without a digit or "." (the text then ends at the tab stop).
+
+    So "33.2 (31.7–34.9)" aligns on its first point, "4,572" and "12 (3.4%)" on the last
+    digit of their first number, "< 0.001" on its point.
+
+    >>> _decimal_split("12 (3.4%)"), _decimal_split("< 0.001"), _decimal_split("NA")
+    (('12', ' (3.4%)'), ('< 0', '.001'), None)
+    """
+    digits = False
+    for k, ch in enumerate(text):
+        if "0" <= ch <= "9":
+            digits = True
+        elif ch == "." or (digits and ch not in ",'"):
+            return text[:k], text[k:]
+    return (text, "") if digits else None
+
+
+def _text_cm(text: str, size_pt: float) -> float:
+    """Printed width of ``text`` in Calibri at ``size_pt``, centimetres."""
+    units = sum(_ASCII_WIDTHS[o - 32] if 32 <= (o := ord(ch)) < 127
+                else _OTHER_WIDTHS.get(ch, _WIDE_CHAR) for ch in text)
+    return units / 2048 * size_pt / 72 * 2.54
+
+
+def _decimal_tab(cells: list[str], width_cm: float, size_pt: float) -> float | None:
+    """Where a column's decimal tab stop goes, centimetres from the cell's left text edge:
+    the block of numbers flush right (the widest part right of the aligned point ends at
+    the right text edge, as the right-aligned header above it), moved right if needed so
+    that the widest part left of it fits; None when no cell holds a number.
+
+    ``cells`` are the body cells, ``width_cm`` the column's width (cell padding included).
+    """
+    parts = [p for p in map(_decimal_split, cells) if p is not None]
+    if not parts:
+        return None
+    text_cm = width_cm - 2 * CELL_MARGIN_CM
+    left = max(_text_cm(a, size_pt) for a, _ in parts)
+    right = max(_text_cm(b, size_pt) for _, b in parts)
+    return min(max(text_cm - right - _TAB_SLACK_CM, left), text_cm)
+
+
+def _word_indent(cells: list[str], stop: float, word: str, width_cm: float,
+                 size_pt: float) -> float:
+    """Left indent, centimetres, that centres ``word`` (a cell without a number, wider than
+    the space left of the decimal tab stop ``stop``) on a column's block of numbers rather
+    than on the whole column (a wide header leaves the block right of the centre); less
+    when the word would not fit right of it, never below 0."""
+    parts = [p for p in map(_decimal_split, cells) if p is not None]
+    left = max(_text_cm(a, size_pt) for a, _ in parts)
+    right = max(_text_cm(b, size_pt) for _, b in parts)
+    text_cm = width_cm - 2 * CELL_MARGIN_CM
+    centre = stop + (right - left) / 2
+    room = text_cm - _text_cm(word, size_pt) - 2 * _TAB_SLACK_CM
+    return max(0.0, min(2 * centre - text_cm, room))
+
+
+def _column_widths(rows: list[list[str]], total_cm: float, size_pt: float,
+                   numeric: list[bool] | None = None) -> tuple[list[float], bool]:
     """Column widths in cm from the cells' lengths.
 
-    Each column wants its longest cell (capped at 42 characters: longer text wraps) and
+    Each column wants its longest cell (capped at 42 characters: longer text wraps), a
+    column of numbers (``numeric``) the longest part left of the decimal point plus the
+    longest part right of it (the cells aligned on their points), and
     needs at least its longest word, header included (no word broken). When the wanted
     widths exceed the text width, each column gives up a share of its slack (wanted minus
     needed), so narrow number columns keep their width and long text columns wrap; only
@@ -373,6 +462,10 @@ def _column_widths(rows: list[list[str]], total_cm: float, size_pt: float
         words = [w for r in rows for w in r[j].split()]
         longest_word = max((len(w) for w in words), default=0)
         body = max((len(r[j]) for r in rows[1:]), default=0)
+        if numeric is not None and numeric[j]:
+            parts = [p for r in rows[1:] if (p := _decimal_split(r[j])) is not None]
+            if parts:
+                body = max(body, max(len(a) for a, _ in parts) + max(len(b) for _, b in parts))
         head = rows[0][j]
         n_need = max(longest_word, 3)
         n_want = max(min(body, 42), min(len(head), 42) / 3, n_need)
@@ -391,12 +484,21 @@ def _column_widths(rows: list[list[str]], total_cm: float, size_pt: float
 
 def _add_table(doc: Any, item: Table, number: int | None) -> None:
     """A Word table of the printed cells: caption above, notes under, header row repeated,
-    three horizontal rules (top, under the header, bottom), numbers right-aligned."""
+    three horizontal rules (top, under the header, bottom).
+
+    A column of numbers (:func:`_numeric_columns`) has its header right-aligned and one
+    decimal tab stop (:func:`_decimal_tab`) in each body cell; in a table cell Word aligns
+    the text on a sole decimal tab stop without a tab character (Word's behaviour, which
+    LibreOffice follows for Word files; a leading tab would jump past the stop). The
+    cells align on the decimal point of their first number ("33.2 (31.7–34.9)"), an
+    integer on its last digit ("4,572", "12 (3.4%)"), a cell without a number ("NA", "—")
+    ends at the point when it fits left of it and is otherwise centred on the block of
+    numbers ("reference", "suppressed"; :func:`_word_indent`)."""
     from docx.enum.table import WD_CELL_VERTICAL_ALIGNMENT, WD_TABLE_ALIGNMENT
-    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_TAB_ALIGNMENT
     from docx.oxml import OxmlElement
     from docx.oxml.ns import qn
-    from docx.shared import Cm, Pt
+    from docx.shared import Cm, Pt, Twips
 
     # a "Source" column (the published comparison) becomes numbered notes, as in the HTML
     frame, row_ref, refs = T.source_notes(item.frame, "Source")
@@ -413,11 +515,13 @@ def _add_table(doc: Any, item: Table, number: int | None) -> None:
     cap.add_run(f"Table {number}. " if number is not None else "").bold = True
     cap.add_run(title).bold = True
 
+    numeric = _numeric_columns(rows)
     for size in TABLE_SIZES:  # the largest size at which no word is broken
-        widths, fits = _column_widths(rows, _text_width_cm(doc), size)
+        widths, fits = _column_widths(rows, _text_width_cm(doc), size, numeric)
         if fits:
             break
-    numeric = _numeric_columns(rows)
+    tabs = [_decimal_tab([r[j] for r in rows[1:]], widths[j], size) if numeric[j] else None
+            for j in range(n_cols)]
     table = doc.add_table(rows=len(rows), cols=n_cols)
     table.alignment = WD_TABLE_ALIGNMENT.LEFT
     table.autofit = False
@@ -453,7 +557,20 @@ def _add_table(doc: Any, item: Table, number: int | None) -> None:
             pf.line_spacing = 1.0
             if i == 0:
                 pf.keep_with_next = True
-            if numeric[j]:
+            if i and tabs[j] is not None and text:
+                stop = tabs[j]
+                if _decimal_split(text) is not None or _text_cm(text, size) <= stop:
+                    # the cell's only tab stop: Word (and LibreOffice) align a table cell
+                    # on it without a tab character (a tab would move on to the next stop)
+                    pf.tab_stops.add_tab_stop(Twips(int(round(stop / 2.54 * 1440))),
+                                              WD_TAB_ALIGNMENT.DECIMAL)
+                else:  # a word wider than the numbers' integer parts
+                    p.alignment = WD_ALIGN_PARAGRAPH.CENTER
+                    indent = _word_indent([r[j] for r in rows[1:]], stop, text, widths[j],
+                                          size)
+                    if indent > 0:
+                        pf.left_indent = Twips(int(round(indent / 2.54 * 1440)))
+            elif numeric[j] and (i == 0 or tabs[j] is None):  # the header over numbers
                 p.alignment = WD_ALIGN_PARAGRAPH.RIGHT
             run = p.add_run(text)
             run.font.size = Pt(size)
