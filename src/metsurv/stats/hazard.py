@@ -75,6 +75,11 @@ BANDWIDTH_RULE = ("tau / (4 d^(1/5)) months: tau the time at which 10 patients r
                   "risk, d the events up to tau (twice the Mueller-Wang pilot bandwidth)")
 
 
+
+#: the leading constant of Mueller & Wang (1994)'s boundary Epanechnikov kernel (a number of
+#: the kernel, not months per year)
+_MW_EPANECHNIKOV = 12.0
+
 def boundary_kernel(x: Any, q: float, kernel: str = "epanechnikov") -> np.ndarray:
     """The kernel ``K_q(x)`` of Mueller & Wang (1994, Table 1), zero outside ``[-1, q]``;
     ``q = 1`` is the ordinary (interior) kernel. Each integrates to 1 with first moment 0
@@ -108,8 +113,8 @@ def boundary_kernel(x: Any, q: float, kernel: str = "epanechnikov") -> np.ndarra
         else:
             k = np.full_like(x, 0.5)
     elif kernel == "epanechnikov":
-        k = 12.0 * (x + 1.0) / (1.0 + q) ** 4 * (0.5 * (3.0 * q * q - 2.0 * q + 1.0)
-                                                  + x * (1.0 - 2.0 * q))
+        k = _MW_EPANECHNIKOV * (x + 1.0) / (1.0 + q) ** 4 * (
+            0.5 * (3.0 * q * q - 2.0 * q + 1.0) + x * (1.0 - 2.0 * q))
     elif kernel == "biquadratic":
         k = (60.0 * (x + 1.0) ** 2 * (q - x) / (1.0 + q) ** 6
              * (2.0 * q * q - 2.0 * q + 1.0 + x * (2.0 - 3.0 * q)))
