@@ -55,3 +55,20 @@ def test_background_returns_or_raises_what_the_call_does(enabled):
     with BG.Background(_boom, 1, enabled=enabled) as job, pytest.raises(ValueError, match="bad 1"):
         job.result()
 
+
+def test_no_worker_when_memory_is_short(small_study, tmp_path, monkeypatch):
+    """The worker's memory adds to the build's: with too little free memory the batteries
+    run in the builder."""
+    monkeypatch.setenv("METSURV_WORKERS", "2")
+    ran = []
+    real = BG.Background.__enter__
+
+    def enter(self):
+        ran.append(self.enabled)
+        return real(self)
+
+    monkeypatch.setattr(BG.Background, "__enter__", enter)
+    monkeypatch.setattr(A, "PARALLEL_MIN_PATIENTS", 1)
+    monkeypatch.setattr(A, "_available_memory", lambda: 1000.0)
+    build(small_study, out=tmp_path / "short")
+    assert ran == [False]
