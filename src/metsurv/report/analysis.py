@@ -225,7 +225,7 @@ def analyse(config: ReportConfig, cohort: Any) -> Analysis:
     # one BLAS thread: sums come out bit for bit the same on any machine, and on 2 cores
     # the 1e6-patient analysis is faster (39.8 s -> 33.2 s measured, as threads contend).
     # A large cohort's batteries run in a forked worker beside the rest of the analysis
-    # (at 1e6 patients on 2 cores: the report 40.7 s -> 34.3 s), a small one's here: the
+    # (at 1e6 patients on 2 cores: the report 35.4 s -> about 31 s), a small one's here: the
     # same results either way. The worker's own memory adds to the build's (0.65 GB more
     # in use at the peak at 1e6), so it runs only where that fits with room to spare.
     beside = (len(patients) >= PARALLEL_MIN_PATIENTS and _workers() > 1
