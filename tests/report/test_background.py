@@ -19,18 +19,24 @@ def _tables(out: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((out / "tables").glob("*.csv"))}
 
 
-def test_batteries_beside_the_analysis_give_the_same_report(small_study, tmp_path,
-                                                            monkeypatch):
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
-    monkeypatch.setenv("METSURV_WORKERS", "2")
-    ran = []
+@pytest.fixture
+def ran(monkeypatch) -> list[bool]:
+    """Whether each Background of the builds that follow forked a worker, in order."""
+    seen: list[bool] = []
     real = BG.Background.__enter__
 
     def enter(self):
-        ran.append(self.enabled)
+        seen.append(self.enabled)
         return real(self)
 
     monkeypatch.setattr(BG.Background, "__enter__", enter)
+    return seen
+
+
+def test_batteries_beside_the_analysis_give_the_same_report(small_study, tmp_path,
+                                                            monkeypatch, ran):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
+    monkeypatch.setenv("METSURV_WORKERS", "2")
     monkeypatch.setattr(A, "PARALLEL_MIN_PATIENTS", 1)  # the small study, forked
     forked = build(small_study, out=tmp_path / "forked")
     monkeypatch.setattr(A, "PARALLEL_MIN_PATIENTS", 10**12)  # all in the builder
@@ -56,18 +62,10 @@ def test_background_returns_or_raises_what_the_call_does(enabled):
         job.result()
 
 
-def test_no_worker_when_memory_is_short(small_study, tmp_path, monkeypatch):
+def test_no_worker_when_memory_is_short(small_study, tmp_path, monkeypatch, ran):
     """The worker's memory adds to the build's: with too little free memory the batteries
     run in the builder."""
     monkeypatch.setenv("METSURV_WORKERS", "2")
-    ran = []
-    real = BG.Background.__enter__
-
-    def enter(self):
-        ran.append(self.enabled)
-        return real(self)
-
-    monkeypatch.setattr(BG.Background, "__enter__", enter)
     monkeypatch.setattr(A, "PARALLEL_MIN_PATIENTS", 1)
     monkeypatch.setattr(A, "_available_memory", lambda: 1000.0)
     build(small_study, out=tmp_path / "short")

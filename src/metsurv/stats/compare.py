@@ -327,7 +327,7 @@ def compare_treatments(
         estimand, overlap weights with "ATT".
     """
     from .effects import treatment_effects
-    from .propensity import propensity
+    from .propensity import check_weighting, propensity
 
     frame = getattr(data, "patients", data)
     levels = tuple(levels)
@@ -337,15 +337,8 @@ def compare_treatments(
     if impute < 0 or impute == 1:
         raise DataError(f"impute must be 0 (complete cases) or at least 2 imputations, not "
                         f"{impute}")
-    if method not in ("iptw", "overlap"):
-        raise DataError(f"method must be 'iptw' or 'overlap', not {method!r}")
-    estimand = str(estimand).upper()
-    if estimand not in ("ATE", "ATT"):
-        raise DataError(f"estimand must be 'ATE' or 'ATT', not {estimand!r}")
-    if method == "overlap" and estimand != "ATE":
-        raise DataError("overlap weights target the overlap population (ATO), not the "
-                        "treated: use --estimand ate with --method overlap, or --method iptw "
-                        "for the ATT")
+    # before any imputation, which takes a while
+    method, estimand = check_weighting(method, estimand, trim, truncate)
     if horizon is not None and not (np.isfinite(horizon) and horizon > 0):
         raise DataError(f"the RMST horizon must be a positive number of months, not {horizon!r}")
     for col in (treatment, *confounders, time, event):

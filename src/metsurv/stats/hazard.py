@@ -299,6 +299,21 @@ def _grid(grid: Any, tau: float) -> np.ndarray:
     return np.sort(g)
 
 
+def _groups(data: Any, time: str, event: str, by: str | None, start: Any
+            ) -> tuple[Any, list[str], list[str], np.ndarray]:
+    """The rows both estimators use (``survival_data``, times checked to be months, the rows
+    dropped noted), the group labels and each row's group code (one group "all" without
+    ``by``)."""
+    sd = survival_data(data, time, event, [by] if by else [], start=start)
+    _check_time_scale(sd.time, time)
+    notes: list[str] = []
+    _note_dropped(notes, data, sd, [time, event, sd.start_name, by])
+    if by is None:
+        return sd, notes, ["all"], np.zeros(sd.time.size, dtype=np.int64)
+    levels = group_levels(sd.frame[by])
+    return sd, notes, [level_label(v) for v in levels], group_codes(sd.frame[by], levels)
+
+
 def smoothed_hazard(data: Any, time: str = "os_months", event: str = "os_event",
                     by: str | None = None, bandwidth: float | None = None,
                     grid: int | Sequence[float] = GRID_POINTS, kernel: str = "epanechnikov",
@@ -367,16 +382,7 @@ def smoothed_hazard(data: Any, time: str = "os_months", event: str = "os_event",
         raise DataError(f"conf_level must be between 0 and 1, got {conf_level!r}")
     if bandwidth is not None and not (np.isfinite(bandwidth) and bandwidth > 0):
         raise DataError(f"bandwidth must be a positive number of months, got {bandwidth!r}")
-    sd = survival_data(data, time, event, [by] if by else [], start=start)
-    _check_time_scale(sd.time, time)
-    notes: list[str] = []
-    _note_dropped(notes, data, sd, [time, event, sd.start_name, by])
-    if by is None:
-        labels, g = ["all"], np.zeros(sd.time.size, dtype=np.int64)
-    else:
-        levels = group_levels(sd.frame[by])
-        labels = [level_label(v) for v in levels]
-        g = group_codes(sd.frame[by], levels)
+    sd, notes, labels, g = _groups(data, time, event, by, start)
     zq = float(_st.norm.ppf(0.5 + conf_level / 2))
     frames, bws = [], []
     for i, lab in enumerate(labels):
@@ -528,16 +534,7 @@ def annual_hazard(data: Any, time: str = "os_months", event: str = "os_event",
         raise DataError(f"conf_level must be between 0 and 1, got {conf_level!r}")
     if max_time is not None and not (np.isfinite(max_time) and max_time > 0):
         raise DataError(f"max_time must be a positive number of months, got {max_time!r}")
-    sd = survival_data(data, time, event, [by] if by else [], start=start)
-    _check_time_scale(sd.time, time)
-    notes: list[str] = []
-    _note_dropped(notes, data, sd, [time, event, sd.start_name, by])
-    if by is None:
-        labels, g = ["all"], np.zeros(sd.time.size, dtype=np.int64)
-    else:
-        levels = group_levels(sd.frame[by])
-        labels = [level_label(v) for v in levels]
-        g = group_codes(sd.frame[by], levels)
+    sd, notes, labels, g = _groups(data, time, event, by, start)
     t = sd.time
     finite = np.isfinite(t)
     end = max_time if max_time is not None else (

@@ -271,6 +271,34 @@ def _kish(w: np.ndarray) -> float:
     return float(np.sum(w) ** 2 / np.sum(w * w))
 
 
+def check_weighting(method: str, estimand: str, trim: float | None = None,
+                    truncate: float | None = None) -> tuple[str, str]:
+    """The weighting options of :func:`propensity`, checked (``method`` in lower case,
+    ``estimand`` in upper case, returned); one check for every caller, so that a caller
+    with slow work before the weights (imputation) can refuse bad options first.
+
+    Raises
+    ------
+    DataError
+        ``method`` not "iptw"/"overlap", ``estimand`` not "ATE"/"ATT", overlap weights with
+        the ATT, ``trim`` outside (0, 0.5) or ``truncate`` outside (0.5, 1).
+    """
+    method, estimand = str(method).lower(), str(estimand).upper()
+    if method not in ("iptw", "overlap"):
+        raise DataError(f"method must be 'iptw' or 'overlap', not {method!r}")
+    if estimand not in ("ATE", "ATT"):
+        raise DataError(f"estimand must be 'ATE' or 'ATT', not {estimand!r}")
+    if method == "overlap" and estimand != "ATE":
+        raise DataError("overlap weights target the overlap population (ATO), not the "
+                        "treated: use estimand ATE with overlap weights (--estimand ate), "
+                        "or IPTW for the ATT (--method iptw)")
+    if trim is not None and not 0 < trim < 0.5:
+        raise DataError(f"trim must be in (0, 0.5), not {trim!r}")
+    if truncate is not None and not 0.5 < truncate < 1:
+        raise DataError(f"truncate must be in (0.5, 1), not {truncate!r}")
+    return method, estimand
+
+
 def propensity(
     data: Any,
     treatment: str,
@@ -316,9 +344,10 @@ def propensity(
     CohortError
         A confounder perfectly predicts treatment (separation: no overlap), naming it.
     DataError
-        A column is absent, a group is empty, or the confounders are collinear.
+        A column is absent, a group is empty, or the confounders are collinear; bad
+        ``method``, ``estimand``, ``trim`` or ``truncate`` (:func:`check_weighting`).
     ValueError
-        Bad ``method``, ``estimand``, ``trim`` or ``truncate``.
+        ``levels`` not two different values.
 
     >>> d = pd.DataFrame({"t": ["a", "b"] * 4, "x": [1.0, 2, 3, 1, 5, 4, 2, 6]})
     >>> r = propensity(d, "t", ("a", "b"), ["x"], method="overlap")
@@ -327,17 +356,7 @@ def propensity(
     (True, 8)
     """
     frame = as_frame(data)
-    method, estimand = str(method).lower(), str(estimand).upper()
-    if method not in ("iptw", "overlap"):
-        raise ValueError(f"method must be 'iptw' or 'overlap', got {method!r}")
-    if estimand not in ("ATE", "ATT"):
-        raise ValueError(f"estimand must be 'ATE' or 'ATT', got {estimand!r}")
-    if method == "overlap" and estimand != "ATE":
-        raise ValueError("overlap weights target the overlap population: use estimand='ATE'")
-    if trim is not None and not 0 < trim < 0.5:
-        raise ValueError(f"trim must be in (0, 0.5), got {trim!r}")
-    if truncate is not None and not 0.5 < truncate < 1:
-        raise ValueError(f"truncate must be in (0.5, 1), got {truncate!r}")
+    method, estimand = check_weighting(method, estimand, trim, truncate)
     if len(levels) != 2 or levels[0] == levels[1]:
         raise ValueError(f"levels must be two different values (treated, control), "
                          f"got {levels!r}")
