@@ -82,6 +82,7 @@ def test_large_paths_equal_row_by_row_sums(monkeypatch, kw):
     kw = {"time": "t", "event": "e", **kw}
     new = [100]
     big = cox(df, **kw)
+    ph_big = big.ph_test()  # before the paths are forced off
     _force(monkeypatch, False)
     small = cox(df, **kw)
     np.testing.assert_allclose(big.coef, small.coef, rtol=1e-10, atol=1e-13)
@@ -89,8 +90,21 @@ def test_large_paths_equal_row_by_row_sums(monkeypatch, kw):
     np.testing.assert_allclose([big.loglik, big.score[0]], [small.loglik, small.score[0]],
                                rtol=1e-12)
     assert big.iterations == small.iterations
-    zb, zs = big.ph_test().to_frame(), small.ph_test().to_frame()
+    ph_small = small.ph_test()
+    zb, zs = ph_big.to_frame(), ph_small.to_frame()
     np.testing.assert_allclose(zb["chisq"], zs["chisq"], rtol=1e-9)
+    # the scaled Schoenfeld residuals (one row per death, in the same order) and var
+    rb = ph_big.residuals.select_dtypes("number")
+    rs = ph_small.residuals.select_dtypes("number")
+    assert list(rb.columns) == list(rs.columns) and len(rb) == int(df["e"].sum())
+    np.testing.assert_allclose(rb.to_numpy(), rs.to_numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ph_big.var.to_numpy(), ph_small.var.to_numpy(), rtol=1e-9)
+    # factor-only designs took their cox.zph sums from the counts of distinct rows
+    risk = big._zph_data[0]
+    risk = risk.__dict__.get("_risk") or risk  # built by cox.zph when the fit was lazy
+    counted = risk.__dict__.get("_count_cache", {})
+    if "strata" not in kw and "age" not in kw["covariates"]:  # strata of 10,000: row sums
+        assert any(v is not None for v in counted.values())
     patient = df.iloc[:1]
     if "strata" not in kw:
         pb = big.predict(patient, times=new).to_frame()

@@ -20,6 +20,7 @@ import datetime as _dt
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -173,18 +174,62 @@ def match_columns(raw: RawTable, tm: TableMapping, table: str, log: FindingLog) 
 def _raw_text(uniques: pd.Index) -> pd.Series:
     """Distinct raw values as stripped text; whole-number floats without ".0" (12.0 -> "12")."""
     s = pd.Series(uniques, dtype=object)
+    if pd.api.types.infer_dtype(s, skipna=False) == "string":
+        return _stripped(s)  # text only (a CSV column): no number to reformat
     is_num = s.map(type).isin([float, np.float64]).to_numpy()
     if is_num.any():
         num = s[is_num].astype(float)
         whole = np.isfinite(num.to_numpy()) & (num == np.round(num)).to_numpy()
         # "%.0f", not int(): ids such as 1e19 must not overflow into one another
         s.loc[s[is_num].index[whole]] = [f"{v:.0f}" for v in num[whole]]
-    return s.astype(str).str.strip()
+    return _stripped(s.astype(str))
+
+
+def _arrow_text(text: pd.Series) -> Any:
+    import pyarrow as pa
+
+    return pa.array(text.to_numpy(dtype=object), type=pa.string())
+
+
+def _stripped(text: pd.Series) -> pd.Series:
+    """``text.str.strip()`` of a Series of str. Only the values whose first or last character
+    lies outside printable ASCII can change, and only those are stripped by Python (found
+    with Arrow: a million distinct ids take 0.05 s instead of 0.2 s)."""
+    import pyarrow.compute as pc
+
+    if len(text) < _ARROW_MIN:
+        return text.str.strip()
+    edge = pc.match_substring_regex(_arrow_text(text), r"^[^!-~]|[^!-~]$")
+    edge = edge.to_numpy(zero_copy_only=False)
+    if edge.any():
+        text = text.copy()
+        text[edge] = text[edge].str.strip()
+    return text
+
+
+#: distinct values from which text is compared through Arrow (below, pandas' str is as fast)
+_ARROW_MIN = 10_000
 
 
 def _missing_status(text: pd.Series, tm: TableMapping, name: str) -> np.ndarray:
-    """1 where a value is a missing-value code (compared as ``schema.raw_key``), else 0."""
-    return np.where(text.str.casefold().isin(tm.missing_codes(name)).to_numpy(), 1, 0)
+    """1 where a value is a missing-value code (compared as ``schema.raw_key``), else 0.
+
+    ``text`` holds str (from :func:`_raw_text`)."""
+    codes = tm.missing_codes(name)
+    if len(text) < _ARROW_MIN:
+        return np.where(text.str.casefold().isin(codes).to_numpy(), 1, 0)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    # casefold() is lower() on ASCII text; other text is folded by Python
+    arr = _arrow_text(text)
+    ascii_ = pc.string_is_ascii(arr).to_numpy(zero_copy_only=False)
+    hit = pc.is_in(pc.ascii_lower(arr), value_set=pa.array(sorted(codes), type=pa.string()))
+    hit = hit.to_numpy(zero_copy_only=False)
+    if not ascii_.all():
+        other = ~ascii_
+        hit[other] = text[other].str.casefold().isin(codes).to_numpy()
+    return np.where(hit, 1, 0)
 
 
 def _convert_uniques(fld: schema.Field, uniques: pd.Index, tm: TableMapping, decimal: str,
@@ -465,9 +510,16 @@ def detect_date_format(uniques: pd.Index, tm: TableMapping, name: str, today: pd
     text = text[(text != "") & (_missing_status(text, tm, name) == OK)].reset_index(drop=True)
     if text.empty:
         return None, None
-    default = pd.Series(False, index=text.index)
+    read_by_default = np.zeros(len(text), dtype=bool)
     for f in DEFAULT_DATE_FORMATS:
-        default |= pd.to_datetime(text, format=f, errors="coerce").notna()
+        todo = ~read_by_default
+        read_by_default[todo] = pd.to_datetime(text[todo], format=f,
+                                               errors="coerce").notna().to_numpy()
+        if read_by_default.all():
+            # no other format can read more than every value: the defaults apply (the
+            # common case, and at 1e6 patients 0.14 s per date column saved)
+            return None, None
+    default = pd.Series(read_by_default, index=text.index)
     parsed: dict[str, pd.Series] = {}
     for label, f in CANDIDATE_DATE_FORMATS.items():
         shape = r"\d{8}" if f == "%Y%m%d" else r"\d{1,4}\D\d{1,2}\D\d{1,4}"

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from metsurv import schema
+from metsurv._memory import return_freed_memory
 from metsurv.cohort import FLOW_COLUMNS, Cohort, canonical_order
 from metsurv.errors import CohortError
 from metsurv.io import derive
@@ -209,6 +210,16 @@ def load_cohort(
     >>> cohort.n_read, cohort.n_analysed, cohort.excluded().to_dict("records")
     (3, 2, [{'reason': 'duplicate patient_id', 'count': 1}])
     """
+    cohort = _load(source, mapping, resections, sheet, resections_sheet, today)
+    # the raw tables and their converted copies are garbage now: give their pages back, so
+    # that the analysis (and every process forked for it) does not carry them
+    return_freed_memory()
+    return cohort
+
+
+def _load(source: Source, mapping: str | os.PathLike[str] | dict[str, Any] | Mapping | None,
+          resections: Source | None, sheet: str | int | None,
+          resections_sheet: str | int | None, today: str | pd.Timestamp | None) -> Cohort:
     m = read_mapping(mapping)
     today = _export_date(today)
     raw = _read(source, m.patients, sheet)

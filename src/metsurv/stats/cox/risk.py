@@ -224,6 +224,7 @@ class _Risk:
         out = copy.copy(self)
         out.__dict__.pop("_we_x_cache", None)
         out._pattern_cache = {}
+        out.__dict__.pop("_count_cache", None)
         out.X = np.asfortranarray(self.X[:, cols])
         out.p = int(len(cols))
         out.pairs = [(j, k) for j in range(out.p) for k in range(j + 1)]
@@ -274,31 +275,67 @@ class _Risk:
         weights them by g(t); the fit itself uses :meth:`information`), or, with ``pair``,
         each covariance handed to ``pair(j, k, v)`` as it is computed instead of kept (p
         (p + 1) / 2 arrays of one value per sub-step would be kept otherwise). ``r`` is
-        the risk score times the case weight, ``ex`` the risk score alone."""
-        X = self.X[st.rows]
-        eta = _lp(X, beta)
-        ex = np.exp(eta)
-        # times a weight of 1 is the number itself: unweighted data skip the product
-        r = ex if self.unweighted else ex * self.w[st.rows]
-        pick = self._pick(st, r)
-        S0, D0 = self._sums(st, r, pick)
+        the risk score times the case weight, ``ex`` the risk score alone.
+
+        A large unweighted right-censored stratum with few distinct rows (a factor design)
+        takes every risk-set sum from the counts of each distinct row at risk
+        (:meth:`_pattern_counts`) instead of a pass over the rows per sum: the same sums
+        added in another order (about 1e-15 relative; at a million patients cox.zph of a
+        four-factor model 0.85 s -> 0.2 s)."""
+        counted = self._pattern_counts(st)
+        if counted is None:
+            X = self.X[st.rows]
+            eta = _lp(X, beta)
+            ex = np.exp(eta)
+            # times a weight of 1 is the number itself: unweighted data skip the product
+            r = ex if self.unweighted else ex * self.w[st.rows]
+            pick = self._pick(st, r)
+            rx: list[np.ndarray] = []  # second: r x_j kept for the pairs
+
+            def first(j: int) -> tuple[np.ndarray, np.ndarray]:
+                rxj = r * X[:, j]
+                if second:
+                    rx.append(rxj)
+                return self._sums(st, rxj, pick)
+
+            def product(j: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+                return self._sums(st, rx[j] * X[:, k], pick)
+
+            S0, D0 = self._sums(st, r, pick)
+        else:
+            codes, table, at_risk, dead = counted
+            eta_p = _lp(table, beta)
+            ex_p = np.exp(eta_p)
+            eta, ex, pick = eta_p[codes], ex_p[codes], None
+            r = ex
+            # each distinct row's r, r x_j and (second) r x_j x_k, summed by the counts
+            funcs = [ex_p, *(ex_p * table[:, j] for j in range(self.p))]
+            if second:
+                funcs += [funcs[1 + j] * table[:, k] for j, k in self.pairs]
+            F = np.column_stack(funcs)
+            S, D = at_risk @ F, dead @ F
+            S0, D0 = S[:, 0], D[:, 0]
+            at_pair = {jk: 1 + self.p + m for m, jk in enumerate(self.pairs)}
+
+            def first(j: int) -> tuple[np.ndarray, np.ndarray]:
+                return S[:, 1 + j], D[:, 1 + j]
+
+            def product(j: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+                return S[:, at_pair[(j, k)]], D[:, at_pair[(j, k)]]
+
         sb, frac = st.sub_block, st.frac
         denom = S0[sb] - frac * D0[sb]
         mean = np.empty((sb.size, self.p))
-        cols = []  # each column's mean, contiguous (second: r x_j kept for the pairs)
-        rx = []
+        cols = []  # each column's mean, contiguous
         for j in range(self.p):
-            rxj = r * X[:, j]
-            S1, D1 = self._sums(st, rxj, pick)
+            S1, D1 = first(j)
             cols.append((S1[sb] - frac * D1[sb]) / denom)
             mean[:, j] = cols[-1]
-            if second:
-                rx.append(rxj)
         out = {"eta": eta, "ex": ex, "r": r, "denom": denom, "mean": mean, "pick": pick}
         if second:
             cov = np.empty((self.p, self.p))
             for j, k in self.pairs:
-                S2, D2 = self._sums(st, rx[j] * X[:, k], pick)
+                S2, D2 = product(j, k)
                 v = (S2[sb] - frac * D2[sb]) / denom - cols[j] * cols[k]
                 if pair is None:
                     out[f"v{j}_{k}"] = v
@@ -306,6 +343,38 @@ class _Risk:
                     pair(j, k, v)
                 cov[j, k] = cov[k, j] = st.sub_w @ v
             out["info"] = cov
+        return out
+
+    def _pattern_counts(self, st: _Stratum
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """For :meth:`steps`: (each row's code among the stratum's distinct rows, the table
+        of distinct rows, how many rows of each are at risk at each event time (shape
+        (event times, distinct rows)), how many of each die then), or None where the sums
+        over rows are kept: weighted or (start, stop] data, fewer than ``LARGE_ROWS``
+        rows, more than one distinct row in 8, or a count table of more than
+        ``PATTERN_COUNTS_MAX`` cells. Independent of beta: found once per stratum."""
+        i = next(k for k, other in enumerate(self.strata) if other is st)
+        cache = self.__dict__.setdefault("_count_cache", {})
+        if i in cache:
+            return cache[i]
+        out = None
+        if (st.start_order is None and self.unweighted and st.d.size
+                and st.rows.stop - st.rows.start >= LARGE_ROWS):
+            pattern = self._row_patterns(i, st)
+            if pattern is not None and st.d.size * pattern[1].shape[0] <= PATTERN_COUNTS_MAX:
+                codes, table = pattern
+                n_pat, ne = table.shape[0], st.d.size
+                # a row is at risk at every event time up to its own: the last event block
+                # at or before its block (-1: before the first event, never at risk)
+                last = np.searchsorted(st.ev_blocks, np.arange(st.starts.size), side="right")
+                last = (last - 1)[st.block]
+                ok = last >= 0
+                ending = np.bincount(last[ok] * n_pat + codes[ok], minlength=ne * n_pat)
+                at_risk = np.cumsum(ending.reshape(ne, n_pat)[::-1], axis=0)[::-1]
+                dead = np.bincount(st.dead_block * n_pat + codes[st.dead_rows],
+                                   minlength=ne * n_pat).reshape(ne, n_pat)
+                out = (codes, table, at_risk.astype(float), dead.astype(float))
+        cache[i] = out
         return out
 
     def information(self, st: _Stratum, z: dict[str, np.ndarray]) -> np.ndarray:
@@ -472,6 +541,9 @@ class _Risk:
 #: rows of a right-censored stratum from which :meth:`_Risk.derivs` sums the Efron
 #: sub-steps per tied time first (:meth:`_Risk._block_derivs`)
 LARGE_ROWS = 20_000
+#: largest table of counts (event times x distinct rows) from which :meth:`_Risk.steps`
+#: sums a large stratum by distinct rows (4M cells: 32 MB)
+PATTERN_COUNTS_MAX = 4_000_000
 #: fewest rows for which :func:`collapsed_risk` is tried: below it the full sums are cheap,
 #: and R's own order of summation (row by row) is kept exactly
 COLLAPSE_MIN_ROWS = 20_000
