@@ -88,3 +88,32 @@ def test_absent_columns_are_all_missing_of_the_schema_dtype(name):
     else:
         want = pd.Series([None] * 5, dtype=object)
     pd.testing.assert_series_equal(got, want)
+
+
+def test_resection_ids_share_the_patients_text_objects(tmp_path):
+    """One text object per id: the resections and counting-process tables hold the
+    patients' own id objects (same texts), and an id no patient has keeps its own."""
+    from metsurv.io import load_cohort
+
+    (tmp_path / "p.csv").write_text(
+        "patient_id,metastasectomy_date,last_followup_date,vital_status,resection_status\n"
+        "A1,2001-01-01,2005-01-01,dead,R0\n B2 ,2002-02-02,2006-01-01,alive,R1\n",
+        encoding="utf-8")
+    (tmp_path / "r.csv").write_text(
+        "patient_id,operation_date\nA1,2001-01-01\nB2,2002-02-02\nB2,2003-03-03\n"
+        "ZZ,2003-01-01\n", encoding="utf-8")
+    cohort = load_cohort(tmp_path / "p.csv", resections=tmp_path / "r.csv",
+                         today="2026-11-30")
+    ids = {v: v for v in cohort.patients["patient_id"]}
+    for table in (cohort.resections, cohort.counting_process):
+        for v in table["patient_id"]:
+            assert v is ids[v]
+    assert sorted(cohort.resections["patient_id"]) == ["A1", "B2", "B2"]
+
+
+def test_freed_memory_is_returned_without_error():
+    from metsurv._memory import return_freed_memory
+
+    junk = [bytes(1000) for _ in range(20_000)]
+    del junk
+    assert isinstance(return_freed_memory(collect=True), bool)

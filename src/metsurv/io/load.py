@@ -211,10 +211,16 @@ def load_cohort(
     (3, 2, [{'reason': 'duplicate patient_id', 'count': 1}])
     """
     cohort = _load(source, mapping, resections, sheet, resections_sheet, today)
-    # the raw tables and their converted copies are garbage now: give their pages back, so
-    # that the analysis (and every process forked for it) does not carry them
-    return_freed_memory()
+    if cohort.n_read >= RELEASE_MIN_ROWS:
+        # the raw tables and their converted copies are garbage now: give their pages
+        # back, so that the analysis (and every process forked for it) does not carry them
+        return_freed_memory(collect=True)
     return cohort
+
+
+#: rows read from which the memory freed by loading is handed back to the system at once
+#: (a full garbage collection costs more than it returns on a small table)
+RELEASE_MIN_ROWS = 100_000
 
 
 def _load(source: Source, mapping: str | os.PathLike[str] | dict[str, Any] | Mapping | None,
@@ -251,6 +257,8 @@ def _load(source: Source, mapping: str | os.PathLike[str] | dict[str, Any] | Map
         raw_r = _slim(raw_r, conv_r, ())  # its raw values are quoted by convert only
         if "patient_id" in p:
             p_code, r_code = derive.id_order(p["patient_id"], conv_r.frame["patient_id"])
+            conv_r = replace(conv_r, frame=_shared_ids(conv_r.frame, p["patient_id"], p_code,
+                                                       r_code))
             first = _first_operations(conv_r.frame, r_code)
             p = _from_first_resection(p, first, p_code, r_code)
         conv = replace(conv, frame=p)
@@ -318,6 +326,29 @@ def _load(source: Source, mapping: str | os.PathLike[str] | dict[str, Any] | Map
         findings=pd.concat([f for f in findings if len(f)] or findings[:1], ignore_index=True),
         provenance=provenance,
     )
+
+
+def _shared_ids(resections: pd.DataFrame, ids: pd.Series, p_code: np.ndarray,
+                r_code: np.ndarray) -> pd.DataFrame:
+    """``resections`` with each ``patient_id`` that a patient has replaced by the patients'
+    own text object for it (the same text; ``p_code``/``r_code``: both tables' id codes
+    from ``derive.id_order``). Why: the resections table and the counting-process table
+    derived from it then hold no second copy of a million id strings (61 MB at 1e6
+    patients)."""
+    if not len(resections) or not len(ids):
+        return resections
+    at = np.full(max(int(p_code.max()), int(r_code.max())) + 2, -1, dtype=np.int64)
+    known = p_code >= 0
+    at[p_code[known]] = np.flatnonzero(known)  # a patient row of each id; -1: none
+    src = at[r_code]  # code -1 (no id) reads the last entry: -1
+    hit = src >= 0
+    if not hit.any():
+        return resections
+    values = resections["patient_id"].to_numpy(dtype=object, copy=True)
+    values[hit] = ids.to_numpy(dtype=object)[src[hit]]
+    out = resections.copy(deep=False)
+    out["patient_id"] = values
+    return out
 
 
 def _analysed_resections(patients: pd.DataFrame, conv_r: Converted, raw_r: RawTable,

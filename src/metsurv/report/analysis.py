@@ -18,6 +18,7 @@ import pandas as pd
 
 from metsurv import schema
 from metsurv._blas import one_blas_thread
+from metsurv._memory import return_freed_memory
 from metsurv.errors import CohortError
 from metsurv.report import tables as T
 from metsurv.report._cache import frame_cache
@@ -257,6 +258,7 @@ def _batteries(cfg: ReportConfig, cohort: Any) -> dict[str | None, Any]:
 
     with frame_cache(), one_blas_thread():
         battery = irlm_comparisons(cohort, endpoint=cfg.endpoint)
+        return_freed_memory()  # as in _analyse: the whole cohort's fits are garbage now
         return _subset_batteries(cfg, cohort.patients, battery)
 
 
@@ -273,6 +275,10 @@ def _analyse(cfg: ReportConfig, cohort: Any, patients: pd.DataFrame,
         hazard=_hazard(cfg, patients),
         **_comparison(cfg, patients),
     )
+    # the parts' temporaries are freed: their pages go back before the study model, the
+    # largest step, runs beside the batteries (1e6 patients: the peak of the memory in
+    # use by both processes, 2.2 GB, falls by about 0.2 GB)
+    return_freed_memory()
     model = _cox_model(cfg, patients)
     batteries = batteries_of()
     battery = batteries[None]

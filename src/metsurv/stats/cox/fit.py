@@ -4,7 +4,8 @@ returns into R's answer (NA for non-estimable terms, R's warnings, robust varian
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -94,17 +95,19 @@ def _na_warnings(notes: list[str], design: _Design, sing: np.ndarray, s: np.ndar
              stacklevel=4)
 
 
-def _r_warnings(notes: list[str], fit: _Fit, names: tuple[str, ...], lp: np.ndarray,
-                counting: bool, iter_max: int, eps: float, toler_inf: float) -> None:
+def _r_warnings(notes: list[str], fit: _Fit, names: tuple[str, ...],
+                lp: Callable[[], np.ndarray], counting: bool, iter_max: int, eps: float,
+                toler_inf: float) -> None:
     """R ``coxph.fit`` / ``agreg.fit`` after the C routine: iterations run out, or the
-    loglik converged while a coefficient was still moving (monotone likelihood)."""
+    loglik converged while a coefficient was still moving (monotone likelihood). ``lp``
+    gives the centred linear predictor (R ``coxph.fit``'s test of ``max(lp) > 500``)."""
     if iter_max <= 1:
         return
     with np.errstate(invalid="ignore", over="ignore"):
         infs = np.abs(fit.u @ fit.var)
     if not fit.converged:
         warn(notes, "Ran out of iterations and did not converge", stacklevel=4)
-        if not counting and (lp.max(initial=-np.inf) > 500 or not np.isfinite(infs).all()):
+        if not counting and (lp().max(initial=-np.inf) > 500 or not np.isfinite(infs).all()):
             warn(notes, "one or more coefficients may be infinite", stacklevel=4)
         return
     coef = fit.beta
@@ -332,14 +335,39 @@ def cox(
             risk = _LazyRisk(X, sd.time, sd.event, s, efron=ties == "efron",
                              code=sd.time_code, patterns=pat)
         fitted = cells or risk
+        wt = np.ones(sd.time.size) if w is None else w
+        xlevels, centers = _prediction_data(sd.frame, covariates, strata_cols, design, X, s,
+                                            wt)
+
+        def design_x() -> np.ndarray:
+            return X
+
+        if cells is None and pat is not None:
+            # a factor design on many rows: every row is a row of its small table of
+            # distinct rows, which the risk sets now hold; the n x p design itself is
+            # rebuilt from it only where it is read again (an NA coefficient, a fit out of
+            # iterations), not kept through the Newton steps (1e6 x 15 columns: 0.1 GB)
+            codes, table = pat[0], X[pat[1]]
+            X = None
+            design = replace(design, X=None)
+
+            def design_x() -> np.ndarray:
+                return table[codes]
+
         fit = newton(fitted, iter_max=iter_max, eps=eps, toler_chol=toler_chol)
     notes: list[str] = []
     sing = fit.singular if iter_max > 0 else np.zeros(fitted.p, dtype=bool)
     ok = ~sing
-    _na_warnings(notes, design, sing, s, fitted.flat)
-    wt = np.ones(sd.time.size) if w is None else w
-    with np.errstate(over="ignore", invalid="ignore"):
-        lp = (X - (wt @ X) / wt.sum()) @ fit.beta
+    _na_warnings(notes, replace(design, X=design_x()) if sing.any() else design, sing, s,
+                 fitted.flat)
+
+    def lp() -> np.ndarray:
+        # read only for a fit that ran out of iterations: the centred design is a copy of
+        # X (at a million rows of 15 columns, 0.1 GB), not made for every fit
+        Xf = design_x()
+        with np.errstate(over="ignore", invalid="ignore"):
+            return (Xf - (wt @ Xf) / wt.sum()) @ fit.beta
+
     _r_warnings(notes, fit, design.names, lp, sd.start is not None, iter_max, eps,
                 float(np.sqrt(eps)) if toler_inf is None else toler_inf)
     beta = fit.beta
@@ -372,7 +400,6 @@ def cox(
         robust_se = np.sqrt(np.diag(vcov_robust)) * na
         vcov_robust = vcov_robust * mask2
     df = int(ok.sum())
-    xlevels, centers = _prediction_data(sd.frame, covariates, strata_cols, design, X, s, wt)
     return CoxResult(
         terms=design.names,
         coef=beta * na,

@@ -80,10 +80,8 @@ class _Risk:
             # row-major, as R's sums over rows run (the weighted means below are then the
             # same BLAS product, bit for bit, whatever the design's memory layout)
             Xs = np.ascontiguousarray(X[order])
-        else:  # column by column from the small table (a row gather would be a transpose)
-            Xs = np.empty(X.shape, dtype=float, order="F")
-            for j in range(self.p):
-                Xs[:, j] = pattern[1][:, j][pattern[0]]
+        else:  # the rows are read from the small table: no sorted copy of X is made
+            Xs = None
         # centring changes nothing but roundoff; per stratum, so that a column constant
         # within every stratum is exactly 0 (its information exactly 0, not roundoff)
         for i, (lo, hi) in enumerate(zip(np.r_[0, bounds], np.r_[bounds, self.s.size],
@@ -137,7 +135,21 @@ class _Risk:
         else:  # the same sums over the distinct rows, each weighted by its rows' total
             self.scale = self._r_scale(pattern[1], np.bincount(pattern[0], self.w,
                                                                pattern[1].shape[0]))
-        self.flat = self._flat(Xs)
+        self.flat = self._flat(Xs) if pattern is None else self._flat_table(*pattern)
+
+    def _flat_table(self, codes: np.ndarray, table: np.ndarray) -> np.ndarray:
+        """:meth:`_flat` of right-censored rows given as ``codes`` (sorted rows) into the
+        ``table`` of distinct rows: the values at risk at the first event time of each
+        stratum are the table rows whose codes occur from that row on."""
+        flat = np.ones(self.p, dtype=bool)
+        for st in self.strata:
+            if st.d.size == 0:
+                continue
+            first = st.rows.start + int(st.starts[st.ev_blocks[0]])
+            present = table[np.bincount(codes[first:st.rows.stop],
+                                        minlength=table.shape[0]) > 0]
+            flat &= present.max(axis=0) == present.min(axis=0)
+        return flat
 
     def _flat(self, Xs: np.ndarray) -> np.ndarray:
         """Columns that take one value within the risk set of every event time (constant
@@ -325,18 +337,21 @@ class _Risk:
 
         sb, frac = st.sub_block, st.frac
         denom = S0[sb] - frac * D0[sb]
-        mean = np.empty((sb.size, self.p))
-        cols = []  # each column's mean, contiguous
+        # columns contiguous where the sums come from the counts (large data: the pairs
+        # below read them in place); rows contiguous otherwise, as the row sums have
+        # always been multiplied out (the same bits as before)
+        mean = np.empty((sb.size, self.p), order="C" if counted is None else "F")
         for j in range(self.p):
             S1, D1 = first(j)
-            cols.append((S1[sb] - frac * D1[sb]) / denom)
-            mean[:, j] = cols[-1]
+            mean[:, j] = (S1[sb] - frac * D1[sb]) / denom
         out = {"eta": eta, "ex": ex, "r": r, "denom": denom, "mean": mean, "pick": pick}
         if second:
             cov = np.empty((self.p, self.p))
             for j, k in self.pairs:
                 S2, D2 = product(j, k)
-                v = (S2[sb] - frac * D2[sb]) / denom - cols[j] * cols[k]
+                # the columns of mean read in place (elementwise: the same numbers as from
+                # contiguous copies, without a second (sub-steps x p) array)
+                v = (S2[sb] - frac * D2[sb]) / denom - mean[:, j] * mean[:, k]
                 if pair is None:
                     out[f"v{j}_{k}"] = v
                 else:

@@ -133,9 +133,11 @@ def cox_zph(fit: CoxResult, transform: str = "km") -> PHTestResult:
             [np.bincount(st.sub_block, z["mean"][:, j], st.d.size) / st.d
              for j in range(p)])
         nd = st.dead_rows.size
-        schoen[at : at + nd] = X[st.dead_rows] - mean_of_means[st.dead_block]
+        for j in range(p):  # column by column: no (deaths x p) temporaries
+            schoen[at : at + nd, j] = X[st.dead_rows, j] - mean_of_means[st.dead_block, j]
         at += nd
         used[i] = np.where(np.ptp(X, axis=0) > 0, nd, 0)
+        del z  # its per-death arrays are not needed past this stratum
     u = np.r_[np.zeros(p), u2]
     stats, dfs = [], []
     for cols in assign:
@@ -224,7 +226,8 @@ def _scaled_schoenfeld(
             out[start : start + n, k] = np.linalg.solve(vmean[np.ix_(k, k)], block.T).T
         start += n
     add = np.array([beta[c[0]] if len(c) == 1 else 1.0 for c in assign])
-    return out + add, vmean
+    out += add  # in place: one (deaths x terms) array fewer
+    return out, vmean
 
 
 def zph_smooth(
