@@ -70,3 +70,22 @@ def test_no_worker_when_memory_is_short(small_study, tmp_path, monkeypatch, ran)
     monkeypatch.setattr(A, "_available_memory", lambda: 1000.0)
     build(small_study, out=tmp_path / "short")
     assert ran == [False]
+
+
+def _wait_then_touch(path: str, seconds: float) -> int:
+    import time
+
+    time.sleep(seconds)
+    Path(path).write_text("finished", encoding="utf-8")
+    return 1
+
+
+def test_a_failing_builder_does_not_wait_for_the_worker(tmp_path):
+    """The builder's error ends the worker (its result would never be read): the worker
+    never reaches the end of its 60 s job, and the error reaches the caller."""
+    marker = tmp_path / "worker_finished"
+    with pytest.raises(RuntimeError, match="builder failed"):
+        with BG.Background(_wait_then_touch, str(marker), 60.0, enabled=True) as job:
+            assert job.future is not None  # forked
+            raise RuntimeError("builder failed")
+    assert not marker.exists()

@@ -75,7 +75,12 @@ class Background:
                 pass
         return self.fn(*self.args)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         if self.pool is not None:
+            if exc_type is not None and not hasattr(self, "_value"):
+                # the builder failed: nobody will read the worker's result, so the error is
+                # not kept waiting for it (at 1e6 patients, seconds of batteries)
+                for proc in list((getattr(self.pool, "_processes", None) or {}).values()):
+                    proc.terminate()
             self.pool.shutdown(wait=True, cancel_futures=True)
         _JOB.clear()
