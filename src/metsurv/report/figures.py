@@ -1198,6 +1198,33 @@ def _font_timestamp() -> Iterator[None]:
 
 #: above this many residual points the scatter is rasterised (a vector file stays small)
 MAX_VECTOR_POINTS = 5000
+#: the opacity of one residual's marker
+RESIDUAL_ALPHA = 0.8
+#: points drawn k times over look opaque from this k on (1 - 0.2^5 = 0.9997)
+_STACK_CAP = 5
+
+
+def _stacked_points(x: np.ndarray, y: np.ndarray, alpha: float
+                    ) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """The points (x, y) as groups (xs, ys, opacity) that draw the same picture with each
+    distinct point drawn once: a point that occurs k times takes the opacity of k stacked
+    markers of one colour, 1 - (1 - alpha)^k (compositing one colour does not depend on
+    the order; only the antialiased rims of repeated markers come out fainter: in the
+    1e6-patient report's residual plots 0.04% of the pixels differ by more than 10 of
+    255, tested against drawing every point). The deaths of one covariate pattern at one time share their residual:
+    at a million patients 685,119 residuals are about 20,000 distinct points, and drawing
+    them was two thirds of the build's figure time. Groups in order of k, k = 1 first;
+    k >= ``_STACK_CAP`` drawn as one group (their opacities differ by under 0.0004)."""
+    if x.size == 0:
+        return [(x, y, alpha)]
+    frame = pd.DataFrame({"x": x, "y": y})
+    counts = frame.groupby(["x", "y"], sort=False).size()
+    k = np.minimum(counts.to_numpy(), _STACK_CAP)
+    if k.max() == 1:
+        return [(x, y, alpha)]  # nothing repeats: as given
+    xs = counts.index.get_level_values(0).to_numpy(float)
+    ys = counts.index.get_level_values(1).to_numpy(float)
+    return [(xs[k == m], ys[k == m], 1 - (1 - alpha) ** m) for m in np.unique(k)]
 
 
 def ph_figure(
@@ -1300,9 +1327,12 @@ def plot_ph(ax: Axes, residuals_x: Any, residuals_y: Any, smooth: pd.DataFrame,
     px = np.exp(x) if on_time else x
     gx = smooth["time" if on_time else "x"].to_numpy(float)
     line = style.colour(0)
-    ax.plot(px, y, linestyle="none", marker="o", markersize=marker_size, markeredgewidth=0,
-            color="0.6", alpha=0.8, rasterized=x.size > MAX_VECTOR_POINTS,
-            label="Scaled Schoenfeld residual", zorder=1)
+    groups = _stacked_points(px, y, RESIDUAL_ALPHA)
+    raster = sum(g[0].size for g in groups) > MAX_VECTOR_POINTS
+    for i, (gx_, gy_, alpha) in enumerate(groups):
+        ax.plot(gx_, gy_, linestyle="none", marker="o", markersize=marker_size,
+                markeredgewidth=0, color="0.6", alpha=alpha, rasterized=raster,
+                label="Scaled Schoenfeld residual" if i == 0 else "_nolegend_", zorder=1)
     ax.plot(gx, smooth["estimate"], color=line, linestyle="-", label="Smooth (spline, 4 df)",
             zorder=3)
     ax.plot(gx, smooth["upper"], color=line, linestyle=(0, (4, 2)), linewidth=line_width,
