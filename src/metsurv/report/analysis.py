@@ -227,8 +227,9 @@ def analyse(config: ReportConfig, cohort: Any) -> Analysis:
     # the 1e6-patient analysis is faster (39.8 s -> 33.2 s measured, as threads contend).
     # A large cohort's batteries run in a forked worker beside the rest of the analysis
     # (at 1e6 patients on 2 cores: the report 35.4 s -> about 31 s), a small one's here: the
-    # same results either way. The worker's own memory adds to the build's (0.65 GB more
-    # in use at the peak at 1e6), so it runs only where that fits with room to spare.
+    # same results either way. The worker's own memory adds to the build's (its private
+    # pages at the peak at 1e6: 0.4-0.55 GB), so it runs only where that fits with room
+    # to spare.
     beside = (len(patients) >= PARALLEL_MIN_PATIENTS and _workers() > 1
               and _available_memory() >= 2 * WORKER_BYTES_PER_PATIENT * len(patients))
     with frame_cache(), one_blas_thread(), Background(_batteries, cfg, cohort,
@@ -238,7 +239,8 @@ def analyse(config: ReportConfig, cohort: Any) -> Analysis:
 
 #: patients from which the IRLM batteries run in a worker process beside the rest
 PARALLEL_MIN_PATIENTS = 100_000
-#: about what that worker adds to the memory in use, per patient (0.65 GB at 1e6 measured)
+#: what that worker may add to the memory in use, per patient (at most 0.65 GB measured at
+#: 1e6 patients, before the study's large factor designs stopped keeping a second copy)
 WORKER_BYTES_PER_PATIENT = 700
 
 
@@ -277,7 +279,7 @@ def _analyse(cfg: ReportConfig, cohort: Any, patients: pd.DataFrame,
     )
     # the parts' temporaries are freed: their pages go back before the study model, the
     # largest step, runs beside the batteries (1e6 patients: the peak of the memory in
-    # use by both processes, 2.2 GB, falls by about 0.2 GB)
+    # use by both processes fell from 2.08 to 1.99 GB with this alone)
     return_freed_memory()
     model = _cox_model(cfg, patients)
     batteries = batteries_of()
