@@ -86,3 +86,14 @@ def test_ci_bands_are_automatic_unless_set(tmp_path):
     assert load_config(_write(tmp_path, {**BASE, "ci_bands": True})).ci_bands is True
     with pytest.raises(CohortError, match="ci_bands must be true or false"):
         load_config(_write(tmp_path, {**BASE, "ci_bands": "yes"}))
+
+
+@pytest.mark.parametrize("written, read", [("letter", "Letter"), (" LETTER ", "Letter"),
+                                           ("a4", "A4"), ("Letter", "Letter")])
+def test_page_size_is_read_whatever_its_case(tmp_path, written, read):
+    assert load_config(_write(tmp_path, {**BASE, "page_size": written})).page_size == read
+
+
+def test_an_unknown_page_size_is_refused_by_name(tmp_path):
+    with pytest.raises(CohortError, match="page_size must be one of A4, Letter, got 'A5'"):
+        load_config(_write(tmp_path, {**BASE, "page_size": "A5"}))

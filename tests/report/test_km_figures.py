@@ -272,3 +272,16 @@ def test_config_key_and_caption():
     for bad in (-1, 2.5, "10", True):
         with pytest.raises(CohortError, match="min_at_risk"):
             load_config({**raw, "min_at_risk": bad})
+
+
+def test_a_group_below_min_at_risk_from_the_start_says_it_is_not_drawn():
+    """A group of 7 under the default rule of 10: no line, and its legend row says why
+    (a legend with a median but no curve reads as a drawing error)."""
+    df = _cohort({"A": 200, "B": 7}, follow=300)
+    _, fig = _figure(df, max_time=20)
+    lines = _curve_lines(fig.axes[0], ["A", "B"])
+    assert "not drawn: < 10 at risk" in lines["B"].get_label()
+    assert "not drawn" not in lines["A"].get_label()
+    assert np.asarray(lines["B"].get_xdata()).size == 0 or np.max(lines["B"].get_xdata()) == 0
+    _, fig0 = _figure(df, min_at_risk=0, max_time=20)
+    assert "not drawn" not in _curve_lines(fig0.axes[0], ["B"])["B"].get_label()

@@ -387,7 +387,9 @@ def _factor_km(cfg: ReportConfig, patients: pd.DataFrame, batteries: dict[str | 
 
 def _factor_unsupported(cfg: ReportConfig, data: pd.DataFrame, factor: str) -> str:
     """Why a factor's Kaplan-Meier figure cannot be made ("" when it can): it needs two
-    levels with patients and events (and, for nodal status, nodes that were assessed)."""
+    levels with patients and at least one event among them (and, for nodal status, nodes
+    that were assessed). A level without events is a curve at 100%, as R ``survfit``
+    draws it; which levels the tests take is the battery's rule (:func:`_factor_tests`)."""
     title = schema.FACTOR_TITLES.get(factor, factor)
     if factor == "nodal_status":
         assessed = data[factor].astype(object).isin(["N0", "N1", "N2"])
@@ -395,12 +397,12 @@ def _factor_unsupported(cfg: ReportConfig, data: pd.DataFrame, factor: str) -> s
             return ("nodes were not assessed (NX or missing) in any patient, so nodal "
                     "status cannot be compared.")
     sizes = _level_sizes(data, factor, cfg.event_column)
-    with_events = [lev for lev, (_, ev) in sizes.items() if ev > 0]
-    if len(with_events) < 2:
+    if len(sizes) < 2 or not any(ev > 0 for _, ev in sizes.values()):
         levels = ", ".join(schema.level_label(factor, v) for v in sizes) or "none"
-        return (f"{title} needs two levels with patients and {events_word(cfg)}; this "
-                f"cohort has {len(sizes)} level(s) recorded ({levels}), "
-                f"{len(with_events)} of them with {events_word(cfg)}.")
+        return (f"{title} needs two levels with patients and at least one of "
+                f"{events_word(cfg)} among them; this cohort has {len(sizes)} level(s) "
+                f"recorded ({levels}) and "
+                f"{int(sum(ev for _, ev in sizes.values()))} {events_word(cfg)}.")
     return ""
 
 
@@ -497,12 +499,16 @@ def _all_levels_test(cfg: ReportConfig, data: pd.DataFrame, factor: str) -> Test
 
 def battery_univariable(battery: Any, factor: str) -> pd.DataFrame | None:
     """The IRLM battery's univariable Cox HRs of ``factor`` as forest/table rows (``term``,
-    ``hr``, ``lower``, ``upper``, ``p``), or None when the battery did not analyse it.
+    ``hr``, ``lower``, ``upper``, ``p``), or None when the battery did not analyse it, or
+    left a sparse level out of its fit (then its HRs are those of the other levels' patients
+    only, not R's ``coxph(Surv(t, e) ~ factor)``: the caller fits the factor on everyone).
     Reusing them keeps the forest plot and the IRLM table identical and saves refitting (at
     a million patients each Cox fit costs seconds)."""
     lv = battery.levels
-    rows = lv[(lv["factor"] == factor) & ~lv["reference"].astype(bool) & lv["hr"].notna()]
-    if factor not in set(battery.factors["factor"]) or not len(rows):
+    own = lv[lv["factor"] == factor]
+    rows = own[~own["reference"].astype(bool) & own["hr"].notna()]
+    if (factor not in set(battery.factors["factor"]) or not len(rows)
+            or own["sparse"].astype(bool).any()):
         return None
     ref = lv.loc[(lv["factor"] == factor) & lv["reference"].astype(bool), "level"]
     ref_text = f" vs {schema.level_label(factor, ref.iloc[0])}" if len(ref) else ""
@@ -647,7 +653,7 @@ def _competing(cfg: ReportConfig, patients: pd.DataFrame) -> CompetingAnalysis:
     data = data[(data["first_event"].notna() & data["dfs_months"].notna()).to_numpy(bool)]
     if not data["first_event"].astype(object).isin(recurrences).any():
         return CompetingAnalysis("no recurrence is recorded (recurrence_date and "
-                                 "recurrence_site are empty), so recurrence cannot be set "
+                                 "recurrence_site are empty or absent), so recurrence cannot be set "
                                  "against death; a curve of deaths alone would be 1 - "
                                  "Kaplan-Meier under a false label.")
     from metsurv.stats import km
@@ -678,7 +684,7 @@ def _hazard(cfg: ReportConfig, patients: pd.DataFrame) -> HazardAnalysis:
             [e for e in schema.FIRST_EVENTS
              if e not in ("death_without_recurrence", "event_free")]).any():
         return HazardAnalysis("no recurrence is recorded (recurrence_date and recurrence_site "
-                              "are empty), so the hazard of recurrence cannot be estimated.")
+                              "are empty or absent), so the hazard of recurrence cannot be estimated.")
     from metsurv.errors import DataError
     from metsurv.stats.hazard import MIN_AT_RISK_END, annual_hazard, smoothed_hazard
 

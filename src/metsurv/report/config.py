@@ -362,7 +362,11 @@ def load_config(
                        "a whole number (0 = curves drawn to the end of follow-up)")
     if min_risk < 0:
         raise c.fail(f"min_at_risk must be 0 or more, got {min_risk}")
-    page_size = c.choice(raw.get("page_size", "A4"), PAGE_SIZES, "page_size")
+    page_size = raw.get("page_size", "A4")
+    if isinstance(page_size, str):  # "letter" and "a4" are the same paper
+        page_size = {p.casefold(): p for p in PAGE_SIZES}.get(page_size.strip().casefold(),
+                                                             page_size)
+    page_size = c.choice(page_size, PAGE_SIZES, "page_size")
     seed = c.typed(raw.get("seed", 0), int, "seed", "a whole number")
     if seed < 0:  # numpy's generators take seeds of 0 or more
         raise c.fail(f"seed must be 0 or more, got {seed}")

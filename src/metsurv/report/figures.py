@@ -538,6 +538,8 @@ def plot_km(
         if (c.surv_5y is not None and np.isfinite(c.surv_5y)
                 and shows_estimates(c.n_risk_5y, suppress_below)):
             parts.append(f"5-y {100 * c.surv_5y:.0f}%")
+        if enough == 0.0:  # a group smaller than min_at_risk: no line, said where it is
+            parts.append(f"not drawn: < {min_at_risk} at risk")
         label = c.label + (f" ({'; '.join(parts)})" if parts else "")
         _draw_curve(ax, c, i, t_stop, scale, label, band=ci, zorder=3)
         marks = _thin_censor_marks(c.censor_times, t_stop)

@@ -120,7 +120,10 @@ TEMPLATE = r"""
         table(columns: cols, stroke: none,
           align: (x, y) => (if it.num.at(x) { right } else { left })
             + (if y == 0 { bottom } else { top }),
-          inset: (x: it.inset * 1pt, y: 1.6pt),
+          // a text column after a number column (a source after the last figure) keeps
+          // a visible gap: the number is flush right, the text flush left
+          inset: (x, y) => (y: 1.6pt, right: it.inset * 1pt, left: it.inset * 1pt
+            + (if x > 0 and it.num.at(x - 1) and not it.num.at(x) { 4pt } else { 0pt })),
           table.hline(stroke: 0.9pt),
           table.header(..it.header.enumerate().map(((x, h)) => if it.rot.at(x) {
             align(right, rotate(-90deg, reflow: true, strong(h)))

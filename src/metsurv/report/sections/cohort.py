@@ -29,7 +29,7 @@ def section(cfg: ReportConfig, analysis: Analysis) -> Section:
                            "(read = analysed + excluded)."
                            + (f" Counts below {k} are shown as <{k}; the number read is then "
                               "shown as the range they allow." if k else ""),
-                           flow := flow_printed(analysis.cohort.flow, k),
+                           _flow_shown(flow := flow_printed(analysis.cohort.flow, k)),
                            data=D.flow_data(flow)))
     findings = findings_summary(analysis.cohort.findings, k)
     if len(findings):
@@ -128,3 +128,11 @@ def findings_summary(findings: pd.DataFrame, k: int) -> pd.DataFrame:
     out["n"] = [T.suppress_count(v, k) for v in out["n"]]
     return out.rename(columns=str.capitalize)
 
+
+def _flow_shown(flow: pd.DataFrame) -> pd.DataFrame:
+    """The flow table as a reader sees it: headed in words, without a reason column when no
+    row is excluded for a reason (the table file keeps every column)."""
+    shown = flow.rename(columns={"table": "Table", "step": "Step", "reason": "Reason"})
+    if not shown["Reason"].astype(str).str.strip().ne("").any():
+        shown = shown.drop(columns="Reason")
+    return shown
