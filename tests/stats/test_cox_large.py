@@ -129,3 +129,18 @@ def test_collapsed_cells_are_used_and_counted():
     Xn = np.column_stack([X, df["age"].to_numpy()])
     assert RISK.collapsed_risk(Xn, t, e, np.zeros(t.size, dtype=np.int64), True,
                                code.astype(np.int64)) is None
+
+
+def test_a_design_not_kept_is_rebuilt_for_the_na_warning(monkeypatch):
+    """A large design with many distinct rows (no cells) is not kept through the Newton
+    steps; an aliased term's reason is then found on the design rebuilt from its distinct
+    rows: the same NA coefficients and the same R warning as the row-by-row path."""
+    df = _tied_cohort().assign(a2=lambda d: d["a"])
+    kw = {"time": "t", "event": "e", "covariates": ["a", "b", "age", "a2"]}
+    big = cox(df, **kw)
+    assert isinstance(big._zph_data[0], RISK._Risk)  # fitted on the rows, not on cells
+    _force(monkeypatch, False)
+    small = cox(df, **kw)
+    assert big.warnings == small.warnings
+    assert "a2[y], a2[z] are not estimable (linearly dependent" in big.warnings[0]
+    np.testing.assert_allclose(big.coef, small.coef, rtol=1e-10, equal_nan=True)
