@@ -209,7 +209,11 @@ ref$cox <- list(
   cox_ref("age_strata_sex", d, "age + ph_karno + strata(sex)", "efron", FALSE,
           py(c("age", "ph_karno"), strata = "sex")),
   cox_ref("age_strata_sex_breslow", d, "age + ph_karno + strata(sex)", "breslow", FALSE,
-          py(c("age", "ph_karno"), strata = "sex", ties = "breslow")))
+          py(c("age", "ph_karno"), strata = "sex", ties = "breslow")),
+  # few distinct rows (sex x ECOG: 8): cox.zph of a large factor design sums by them
+  # (tests/stats/test_cox_large.py forces that path onto this small case)
+  cox_ref("sex_ecog_few_rows", d, "sex + ph_ecog", "efron", FALSE,
+          py(c("sex", "ph_ecog"))))
 write_ref("lung", ref)
 
 # ---------------------------------------------------------------- veteran

@@ -46,9 +46,28 @@ def test_large_paths_match_R_coxph(monkeypatch, case):
     assert_close_abs(fit.vcov[np.ix_(order, order)], ref["vcov"], ABS_EST, "vcov")
     assert_close_rel([fit.loglik_null, fit.loglik], ref["loglik"], REL_STAT, "loglik")
     assert (fit.n, fit.events, fit.iterations) == (ref["n"], ref["events"], ref["iter"])
-    zph = fit.ph_test().to_frame()
+    ph = fit.ph_test()
+    zph = ph.to_frame()
     assert len(zph) == len(ref["zph"]["terms"])
     assert_close_rel(zph["chisq"], ref["zph"]["chisq"], REL_STAT, "zph chisq")
+    # R cox.zph's y (scaled Schoenfeld residuals + beta), as tests/stats/test_cox.py
+    y = ph.residuals[list(fit.covariates)].to_numpy()
+    assert_close_abs(y, np.asarray(ref["zph_resid"]["y"], dtype=object).ravel().tolist(),
+                     ABS_EST, "zph y")
+
+
+def test_a_factor_design_takes_the_count_path_against_R(monkeypatch):
+    """R: cox.zph(coxph(Surv(time, status) ~ sex + ph.ecog, lung)) (few distinct rows): with
+    the large-data paths forced on, cox.zph sums by distinct rows (the path is checked
+    taken) and gives R's chisq and residuals (the assertions of the test above)."""
+    _force(monkeypatch, True)
+    case = next(c for c in COX_CASES if _ids(c) == "lung-sex_ecog_few_rows")
+    ref, fit = _fit(*case)
+    ph = fit.ph_test()
+    assert_close_rel(ph.to_frame()["chisq"], ref["zph"]["chisq"], REL_STAT, "zph chisq")
+    risk = fit._zph_data[0]
+    risk = risk.__dict__.get("_risk") or risk
+    assert any(v is not None for v in risk.__dict__.get("_count_cache", {}).values())
 
 
 def _tied_cohort(n: int = 30_000, seed: int = 7) -> pd.DataFrame:
