@@ -241,6 +241,7 @@ def pdf_data(cfg: ReportConfig, cohort: Any, sections: list[Section], built: str
                 # the flow of records and the data checks are not numbered (as in Word)
                 number = None if item.name in UNNUMBERED_TABLES else (n_tab := n_tab + 1)
                 df = item.frame.astype(object).where(item.frame.notna(), "").astype(str)
+                df.columns = [_counts_kept_whole(str(c)) for c in df.columns]
                 num = [bool(df[c].map(T._looks_numeric).any()) for c in df.columns]
                 size = _TYPE_SIZES[_width_class(df)]
                 inset = 2.5 if size == _TYPE_SIZES[""] else 2.0
@@ -302,7 +303,7 @@ def _columns(df: Any, num: list[bool], size: float, inset: float, paper: str
     natural = sum(max(max(w), _em(h, True)) * size + pad for w, h in zip(cells, heads, strict=True))
     if natural <= _TEXT_WIDTH_PT[paper]:
         return [0.0] * len(heads), [False] * len(heads)
-    word = [max((_em(w, True) for w in h.split()), default=0.0) for h in heads]
+    word = [max((_em(w, True) for w in _words(h)), default=0.0) for h in heads]
     rot = [size <= _TYPE_SIZES["wider"] and is_num and wd > 1.6 * max(max(w), 1.2)
            and _em(h, True) <= _ROTATE_EM
            for is_num, wd, w, h in zip(num, word, cells, heads, strict=True)]
@@ -313,7 +314,7 @@ def _columns(df: Any, num: list[bool], size: float, inset: float, paper: str
             widths.append(em * size + pad)
             floor.append(em * size + pad)
         else:
-            longest_word = max([wd] + [_em(x) for v in df[col].unique() for x in v.split()])
+            longest_word = max([wd] + [_em(x) for v in df[col].unique() for x in _words(v)])
             cap = _TEXT_CAP * 0.6
             widths.append(max(min(max(w), cap), longest_word) * size + pad)
             floor.append(longest_word * size + pad)
@@ -328,6 +329,27 @@ def _columns(df: Any, num: list[bool], size: float, inset: float, paper: str
         k = min(1.0, -spare / sum(want)) if sum(want) > 0 else 0.0
         widths = [wi + k * x for wi, x in zip(widths, want, strict=True)]
     return [round(w, 2) for w in widths], rot
+
+
+#: "n = 5,206" and "events = 3,598" in a header: joined by no-break spaces (below)
+_COUNT = re.compile(r"\b(n|events) = (?=\S)")
+
+
+def _counts_kept_whole(header: str) -> str:
+    """A header with its counts joined by no-break spaces, so that a narrow column wraps
+    before "(n = 5,206)", never inside it ("Overall (n =" / "5,206)" was how Table 1's
+    headers broke).
+
+    >>> _counts_kept_whole("Overall (n = 5,206)") == "Overall (n\u00a0=\u00a05,206)"
+    True
+    """
+    return _COUNT.sub(lambda m: f"{m.group(1)}\u00a0=\u00a0", header)
+
+
+def _words(text: str) -> list[str]:
+    """The pieces a line may break between: split at ordinary spaces only (a no-break
+    space, unlike in ``str.split()``, joins)."""
+    return [w for w in re.split(r"[ \t\r\n]+", text) if w]
 
 
 def _drawn_width_mm(item: Figure) -> float:
@@ -350,7 +372,7 @@ def _width_class(df: Any) -> str:
     chars = 0
     for col in df.columns:
         longest = int(df[col].str.len().max()) if len(df) else 0
-        word = max((len(w) for w in str(col).split()), default=0)
+        word = max((len(w) for w in _words(str(col))), default=0)
         chars += min(max(longest, word), 40) + 2
     if chars > _WIDER_CHARS:
         return "wider"
