@@ -49,7 +49,14 @@ from scipy.stats import norm
 from ..errors import DataError
 from ..schema import MONTHS_PER_YEAR
 from ._result import Result, html_table, warn
-from ._times import as_frame, group_levels, level_label, survival_data
+from ._times import (
+    as_frame,
+    group_levels,
+    level_label,
+    missing_by_column,
+    missing_text,
+    survival_data,
+)
 from .cox.design import _design, _is_categorical
 
 #: The models fitted, in table order.
@@ -365,8 +372,7 @@ def cure_models(data: Any, covariates: Sequence[str], time: str = "os_months",
     by_cols = list(by) if by is not None else [
         c for c in covariates if c in frame_all.columns and _is_categorical(frame_all[c])]
     needed = list(dict.fromkeys([*covariates, *by_cols]))
-    missing_counts = {c: int(frame_all[c].isna().sum()) for c in [time, event, *needed]
-                      if c in frame_all.columns}
+    missing_counts = missing_by_column(frame_all, [time, event, *needed])
     sd = survival_data(frame_all, time, event, needed)
     if sd.time.size == 0:
         raise DataError("no rows left after dropping rows with missing values: nothing to fit")
@@ -380,8 +386,8 @@ def cure_models(data: Any, covariates: Sequence[str], time: str = "os_months",
                         "distribution); drop or correct those rows", column=time)
     notes: list[str] = []
     if sd.n_dropped:
-        parts = ", ".join(f"{c} {k}" for c, k in missing_counts.items() if k)
-        warn(notes, f"{sd.n_dropped} row(s) dropped for missing values ({parts})")
+        warn(notes, f"{sd.n_dropped} row(s) dropped for missing values "
+                    f"({missing_text(missing_counts)})")
     frame = sd.frame.reset_index(drop=True)
     design = _design(frame, covariates, dict(reference or {}), unused=False)
     X = design.X

@@ -55,7 +55,14 @@ import pandas as pd
 
 from ..errors import DataError
 from ._result import Result, warn
-from ._times import _number, as_frame, default_start, survival_data
+from ._times import (
+    _number,
+    as_frame,
+    default_start,
+    missing_by_column,
+    missing_text,
+    survival_data,
+)
 
 __all__ = ["DecisionCurveResult", "decision_curve", "DEFAULT_THRESHOLDS"]
 
@@ -304,10 +311,10 @@ def decision_curve(
     notes: list[str] = []
     start_col = default_start(data, time, start)
     needed = [c for c in (time, event, start_col, *names) if c is not None]
-    missing = {c: int(df[c].isna().sum()) for c in dict.fromkeys(needed)}
+    missing = missing_by_column(df, needed)
     sd = survival_data(data, time, event, columns=list(names), start=start)
     if sd.n_dropped:
-        which = ", ".join(f"{c}: {k}" for c, k in missing.items() if k)
+        which = missing_text(missing)
         warn(notes, f"{sd.n_dropped} row(s) with a missing value excluded from every curve "
                     f"({which}); R dcurves drops them too (model.frame)")
     t, e, n = sd.time, sd.event, sd.time.size

@@ -56,7 +56,15 @@ from scipy import stats as _st
 from ..errors import DataError
 from ..schema import DAYS_PER_MONTH, MAX_MONTHS, MONTHS_PER_YEAR
 from ._result import Result, warn
-from ._times import SurvivalData, as_frame, group_codes, group_levels, level_label, survival_data
+from ._times import (
+    SurvivalData,
+    group_codes,
+    group_levels,
+    level_label,
+    missing_by_column,
+    missing_text,
+    survival_data,
+)
 
 __all__ = ["HazardResult", "AnnualHazardResult", "smoothed_hazard", "annual_hazard",
            "boundary_kernel", "KERNELS", "MIN_AT_RISK_END", "MAX_INTERVALS"]
@@ -156,9 +164,7 @@ def _note_dropped(notes: list[str], data: Any, sd: SurvivalData, columns: list[s
     (``sd.n_dropped``) and the missing count per column."""
     if not sd.n_dropped:
         return
-    cols = list(dict.fromkeys(c for c in columns if c is not None))
-    missing = as_frame(data)[cols].isna().sum()
-    which = ", ".join(f"{c}: {int(k)}" for c, k in missing.items() if k)
+    which = missing_text(missing_by_column(data, columns))
     warn(notes, f"{sd.n_dropped} row(s) dropped for a missing value ({which}); "
                 f"n = {sd.time.size} used", stacklevel=4)
 

@@ -42,7 +42,7 @@ from .._blas import one_blas_thread
 from ..bootstrap import resample_rows
 from ..errors import DataError, StatsWarning
 from ._result import Result, json_safe
-from ._times import as_frame
+from ._times import missing_by_column, missing_text
 from .cox.concordance import _prefix_counts
 from .cox.design import variables
 from .cox.newton import newton
@@ -381,11 +381,10 @@ def _prepare(data: Any, covariates: Sequence[str], time: str, event: str,
     notes: list[str] = []
     if design.n_dropped:
         covs = [covariates] if isinstance(covariates, str) else list(covariates)
-        cols = list(dict.fromkeys([time, event, *variables(covs)]))
-        missing = as_frame(data)[cols].isna().sum()
-        missing = missing[missing > 0]
-        which = (f"of {missing.index[0]}" if missing.size == 1 else
-                 "(" + ", ".join(f"{c}: {int(k)}" for c, k in missing.items()) + ")")
+        missing = {c: k for c, k in missing_by_column(
+            data, [time, event, *variables(covs)]).items() if k}
+        which = (f"of {next(iter(missing))}" if len(missing) == 1 else
+                 f"({missing_text(missing)})")
         msg = (f"{design.n_dropped} row{'s' if design.n_dropped != 1 else ''} with a missing "
                f"value {which} left out (R na.delete); {design.n} complete cases analysed")
         notes.append(msg)
