@@ -338,21 +338,17 @@ def cox(
         wt = np.ones(sd.time.size) if w is None else w
         xlevels, centers = _prediction_data(sd.frame, covariates, strata_cols, design, X, s,
                                             wt)
-
-        def design_x() -> np.ndarray:
-            return X
-
+        rows = None  # (codes, table of distinct rows) when X itself is not kept
         if cells is None and pat is not None:
             # a factor design on many rows: every row is a row of its small table of
             # distinct rows, which the risk sets now hold; the n x p design itself is
             # rebuilt from it only where it is read again (an NA coefficient, a fit out of
             # iterations), not kept through the Newton steps (1e6 x 15 columns: 0.1 GB)
-            codes, table = pat[0], X[pat[1]]
-            X = None
+            rows, X = (pat[0], X[pat[1]]), None
             design = replace(design, X=None)
 
-            def design_x() -> np.ndarray:
-                return table[codes]
+        def design_x() -> np.ndarray:
+            return X if rows is None else rows[1][rows[0]]
 
         fit = newton(fitted, iter_max=iter_max, eps=eps, toler_chol=toler_chol)
     notes: list[str] = []
